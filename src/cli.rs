@@ -1,0 +1,145 @@
+//! What the subcommands do. Each returns a message for the operator on failure.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chasti::config::{CallbackMethod, Config, ENV_CALLBACK_KEY};
+use chasti::gateway::{ClientSettings, Credentials, GatewayClient, OrderRef, RegisterRequest};
+use chasti::money::Kopecks;
+use chasti::sandbox::{CallbackSettings, Sandbox, SandboxSettings, DEFAULT_PASSWORD, DEFAULT_USER};
+use chasti::secret::Secret;
+use url::Url;
+
+#[derive(clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8907")]
+    listen: SocketAddr,
+    /// The merchant login the sandbox accepts.
+    #[arg(long, default_value = DEFAULT_USER)]
+    user: String,
+    /// Its password.
+    #[arg(long, env = "CHASTI_SANDBOX_PASSWORD", default_value = DEFAULT_PASSWORD, hide_env_values = true)]
+    password: String,
+    /// A token the sandbox accepts instead of login and password.
+    #[arg(long, env = "CHASTI_SANDBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where to send callbacks.
+    #[arg(long)]
+    callback_url: Option<Url>,
+    /// HMAC-SHA256 key to sign callbacks with.
+    #[arg(long, env = ENV_CALLBACK_KEY, hide_env_values = true)]
+    callback_key: Option<String>,
+    /// Send callbacks as POST forms instead of GET queries.
+    #[arg(long)]
+    callback_post: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+pub async fn sandbox(args: SandboxArgs) -> Result<(), String> {
+    let settings = SandboxSettings {
+        users: vec![(args.user, Secret::new(args.password))],
+        tokens: args.token.map(Secret::new).into_iter().collect(),
+        callbacks: CallbackSettings {
+            url: args.callback_url,
+            key: args.callback_key.map(Secret::new),
+            method: if args.callback_post {
+                CallbackMethod::Post
+            } else {
+                CallbackMethod::Get
+            },
+            ..CallbackSettings::default()
+        },
+        tls: args.tls_cert.zip(args.tls_key),
+    };
+    let sandbox = Sandbox::start(args.listen, settings).await?;
+    println!("sandbox gateway: {}", sandbox.gateway_url());
+    println!("ledger:          {}sandbox/api/ledger", sandbox.url());
+    wait_for_ctrl_c().await;
+    Ok(())
+}
+
+pub async fn demo(listen: SocketAddr, no_wait: bool) -> Result<(), String> {
+    let sandbox = Sandbox::start(listen, SandboxSettings::default()).await?;
+    let base = sandbox.gateway_url();
+    let client = GatewayClient::new(ClientSettings::new(
+        base.clone(),
+        Credentials::Password {
+            user_name: DEFAULT_USER.into(),
+            password: Secret::new(DEFAULT_PASSWORD),
+        },
+        "https://shop.example/chasti/paid",
+    ))
+    .map_err(|e| e.to_string())?;
+
+    let number = format!("demo-{}", chrono::Utc::now().format("%H%M%S"));
+    let amount = Kopecks::parse_amount("1 499,50").map_err(|e| e.to_string())?;
+    let mut request = RegisterRequest::new(&number, amount);
+    request.description = Some("Демо-заказ chasti".into());
+    let registered = client.register(&request).await.map_err(|e| e.to_string())?;
+    let status = client
+        .order_status(&OrderRef::OrderId(registered.order_id.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    println!("chasti demo: the sandbox gateway is at {base}");
+    println!();
+    println!("A test order went through the real client:");
+    println!("  orderNumber {number}, amount {amount}");
+    println!("  orderId     {}", registered.order_id);
+    println!("  orderStatus {:?}", status.order_status);
+    println!("  payment link (open it, sign in with any phone and the code 1111):");
+    println!("    {}", registered.form_url);
+    println!();
+    println!("Make another order with curl:");
+    println!(
+        "  curl -s {base}register.do -d userName={DEFAULT_USER} -d password={DEFAULT_PASSWORD} \\\n    -d orderNumber=curl-1 -d amount=149950 -d returnUrl=https://shop.example/paid"
+    );
+    println!("Pay it without a browser, then ask its status:");
+    println!(
+        "  curl -s -X POST {}sandbox/api/orders/ORDER_ID/pay",
+        sandbox.url()
+    );
+    println!(
+        "  curl -s {base}getOrderStatusExtended.do -d userName={DEFAULT_USER} -d password={DEFAULT_PASSWORD} -d orderId=ORDER_ID"
+    );
+    println!(
+        "Everything the bank saw: {}sandbox/api/ledger",
+        sandbox.url()
+    );
+    if !no_wait {
+        println!();
+        println!("Serving until Ctrl-C.");
+        wait_for_ctrl_c().await;
+    }
+    Ok(())
+}
+
+pub fn check_config(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let g = &config.gateway;
+    println!("{}: ok", config.file.display());
+    println!("  environment   {:?}", g.environment);
+    println!("  gateway       {}", g.base_url);
+    let who = match &g.credentials {
+        Credentials::Password { user_name, .. } => format!("{user_name} (password set)"),
+        Credentials::Token(_) => "token (set)".to_string(),
+    };
+    println!("  credentials   {who}");
+    println!("  return_url    {}", g.return_url);
+    println!("  lifetime      {} s", g.order_lifetime.as_secs());
+    println!("  timeout       {} s", g.request_timeout.as_secs());
+    Ok(())
+}
+
+async fn wait_for_ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling here (unusual): park instead of exiting at once.
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,496 @@
+//! The typed client of the Sber gateway (legacy REST dialect: form POST, JSON reply).
+//!
+//! No call is retried behind the caller's back: a register or a deposit that timed out may
+//! have happened at the bank, and only the caller (the orders engine) knows how to find out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use url::Url;
+
+use super::error::{excerpt, GatewayError};
+use super::tls::{client_config, TrustSettings};
+use super::types::{ErrorFields, Method, OrderRef, OrderStatusReport, RegisterRequest, Registered};
+use crate::money::Kopecks;
+use crate::secret::Secret;
+
+/// RUB, ISO 4217 numeric.
+pub const CURRENCY_RUB: &str = "643";
+
+/// How the client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Password { user_name: String, password: Secret },
+    Token(Secret),
+}
+
+/// The wire dialect. Only the legacy REST form dialect is spoken today; the ecom JSON dialect
+/// (POST JSON, strict fields, string `currency`) would be a second variant that changes only
+/// how parameters are encoded and where the method lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    LegacyForm,
+}
+
+/// Everything the client needs; built from the config, or directly by tests.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Where `<method>.do` lives, e.g. `https://3dsec.sberbank.ru/payment/rest/`.
+    pub base_url: Url,
+    pub dialect: Dialect,
+    pub credentials: Credentials,
+    pub return_url: String,
+    pub fail_url: Option<String>,
+    pub order_lifetime: Duration,
+    pub request_timeout: Duration,
+    pub trust: TrustSettings,
+}
+
+impl ClientSettings {
+    /// Settings with the bank's defaults (20 min lifetime, 30 s timeout, bundled CAs only).
+    pub fn new(base_url: Url, credentials: Credentials, return_url: impl Into<String>) -> Self {
+        ClientSettings {
+            base_url,
+            dialect: Dialect::LegacyForm,
+            credentials,
+            return_url: return_url.into(),
+            fail_url: None,
+            order_lifetime: Duration::from_secs(1200),
+            request_timeout: Duration::from_secs(30),
+            trust: TrustSettings::default(),
+        }
+    }
+}
+
+/// The result of paymentOrderBinding.do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingPayment {
+    #[serde(default)]
+    pub redirect: Option<String>,
+    #[serde(default)]
+    pub info: Option<String>,
+}
+
+/// A reply that carries nothing but success.
+#[derive(Deserialize)]
+struct Ack {}
+
+#[derive(Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base: Url,
+    host: String,
+    settings: Arc<ClientSettings>,
+}
+
+impl std::fmt::Debug for GatewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `http://` is allowed only to this machine (the sandbox); anything else must be TLS.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl GatewayClient {
+    pub fn new(settings: ClientSettings) -> Result<GatewayClient, GatewayError> {
+        let mut base = settings.base_url.clone();
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            "http" => {
+                return Err(GatewayError::Settings(format!(
+                    "{base} uses plain http to a host that is not this machine; the gateway must be reached over https (http is allowed only to 127.0.0.1/localhost, for the sandbox)"
+                )))
+            }
+            other => {
+                return Err(GatewayError::Settings(format!(
+                    "{base}: scheme {other:?} is not allowed; use https://"
+                )))
+            }
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let host = base.host_str().unwrap_or_default().to_string();
+        let tls = client_config(&settings.trust).map_err(GatewayError::Settings)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("chasti/", env!("CARGO_PKG_VERSION")))
+            // A proxy from the environment would be a silent detour for payment traffic.
+            .no_proxy()
+            .build()
+            .map_err(|e| GatewayError::Settings(format!("HTTP client setup failed: {e}")))?;
+        Ok(GatewayClient {
+            http,
+            base,
+            host,
+            settings: Arc::new(settings),
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    /// register.do: a one-stage order.
+    pub async fn register(&self, request: &RegisterRequest) -> Result<Registered, GatewayError> {
+        let params = self.register_params(request);
+        self.call(Method::Register, params).await
+    }
+
+    /// registerPreAuth.do: a two-stage order (hold, then deposit).
+    pub async fn register_pre_auth(
+        &self,
+        request: &RegisterRequest,
+    ) -> Result<Registered, GatewayError> {
+        let params = self.register_params(request);
+        self.call(Method::RegisterPreAuth, params).await
+    }
+
+    /// deposit.do: capture a hold. `None` captures the whole held amount.
+    pub async fn deposit(
+        &self,
+        order_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<(), GatewayError> {
+        let params = vec![
+            ("orderId", order_id.to_string()),
+            ("amount", amount.unwrap_or_default().get().to_string()),
+        ];
+        self.call::<Ack>(Method::Deposit, params).await.map(|_| ())
+    }
+
+    /// reverse.do: void a hold, or a one-stage payment on its own Moscow day.
+    /// `amount` is a partial reversal, which needs a merchant permission.
+    pub async fn reverse(
+        &self,
+        order_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<(), GatewayError> {
+        let mut params = vec![("orderId", order_id.to_string())];
+        if let Some(amount) = amount {
+            params.push(("amount", amount.get().to_string()));
+        }
+        self.call::<Ack>(Method::Reverse, params).await.map(|_| ())
+    }
+
+    /// refund.do: money back after settlement. `external_refund_id` lets the gateway
+    /// recognise a repeated refund (honoured by the ecom host and by the sandbox).
+    pub async fn refund(
+        &self,
+        order_id: &str,
+        amount: Kopecks,
+        external_refund_id: Option<&str>,
+    ) -> Result<(), GatewayError> {
+        let mut params = vec![
+            ("orderId", order_id.to_string()),
+            ("amount", amount.get().to_string()),
+        ];
+        if let Some(id) = external_refund_id {
+            let json = serde_json::json!({ "externalRefundId": id }).to_string();
+            params.push(("jsonParams", json));
+        }
+        self.call::<Ack>(Method::Refund, params).await.map(|_| ())
+    }
+
+    /// decline.do: close an order before the customer starts paying.
+    pub async fn decline(&self, order: &OrderRef) -> Result<(), GatewayError> {
+        self.call::<Ack>(Method::Decline, order_ref_params(order))
+            .await
+            .map(|_| ())
+    }
+
+    /// getOrderStatusExtended.do: the truth about an order.
+    pub async fn order_status(&self, order: &OrderRef) -> Result<OrderStatusReport, GatewayError> {
+        self.call(Method::OrderStatusExtended, order_ref_params(order))
+            .await
+    }
+
+    /// paymentOrderBinding.do: pay an order with a stored credential, without the card page.
+    pub async fn pay_with_binding(
+        &self,
+        md_order: &str,
+        binding_id: &str,
+        ip: &str,
+    ) -> Result<BindingPayment, GatewayError> {
+        let params = vec![
+            ("mdOrder", md_order.to_string()),
+            ("bindingId", binding_id.to_string()),
+            ("ip", ip.to_string()),
+        ];
+        self.call(Method::PaymentOrderBinding, params).await
+    }
+
+    fn register_params(&self, r: &RegisterRequest) -> Vec<(&'static str, String)> {
+        let s = &self.settings;
+        let mut p = vec![
+            ("orderNumber", r.order_number.clone()),
+            ("amount", r.amount.get().to_string()),
+            ("currency", CURRENCY_RUB.to_string()),
+            (
+                "returnUrl",
+                r.return_url.clone().unwrap_or_else(|| s.return_url.clone()),
+            ),
+        ];
+        let fail_url = r.fail_url.clone().or_else(|| s.fail_url.clone());
+        let optional = [
+            ("failUrl", fail_url),
+            ("description", r.description.clone()),
+            ("language", r.language.clone()),
+            ("pageView", r.page_view.map(|v| v.as_str().to_string())),
+            ("clientId", r.client_id.clone()),
+            ("dynamicCallbackUrl", r.dynamic_callback_url.clone()),
+            ("email", r.email.clone()),
+            ("phone", r.phone.clone()),
+        ];
+        p.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        match r.expiration_date {
+            Some(at) => p.push(("expirationDate", at.format("%Y-%m-%dT%H:%M:%S").to_string())),
+            None => {
+                let secs = r.session_timeout_secs.unwrap_or(s.order_lifetime.as_secs());
+                p.push(("sessionTimeoutSecs", secs.to_string()));
+            }
+        }
+        if !r.features.is_empty() {
+            let joined: Vec<&str> = r.features.iter().map(|f| f.as_str()).collect();
+            p.push(("features", joined.join(",")));
+        }
+        if !r.json_params.is_empty() {
+            // Legacy dialect: a JSON string inside the form field.
+            let json = serde_json::to_string(&r.json_params).unwrap_or_default();
+            p.push(("jsonParams", json));
+        }
+        p
+    }
+
+    fn credential_params(&self) -> Vec<(&'static str, String)> {
+        match &self.settings.credentials {
+            Credentials::Password {
+                user_name,
+                password,
+            } => vec![
+                ("userName", user_name.clone()),
+                ("password", password.expose().to_string()),
+            ],
+            Credentials::Token(token) => vec![("token", token.expose().to_string())],
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<T, GatewayError> {
+        let url = self
+            .base
+            .join(method.path())
+            .map_err(|e| GatewayError::Settings(format!("bad gateway URL: {e}")))?;
+        let mut form = self.credential_params();
+        form.extend(params);
+        let started = Instant::now();
+        let outcome = self.exchange(method, url, &form).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(_) => tracing::debug!(%method, elapsed_ms, "gateway call ok"),
+            // The error text carries method, host and the bank's message; never credentials.
+            Err(e) => tracing::warn!(%method, elapsed_ms, error = %e, "gateway call failed"),
+        }
+        outcome
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        form: &[(&'static str, String)],
+    ) -> Result<T, GatewayError> {
+        let response = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| self.classify(method, e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.classify(method, e))?;
+        if !status.is_success() {
+            return Err(GatewayError::HttpStatus {
+                method,
+                status: status.as_u16(),
+                excerpt: excerpt(&body),
+            });
+        }
+        parse_reply(method, &body)
+    }
+
+    fn classify(&self, method: Method, err: reqwest::Error) -> GatewayError {
+        if err.is_timeout() {
+            return GatewayError::Timeout {
+                method,
+                after: self.settings.request_timeout,
+            };
+        }
+        if let Some(tls) = find_rustls_error(&err) {
+            return GatewayError::Tls {
+                method,
+                host: self.host.clone(),
+                detail: tls,
+            };
+        }
+        GatewayError::Connection {
+            method,
+            host: self.host.clone(),
+            detail: error_chain(&err.without_url()),
+        }
+    }
+}
+
+fn order_ref_params(order: &OrderRef) -> Vec<(&'static str, String)> {
+    match order {
+        OrderRef::OrderId(id) => vec![("orderId", id.clone())],
+        OrderRef::OrderNumber(n) => vec![("orderNumber", n.clone())],
+    }
+}
+
+/// Turns a 200 body into the reply type, or the gateway's refusal, or "unreadable".
+pub(crate) fn parse_reply<T: DeserializeOwned>(
+    method: Method,
+    body: &str,
+) -> Result<T, GatewayError> {
+    let unreadable = |problem: String| GatewayError::UnreadableReply {
+        method,
+        problem,
+        excerpt: excerpt(body),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| unreadable(format!("not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(unreadable("not a JSON object".to_string()));
+    }
+    let errors: ErrorFields =
+        serde_json::from_value(value.clone()).map_err(|e| unreadable(format!("errorCode: {e}")))?;
+    if let Some(code) = errors.error_code.filter(|c| *c != 0) {
+        return Err(GatewayError::refused(
+            method,
+            code,
+            errors.error_message.unwrap_or_default(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))
+}
+
+fn find_rustls_error(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(tls.to_string());
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let creds = Credentials::Token(Secret::new("t"));
+        for ok in [
+            "http://127.0.0.1:1/payment/rest/",
+            "http://localhost:1/",
+            "http://[::1]:1/",
+        ] {
+            let s = ClientSettings::new(Url::parse(ok).unwrap(), creds.clone(), "https://x/");
+            assert!(GatewayClient::new(s).is_ok(), "{ok}");
+        }
+        let s = ClientSettings::new(
+            Url::parse("http://securepayments.sberbank.ru/payment/rest/").unwrap(),
+            creds,
+            "https://x/",
+        );
+        let err = GatewayClient::new(s).unwrap_err().to_string();
+        assert!(err.contains("must be reached over https"), "{err}");
+    }
+
+    #[test]
+    fn replies_with_error_code_string_number_and_missing() {
+        let refused: Result<Registered, _> = parse_reply(
+            Method::Register,
+            r#"{"errorCode":"5","errorMessage":"Access denied"}"#,
+        );
+        assert_eq!(refused.unwrap_err().code(), Some(5));
+        let refused: Result<Registered, _> = parse_reply(
+            Method::Register,
+            r#"{"errorCode":5,"errorMessage":"Access denied"}"#,
+        );
+        assert_eq!(refused.unwrap_err().code(), Some(5));
+        let ok: Registered = parse_reply(
+            Method::Register,
+            r#"{"orderId":"a","formUrl":"https://p/"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.order_id, "a");
+        let ok: Registered = parse_reply(
+            Method::Register,
+            r#"{"errorCode":"0","orderId":"a","formUrl":"https://p/"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.form_url, "https://p/");
+    }
+
+    #[test]
+    fn garbage_is_unreadable_with_an_excerpt() {
+        let err =
+            parse_reply::<Registered>(Method::Register, "<html>Bad Gateway</html>").unwrap_err();
+        match err {
+            GatewayError::UnreadableReply { excerpt, .. } => {
+                assert!(excerpt.contains("Bad Gateway"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The Sber acquiring gateway: a typed client, its error type, whom it trusts, and the
+//! callback checksum. The contract lives in ../shared/reference/sber-gateway.md.
+
+pub mod checksum;
+mod client;
+mod error;
+pub mod tls;
+mod types;
+
+pub use client::{
+    is_loopback, BindingPayment, ClientSettings, Credentials, Dialect, GatewayClient, CURRENCY_RUB,
+};
+pub use error::GatewayError;
+pub use types::{
+    error_code_meaning, BindingInfo, Feature, Method, NameValue, OrderRef, OrderStatus,
+    OrderStatusReport, PageView, PaymentAmountInfo, PaymentState, RegisterRequest, Registered,
+};

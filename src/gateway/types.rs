@@ -1,0 +1,427 @@
+//! Requests and replies of the gateway, typed. The sandbox serialises the same reply types
+//! the client parses, so the two halves cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::money::Kopecks;
+
+/// The gateway methods chasti speaks (legacy names; the ecom dialect uses the same ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Register,
+    RegisterPreAuth,
+    Deposit,
+    Reverse,
+    Refund,
+    Decline,
+    OrderStatusExtended,
+    PaymentOrderBinding,
+}
+
+impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::Register,
+        Method::RegisterPreAuth,
+        Method::Deposit,
+        Method::Reverse,
+        Method::Refund,
+        Method::Decline,
+        Method::OrderStatusExtended,
+        Method::PaymentOrderBinding,
+    ];
+
+    /// The path segment, e.g. `register.do`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Method::Register => "register.do",
+            Method::RegisterPreAuth => "registerPreAuth.do",
+            Method::Deposit => "deposit.do",
+            Method::Reverse => "reverse.do",
+            Method::Refund => "refund.do",
+            Method::Decline => "decline.do",
+            Method::OrderStatusExtended => "getOrderStatusExtended.do",
+            Method::PaymentOrderBinding => "paymentOrderBinding.do",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.path() == path)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.path())
+    }
+}
+
+/// How an order is looked up: the gateway's id wins when both are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRef {
+    OrderId(String),
+    OrderNumber(String),
+}
+
+/// `pageView` of the payment page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageView {
+    Desktop,
+    Mobile,
+}
+
+impl PageView {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageView::Desktop => "DESKTOP",
+            PageView::Mobile => "MOBILE",
+        }
+    }
+}
+
+/// `features` of register / registerPreAuth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    AutoPayment,
+    Verify,
+    ForceTds,
+    ForceSsl,
+    ForceFullTds,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 5] = [
+        Feature::AutoPayment,
+        Feature::Verify,
+        Feature::ForceTds,
+        Feature::ForceSsl,
+        Feature::ForceFullTds,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::AutoPayment => "AUTO_PAYMENT",
+            Feature::Verify => "VERIFY",
+            Feature::ForceTds => "FORCE_TDS",
+            Feature::ForceSsl => "FORCE_SSL",
+            Feature::ForceFullTds => "FORCE_FULL_TDS",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// What `register.do` / `registerPreAuth.do` take. URLs and the lifetime default to the
+/// client's settings when left `None`.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterRequest {
+    pub order_number: String,
+    pub amount: Kopecks,
+    pub description: Option<String>,
+    pub return_url: Option<String>,
+    pub fail_url: Option<String>,
+    pub language: Option<String>,
+    pub page_view: Option<PageView>,
+    pub client_id: Option<String>,
+    pub session_timeout_secs: Option<u64>,
+    /// Moscow local time, `yyyy-MM-ddTHH:mm:ss`; overrides the lifetime.
+    pub expiration_date: Option<chrono::NaiveDateTime>,
+    pub features: Vec<Feature>,
+    pub json_params: BTreeMap<String, String>,
+    pub dynamic_callback_url: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl RegisterRequest {
+    pub fn new(order_number: impl Into<String>, amount: Kopecks) -> RegisterRequest {
+        RegisterRequest {
+            order_number: order_number.into(),
+            amount,
+            ..RegisterRequest::default()
+        }
+    }
+}
+
+/// A registered order: the gateway's id and the payment link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    pub order_id: String,
+    pub form_url: String,
+}
+
+/// `orderStatus` of getOrderStatusExtended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// 0: registered, not paid.
+    Registered,
+    /// 1: amount held (two-stage, approved).
+    Held,
+    /// 2: paid (deposited).
+    Deposited,
+    /// 3: authorization reversed.
+    Reversed,
+    /// 4: refunded (fully or partly).
+    Refunded,
+    /// 5: issuer authentication (3-D Secure) in progress: not an error.
+    Authenticating,
+    /// 6: declined.
+    Declined,
+}
+
+impl OrderStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            OrderStatus::Registered => 0,
+            OrderStatus::Held => 1,
+            OrderStatus::Deposited => 2,
+            OrderStatus::Reversed => 3,
+            OrderStatus::Refunded => 4,
+            OrderStatus::Authenticating => 5,
+            OrderStatus::Declined => 6,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<OrderStatus> {
+        Some(match code {
+            0 => OrderStatus::Registered,
+            1 => OrderStatus::Held,
+            2 => OrderStatus::Deposited,
+            3 => OrderStatus::Reversed,
+            4 => OrderStatus::Refunded,
+            5 => OrderStatus::Authenticating,
+            6 => OrderStatus::Declined,
+            _ => return None,
+        })
+    }
+}
+
+impl Serialize for OrderStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OrderStatus, D::Error> {
+        let code =
+            lenient_integer(d)?.ok_or_else(|| serde::de::Error::custom("orderStatus is empty"))?;
+        OrderStatus::from_code(code).ok_or_else(|| {
+            serde::de::Error::custom(format!("orderStatus {code} is not one of 0..6"))
+        })
+    }
+}
+
+/// `paymentAmountInfo.paymentState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentState {
+    Created,
+    Approved,
+    Deposited,
+    Reversed,
+    Refunded,
+    Declined,
+    /// A state this client does not know yet: kept, never guessed at.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentAmountInfo {
+    #[serde(default)]
+    pub approved_amount: Kopecks,
+    #[serde(default)]
+    pub deposited_amount: Kopecks,
+    #[serde(default)]
+    pub refunded_amount: Kopecks,
+    pub payment_state: PaymentState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// The reply of getOrderStatusExtended.do: the truth about an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusReport {
+    #[serde(default)]
+    pub order_number: String,
+    /// Absent when the gateway does not know the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_status: Option<OrderStatus>,
+    #[serde(
+        default,
+        deserialize_with = "deserialize_lenient_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub action_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_code_description: Option<String>,
+    #[serde(default)]
+    pub amount: Kopecks,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Registration time, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_amount_info: Option<PaymentAmountInfo>,
+    #[serde(default)]
+    pub merchant_order_params: Vec<NameValue>,
+    #[serde(default)]
+    pub attributes: Vec<NameValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_info: Option<BindingInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_auth_info: Option<serde_json::Value>,
+}
+
+impl OrderStatusReport {
+    pub fn deposited(&self) -> Kopecks {
+        self.payment_amount_info
+            .as_ref()
+            .map(|p| p.deposited_amount)
+            .unwrap_or_default()
+    }
+
+    pub fn refunded(&self) -> Kopecks {
+        self.payment_amount_info
+            .as_ref()
+            .map(|p| p.refunded_amount)
+            .unwrap_or_default()
+    }
+
+    pub fn approved(&self) -> Kopecks {
+        self.payment_amount_info
+            .as_ref()
+            .map(|p| p.approved_amount)
+            .unwrap_or_default()
+    }
+
+    pub fn binding_id(&self) -> Option<&str> {
+        self.binding_info.as_ref()?.binding_id.as_deref()
+    }
+}
+
+/// Reads an integer that may arrive as a number, as a string, as null or not at all
+/// (the gateway sends `errorCode` all three ways).
+pub(crate) fn lenient_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an integer"))),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an integer"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{other} is not an integer"
+        ))),
+    }
+}
+
+fn deserialize_lenient_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    lenient_integer(d)
+}
+
+/// The error fields every reply may carry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorFields {
+    #[serde(default, deserialize_with = "deserialize_lenient_integer")]
+    pub error_code: Option<i64>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+/// What an error code means, from the bank's table (for people reading the error).
+pub fn error_code_meaning(code: i64) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "the order number is already used, or orderId/orderNumber was expected",
+        2 => "the order was declined (payment details or binding error)",
+        3 => "unknown currency",
+        4 => "a required parameter is missing",
+        5 => "a value is wrong or access is denied (credentials, environment, amount, order lifetime, limits)",
+        6 => "unknown order",
+        7 => "system error, or the operation is not allowed in the order's current state",
+        8 => "the cart does not match",
+        12 => "the amount is empty",
+        13 => "the features are not allowed for this merchant",
+        14 => "the features are malformed",
+        _ => "an error code this client does not know",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_arrives_three_ways() {
+        let s: ErrorFields = serde_json::from_str(r#"{"errorCode":"5"}"#).unwrap();
+        assert_eq!(s.error_code, Some(5));
+        let n: ErrorFields = serde_json::from_str(r#"{"errorCode":5}"#).unwrap();
+        assert_eq!(n.error_code, Some(5));
+        let missing: ErrorFields = serde_json::from_str(r#"{"orderId":"x"}"#).unwrap();
+        assert_eq!(missing.error_code, None);
+        let empty: ErrorFields = serde_json::from_str(r#"{"errorCode":""}"#).unwrap();
+        assert_eq!(empty.error_code, None);
+    }
+
+    #[test]
+    fn order_status_is_an_enum_of_0_to_6() {
+        for code in 0..=6 {
+            let s: OrderStatus = serde_json::from_str(&code.to_string()).unwrap();
+            assert_eq!(i64::from(s.code()), code);
+            let quoted: OrderStatus = serde_json::from_str(&format!("\"{code}\"")).unwrap();
+            assert_eq!(quoted, s);
+        }
+        assert!(serde_json::from_str::<OrderStatus>("7").is_err());
+    }
+
+    #[test]
+    fn status_report_reads_the_bank_shape() {
+        let body = r#"{"errorCode":"0","errorMessage":"Успешно","orderNumber":"0784sse49d0s134567890",
+            "orderStatus":6,"actionCode":-2007,"actionCodeDescription":"Время сессии истекло",
+            "amount":33000,"currency":"643","date":1383819429914,"orderDescription":" ",
+            "merchantOrderParams":[{"name":"email","value":"yap"}],
+            "attributes":[{"name":"mdOrder","value":"b9054496-c65a-4975-9418-1051d101f1b9"}],
+            "paymentAmountInfo":{"paymentState":"DECLINED","approvedAmount":0,"depositedAmount":0,"refundedAmount":0},
+            "bankInfo":{"bankCountryCode":"UNKNOWN"}}"#;
+        let r: OrderStatusReport = serde_json::from_str(body).unwrap();
+        assert_eq!(r.order_status, Some(OrderStatus::Declined));
+        assert_eq!(r.action_code, Some(-2007));
+        assert_eq!(r.amount, Kopecks::new(33000).unwrap());
+        assert_eq!(
+            r.payment_amount_info.unwrap().payment_state,
+            PaymentState::Declined
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The `chasti` binary: the daemon and its command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "chasti",
+    version,
+    about = "Sell through Sber's «Плати частями» (pay in installments) from a shop's till"
+)]
+struct Cli {
+    /// The config file (default: /etc/chasti/chasti.toml if present, else config/chasti.toml).
+    #[arg(long, env = "CHASTI_CONFIG", global = true)]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sandbox gateway on its own (a stand-in for the bank, for tests and demos).
+    Sandbox(Box<cli::SandboxArgs>),
+    /// Start the sandbox in-process, make a test order through the real client, and show
+    /// how to make and pay more.
+    Demo {
+        /// Where the sandbox listens (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8907")]
+        listen: SocketAddr,
+        /// Exit after the test order instead of serving until Ctrl-C.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Check the config file and print what it resolves to (secrets hidden).
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chasti: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config_path = cli.config.unwrap_or_else(chasti::config::default_path);
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Sandbox(args) => cli::sandbox(*args).await,
+            Command::Demo { listen, no_wait } => cli::demo(listen, no_wait).await,
+            Command::CheckConfig => cli::check_config(&config_path),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("chasti: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHASTI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
