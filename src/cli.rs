@@ -92,7 +92,11 @@ pub async fn demo(listen: SocketAddr, no_wait: bool) -> Result<(), String> {
     println!("A test order went through the real client:");
     println!("  orderNumber {number}, amount {amount}");
     println!("  orderId     {}", registered.order_id);
-    println!("  orderStatus {:?}", status.order_status);
+    let shown = status
+        .order_status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("  orderStatus {shown}");
     println!("  payment link (open it, sign in with any phone and the code 1111):");
     println!("    {}", registered.form_url);
     println!();

@@ -409,10 +409,14 @@ fn find_rustls_error(err: &(dyn std::error::Error + 'static)) -> Option<String> 
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls.to_string());
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        // hyper-util wraps the handshake's io::Error in another io::Error, and
+        // io::Error::source() skips the wrapped error itself: descend through get_ref().
+        let mut io = e.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(|io| io.get_ref()) {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
                 return Some(tls.to_string());
             }
+            io = inner.downcast_ref::<std::io::Error>();
         }
         current = e.source();
     }

@@ -201,6 +201,21 @@ impl OrderStatus {
     }
 }
 
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meaning = match self {
+            OrderStatus::Registered => "registered, not paid",
+            OrderStatus::Held => "amount held",
+            OrderStatus::Deposited => "paid",
+            OrderStatus::Reversed => "reversed",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Authenticating => "3-D Secure in progress",
+            OrderStatus::Declined => "declined",
+        };
+        write!(f, "{} ({meaning})", self.code())
+    }
+}
+
 impl Serialize for OrderStatus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u8(self.code())

@@ -63,7 +63,8 @@ pub struct CallbackRecord {
 
 #[derive(Clone)]
 pub struct CallbackSender {
-    http: reqwest::Client,
+    /// None only if the HTTP client could not be built; every delivery then says why.
+    http: Option<reqwest::Client>,
     settings: Arc<Mutex<CallbackSettings>>,
     faults: Arc<Mutex<CallbackFaults>>,
     log: Arc<Mutex<Vec<CallbackRecord>>>,
@@ -71,19 +72,24 @@ pub struct CallbackSender {
 
 impl CallbackSender {
     pub fn new(settings: CallbackSettings) -> CallbackSender {
-        let tls = crate::gateway::tls::client_config(&crate::gateway::tls::TrustSettings {
+        // Callbacks may go to an https:// merchant URL with a public certificate.
+        let trust = crate::gateway::tls::TrustSettings {
             use_os_roots: true,
             ..Default::default()
-        })
-        .ok();
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy();
-        if let Some(tls) = tls {
-            builder = builder.tls_backend_preconfigured(tls);
-        }
+        };
+        let http = crate::gateway::tls::client_config(&trust)
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .timeout(Duration::from_secs(10))
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| tracing::error!(error = %e, "sandbox callback client cannot be built"))
+            .ok();
         CallbackSender {
-            http: builder.build().unwrap_or_default(),
+            http,
             settings: Arc::new(Mutex::new(settings)),
             faults: Arc::new(Mutex::new(CallbackFaults::default())),
             log: Arc::new(Mutex::new(Vec::new())),
@@ -186,10 +192,14 @@ impl CallbackSender {
         settings: &CallbackSettings,
     ) {
         let tries = settings.retry_delays.len() as u32 + 1;
+        let Some(http) = &self.http else {
+            self.note(notice, 0, "no HTTP client (see the log)".into());
+            return;
+        };
         for attempt in 1..=tries {
             let request = match settings.method {
-                CallbackMethod::Get => self.http.get(target.clone()).query(params),
-                CallbackMethod::Post => self.http.post(target.clone()).form(params),
+                CallbackMethod::Get => http.get(target.clone()).query(params),
+                CallbackMethod::Post => http.post(target.clone()).form(params),
             };
             let outcome = match request.send().await {
                 Ok(r) if r.status() == reqwest::StatusCode::OK => "delivered".to_string(),

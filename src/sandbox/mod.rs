@@ -77,25 +77,32 @@ impl Ledger {
     }
 }
 
-/// The sandbox's time: real time plus an offset a test can move (for lifetimes and the
-/// Moscow-midnight reversal rule).
+/// The sandbox's time: real time, or a time a test set that then runs on at real speed
+/// (for lifetimes and the Moscow-midnight reversal rule). Anchored exactly: a time set to
+/// 00:00:00 never reads as 23:59:59.999.
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
-    offset_ms: Mutex<i64>,
+    anchor: Mutex<Option<(DateTime<Utc>, std::time::Instant)>>,
 }
 
 impl Clock {
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(*lock(&self.offset_ms))
+        match *lock(&self.anchor) {
+            None => Utc::now(),
+            Some((at, since)) => {
+                at + chrono::Duration::from_std(since.elapsed()).unwrap_or_default()
+            }
+        }
     }
 
     fn advance(&self, by: chrono::Duration) -> DateTime<Utc> {
-        *lock(&self.offset_ms) += by.num_milliseconds();
-        self.now()
+        let now = self.now() + by;
+        self.set(now);
+        now
     }
 
     fn set(&self, at: DateTime<Utc>) {
-        *lock(&self.offset_ms) = (at - Utc::now()).num_milliseconds();
+        *lock(&self.anchor) = Some((at, std::time::Instant::now()));
     }
 }
 

@@ -1,0 +1,153 @@
+//! The `chasti` binary as a user runs it: `demo`, `sandbox` answering the README's curl
+//! example, and `check-config`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chasti");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {port} after 20 s");
+}
+
+#[test]
+fn demo_makes_a_test_order_and_exits_with_no_wait() {
+    let out = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--no-wait"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 499,50 ₽"), "{stdout}");
+    assert!(stdout.contains("/sandbox/pay/"), "{stdout}");
+    assert!(
+        stdout.contains("orderStatus 0 (registered, not paid)"),
+        "{stdout}"
+    );
+}
+
+fn readme_curl_line() -> String {
+    let readme = include_str!("../README.md");
+    readme
+        .lines()
+        .find(|l| l.starts_with("curl -s http://127.0.0.1:8907/payment/rest/register.do"))
+        .expect("the README shows a register.do curl example")
+        .to_string()
+}
+
+fn run_shell(line: &str) -> serde_json::Value {
+    let out = Command::new("sh").args(["-c", line]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{line}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn the_sandbox_answers_the_readmes_curl_example() {
+    let port = free_port();
+    let _sandbox = Running(
+        Command::new(BIN)
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_listening(port);
+    let line = readme_curl_line().replace("127.0.0.1:8907", &format!("127.0.0.1:{port}"));
+    let first = run_shell(&line);
+    assert!(first["orderId"].is_string(), "{first}");
+    assert!(
+        first["formUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://127.0.0.1:{port}/sandbox/pay/")),
+        "{first}"
+    );
+    let again = run_shell(&line);
+    assert_eq!(again["errorCode"], "1", "{again}");
+    let denied = run_shell(&line.replace("password=sandbox", "password=nope"));
+    assert_eq!(denied["errorCode"], "5");
+    assert_eq!(denied["errorMessage"], "Access denied");
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file_and_names_the_bad_key() {
+    let ok = Command::new(BIN)
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/chasti.toml"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("sandbox-api (password set)"), "{stdout}");
+    assert!(!stdout.contains("password = "), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let shipped = include_str!("../config/chasti.toml");
+    std::fs::write(
+        &bad,
+        shipped.replace("environment = \"sandbox\"", "environment = \"prod\""),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .env("CHASTI_CONFIG", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml: gateway.environment: found `prod`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("sandbox\""),
+        "no secret in the error: {stderr}"
+    );
+}
