@@ -7,6 +7,7 @@ pub mod config;
 pub mod gateway;
 pub mod money;
 pub mod moscow;
+pub mod orders;
 pub mod sandbox;
 pub mod secret;
 pub mod serve;

@@ -1,0 +1,350 @@
+//! What the gateway's answer (getOrderStatusExtended) means for an order in each local state.
+//! Pure: the engine asks, applies the inputs, and carries out the follow-up.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::domain::{Input, Mode, Order, RefundStatus, State};
+use crate::gateway::{OrderStatus, OrderStatusReport};
+
+/// What the engine must do at the gateway after applying the inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    None,
+    /// Capture the hold (two-stage, auto deposit, or a deposit that did not happen yet).
+    Deposit,
+    /// Close an unpaid order whose link ran out (decline.do), then mark it expired.
+    Decline,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub auto_deposit: bool,
+    /// After the link's expiry, how long to keep waiting before closing the order.
+    pub expiry_grace: Duration,
+    /// A hold not deposited within this becomes NeedsAttention (the bank's hold lasts ~7 days).
+    pub hold_max: Duration,
+}
+
+/// The bank's action code for an order whose lifetime ran out.
+const ACTION_SESSION_EXPIRED: i64 = -2007;
+
+fn attention(why: impl Into<String>) -> (Vec<Input>, FollowUp) {
+    (vec![Input::Attention { why: why.into() }], FollowUp::None)
+}
+
+fn nothing() -> (Vec<Input>, FollowUp) {
+    (Vec::new(), FollowUp::None)
+}
+
+fn past(at: DateTime<Utc>, by: Duration, now: DateTime<Utc>) -> bool {
+    now >= at + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Decides the inputs and the follow-up for `order` given what the gateway says.
+pub fn decide(
+    order: &Order,
+    report: &OrderStatusReport,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> (Vec<Input>, FollowUp) {
+    use OrderStatus as G;
+    let Some(status) = report.order_status else {
+        return attention("the gateway does not report this order's status");
+    };
+    let deposited = report.deposited();
+    let paid = Input::PaymentConfirmed { deposited };
+    let wrong_amount = deposited != order.amount;
+    match (&order.state, status) {
+        // The order is being registered: the engine handles it by number, not here.
+        (State::Registering, _) => nothing(),
+
+        (State::AwaitingPayment, G::Registered | G::Authenticating) => {
+            if past(order.link_expires_at, policy.expiry_grace, now) {
+                (Vec::new(), FollowUp::Decline)
+            } else {
+                nothing()
+            }
+        }
+        (State::AwaitingPayment, G::Held) => match order.mode {
+            Mode::TwoStage => {
+                let follow = if policy.auto_deposit {
+                    FollowUp::Deposit
+                } else {
+                    FollowUp::None
+                };
+                (vec![Input::HoldConfirmed], follow)
+            }
+            Mode::OneStage => attention("the gateway holds money on a one-stage order"),
+        },
+        (State::AwaitingPayment, G::Deposited) if wrong_amount => attention(format!(
+            "the gateway took {deposited}, the order is for {}",
+            order.amount
+        )),
+        (State::AwaitingPayment, G::Deposited) => match order.mode {
+            Mode::OneStage => (vec![paid], FollowUp::None),
+            // The hold was missed and the money already taken: both steps at once.
+            Mode::TwoStage => (vec![Input::HoldConfirmed, paid], FollowUp::None),
+        },
+        (State::AwaitingPayment, G::Declined) => {
+            let expired =
+                report.action_code == Some(ACTION_SESSION_EXPIRED) || now >= order.link_expires_at;
+            if expired {
+                (vec![Input::Expired], FollowUp::None)
+            } else {
+                let why = report
+                    .action_code_description
+                    .clone()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| format!("actionCode {}", report.action_code.unwrap_or(0)));
+                (vec![Input::Declined { why }], FollowUp::None)
+            }
+        }
+
+        (State::Held, G::Held) => {
+            if policy.auto_deposit {
+                (Vec::new(), FollowUp::Deposit)
+            } else if past(
+                order.held_at.unwrap_or(order.updated_at),
+                policy.hold_max,
+                now,
+            ) {
+                attention("the hold was not deposited in time; the bank releases holds after about 7 days")
+            } else {
+                nothing()
+            }
+        }
+        (State::Held | State::Depositing, G::Deposited) if wrong_amount => attention(format!(
+            "the gateway took {deposited}, the order is for {}",
+            order.amount
+        )),
+        (State::Held | State::Depositing, G::Deposited) => (vec![paid], FollowUp::None),
+        (State::Depositing, G::Held) => (Vec::new(), FollowUp::Deposit),
+
+        (State::Reversing, G::Reversed) => (vec![Input::ReversalConfirmed], FollowUp::None),
+        (State::Reversing, G::Held | G::Deposited) => (
+            vec![Input::ReversalFailed {
+                why: "the gateway still holds the money".into(),
+            }],
+            FollowUp::None,
+        ),
+
+        (State::Refunding, G::Refunded | G::Deposited) => {
+            let Some(pending) = order
+                .refunds
+                .iter()
+                .find(|r| r.status == RefundStatus::Pending)
+            else {
+                return attention("refunding without a pending refund");
+            };
+            let key = pending.key.clone();
+            let expected = order.refunded.get() + pending.amount.get();
+            let at_bank = report.refunded().get();
+            if at_bank == expected {
+                (vec![Input::RefundConfirmed { key }], FollowUp::None)
+            } else if at_bank == order.refunded.get() {
+                let why = "the gateway shows no new refund".to_string();
+                (vec![Input::RefundFailed { key, why }], FollowUp::None)
+            } else {
+                attention(format!(
+                    "the gateway shows {} refunded, chasti expected {}",
+                    report.refunded(),
+                    crate::money::Kopecks::new(expected).unwrap_or_default()
+                ))
+            }
+        }
+
+        (State::Paid | State::PartiallyRefunded, G::Deposited | G::Refunded) => {
+            if report.refunded() != order.refunded {
+                attention(format!(
+                    "the gateway shows {} refunded, chasti made {}",
+                    report.refunded(),
+                    order.refunded
+                ))
+            } else {
+                nothing()
+            }
+        }
+        (State::Paid | State::PartiallyRefunded | State::Held, G::Reversed) => {
+            attention("the payment was reversed outside chasti")
+        }
+
+        // Closed orders: only money the gateway moved after chasti closed them matters.
+        (
+            State::Declined { .. } | State::Expired | State::Failed { .. },
+            G::Held | G::Deposited,
+        ) => attention("the gateway shows a payment on an order chasti had closed"),
+        (State::Reversed, G::Reversed) | (State::Refunded, G::Refunded) => nothing(),
+        (State::Declined { .. } | State::Expired | State::Failed { .. }, _) => nothing(),
+        (State::NeedsAttention { .. }, _) => nothing(),
+
+        (state, status) => attention(format!(
+            "chasti has the order {}, the gateway reports orderStatus {status}",
+            state.name()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{PaymentAmountInfo, PaymentState};
+    use crate::money::Kopecks;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn policy(auto: bool) -> Policy {
+        Policy {
+            auto_deposit: auto,
+            expiry_grace: Duration::from_secs(120),
+            hold_max: Duration::from_secs(6 * 86_400),
+        }
+    }
+
+    fn order(mode: Mode, state: State) -> Order {
+        Order {
+            id: "i".into(),
+            order_number: "n".into(),
+            gateway_order_id: Some("g".into()),
+            amount: Kopecks::new(10_000).unwrap(),
+            mode,
+            description: None,
+            till: "1".into(),
+            cashier: None,
+            idempotency_key: None,
+            created_at: now(),
+            updated_at: now(),
+            payment_url: Some("u".into()),
+            link_expires_at: now() + chrono::Duration::minutes(20),
+            held_at: None,
+            paid_at: None,
+            state,
+            deposited: Kopecks::ZERO,
+            refunded: Kopecks::ZERO,
+            refunds: Vec::new(),
+            reversal_attempted: false,
+            version: 1,
+            history: Vec::new(),
+        }
+    }
+
+    fn report(status: OrderStatus, deposited: u64, refunded: u64) -> OrderStatusReport {
+        OrderStatusReport {
+            order_number: "n".into(),
+            order_status: Some(status),
+            action_code: Some(0),
+            action_code_description: None,
+            amount: Kopecks::new(10_000).unwrap(),
+            currency: None,
+            date: None,
+            order_description: None,
+            payment_amount_info: Some(PaymentAmountInfo {
+                approved_amount: Kopecks::new(10_000).unwrap(),
+                deposited_amount: Kopecks::new(deposited).unwrap(),
+                refunded_amount: Kopecks::new(refunded).unwrap(),
+                payment_state: PaymentState::Unknown,
+            }),
+            merchant_order_params: Vec::new(),
+            attributes: Vec::new(),
+            binding_info: None,
+            card_auth_info: None,
+        }
+    }
+
+    #[test]
+    fn a_hold_is_deposited_once_confirmed_when_auto() {
+        let o = order(Mode::TwoStage, State::AwaitingPayment);
+        let (inputs, follow) = decide(&o, &report(OrderStatus::Held, 0, 0), now(), &policy(true));
+        assert_eq!(inputs, vec![Input::HoldConfirmed]);
+        assert_eq!(follow, FollowUp::Deposit);
+        let (_, manual) = decide(&o, &report(OrderStatus::Held, 0, 0), now(), &policy(false));
+        assert_eq!(manual, FollowUp::None);
+    }
+
+    #[test]
+    fn a_deposit_that_did_not_happen_is_retried_and_one_that_did_is_not() {
+        let o = order(Mode::TwoStage, State::Depositing);
+        assert_eq!(
+            decide(&o, &report(OrderStatus::Held, 0, 0), now(), &policy(true)).1,
+            FollowUp::Deposit
+        );
+        let (inputs, follow) = decide(
+            &o,
+            &report(OrderStatus::Deposited, 10_000, 0),
+            now(),
+            &policy(true),
+        );
+        assert!(matches!(inputs[0], Input::PaymentConfirmed { .. }));
+        assert_eq!(follow, FollowUp::None);
+    }
+
+    #[test]
+    fn money_chasti_did_not_ask_for_needs_attention() {
+        let cases = [
+            (
+                order(Mode::OneStage, State::AwaitingPayment),
+                report(OrderStatus::Held, 0, 0),
+            ),
+            (
+                order(Mode::OneStage, State::AwaitingPayment),
+                report(OrderStatus::Deposited, 9_999, 0),
+            ),
+            (
+                order(Mode::OneStage, State::Paid),
+                report(OrderStatus::Reversed, 0, 0),
+            ),
+            (
+                order(Mode::OneStage, State::Paid),
+                report(OrderStatus::Refunded, 10_000, 500),
+            ),
+            (
+                order(Mode::OneStage, State::Expired),
+                report(OrderStatus::Deposited, 10_000, 0),
+            ),
+        ];
+        for (o, r) in cases {
+            let (inputs, _) = decide(&o, &r, now(), &policy(true));
+            assert!(
+                matches!(inputs.as_slice(), [Input::Attention { .. }]),
+                "{:?} vs {:?}: {inputs:?}",
+                o.state,
+                r.order_status
+            );
+        }
+    }
+
+    #[test]
+    fn an_unpaid_order_is_closed_after_expiry_and_grace() {
+        let mut o = order(Mode::OneStage, State::AwaitingPayment);
+        let r = report(OrderStatus::Registered, 0, 0);
+        assert_eq!(decide(&o, &r, now(), &policy(true)).1, FollowUp::None);
+        o.link_expires_at = now() - chrono::Duration::seconds(121);
+        assert_eq!(decide(&o, &r, now(), &policy(true)).1, FollowUp::Decline);
+        let mut declined = report(OrderStatus::Declined, 0, 0);
+        declined.action_code = Some(-2007);
+        assert_eq!(
+            decide(&o, &declined, now(), &policy(true)).0,
+            vec![Input::Expired]
+        );
+    }
+
+    #[test]
+    fn duplicates_change_nothing() {
+        let paid = order(Mode::OneStage, State::Paid);
+        let mut paid = paid;
+        paid.deposited = paid.amount;
+        assert_eq!(
+            decide(
+                &paid,
+                &report(OrderStatus::Deposited, 10_000, 0),
+                now(),
+                &policy(true)
+            ),
+            nothing()
+        );
+    }
+}
