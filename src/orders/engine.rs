@@ -406,7 +406,7 @@ impl Engine {
             }
             // The outcome is unknown: ask by order number before anything else.
             match self.adopt_by_number(&order, true).await? {
-                Adopted::Settled(order) => return Ok(order),
+                Adopted::Settled(order) => return Ok(*order),
                 Adopted::NotRegistered if attempt == 1 => continue,
                 Adopted::NotRegistered | Adopted::Unknown => {
                     return Err(EngineError::Pending {
@@ -453,7 +453,7 @@ impl Engine {
                     },
                 )
                 .await?;
-            return Ok(Adopted::Settled(order));
+            return Ok(Adopted::Settled(Box::new(order)));
         };
         let unpaid = matches!(
             report.order_status,
@@ -466,7 +466,9 @@ impl Engine {
                     payment_url: template.replace("{orderId}", &gateway_id),
                     gateway_order_id: gateway_id,
                 };
-                return Ok(Adopted::Settled(self.transition(order, input).await?));
+                return Ok(Adopted::Settled(Box::new(
+                    self.transition(order, input).await?,
+                )));
             }
         }
         if unpaid {
@@ -490,7 +492,7 @@ impl Engine {
             let order = self
                 .transition(order, Input::RegistrationFailed { why })
                 .await?;
-            return Ok(Adopted::Settled(order));
+            return Ok(Adopted::Settled(Box::new(order)));
         }
         let why =
             format!(
@@ -498,7 +500,7 @@ impl Engine {
             report.order_status.map(|s| s.to_string()).unwrap_or_default()
         );
         let order = self.transition(order, Input::Attention { why }).await?;
-        Ok(Adopted::Settled(order))
+        Ok(Adopted::Settled(Box::new(order)))
     }
 
     // ----- finding out -------------------------------------------------------------------
@@ -515,7 +517,7 @@ impl Engine {
     async fn refresh_locked(&self, order: Order) -> Result<Order, EngineError> {
         if order.state == State::Registering {
             return match self.adopt_by_number(&order, false).await? {
-                Adopted::Settled(order) => Ok(order),
+                Adopted::Settled(order) => Ok(*order),
                 Adopted::NotRegistered => {
                     let why =
                         "the sale was interrupted before the gateway registered it".to_string();
@@ -910,7 +912,7 @@ fn pending_refund_key(order: &Order) -> String {
 }
 
 enum Adopted {
-    Settled(Order),
+    Settled(Box<Order>),
     NotRegistered,
     Unknown,
 }
