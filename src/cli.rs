@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use chasti::config::{CallbackMethod, Config, ENV_CALLBACK_KEY};
+use std::sync::Arc;
+
+use chasti::config::{CallbackMethod, Config, DepositMode, Environment, ENV_CALLBACK_KEY};
 use chasti::gateway::{ClientSettings, Credentials, GatewayClient, OrderRef, RegisterRequest};
+use chasti::http::callback::CallbackAuth;
 use chasti::money::Kopecks;
+use chasti::orders::{Engine, EngineSettings, Store, SystemClock};
 use chasti::sandbox::{CallbackSettings, Sandbox, SandboxSettings, DEFAULT_PASSWORD, DEFAULT_USER};
 use chasti::secret::Secret;
 use url::Url;
@@ -139,6 +143,109 @@ pub fn check_config(path: &Path) -> Result<(), String> {
     println!("  lifetime      {} s", g.order_lifetime.as_secs());
     println!("  timeout       {} s", g.request_timeout.as_secs());
     Ok(())
+}
+
+/// The engine's settings from the config.
+pub fn engine_settings(config: &Config) -> EngineSettings {
+    EngineSettings {
+        store_prefix: config.store.prefix.clone(),
+        default_till: config.store.till.clone(),
+        order_lifetime: config.gateway.order_lifetime,
+        auto_deposit: config.orders.deposit == DepositMode::Auto,
+        poll_first: config.orders.poll_first,
+        poll_max: config.orders.poll_max,
+        expiry_grace: config.orders.expiry_grace,
+        hold_max: config.orders.hold_max,
+        payment_page_template: config.orders.payment_page_template.clone(),
+    }
+}
+
+/// The embedded sandbox, set up to accept the config's own credentials.
+async fn embedded_sandbox(config: &Config) -> Result<Sandbox, String> {
+    let (users, tokens) = match &config.gateway.credentials {
+        Credentials::Password {
+            user_name,
+            password,
+        } => (vec![(user_name.clone(), password.clone())], Vec::new()),
+        Credentials::Token(token) => (Vec::new(), vec![token.clone()]),
+    };
+    let settings = SandboxSettings {
+        users,
+        tokens,
+        callbacks: CallbackSettings {
+            url: config.sandbox.callback_url.clone(),
+            key: config.sandbox.callback_key.clone(),
+            method: config.sandbox.callback_method,
+            ..CallbackSettings::default()
+        },
+        tls: None,
+    };
+    Sandbox::start(config.sandbox.listen, settings).await
+}
+
+pub async fn serve(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let _sandbox = match config.gateway.environment {
+        Environment::Sandbox => Some(embedded_sandbox(&config).await?),
+        _ => None,
+    };
+    if let Some(dir) = config.store.path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let store = Store::open(&config.store.path).map_err(|e| e.to_string())?;
+    let client = GatewayClient::new(config.gateway.client_settings()).map_err(|e| e.to_string())?;
+    let engine = Engine::new(
+        store,
+        client,
+        engine_settings(&config),
+        Arc::new(SystemClock),
+    );
+
+    let auth = CallbackAuth {
+        hmac_key: config.callback.key.clone(),
+        public_key: config.callback.public_key.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.callback.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen for callbacks on {}: {e}",
+                config.callback.listen
+            )
+        })?;
+    let _callbacks = chasti::serve::spawn(
+        listener,
+        chasti::http::callback::router(engine.clone(), &config.callback.path, auth),
+        None,
+    );
+    tracing::info!(
+        gateway = %config.gateway.base_url,
+        callbacks = %format!("http://{}{}", config.callback.listen, config.callback.path),
+        store = %config.store.path.display(),
+        "chasti serving"
+    );
+    let worker = tokio::spawn(engine.run());
+    wait_for_shutdown().await;
+    worker.abort();
+    tracing::info!("chasti stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from systemd.
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = wait_for_ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    wait_for_ctrl_c().await;
 }
 
 async fn wait_for_ctrl_c() {

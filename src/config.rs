@@ -59,6 +59,84 @@ struct RawConfig {
     gateway: RawGateway,
     #[serde(default)]
     sandbox: RawSandbox,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    orders: RawOrders,
+    #[serde(default)]
+    callback: RawCallback,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    path: PathBuf,
+    prefix: String,
+    till: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: PathBuf::from("chasti-data/orders"),
+            prefix: "S1".into(),
+            till: "1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DepositMode {
+    /// Capture a confirmed hold at once.
+    #[default]
+    Auto,
+    /// Leave holds for a manager to deposit.
+    Manual,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOrders {
+    deposit: DepositMode,
+    poll_first_secs: u64,
+    poll_max_secs: u64,
+    expiry_grace_secs: u64,
+    hold_max_hours: u64,
+    payment_page_template: Option<String>,
+}
+
+impl Default for RawOrders {
+    fn default() -> Self {
+        RawOrders {
+            deposit: DepositMode::Auto,
+            poll_first_secs: 3,
+            poll_max_secs: 60,
+            expiry_grace_secs: 120,
+            hold_max_hours: 144,
+            payment_page_template: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCallback {
+    listen: String,
+    path: String,
+    key: Option<Secret>,
+    public_key_file: Option<PathBuf>,
+}
+
+impl Default for RawCallback {
+    fn default() -> Self {
+        RawCallback {
+            listen: "127.0.0.1:8081".into(),
+            path: "/chasti/callback".into(),
+            key: None,
+            public_key_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +202,35 @@ pub struct Config {
     pub file: PathBuf,
     pub gateway: GatewayConfig,
     pub sandbox: SandboxConfig,
+    pub store: StoreConfig,
+    pub orders: OrdersConfig,
+    pub callback: CallbackConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub prefix: String,
+    pub till: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrdersConfig {
+    pub deposit: DepositMode,
+    pub poll_first: Duration,
+    pub poll_max: Duration,
+    pub expiry_grace: Duration,
+    pub hold_max: Duration,
+    pub payment_page_template: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    pub listen: SocketAddr,
+    /// Starts with `/`.
+    pub path: String,
+    pub key: Option<Secret>,
+    pub public_key: Option<crate::gateway::checksum::CallbackPublicKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,11 +322,25 @@ impl Config {
                 fail(&key, explain_serde(&e.inner().to_string()))
             })?;
         let gateway = check_gateway(raw.gateway, &raw.sandbox, &env, &fail)?;
-        let sandbox = check_sandbox(raw.sandbox, &env, &fail)?;
+        let callback = check_callback(raw.callback, &env, &fail)?;
+        let mut sandbox = check_sandbox(raw.sandbox, &env, &fail)?;
+        // The embedded sandbox calls the daemon's own callback route unless told otherwise.
+        if sandbox.callback_url.is_none() {
+            sandbox.callback_url =
+                Url::parse(&format!("http://{}{}", callback.listen, callback.path)).ok();
+        }
+        if sandbox.callback_key.is_none() {
+            sandbox.callback_key = callback.key.clone();
+        }
+        let store = check_store(raw.store, &fail)?;
+        let orders = check_orders(raw.orders, &gateway, &fail)?;
         Ok(Config {
             file: path.to_path_buf(),
             gateway,
             sandbox,
+            store,
+            orders,
+            callback,
         })
     }
 }
@@ -382,6 +503,151 @@ fn check_sandbox(
         callback_url,
         callback_key,
         callback_method: s.callback_method,
+    })
+}
+
+fn plain_id(key: &str, value: &str, max: usize, fail: &Fail) -> Result<String, ConfigError> {
+    let ok = (1..=max).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(fail(
+            key,
+            format!("found {value:?}; allowed: 1 to {max} Latin letters or digits (it goes into every order number)"),
+        ))
+    }
+}
+
+fn check_store(s: RawStore, fail: &Fail) -> Result<StoreConfig, ConfigError> {
+    Ok(StoreConfig {
+        prefix: plain_id("store.prefix", &s.prefix, 8, fail)?,
+        till: plain_id("store.till", &s.till, 4, fail)?,
+        path: s.path,
+    })
+}
+
+fn seconds_in(
+    key: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    fail: &Fail,
+) -> Result<Duration, ConfigError> {
+    if range.contains(&value) {
+        Ok(Duration::from_secs(value))
+    } else {
+        Err(fail(
+            key,
+            format!(
+                "found {value}; allowed: {} to {}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn check_orders(
+    o: RawOrders,
+    gateway: &GatewayConfig,
+    fail: &Fail,
+) -> Result<OrdersConfig, ConfigError> {
+    let poll_first = seconds_in("orders.poll_first_secs", o.poll_first_secs, 1..=300, fail)?;
+    let poll_max = seconds_in("orders.poll_max_secs", o.poll_max_secs, 1..=3600, fail)?;
+    if poll_max < poll_first {
+        return Err(fail(
+            "orders.poll_max_secs",
+            format!(
+                "found {}; allowed: at least orders.poll_first_secs ({})",
+                o.poll_max_secs, o.poll_first_secs
+            ),
+        ));
+    }
+    let expiry_grace = seconds_in(
+        "orders.expiry_grace_secs",
+        o.expiry_grace_secs,
+        0..=86_400,
+        fail,
+    )?;
+    let hold_max =
+        seconds_in("orders.hold_max_hours", o.hold_max_hours, 1..=168, fail).map(|d| d * 3600)?;
+    let template = match (o.payment_page_template, gateway.environment) {
+        (Some(t), _) if !t.contains("{orderId}") => {
+            return Err(fail(
+                "orders.payment_page_template",
+                format!("found {t:?}; allowed: a URL containing {{orderId}}"),
+            ))
+        }
+        (Some(t), _) => Some(t),
+        // The sandbox's payment page is known: /sandbox/pay/{orderId} beside the gateway.
+        (None, Environment::Sandbox) => gateway
+            .base_url
+            .join("/sandbox/pay/")
+            .ok()
+            .map(|u| format!("{u}{{orderId}}")),
+        (None, _) => None,
+    };
+    Ok(OrdersConfig {
+        deposit: o.deposit,
+        poll_first,
+        poll_max,
+        expiry_grace,
+        hold_max,
+        payment_page_template: template,
+    })
+}
+
+fn check_callback(
+    c: RawCallback,
+    env: &dyn Fn(&str) -> Option<String>,
+    fail: &Fail,
+) -> Result<CallbackConfig, ConfigError> {
+    let listen: SocketAddr = c.listen.parse().map_err(|_| {
+        fail(
+            "callback.listen",
+            format!(
+                "found {:?}; allowed: an address and port such as 127.0.0.1:8081",
+                c.listen
+            ),
+        )
+    })?;
+    if !c.path.starts_with('/') || c.path.contains(['?', '#', ' ']) {
+        return Err(fail(
+            "callback.path",
+            format!(
+                "found {:?}; allowed: a URL path starting with /, such as /chasti/callback",
+                c.path
+            ),
+        ));
+    }
+    let key = env(ENV_CALLBACK_KEY)
+        .map(Secret::new)
+        .or(c.key)
+        .filter(|k| !k.is_empty());
+    let public_key = match &c.public_key_file {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                fail(
+                    "callback.public_key_file",
+                    format!(
+                        "found {} ({e}); allowed: a readable PEM public key or certificate",
+                        file.display()
+                    ),
+                )
+            })?;
+            Some(crate::gateway::checksum::CallbackPublicKey::from_pem(&text).map_err(|e| {
+                fail(
+                    "callback.public_key_file",
+                    format!("found {} ({e}); allowed: a PEM RSA public key or certificate from the bank", file.display()),
+                )
+            })?)
+        }
+    };
+    Ok(CallbackConfig {
+        listen,
+        path: c.path,
+        key,
+        public_key,
     })
 }
 

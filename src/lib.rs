@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod gateway;
+pub mod http;
 pub mod money;
 pub mod moscow;
 pub mod orders;

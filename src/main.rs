@@ -39,6 +39,9 @@ enum Command {
     },
     /// Check the config file and print what it resolves to (secrets hidden).
     CheckConfig,
+    /// Run the daemon: order store, recovery, poller and the bank's callback route
+    /// (and the embedded sandbox when gateway.environment = "sandbox").
+    Serve,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => cli::sandbox(*args).await,
             Command::Demo { listen, no_wait } => cli::demo(listen, no_wait).await,
             Command::CheckConfig => cli::check_config(&config_path),
+            Command::Serve => cli::serve(&config_path).await,
         }
     });
     match result {

@@ -7,5 +7,7 @@ pub mod reconcile;
 pub mod store;
 
 pub use domain::{ActionError, Mode, Order, Refund, RefundStatus, State};
-pub use engine::{Clock, Engine, EngineError, EngineSettings, SaleRequest, SystemClock};
+pub use engine::{
+    Clock, Engine, EngineError, EngineSettings, ManualClock, SaleRequest, SystemClock,
+};
 pub use store::{Store, StoreError};

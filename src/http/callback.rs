@@ -1,0 +1,169 @@
+//! The bank's callbacks: GET query or POST form (legacy), POST JSON (ecom). A callback is
+//! checked (checksum), kept durably, answered 200, and only then confirmed with the gateway:
+//! it says something moved, never what to believe.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::routing::any;
+use axum::Router;
+
+use crate::gateway::checksum::{verify_hmac_sha256, verify_rsa_sha512, CallbackPublicKey};
+use crate::orders::Engine;
+use crate::secret::Secret;
+
+/// Callbacks are a handful of short fields; anything bigger is not the bank.
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
+
+/// How callbacks prove who sent them.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackAuth {
+    pub hmac_key: Option<Secret>,
+    pub public_key: Option<CallbackPublicKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the callback carries no checksum, but a callback key is configured")]
+    Unsigned,
+    #[error("the callback's checksum does not verify")]
+    BadChecksum,
+}
+
+impl CallbackAuth {
+    /// `hmac`, `rsa`, or `unsigned` (only when no key is configured).
+    pub fn verify(&self, params: &[(String, String)]) -> Result<&'static str, Rejection> {
+        if self.hmac_key.is_none() && self.public_key.is_none() {
+            return Ok("unsigned");
+        }
+        let checksum = params
+            .iter()
+            .find(|(k, _)| k == "checksum")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(Rejection::Unsigned)?;
+        let pairs = || params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Some(key) = &self.hmac_key {
+            if verify_hmac_sha256(key.expose(), pairs(), checksum) {
+                return Ok("hmac");
+            }
+        }
+        if let Some(key) = &self.public_key {
+            if verify_rsa_sha512(key, pairs(), checksum) {
+                return Ok("rsa");
+            }
+        }
+        Err(Rejection::BadChecksum)
+    }
+}
+
+#[derive(Clone)]
+struct Intake {
+    engine: Engine,
+    auth: CallbackAuth,
+}
+
+/// The callback route at `path`.
+pub fn router(engine: Engine, path: &str, auth: CallbackAuth) -> Router {
+    Router::new()
+        .route(path, any(intake))
+        .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
+        .with_state(Intake { engine, auth })
+}
+
+/// Query, form or JSON parameters, as strings. JSON: the top-level scalars (ecom's
+/// `additionalParams` object is not part of any checksum).
+pub fn callback_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    let mut params: Vec<(String, String)> = match query {
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| format!("query: {e}"))?,
+        None => Vec::new(),
+    };
+    if body.is_empty() {
+        return Ok(params);
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("JSON body: {e}"))?;
+        let object = value.as_object().ok_or("JSON body is not an object")?;
+        for (k, v) in object {
+            match v {
+                serde_json::Value::String(s) => params.push((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => params.push((k.clone(), n.to_string())),
+                serde_json::Value::Bool(b) => params.push((k.clone(), b.to_string())),
+                _ => {}
+            }
+        }
+    } else {
+        let form: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| format!("form body: {e}"))?;
+        params.extend(form);
+    }
+    Ok(params)
+}
+
+async fn intake(
+    State(intake): State<Intake>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    if method != Method::GET && method != Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
+    }
+    let params = match callback_params(query.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(problem) => {
+            tracing::warn!(%problem, "unreadable callback refused");
+            return (StatusCode::BAD_REQUEST, "unreadable callback\n");
+        }
+    };
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let (md_order, order_number) = (get("mdOrder"), get("orderNumber"));
+    if md_order.is_none() && order_number.is_none() {
+        tracing::warn!("callback without mdOrder or orderNumber refused");
+        return (
+            StatusCode::BAD_REQUEST,
+            "mdOrder or orderNumber is required\n",
+        );
+    }
+    let signature = match intake.auth.verify(&params) {
+        Ok(kind) => kind,
+        Err(rejection) => {
+            tracing::warn!(md_order = ?md_order, order_number = ?order_number, operation = ?get("operation"), %rejection, "callback refused");
+            return (StatusCode::FORBIDDEN, "checksum required and must verify\n");
+        }
+    };
+    let operation = get("operation");
+    let status = get("status");
+    if let Err(e) = intake.engine.record_callback(params, signature).await {
+        // Not kept, so not acknowledged: the bank will try again.
+        tracing::error!(error = %e, "callback could not be stored");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
+    }
+    tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, "callback received");
+    let engine = intake.engine.clone();
+    tokio::spawn(async move {
+        if let Err(e) = engine
+            .on_callback(md_order.as_deref(), order_number.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e, "callback follow-up failed; the poller will retry");
+        }
+    });
+    (StatusCode::OK, "OK\n")
+}
