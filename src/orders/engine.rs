@@ -430,7 +430,20 @@ impl Engine {
             }
             // The outcome is unknown: ask by order number before anything else.
             match self.adopt_by_number(&order, true).await? {
-                Adopted::Settled(order) => return Ok(*order),
+                Adopted::Settled(order) if order.state == State::AwaitingPayment => {
+                    return Ok(*order)
+                }
+                Adopted::Settled(order) => {
+                    let detail = match &order.state {
+                        State::Failed { why } | State::NeedsAttention { why } => why.clone(),
+                        other => other.name().to_string(),
+                    };
+                    return Err(EngineError::Refused {
+                        message: "банк не вернул ссылку на оплату; заказ закрыт, повторите продажу"
+                            .into(),
+                        detail,
+                    });
+                }
                 Adopted::NotRegistered if attempt == 1 => continue,
                 Adopted::NotRegistered | Adopted::Unknown => {
                     return Err(EngineError::Pending {

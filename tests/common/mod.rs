@@ -147,3 +147,152 @@ async fn receive(
     let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
     StatusCode::from_u16(status).unwrap()
 }
+
+// ----- an engine on a real sled directory, talking to the sandbox -------------------------
+
+pub const CALLBACK_KEY: &str = "orders-test-key";
+
+pub struct Harness {
+    pub sandbox: Sandbox,
+    pub engine: chasti::orders::Engine,
+    pub dir: tempfile::TempDir,
+    pub callback_url: url::Url,
+    _callbacks: chasti::serve::ServerHandle,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct HarnessOptions {
+    pub poll_first: Duration,
+    pub callbacks: bool,
+    pub template: bool,
+    pub auto_deposit: bool,
+    pub request_timeout: Duration,
+    pub clock: Option<Arc<chasti::orders::ManualClock>>,
+    pub run: bool,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions {
+            poll_first: Duration::from_millis(100),
+            callbacks: true,
+            template: true,
+            auto_deposit: true,
+            request_timeout: Duration::from_secs(5),
+            clock: None,
+            run: true,
+        }
+    }
+}
+
+pub fn engine_settings(sandbox: &Sandbox, o: &HarnessOptions) -> chasti::orders::EngineSettings {
+    chasti::orders::EngineSettings {
+        store_prefix: "T".into(),
+        default_till: "1".into(),
+        order_lifetime: Duration::from_secs(1200),
+        auto_deposit: o.auto_deposit,
+        poll_first: o.poll_first,
+        poll_max: o.poll_first * 3,
+        expiry_grace: Duration::from_secs(60),
+        hold_max: Duration::from_secs(6 * 86_400),
+        payment_page_template: o
+            .template
+            .then(|| format!("{}sandbox/pay/{{orderId}}", sandbox.url())),
+    }
+}
+
+impl Harness {
+    pub async fn new(o: HarnessOptions) -> Harness {
+        let sandbox = sandbox().await;
+        sandbox.set_callback_key(Some(Secret::new(CALLBACK_KEY)));
+        sandbox.set_callback_retry_delays(vec![
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = chasti::orders::Store::open(&dir.path().join("orders")).unwrap();
+        let mut client_settings = settings_for(&sandbox);
+        client_settings.request_timeout = o.request_timeout;
+        let client = GatewayClient::new(client_settings).unwrap();
+        let clock: Arc<dyn chasti::orders::Clock> = match &o.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(chasti::orders::SystemClock),
+        };
+        let engine =
+            chasti::orders::Engine::new(store, client, engine_settings(&sandbox, &o), clock);
+        let auth = chasti::http::callback::CallbackAuth {
+            hmac_key: Some(Secret::new(CALLBACK_KEY)),
+            public_key: None,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let callbacks = chasti::serve::spawn(
+            listener,
+            chasti::http::callback::router(engine.clone(), "/cb", auth),
+            None,
+        );
+        let callback_url = url::Url::parse(&format!("http://{addr}/cb")).unwrap();
+        if o.callbacks {
+            sandbox.set_callback_url(Some(callback_url.clone()));
+        }
+        let worker = if o.run {
+            Some(tokio::spawn(engine.clone().run()))
+        } else {
+            engine.recover().await.unwrap();
+            None
+        };
+        for _ in 0..100 {
+            if engine.is_ready() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Harness {
+            sandbox,
+            engine,
+            dir,
+            callback_url,
+            _callbacks: callbacks,
+            worker,
+        }
+    }
+
+    pub fn sale(amount_roubles: u64, mode: chasti::orders::Mode) -> chasti::orders::SaleRequest {
+        chasti::orders::SaleRequest {
+            amount: chasti::money::Kopecks::from_roubles(amount_roubles).unwrap(),
+            mode,
+            description: Some("Тест".into()),
+            till: None,
+            cashier: Some("Иванова".into()),
+            idempotency_key: None,
+        }
+    }
+
+    /// Waits (bounded) until the order reaches a state with this name.
+    pub async fn wait_state(&self, id: &str, state: &str) -> chasti::orders::Order {
+        for _ in 0..200 {
+            let order = self.engine.get(id).unwrap();
+            if order.state.name() == state {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let order = self.engine.get(id).unwrap();
+        panic!(
+            "order {} is {:?}, expected {state} within 5 s; history: {:#?}",
+            order.order_number, order.state, order.history
+        );
+    }
+
+    pub fn gateway_id(order: &chasti::orders::Order) -> String {
+        order.gateway_order_id.clone().expect("registered")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(w) = &self.worker {
+            w.abort();
+        }
+    }
+}

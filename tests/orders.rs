@@ -1,0 +1,800 @@
+//! The orders engine against the sandbox on 127.0.0.1, with sled in a temporary directory:
+//! sales completed by callback or by polling alone, hostile callbacks, gateway faults,
+//! same-day reversal at the Moscow midnight, refunds, and recovery of interrupted orders.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chasti::gateway::checksum::{hmac_sha256_checksum, CallbackPublicKey};
+use chasti::http::callback::{CallbackAuth, Rejection};
+use chasti::money::Kopecks;
+use chasti::orders::{ActionError, EngineError, ManualClock, Mode, SaleRequest, State};
+use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};
+use chasti::secret::Secret;
+use chrono::TimeZone;
+use common::{Harness, HarnessOptions, CALLBACK_KEY};
+
+fn rub(r: u64) -> Kopecks {
+    Kopecks::from_roubles(r).unwrap()
+}
+
+fn callbacks_only() -> HarnessOptions {
+    // Polls so rare that only a callback can complete the order within the test.
+    HarnessOptions {
+        poll_first: Duration::from_secs(600),
+        ..HarnessOptions::default()
+    }
+}
+
+fn polling_only() -> HarnessOptions {
+    HarnessOptions {
+        callbacks: false,
+        ..HarnessOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn one_stage_completed_by_callback() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(1499, Mode::OneStage))
+        .await
+        .unwrap();
+    assert_eq!(order.state, State::AwaitingPayment);
+    assert!(
+        order.order_number.starts_with("T-1-"),
+        "{}",
+        order.order_number
+    );
+    let url = order.payment_url.clone().unwrap();
+    assert!(url.contains("/sandbox/pay/"), "{url}");
+    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    let paid = h.wait_state(&order.id, "paid").await;
+    assert_eq!(paid.deposited, rub(1499));
+    let stored = h.engine.store().callbacks().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].signature, "hmac");
+    let journal = h.engine.store().journal().unwrap();
+    assert!(journal
+        .iter()
+        .any(|j| j.method == "register.do" && j.outcome == "ok"));
+    assert!(
+        !format!("{journal:?}").contains("sandbox\""),
+        "no credentials in the journal"
+    );
+}
+
+#[tokio::test]
+async fn two_stage_completed_by_callback_deposits_once() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(300, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    let paid = h.wait_state(&order.id, "paid").await;
+    let states: Vec<&str> = paid.history.iter().map(|e| e.to.as_str()).collect();
+    assert_eq!(states, ["awaiting_payment", "held", "depositing", "paid"]);
+    // The deposit's own callback arrives too: it changes nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("deposit.do", &order.order_number), 1);
+    assert_eq!(
+        ledger.order(&order.order_number).unwrap().deposited,
+        rub(300)
+    );
+}
+
+#[tokio::test]
+async fn both_modes_complete_by_polling_alone() {
+    let h = Harness::new(polling_only()).await;
+    let one = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap();
+    let two = h
+        .engine
+        .create_sale(Harness::sale(20, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&one)).unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&two)).unwrap();
+    h.wait_state(&one.id, "paid").await;
+    h.wait_state(&two.id, "paid").await;
+    assert!(
+        h.engine.store().callbacks().unwrap().is_empty(),
+        "no callback was involved"
+    );
+    assert_eq!(
+        h.sandbox.ledger().count_ok("deposit.do", &two.order_number),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_declined_payment_and_an_expired_link() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        ..polling_only()
+    })
+    .await;
+    let declined = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.decline(&Harness::gateway_id(&declined)).unwrap();
+    let order = h.wait_state(&declined.id, "declined").await;
+    assert!(
+        matches!(order.state, State::Declined { ref why } if why.contains("отказался")),
+        "{:?}",
+        order.state
+    );
+
+    // Past the link's lifetime and the grace period, still unpaid at the bank: closed there.
+    let lapsed = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::minutes(30));
+    h.wait_state(&lapsed.id, "expired").await;
+    assert_eq!(
+        h.sandbox
+            .ledger()
+            .count_ok("decline.do", &lapsed.order_number),
+        1
+    );
+    assert!(
+        h.sandbox.pay(&Harness::gateway_id(&lapsed)).is_err(),
+        "an expired link cannot be paid"
+    );
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_sale() {
+    let h = Harness::new(callbacks_only()).await;
+    let mut sale = Harness::sale(10, Mode::OneStage);
+    sale.idempotency_key = Some("till1-receipt-42".into());
+    let first = h.engine.create_sale(sale.clone()).await.unwrap();
+    let again = h.engine.create_sale(sale).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(h.sandbox.ledger().orders.len(), 1, "one order at the bank");
+}
+
+#[tokio::test]
+async fn bad_sales_are_refused_and_change_nothing() {
+    let h = Harness::new(callbacks_only()).await;
+    let mut bad: SaleRequest = Harness::sale(10, Mode::OneStage);
+    bad.description = Some("скидка 50%".into());
+    let err = h.engine.create_sale(bad).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Invalid {
+                field: "description",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("нельзя %"), "{err}");
+    let mut bad = Harness::sale(10, Mode::OneStage);
+    bad.till = Some("till-1".into());
+    let err = h.engine.create_sale(bad).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Invalid { field: "till", .. }),
+        "{err}"
+    );
+    assert!(h.engine.store().all().unwrap().is_empty());
+    assert!(h.sandbox.ledger().orders.is_empty());
+}
+
+async fn send(h: &Harness, params: &[(&str, &str)]) -> u16 {
+    common::http()
+        .get(h.callback_url.clone())
+        .query(params)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn hostile_and_repeated_callbacks_do_no_harm() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(50, Mode::TwoStage))
+        .await
+        .unwrap();
+    let gid = Harness::gateway_id(&order);
+    let number = order.order_number.clone();
+
+    // Forged: says deposited, checksum made with the wrong key.
+    let base = [
+        ("mdOrder", gid.as_str()),
+        ("orderNumber", number.as_str()),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let forged = hmac_sha256_checksum("not-the-key", base);
+    let mut params = base.to_vec();
+    params.push(("checksum", &forged));
+    assert_eq!(send(&h, &params).await, 403);
+    // Unsigned while a key is set.
+    assert_eq!(send(&h, &base).await, 403);
+    // Unknown order, properly signed: acknowledged, nothing happens.
+    let unknown = [
+        ("mdOrder", "no-such-order"),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, unknown);
+    let mut params = unknown.to_vec();
+    params.push(("checksum", &sum));
+    assert_eq!(send(&h, &params).await, 200);
+    // A true callback for an order not paid yet: confirmed with the gateway, nothing moves.
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, base);
+    let mut params = base.to_vec();
+    params.push(("checksum", &sum));
+    assert_eq!(send(&h, &params).await, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state,
+        State::AwaitingPayment
+    );
+    assert_eq!(
+        h.engine.store().callbacks().unwrap().len(),
+        2,
+        "only verified callbacks are kept"
+    );
+
+    // Every real callback twice, and late: still exactly one deposit.
+    h.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            duplicate: true,
+            delay_ms: 150,
+            ..CallbackFaults::default()
+        },
+        ..Faults::default()
+    });
+    h.sandbox.pay(&gid).unwrap();
+    h.wait_state(&order.id, "paid").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(h.engine.get(&order.id).unwrap().state, State::Paid);
+    assert_eq!(h.sandbox.ledger().count_ok("deposit.do", &number), 1);
+}
+
+#[tokio::test]
+async fn a_reordered_old_callback_does_not_undo_a_payment() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(50, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+    // An old "declined" callback arrives late (correctly signed): the gateway says paid.
+    let gid = Harness::gateway_id(&order);
+    let old = [
+        ("mdOrder", gid.as_str()),
+        ("operation", "deposited"),
+        ("status", "0"),
+    ];
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, old);
+    let mut params = old.to_vec();
+    params.push(("checksum", &sum));
+    assert_eq!(send(&h, &params).await, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.engine.get(&order.id).unwrap().state, State::Paid);
+}
+
+#[test]
+fn all_four_checksum_vectors() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/callback-checksum.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vectors = doc["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 4);
+    for v in vectors {
+        let params: Vec<(String, String)> = v["params"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let auth = match v["kind"].as_str().unwrap() {
+            "hmac-sha256" => CallbackAuth {
+                hmac_key: Some(Secret::new(v["key"].as_str().unwrap())),
+                public_key: None,
+            },
+            "rsa-sha512" => {
+                let key = if let Some(pem) = v["public_key_pem"].as_str() {
+                    CallbackPublicKey::from_pem(pem).unwrap()
+                } else {
+                    use base64_der::decode;
+                    CallbackPublicKey::from_certificate_der(&decode(
+                        v["certificate_der_base64"].as_str().unwrap(),
+                    ))
+                    .unwrap()
+                };
+                CallbackAuth {
+                    hmac_key: None,
+                    public_key: Some(key),
+                }
+            }
+            other => panic!("unknown kind {other}"),
+        };
+        let result = auth.verify(&params);
+        if v["valid"].as_bool().unwrap() {
+            assert!(result.is_ok(), "{}: {result:?}", v["name"]);
+        } else {
+            assert_eq!(result, Err(Rejection::BadChecksum), "{}", v["name"]);
+        }
+    }
+}
+
+/// Base64 for the test vector's certificate; a dozen lines, not worth a dependency.
+mod base64_der {
+    pub fn decode(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in text
+            .bytes()
+            .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        {
+            let v = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
+            acc = (acc << 6) | v;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn a_register_timeout_never_registers_twice() {
+    // With the payment page known, the order is adopted with its link.
+    let h = Harness::new(HarnessOptions {
+        request_timeout: Duration::from_millis(400),
+        ..callbacks_only()
+    })
+    .await;
+    h.sandbox
+        .add_fault(FaultRule::new("register.do", Fault::Latency { ms: 900 }));
+    let order = h
+        .engine
+        .create_sale(Harness::sale(70, Mode::OneStage))
+        .await
+        .unwrap();
+    assert_eq!(order.state, State::AwaitingPayment);
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("register.do", &order.order_number), 1);
+    assert_eq!(ledger.orders.len(), 1);
+    assert_eq!(
+        order.gateway_order_id.as_deref(),
+        Some(ledger.orders[0].order_id.as_str())
+    );
+    assert_eq!(
+        order.payment_url.as_deref(),
+        Some(ledger.orders[0].form_url.as_str())
+    );
+
+    // A 502 before the bank saw it: not registered, so register is tried again, once.
+    h.sandbox
+        .add_fault(FaultRule::new("register.do", Fault::HttpStatus { status: 502 }).before());
+    let second = h
+        .engine
+        .create_sale(Harness::sale(71, Mode::OneStage))
+        .await
+        .unwrap();
+    assert_eq!(second.state, State::AwaitingPayment);
+    assert_eq!(
+        h.sandbox
+            .ledger()
+            .count_ok("register.do", &second.order_number),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_lost_register_reply_without_a_known_link_is_declined_at_the_bank() {
+    let h = Harness::new(HarnessOptions {
+        request_timeout: Duration::from_millis(400),
+        template: false,
+        ..callbacks_only()
+    })
+    .await;
+    h.sandbox
+        .add_fault(FaultRule::new("register.do", Fault::GarbageBody));
+    let err = h
+        .engine
+        .create_sale(Harness::sale(70, Mode::OneStage))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("повторите продажу"), "{err}");
+    let orders = h.engine.store().all().unwrap();
+    assert!(
+        matches!(orders[0].state, State::Failed { .. }),
+        "{:?}",
+        orders[0].state
+    );
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("register.do", &orders[0].order_number), 1);
+    assert_eq!(ledger.count_ok("decline.do", &orders[0].order_number), 1);
+}
+
+#[tokio::test]
+async fn deposit_faults_end_in_the_truth_with_one_deposit() {
+    let h = Harness::new(polling_only()).await;
+    // 500 after the bank deposited: the status call shows it is paid; no second deposit.
+    h.sandbox.add_fault(FaultRule::new(
+        "deposit.do",
+        Fault::HttpStatus { status: 500 },
+    ));
+    let a = h
+        .engine
+        .create_sale(Harness::sale(40, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&a)).unwrap();
+    h.wait_state(&a.id, "paid").await;
+    assert_eq!(
+        h.sandbox.ledger().count_ok("deposit.do", &a.order_number),
+        1
+    );
+
+    // 500 before the bank saw it, then a garbage status reply: deposited on a later round, once.
+    h.sandbox
+        .add_fault(FaultRule::new("deposit.do", Fault::HttpStatus { status: 500 }).before());
+    h.sandbox
+        .add_fault(FaultRule::new("getOrderStatusExtended.do", Fault::GarbageBody).times(Some(2)));
+    let b = h
+        .engine
+        .create_sale(Harness::sale(41, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&b)).unwrap();
+    h.wait_state(&b.id, "paid").await;
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("deposit.do", &b.order_number), 1);
+    assert_eq!(ledger.order(&b.order_number).unwrap().deposited, rub(41));
+}
+
+#[tokio::test]
+async fn a_dropped_callback_is_made_up_for_by_polling() {
+    let h = Harness::new(HarnessOptions {
+        poll_first: Duration::from_millis(300),
+        ..HarnessOptions::default()
+    })
+    .await;
+    h.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            drop_next: 5,
+            ..CallbackFaults::default()
+        },
+        ..Faults::default()
+    });
+    let order = h
+        .engine
+        .create_sale(Harness::sale(60, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+    assert!(h.engine.store().callbacks().unwrap().is_empty());
+}
+
+fn msk(h: u32, m: u32, s: u32) -> chrono::DateTime<chrono::Utc> {
+    // 2026-11-23 in Moscow = UTC+3.
+    chrono::Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).unwrap() - chrono::Duration::hours(3)
+}
+
+/// The reversal deadline is 00:00 Moscow time whatever the host's zone: this test also runs
+/// again in a child process with TZ set far from Moscow (below).
+#[tokio::test]
+async fn reversal_until_moscow_midnight_then_refund() {
+    let clock = Arc::new(ManualClock::new(msk(23, 59, 0)));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        ..callbacks_only()
+    })
+    .await;
+    h.sandbox.set_clock(msk(23, 59, 0));
+    let a = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    let b = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&a)).unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&b)).unwrap();
+    h.wait_state(&a.id, "paid").await;
+    h.wait_state(&b.id, "paid").await;
+
+    clock.set(msk(23, 59, 59));
+    h.sandbox.set_clock(msk(23, 59, 59));
+    let reversed = h.engine.reverse(&a.id).await.unwrap();
+    assert_eq!(reversed.state, State::Reversed);
+
+    clock.set(msk(23, 59, 59) + chrono::Duration::seconds(1)); // 00:00:00 MSK
+    h.sandbox
+        .set_clock(msk(23, 59, 59) + chrono::Duration::seconds(1));
+    let err = h.engine.reverse(&b.id).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Action(ActionError::ReversalDayOver)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Оформите возврат"), "{err}");
+    assert_eq!(
+        h.engine.get(&b.id).unwrap().state,
+        State::Paid,
+        "a refused action changes nothing"
+    );
+    assert_eq!(
+        h.sandbox.ledger().count_ok("reverse.do", &b.order_number),
+        0
+    );
+    let refunded = h.engine.refund(&b.id, None, "r1").await.unwrap();
+    assert_eq!(refunded.state, State::Refunded);
+}
+
+#[test]
+fn reversal_midnight_holds_with_the_host_in_another_zone() {
+    if std::env::var_os("CHASTI_TZ_CHILD").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for zone in ["America/Los_Angeles", "Pacific/Kiritimati"] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "reversal_until_moscow_midnight_then_refund",
+                "--test-threads=1",
+            ])
+            .env("TZ", zone)
+            .env("CHASTI_TZ_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "TZ={zone}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "TZ={zone}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
+    let h = Harness::new(HarnessOptions {
+        auto_deposit: false,
+        ..callbacks_only()
+    })
+    .await;
+    let held = h
+        .engine
+        .create_sale(Harness::sale(30, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&held)).unwrap();
+    h.wait_state(&held.id, "held").await;
+    let reversed = h.engine.reverse(&held.id).await.unwrap();
+    assert_eq!(reversed.state, State::Reversed);
+
+    // The bank refuses a reversal (its own state changed): reported, then never tried again.
+    let paid = h
+        .engine
+        .create_sale(Harness::sale(30, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&paid)).unwrap();
+    h.wait_state(&paid.id, "held").await;
+    h.engine.deposit(&paid.id).await.unwrap();
+    h.sandbox
+        .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
+    let err = h.engine.reverse(&paid.id).await.unwrap_err();
+    assert!(matches!(err, EngineError::Refused { .. }), "{err}");
+    let after = h.engine.get(&paid.id).unwrap();
+    assert_eq!(after.state, State::Paid);
+    let again = h.engine.reverse(&paid.id).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            EngineError::Action(ActionError::ReversalAlreadyTried)
+        ),
+        "{again}"
+    );
+    assert_eq!(
+        h.sandbox
+            .ledger()
+            .count_ok("reverse.do", &paid.order_number),
+        0
+    );
+}
+
+#[tokio::test]
+async fn refunds_are_limited_and_idempotent() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+
+    let part = h
+        .engine
+        .refund(&order.id, Some(rub(30)), "k1")
+        .await
+        .unwrap();
+    assert_eq!(part.state, State::PartiallyRefunded);
+    let retry = h
+        .engine
+        .refund(&order.id, Some(rub(30)), "k1")
+        .await
+        .unwrap();
+    assert_eq!(retry.refunded, rub(30), "the same key never refunds twice");
+    let too_much = h
+        .engine
+        .refund(&order.id, Some(rub(71)), "k2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            too_much,
+            EngineError::Action(ActionError::RefundTooLarge { .. })
+        ),
+        "{too_much}"
+    );
+    assert!(too_much.to_string().contains("70,00 ₽"), "{too_much}");
+
+    // A refund whose reply is lost after the bank did it: confirmed by status, not repeated.
+    h.sandbox
+        .add_fault(FaultRule::new("refund.do", Fault::DropConnection));
+    let rest = h.engine.refund(&order.id, None, "k3").await.unwrap();
+    assert_eq!(rest.state, State::Refunded);
+    assert_eq!(rest.refunded, rub(100));
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("refund.do", &order.order_number), 2);
+    assert_eq!(
+        ledger.order(&order.order_number).unwrap().refunded,
+        rub(100)
+    );
+}
+
+#[tokio::test]
+async fn interrupted_orders_are_reconciled_before_new_sales() {
+    // No poller: this engine plays the daemon that is about to crash.
+    let h = Harness::new(HarnessOptions {
+        run: false,
+        ..callbacks_only()
+    })
+    .await;
+    // Paid orders for the deposit and refund steps.
+    let hold = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::TwoStage))
+        .await
+        .unwrap();
+    let paid = h
+        .engine
+        .create_sale(Harness::sale(20, Mode::OneStage))
+        .await
+        .unwrap();
+    let refund_me = h
+        .engine
+        .create_sale(Harness::sale(30, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.set_callback_url(None);
+    h.sandbox.pay(&Harness::gateway_id(&paid)).unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&refund_me)).unwrap();
+    h.engine.refresh(&paid.id).await.unwrap();
+    h.engine.refresh(&refund_me.id).await.unwrap();
+
+    // Each step is cut off after its state is on disk and its call went out (as a crash
+    // would), with the bank slow to answer.
+    for method in ["register.do", "deposit.do", "reverse.do", "refund.do"] {
+        h.sandbox
+            .add_fault(FaultRule::new(method, Fault::Latency { ms: 1500 }));
+    }
+    let cut = Duration::from_millis(300);
+    let sale =
+        tokio::time::timeout(cut, h.engine.create_sale(Harness::sale(40, Mode::OneStage))).await;
+    assert!(sale.is_err(), "cut off during register");
+    h.sandbox.pay(&Harness::gateway_id(&hold)).unwrap();
+    assert!(
+        tokio::time::timeout(cut, h.engine.refresh(&hold.id))
+            .await
+            .is_err(),
+        "cut off during deposit"
+    );
+    assert!(
+        tokio::time::timeout(cut, h.engine.reverse(&paid.id))
+            .await
+            .is_err(),
+        "cut off during reversal"
+    );
+    assert!(
+        tokio::time::timeout(cut, h.engine.refund(&refund_me.id, None, "rk"))
+            .await
+            .is_err(),
+        "cut off during refund"
+    );
+    let states: Vec<String> = h
+        .engine
+        .store()
+        .open_orders()
+        .unwrap()
+        .iter()
+        .map(|o| o.state.name().to_string())
+        .collect();
+    for s in ["registering", "depositing", "reversing", "refunding"] {
+        assert!(states.iter().any(|x| x == s), "{s} in {states:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A new engine on the same store (the restarted daemon): no sales until recovered.
+    let store = h.engine.store().clone();
+    let restarted = chasti::orders::Engine::new(
+        store,
+        common::client_for(&h.sandbox),
+        common::engine_settings(&h.sandbox, &callbacks_only()),
+        Arc::new(chasti::orders::SystemClock),
+    );
+    let early = restarted
+        .create_sale(Harness::sale(1, Mode::OneStage))
+        .await
+        .unwrap_err();
+    assert!(matches!(early, EngineError::NotReady), "{early}");
+    let reconciled = restarted.recover().await.unwrap();
+    assert_eq!(reconciled, 4);
+    assert!(restarted.is_ready());
+
+    let all = restarted.store().all().unwrap();
+    let by_amount = |r: u64| all.iter().find(|o| o.amount == rub(r)).unwrap();
+    assert!(
+        matches!(by_amount(40).state, State::Failed { .. }),
+        "interrupted register: {:?}",
+        by_amount(40).state
+    );
+    assert_eq!(by_amount(10).state, State::Paid);
+    assert_eq!(by_amount(20).state, State::Reversed);
+    assert_eq!(by_amount(30).state, State::Refunded);
+    let ledger = h.sandbox.ledger();
+    assert_eq!(
+        ledger.count_ok("register.do", &by_amount(40).order_number),
+        1
+    );
+    assert_eq!(
+        ledger.count_ok("decline.do", &by_amount(40).order_number),
+        1,
+        "its link was never shown: closed at the bank"
+    );
+    assert_eq!(ledger.count_ok("deposit.do", &hold.order_number), 1);
+    assert_eq!(ledger.count_ok("refund.do", &refund_me.order_number), 1);
+}
