@@ -157,6 +157,38 @@ async fn a_declined_payment_and_an_expired_link() {
     );
 }
 
+/// Many sales and callbacks at once all finish: sled 0.34's flush_async can hang when
+/// several are polled together, which chasti must never inherit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sales_and_callbacks_all_complete() {
+    let h = Harness::new(callbacks_only()).await;
+    let mut tasks = Vec::new();
+    for i in 0..24u64 {
+        let engine = h.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .create_sale(Harness::sale(10 + i, Mode::OneStage))
+                .await
+        }));
+    }
+    let all = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(tasks),
+    )
+    .await
+    .expect("every sale finishes");
+    let orders: Vec<_> = all.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    for o in &orders {
+        h.sandbox.pay(&Harness::gateway_id(o)).unwrap();
+    }
+    for o in &orders {
+        h.wait_state(&o.id, "paid").await;
+    }
+    let numbers: std::collections::HashSet<_> =
+        orders.iter().map(|o| o.order_number.clone()).collect();
+    assert_eq!(numbers.len(), 24, "every sale got its own number");
+}
+
 #[tokio::test]
 async fn the_same_idempotency_key_returns_the_same_sale() {
     let h = Harness::new(callbacks_only()).await;

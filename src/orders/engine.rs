@@ -288,7 +288,7 @@ impl Engine {
             method: method.path().to_string(),
             order_number: order_number.to_string(),
             outcome,
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_us: started.elapsed().as_micros() as u64,
         };
         if let Err(e) = self.inner.store.journal_append(&entry) {
             tracing::warn!(error = %e, "journal write failed");

@@ -45,7 +45,7 @@ pub struct JournalEntry {
     pub method: String,
     pub order_number: String,
     pub outcome: String,
-    pub duration_ms: u64,
+    pub duration_us: u64,
 }
 
 /// One callback as received, kept before it is answered.
@@ -115,8 +115,16 @@ impl Store {
         })
     }
 
+    /// Waits until everything written so far is on disk.
+    ///
+    /// The blocking `flush()` on tokio's blocking pool, not sled 0.34's `flush_async()`: the
+    /// latter's futures can stay pending forever when several are polled at once
+    /// (spacejam/sled#1241, #1308); the bench hit exactly that with concurrent callbacks.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Io(format!("flush task failed: {e}")))??;
         Ok(())
     }
 
