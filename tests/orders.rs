@@ -306,6 +306,82 @@ async fn hostile_and_repeated_callbacks_do_no_harm() {
 }
 
 #[tokio::test]
+async fn post_form_and_json_callbacks_are_accepted_when_signed() {
+    let h = Harness::new(callbacks_only()).await;
+    let form_order = h
+        .engine
+        .create_sale(Harness::sale(15, Mode::OneStage))
+        .await
+        .unwrap();
+    let json_order = h
+        .engine
+        .create_sale(Harness::sale(16, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.set_callback_url(None);
+    h.sandbox.pay(&Harness::gateway_id(&form_order)).unwrap();
+    h.sandbox.pay(&Harness::gateway_id(&json_order)).unwrap();
+    let http = common::http();
+
+    let gid = Harness::gateway_id(&form_order);
+    let fields = [
+        ("mdOrder", gid.as_str()),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, fields);
+    let mut form = fields.to_vec();
+    form.push(("checksum", &sum));
+    let status = http
+        .post(h.callback_url.clone())
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    h.wait_state(&form_order.id, "paid").await;
+
+    // ecom style: a JSON body; numbers count as their text in the checksum.
+    let gid = Harness::gateway_id(&json_order);
+    let sum = hmac_sha256_checksum(
+        CALLBACK_KEY,
+        [
+            ("mdOrder", gid.as_str()),
+            ("operation", "deposited"),
+            ("status", "1"),
+        ],
+    );
+    let body = serde_json::json!({"mdOrder": gid, "operation": "deposited", "status": 1, "checksum": sum, "additionalParams": {"x": "y"}});
+    let status = http
+        .post(h.callback_url.clone())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    h.wait_state(&json_order.id, "paid").await;
+    let unsigned = serde_json::json!({"mdOrder": gid, "operation": "deposited", "status": 1});
+    let status = http
+        .post(h.callback_url.clone())
+        .json(&unsigned)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    let empty = http
+        .post(h.callback_url.clone())
+        .json(&serde_json::json!({"status": 1}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(empty, 400, "a callback naming no order");
+}
+
+#[tokio::test]
 async fn a_reordered_old_callback_does_not_undo_a_payment() {
     let h = Harness::new(callbacks_only()).await;
     let order = h

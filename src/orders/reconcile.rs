@@ -333,6 +333,20 @@ mod tests {
     }
 
     #[test]
+    fn an_old_manual_hold_needs_attention() {
+        let mut o = order(Mode::TwoStage, State::Held);
+        o.held_at = Some(now() - chrono::Duration::days(5));
+        let held = report(OrderStatus::Held, 0, 0);
+        assert_eq!(decide(&o, &held, now(), &policy(false)), nothing());
+        o.held_at = Some(now() - chrono::Duration::days(6) - chrono::Duration::seconds(1));
+        let (inputs, _) = decide(&o, &held, now(), &policy(false));
+        assert!(
+            matches!(inputs.as_slice(), [Input::Attention { why }] if why.contains("7 days")),
+            "{inputs:?}"
+        );
+    }
+
+    #[test]
     fn duplicates_change_nothing() {
         let paid = order(Mode::OneStage, State::Paid);
         let mut paid = paid;
