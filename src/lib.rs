@@ -4,6 +4,7 @@
 //! for it, [`config`] reads the one config file, [`money`] keeps amounts in kopecks.
 
 pub mod config;
+pub mod devices;
 pub mod gateway;
 pub mod http;
 pub mod money;

@@ -39,6 +39,27 @@ enum Command {
     },
     /// Check the config file and print what it resolves to (secrets hidden).
     CheckConfig,
+    /// Print a test payment slip on a configured printer.
+    PrintTest {
+        /// The printer's name in the config.
+        #[arg(long)]
+        printer: String,
+    },
+    /// Write a sample slip's bytes, or draw it as a PNG, without a printer.
+    Render {
+        /// A configured printer's name, or a profile name (e.g. epson-tm-t20iii).
+        #[arg(long)]
+        printer: String,
+        /// Which slip.
+        #[arg(long, value_enum, default_value = "payment")]
+        slip: cli::SlipKind,
+        /// Write the ESC/POS bytes here.
+        #[arg(long, required_unless_present = "png")]
+        out: Option<PathBuf>,
+        /// Draw the slip as the printer would print it.
+        #[arg(long)]
+        png: Option<PathBuf>,
+    },
     /// Run the daemon: order store, recovery, poller and the bank's callback route
     /// (and the embedded sandbox when gateway.environment = "sandbox").
     Serve,
@@ -61,6 +82,13 @@ fn main() -> ExitCode {
             Command::Demo { listen, no_wait } => cli::demo(listen, no_wait).await,
             Command::CheckConfig => cli::check_config(&config_path),
             Command::Serve => cli::serve(&config_path).await,
+            Command::PrintTest { printer } => cli::print_test(&config_path, &printer).await,
+            Command::Render {
+                printer,
+                slip,
+                out,
+                png,
+            } => cli::render(&config_path, &printer, slip, out, png),
         }
     });
     match result {

@@ -1,0 +1,334 @@
+//! ESC/POS bytes, written by hand (a few hundred lines): printer crates hard-code one vendor's
+//! code pages and send images where a native QR would do. The parser reads the same subset
+//! back: tests check what a printer would print, and `chasti render --png` draws it.
+
+use super::codepage::CodePage;
+use super::profile::{Cut, PrinterProfile};
+use super::qr::{module_dots, QrSymbol};
+
+const ESC: u8 = 0x1B;
+const GS: u8 = 0x1D;
+const FS: u8 = 0x1C;
+const LF: u8 = 0x0A;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Center,
+    Right,
+}
+
+/// Builds one slip for one printer profile.
+pub struct Encoder<'a> {
+    profile: &'a PrinterProfile,
+    out: Vec<u8>,
+}
+
+impl<'a> Encoder<'a> {
+    /// Initialise, leave Chinese mode where the profile says, select the code table.
+    pub fn new(profile: &'a PrinterProfile) -> Encoder<'a> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(&[ESC, b'@']);
+        if profile.fs_dot {
+            out.extend_from_slice(&[FS, b'.']);
+        }
+        out.extend_from_slice(&[ESC, b't', profile.code_table]);
+        Encoder { profile, out }
+    }
+
+    pub fn align(&mut self, align: Align) -> &mut Self {
+        let n = match align {
+            Align::Left => 0,
+            Align::Center => 1,
+            Align::Right => 2,
+        };
+        self.out.extend_from_slice(&[ESC, b'a', n]);
+        self
+    }
+
+    pub fn bold(&mut self, on: bool) -> &mut Self {
+        self.out.extend_from_slice(&[ESC, b'E', on as u8]);
+        self
+    }
+
+    /// Character size, 1..=8 times in each direction.
+    pub fn size(&mut self, width: u8, height: u8) -> &mut Self {
+        let (w, h) = (width.clamp(1, 8) - 1, height.clamp(1, 8) - 1);
+        self.out.extend_from_slice(&[GS, b'!', (w << 4) | h]);
+        self
+    }
+
+    /// Text in the profile's code page; control bytes are dropped so text can never turn into
+    /// a command.
+    pub fn line(&mut self, text: &str) -> &mut Self {
+        let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+        self.out.extend(self.profile.code_page.encode(&clean));
+        self.out.push(LF);
+        self
+    }
+
+    pub fn feed(&mut self, lines: u8) -> &mut Self {
+        self.out.extend_from_slice(&[ESC, b'd', lines]);
+        self
+    }
+
+    /// The QR: native `GS ( k` when the profile has it, else a `GS v 0` raster.
+    pub fn qr(&mut self, link: &str) -> Result<&mut Self, String> {
+        let symbol = QrSymbol::encode(link)?;
+        let p = self.profile;
+        let dots = module_dots(
+            symbol.modules,
+            p.dots_per_mm,
+            p.qr_target_mm,
+            p.dots_per_line,
+        );
+        if p.native_qr {
+            self.native_qr(link.as_bytes(), dots as u8)?;
+        } else {
+            self.raster_qr(&symbol, dots);
+        }
+        Ok(self)
+    }
+
+    fn native_qr(&mut self, data: &[u8], module: u8) -> Result<(), String> {
+        let k = data.len() + 3;
+        if k > 7092 {
+            return Err("the link is too long for a printer QR code".into());
+        }
+        let o = &mut self.out;
+        o.extend_from_slice(&[GS, b'(', b'k', 4, 0, 0x31, 0x41, 0x32, 0]); // model 2
+        o.extend_from_slice(&[GS, b'(', b'k', 3, 0, 0x31, 0x43, module]); // module size
+        o.extend_from_slice(&[GS, b'(', b'k', 3, 0, 0x31, 0x45, 0x31]); // error correction M
+        o.extend_from_slice(&[
+            GS,
+            b'(',
+            b'k',
+            (k % 256) as u8,
+            (k / 256) as u8,
+            0x31,
+            0x50,
+            0x30,
+        ]);
+        o.extend_from_slice(data);
+        o.extend_from_slice(&[GS, b'(', b'k', 3, 0, 0x31, 0x51, 0x30]); // print
+        Ok(())
+    }
+
+    /// The symbol cropped to itself (the quiet zone is blank paper, fed, not sent), centred,
+    /// in quadruple mode when the profile allows: each sent dot then prints as 2 x 2.
+    fn raster_qr(&mut self, symbol: &QrSymbol, module_dots: u32) {
+        let quadruple = self.profile.raster_quadruple && module_dots >= 2;
+        let (sent, mode) = if quadruple {
+            (module_dots.div_ceil(2) as usize, 3u8)
+        } else {
+            (module_dots as usize, 0u8)
+        };
+        let width_dots = symbol.modules * sent;
+        let width_bytes = width_dots.div_ceil(8);
+        let height = symbol.modules * sent;
+        let o = &mut self.out;
+        o.push(LF);
+        o.extend_from_slice(&[ESC, b'a', 1]);
+        o.extend_from_slice(&[GS, b'v', b'0', mode]);
+        o.extend_from_slice(&[
+            (width_bytes % 256) as u8,
+            (width_bytes / 256) as u8,
+            (height % 256) as u8,
+            (height / 256) as u8,
+        ]);
+        for y in 0..height {
+            let my = y / sent;
+            for byte in 0..width_bytes {
+                let mut b = 0u8;
+                for bit in 0..8 {
+                    let x = byte * 8 + bit;
+                    if x < width_dots && symbol.dark(x / sent, my) {
+                        b |= 0x80 >> bit;
+                    }
+                }
+                o.push(b);
+            }
+        }
+    }
+
+    /// Feed to the cutter and cut, as the profile's cutter allows.
+    pub fn cut(&mut self) -> &mut Self {
+        match self.profile.cut {
+            Cut::None => self.feed(4),
+            Cut::Partial => {
+                self.out.extend_from_slice(&[GS, b'V', 0x42, 3]);
+                self
+            }
+            Cut::Full => {
+                self.out.extend_from_slice(&[GS, b'V', 0x41, 3]);
+                self
+            }
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// What a printer makes of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    Text {
+        text: String,
+        align: Align,
+        bold: bool,
+        width: u8,
+        height: u8,
+    },
+    NativeQr {
+        data: Vec<u8>,
+        module: u8,
+    },
+    Raster {
+        mode: u8,
+        width_bytes: usize,
+        height: usize,
+        data: Vec<u8>,
+    },
+    Feed(u8),
+    Cut,
+}
+
+fn take<'b>(bytes: &'b [u8], at: &mut usize, n: usize) -> Result<&'b [u8], String> {
+    let slice = bytes
+        .get(*at..*at + n)
+        .ok_or_else(|| format!("command cut short at byte {at}"))?;
+    *at += n;
+    Ok(slice)
+}
+
+/// Reads the subset of ESC/POS that [`Encoder`] writes.
+pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> {
+    let mut out = Vec::new();
+    let (mut align, mut bold, mut width, mut height) = (Align::Left, false, 1u8, 1u8);
+    let mut text: Vec<u8> = Vec::new();
+    let mut qr_data: Vec<u8> = Vec::new();
+    let mut qr_module = 3u8;
+    let mut at = 0;
+    while at < bytes.len() {
+        let b = bytes[at];
+        at += 1;
+        match b {
+            LF => out.push(Element::Text {
+                text: code_page.decode(&std::mem::take(&mut text)),
+                align,
+                bold,
+                width,
+                height,
+            }),
+            ESC => match take(bytes, &mut at, 1)?[0] {
+                b'@' => (align, bold, width, height) = (Align::Left, false, 1, 1),
+                b't' => {
+                    take(bytes, &mut at, 1)?;
+                }
+                b'a' => {
+                    align = match take(bytes, &mut at, 1)?[0] {
+                        1 | b'1' => Align::Center,
+                        2 | b'2' => Align::Right,
+                        _ => Align::Left,
+                    }
+                }
+                b'E' => bold = take(bytes, &mut at, 1)?[0] & 1 == 1,
+                b'd' => out.push(Element::Feed(take(bytes, &mut at, 1)?[0])),
+                other => return Err(format!("unknown ESC {other:#04x} at byte {}", at - 2)),
+            },
+            FS => {
+                take(bytes, &mut at, 1)?;
+            }
+            GS => match take(bytes, &mut at, 1)?[0] {
+                b'!' => {
+                    let n = take(bytes, &mut at, 1)?[0];
+                    (width, height) = ((n >> 4) + 1, (n & 0x0F) + 1);
+                }
+                b'V' => {
+                    let m = take(bytes, &mut at, 1)?[0];
+                    if m == 0x41 || m == 0x42 {
+                        take(bytes, &mut at, 1)?;
+                    }
+                    out.push(Element::Cut);
+                }
+                b'(' => {
+                    let head = take(bytes, &mut at, 3)?;
+                    if head[0] != b'k' {
+                        return Err(format!("unknown GS ( {:#04x}", head[0]));
+                    }
+                    let len = head[1] as usize + 256 * head[2] as usize;
+                    let body = take(bytes, &mut at, len)?;
+                    match (body.first(), body.get(1)) {
+                        (Some(0x31), Some(0x43)) => qr_module = body[2],
+                        (Some(0x31), Some(0x50)) => qr_data = body[3..].to_vec(),
+                        (Some(0x31), Some(0x51)) => out.push(Element::NativeQr {
+                            data: std::mem::take(&mut qr_data),
+                            module: qr_module,
+                        }),
+                        _ => {}
+                    }
+                }
+                b'v' => {
+                    let head = take(bytes, &mut at, 6)?;
+                    let mode = head[1];
+                    let width_bytes = head[2] as usize + 256 * head[3] as usize;
+                    let height = head[4] as usize + 256 * head[5] as usize;
+                    let data = take(bytes, &mut at, width_bytes * height)?.to_vec();
+                    out.push(Element::Raster {
+                        mode,
+                        width_bytes,
+                        height,
+                        data,
+                    });
+                }
+                other => return Err(format!("unknown GS {other:#04x} at byte {}", at - 2)),
+            },
+            _ => text.push(b),
+        }
+    }
+    Ok(out)
+}
+
+/// The text lines of parsed elements, trimmed.
+pub fn text_lines(elements: &[Element]) -> Vec<String> {
+    elements
+        .iter()
+        .filter_map(|e| match e {
+            Element::Text { text, .. } => Some(text.trim().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A raster as greyscale pixels (0 black, 255 white) as printed (quadruple mode doubled),
+/// with a white border of `border` pixels.
+pub fn raster_pixels(
+    mode: u8,
+    width_bytes: usize,
+    height: usize,
+    data: &[u8],
+    border: usize,
+) -> (usize, usize, Vec<u8>) {
+    let (sx, sy) = match mode {
+        1 => (2, 1),
+        2 => (1, 2),
+        3 => (2, 2),
+        _ => (1, 1),
+    };
+    let (w, h) = (width_bytes * 8 * sx + 2 * border, height * sy + 2 * border);
+    let mut pixels = vec![255u8; w * h];
+    for y in 0..height {
+        for x in 0..width_bytes * 8 {
+            if data[y * width_bytes + x / 8] & (0x80 >> (x % 8)) != 0 {
+                for dy in 0..sy {
+                    for dx in 0..sx {
+                        pixels[(border + y * sy + dy) * w + border + x * sx + dx] = 0;
+                    }
+                }
+            }
+        }
+    }
+    (w, h, pixels)
+}

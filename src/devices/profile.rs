@@ -1,0 +1,200 @@
+//! Printer and display profiles: one TOML file a model in `hardware/`, compiled in; more can
+//! be loaded from a folder. Everything vendor-specific (code table numbers, native QR, `FS .`)
+//! lives here, not in the encoder.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::codepage::CodePage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cut {
+    None,
+    Partial,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterProfile {
+    pub name: String,
+    pub model: String,
+    pub paper_mm: u32,
+    /// Printable dots across the head (58 mm: 384, 80 mm: 576).
+    pub dots_per_line: u32,
+    pub dots_per_mm: u32,
+    /// Characters a line in font A.
+    pub columns: usize,
+    pub code_page: CodePage,
+    /// `ESC t n` for that code page on this vendor.
+    pub code_table: u8,
+    /// Send `FS .` to leave Chinese double-byte mode.
+    pub fs_dot: bool,
+    /// Knows `GS ( k` (QR Model 2).
+    pub native_qr: bool,
+    /// Knows `GS v 0` with m = 3 (each sent dot prints 2 x 2).
+    pub raster_quadruple: bool,
+    /// The QR's side on paper, in mm.
+    pub qr_target_mm: u32,
+    pub cut: Cut,
+    /// Answers `DLE EOT`.
+    pub status: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandSet {
+    Epson,
+    Cd5220,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayProfile {
+    pub name: String,
+    pub model: String,
+    pub command_set: CommandSet,
+    pub columns: usize,
+    pub code_page: CodePage,
+    /// `ESC t n`, when the display needs it to show Cyrillic.
+    pub code_table: Option<u8>,
+    /// The character table has ₽; else amounts end in «руб».
+    pub rouble_sign: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Profile {
+    Printer(PrinterProfile),
+    Display(DisplayProfile),
+}
+
+/// The profiles shipped in `hardware/`.
+const BUNDLED: [(&str, &str); 5] = [
+    (
+        "epson-tm-t20iii.toml",
+        include_str!("../../hardware/epson-tm-t20iii.toml"),
+    ),
+    (
+        "xprinter-xp58.toml",
+        include_str!("../../hardware/xprinter-xp58.toml"),
+    ),
+    (
+        "rongta-rp326.toml",
+        include_str!("../../hardware/rongta-rp326.toml"),
+    ),
+    (
+        "epson-dm-d110.toml",
+        include_str!("../../hardware/epson-dm-d110.toml"),
+    ),
+    (
+        "generic-cd5220.toml",
+        include_str!("../../hardware/generic-cd5220.toml"),
+    ),
+];
+
+pub fn parse(file: &str, text: &str) -> Result<Profile, String> {
+    toml::from_str(text).map_err(|e| format!("profile {file}: {}", e.message()))
+}
+
+/// Every bundled profile.
+pub fn bundled() -> Vec<Profile> {
+    BUNDLED
+        .iter()
+        .map(|(file, text)| parse(file, text).expect("bundled profiles are tested"))
+        .collect()
+}
+
+/// The bundled profiles plus every `*.toml` in `dir` (a file there overrides a bundled one
+/// of the same name).
+pub fn all(dir: Option<&Path>) -> Result<Vec<Profile>, String> {
+    let mut profiles = bundled();
+    if let Some(dir) = dir {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read profiles folder {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let profile = parse(&path.display().to_string(), &text)?;
+            profiles.retain(|p| name_of(p) != name_of(&profile));
+            profiles.push(profile);
+        }
+    }
+    Ok(profiles)
+}
+
+fn name_of(p: &Profile) -> &str {
+    match p {
+        Profile::Printer(p) => &p.name,
+        Profile::Display(d) => &d.name,
+    }
+}
+
+pub fn printer(name: &str, dir: Option<&Path>) -> Result<PrinterProfile, String> {
+    let profiles = all(dir)?;
+    let names: Vec<&str> = profiles
+        .iter()
+        .filter_map(|p| match p {
+            Profile::Printer(p) => Some(p.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    profiles
+        .iter()
+        .find_map(|p| match p {
+            Profile::Printer(p) if p.name == name => Some(p.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| format!("no printer profile {name:?}; known: {}", names.join(", ")))
+}
+
+pub fn display(name: &str, dir: Option<&Path>) -> Result<DisplayProfile, String> {
+    let profiles = all(dir)?;
+    let names: Vec<&str> = profiles
+        .iter()
+        .filter_map(|p| match p {
+            Profile::Display(d) => Some(d.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    profiles
+        .iter()
+        .find_map(|p| match p {
+            Profile::Display(d) if d.name == name => Some(d.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| format!("no display profile {name:?}; known: {}", names.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_profile_reads_and_names_its_file() {
+        for (file, text) in BUNDLED {
+            let p = parse(file, text).unwrap();
+            assert_eq!(format!("{}.toml", name_of(&p)), file);
+        }
+        assert_eq!(printer("epson-tm-t20iii", None).unwrap().code_table, 17);
+        assert!(printer("xprinter-xp58", None).unwrap().fs_dot);
+        assert_eq!(
+            display("generic-cd5220", None).unwrap().command_set,
+            CommandSet::Cd5220
+        );
+        let err = printer("nope", None).unwrap_err();
+        assert!(err.contains("epson-tm-t20iii"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_profile_is_an_error() {
+        let text = BUNDLED[0].1.replace("columns = 48", "colums = 48");
+        assert!(parse("x.toml", &text).unwrap_err().contains("colums"));
+    }
+}

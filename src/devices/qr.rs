@@ -1,0 +1,90 @@
+//! The payment link as a QR symbol (error correction M), and its size on paper.
+
+use qrcode::{Color, EcLevel, QrCode};
+
+/// A QR symbol without its quiet zone: `modules` × `modules` cells, true = dark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrSymbol {
+    pub modules: usize,
+    cells: Vec<bool>,
+}
+
+/// The quiet zone the standard asks for around a symbol, in modules.
+pub const QUIET_ZONE: usize = 4;
+
+impl QrSymbol {
+    pub fn encode(link: &str) -> Result<QrSymbol, String> {
+        let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
+            .map_err(|e| format!("the link cannot be a QR code: {e}"))?;
+        let modules = code.width();
+        let cells = code
+            .to_colors()
+            .into_iter()
+            .map(|c| c == Color::Dark)
+            .collect();
+        Ok(QrSymbol { modules, cells })
+    }
+
+    pub fn dark(&self, x: usize, y: usize) -> bool {
+        self.cells[y * self.modules + x]
+    }
+
+    /// An SVG of the symbol with its quiet zone (for web pages and API replies).
+    pub fn to_svg(&self) -> String {
+        let size = self.modules + 2 * QUIET_ZONE;
+        let mut path = String::new();
+        for y in 0..self.modules {
+            for x in 0..self.modules {
+                if self.dark(x, y) {
+                    path.push_str(&format!("M{},{}h1v1h-1z", x + QUIET_ZONE, y + QUIET_ZONE));
+                }
+            }
+        }
+        format!(
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
+        )
+    }
+}
+
+/// Dots a module so the symbol is about `target_mm` on paper, at least 1 and at most what fits
+/// the head (with its quiet zone) and what `GS ( k` accepts (16).
+pub fn module_dots(modules: usize, dots_per_mm: u32, target_mm: u32, dots_per_line: u32) -> u32 {
+    let wanted = (target_mm * dots_per_mm) as f64 / modules as f64;
+    let fits = dots_per_line as usize / (modules + 2 * QUIET_ZONE);
+    (wanted.round() as u32).clamp(1, 16).min(fits.max(1) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_size_aims_at_the_target_and_fits_the_head() {
+        // A ~70 character link is a version 5 symbol: 37 modules.
+        let q = QrSymbol::encode(&format!(
+            "http://127.0.0.1:8907/sandbox/pay/{}",
+            "a".repeat(36)
+        ))
+        .unwrap();
+        assert_eq!(q.modules, 37);
+        let d = module_dots(q.modules, 8, 30, 576);
+        assert_eq!(d, 6);
+        let mm = (q.modules as u32 * d) as f64 / 8.0;
+        assert!((25.0..=35.0).contains(&mm), "{mm} mm");
+        assert_eq!(module_dots(37, 8, 20, 384), 4);
+        assert_eq!(
+            module_dots(177, 8, 30, 384),
+            1,
+            "never zero, never wider than the head"
+        );
+    }
+
+    #[test]
+    fn svg_has_the_quiet_zone() {
+        let svg = QrSymbol::encode("https://x").unwrap().to_svg();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("viewBox=\"0 0 29 29\""),
+            "{svg}"
+        );
+    }
+}

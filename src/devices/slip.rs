@@ -1,0 +1,172 @@
+//! The slips a till prints, in Russian, laid out for the profile's columns (58 mm: 32,
+//! 80 mm: 48). Amounts end in «руб.»: no receipt code page has ₽.
+
+use chrono::{DateTime, Utc};
+
+use super::escpos::{Align, Encoder};
+use super::profile::PrinterProfile;
+use crate::money::Kopecks;
+use crate::moscow;
+
+/// What a slip needs to know of an order (the domain stays free of printer concerns).
+#[derive(Debug, Clone)]
+pub struct SlipOrder<'a> {
+    pub shop_name: &'a str,
+    pub order_number: &'a str,
+    pub amount: Kopecks,
+    pub payment_url: &'a str,
+    pub link_expires_at: DateTime<Utc>,
+}
+
+pub fn roubles(amount: Kopecks) -> String {
+    format!("{} руб.", amount.format_number())
+}
+
+/// Word-wraps `text` to `width` characters; words longer than a line are cut.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines.push(word.drain(..width).collect());
+        }
+        let word: String = word.into_iter().collect();
+        let needed = if line.is_empty() {
+            word.chars().count()
+        } else {
+            line.chars().count() + 1 + word.chars().count()
+        };
+        if needed > width && !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A link cut into lines of `width` characters (it has no spaces to break at).
+fn chunks(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(width.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+fn header(e: &mut Encoder, p: &PrinterProfile, shop: &str, title: &str) {
+    e.align(Align::Center).bold(true);
+    for line in wrap(shop, p.columns) {
+        e.line(&line);
+    }
+    e.bold(false).size(2, 2);
+    for line in wrap(title, p.columns / 2) {
+        e.line(&line);
+    }
+    e.size(1, 1);
+}
+
+fn rule(e: &mut Encoder, p: &PrinterProfile) {
+    e.align(Align::Left).line(&"-".repeat(p.columns));
+}
+
+/// The payment slip: what to pay, how, and the QR.
+pub const INSTRUCTION: &str =
+    "Наведите камеру телефона на QR-код и оплатите частями в приложении банка.";
+
+pub fn payment_slip(p: &PrinterProfile, o: &SlipOrder) -> Result<Vec<u8>, String> {
+    let mut e = Encoder::new(p);
+    header(&mut e, p, o.shop_name, "Оплата частями");
+    e.bold(true)
+        .size(2, 2)
+        .line(&roubles(o.amount))
+        .size(1, 1)
+        .bold(false);
+    e.line(&format!("Заказ {}", o.order_number));
+    rule(&mut e, p);
+    e.align(Align::Center);
+    for line in wrap(INSTRUCTION, p.columns) {
+        e.line(&line);
+    }
+    e.qr(o.payment_url)?;
+    e.feed(1).align(Align::Center);
+    e.line(&format!(
+        "Ссылка действует до {} (МСК)",
+        moscow::clock_text(o.link_expires_at)
+    ));
+    e.align(Align::Left);
+    for line in chunks(o.payment_url, p.columns) {
+        e.line(&line);
+    }
+    e.cut();
+    Ok(e.into_bytes())
+}
+
+/// What a confirmation slip confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Paid,
+    Reversed,
+    Refunded(Kopecks),
+}
+
+pub fn outcome_slip(
+    p: &PrinterProfile,
+    o: &SlipOrder,
+    outcome: Outcome,
+    at: DateTime<Utc>,
+) -> Vec<u8> {
+    let mut e = Encoder::new(p);
+    let (title, amount) = match outcome {
+        Outcome::Paid => ("ОПЛАЧЕНО", o.amount),
+        Outcome::Reversed => ("ОПЛАТА ОТМЕНЕНА", o.amount),
+        Outcome::Refunded(amount) => ("ВОЗВРАТ", amount),
+    };
+    header(&mut e, p, o.shop_name, "Оплата частями");
+    e.bold(true).size(2, 2);
+    for line in wrap(title, p.columns / 2) {
+        e.line(&line);
+    }
+    e.line(&roubles(amount)).size(1, 1).bold(false);
+    e.line(&format!("Заказ {}", o.order_number));
+    let when = at
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M МСК");
+    e.line(&when.to_string());
+    if matches!(outcome, Outcome::Reversed | Outcome::Refunded(_)) {
+        rule(&mut e, p);
+        e.align(Align::Center);
+        for line in wrap("Деньги вернутся на счёт покупателя в банке.", p.columns)
+        {
+            e.line(&line);
+        }
+    }
+    e.cut();
+    e.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_respects_the_width() {
+        for width in [32, 48] {
+            for line in wrap(INSTRUCTION, width) {
+                assert!(line.chars().count() <= width, "{line}");
+            }
+        }
+        assert_eq!(wrap("abcdef", 4), ["abcd", "ef"]);
+        assert_eq!(chunks("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+    }
+}
