@@ -21,7 +21,8 @@ impl CodePage {
         }
     }
 
-    /// Encodes `text`; unmappable characters become `?`.
+    /// Encodes `text`; typographic characters the page lacks get their plain look-alike
+    /// (« » → ", – — → -), anything else unmappable becomes `?`.
     pub fn encode(self, text: &str) -> Vec<u8> {
         let encoding = self.encoding();
         let mut out = Vec::with_capacity(text.len());
@@ -30,6 +31,12 @@ impl CodePage {
             if c.is_ascii() {
                 out.push(c as u8);
                 continue;
+            }
+            if let Some(plain) = look_alike(c) {
+                if !self.has_exact(c) {
+                    out.push(plain);
+                    continue;
+                }
             }
             let (bytes, _, unmappable) = encoding.encode(c.encode_utf8(&mut buf));
             if unmappable || bytes.len() != 1 {
@@ -41,9 +48,15 @@ impl CodePage {
         out
     }
 
-    /// Can this page show `c`?
+    /// Can this page show `c` itself?
     pub fn has(self, c: char) -> bool {
-        c.is_ascii() || self.encode(&c.to_string()) != b"?"
+        c.is_ascii() || self.has_exact(c)
+    }
+
+    fn has_exact(self, c: char) -> bool {
+        let mut buf = [0u8; 4];
+        let (bytes, _, unmappable) = self.encoding().encode(c.encode_utf8(&mut buf));
+        !unmappable && bytes.len() == 1
     }
 
     pub fn decode(self, bytes: &[u8]) -> String {
@@ -52,6 +65,18 @@ impl CodePage {
             .0
             .into_owned()
     }
+}
+
+/// Plain stand-ins for typographic characters shop names and descriptions often carry.
+fn look_alike(c: char) -> Option<u8> {
+    Some(match c {
+        '«' | '»' | '„' | '“' | '”' => b'"',
+        '‘' | '’' => b'\'',
+        '–' | '—' | '‑' => b'-',
+        '\u{a0}' | '\u{202f}' => b' ',
+        '…' => b'.',
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -71,5 +96,14 @@ mod tests {
         assert_eq!(CodePage::Windows1251.encode("А"), [0xC0]);
         // Ukrainian і is not in CP866.
         assert_eq!(CodePage::Cp866.encode("і"), b"?");
+        assert_eq!(
+            CodePage::Cp866.encode("«Ромашка» — 1"),
+            CodePage::Cp866.encode("\"Ромашка\" - 1")
+        );
+        // Windows-1251 has « and keeps it.
+        assert_eq!(
+            CodePage::Windows1251.decode(&CodePage::Windows1251.encode("«")),
+            "«"
+        );
     }
 }

@@ -263,9 +263,19 @@ impl PrinterWorker {
             }
             // In chunks, each drained before the next: a port that goes away mid-slip fails
             // the write instead of swallowing the rest into a buffer nobody reads.
+            // Paced to the line's speed (8N1: 10 bits a byte): a real UART's drain already
+            // takes that long; a USB or pseudo-terminal port that reports done at once would
+            // otherwise let the host outrun the device.
+            let started = Instant::now();
+            let mut sent = 0usize;
             for chunk in bytes.chunks(WRITE_CHUNK) {
                 p.write_all(chunk).map_err(|e| port_error(settings, e))?;
                 p.flush().map_err(|e| port_error(settings, e))?;
+                sent += chunk.len();
+                let due = Duration::from_secs_f64(sent as f64 * 10.0 / settings.baud.max(1) as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
             }
             Ok(())
         })();

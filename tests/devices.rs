@@ -1,0 +1,384 @@
+//! Printers and displays on real pseudo-terminals (`TTYPort::pair()`), with a fake device
+//! thread on the master side: the bytes are parsed back (native QR payload, raster decoded
+//! with rqrr, Russian text from the code page), status answers, a port that vanishes mid-slip.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chasti::devices::display::{self, Screen};
+use chasti::devices::escpos::{parse, raster_pixels, text_lines, Element};
+use chasti::devices::profile::{self, PrinterProfile};
+use chasti::devices::serial::{DeviceError, Display, Flow, PortSettings, Printer, PrinterEvent};
+use chasti::devices::slip::{self, SlipOrder, INSTRUCTION};
+use chasti::money::Kopecks;
+use serialport::{SerialPort, TTYPort};
+
+const LINK: &str = "https://securepayments.sberbank.ru/payment/merchants/sbersafe_sberid/payment_ru.html?mdOrder=2f5bd8e8-3b3e-7c46-9a8f-4a1e00a8b38b";
+const QUERIES: [u8; 9] = [0x10, 0x04, 1, 0x10, 0x04, 2, 0x10, 0x04, 4];
+
+/// A printer or display played on the master side of a pty.
+struct FakeDevice {
+    captured: Arc<Mutex<Vec<u8>>>,
+    status: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+    /// Close the master (the device vanishes) after this many bytes; 0 = never.
+    hang_up_after: Arc<Mutex<usize>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    slave: TTYPort,
+}
+
+impl FakeDevice {
+    fn start(status: u8) -> FakeDevice {
+        let (mut master, slave) = TTYPort::pair().expect("a pseudo-terminal pair");
+        master.set_timeout(Duration::from_millis(20)).unwrap();
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU8::new(status));
+        let stop = Arc::new(AtomicBool::new(false));
+        let hang_up_after = Arc::new(Mutex::new(0usize));
+        let (c, s, st, h) = (
+            captured.clone(),
+            status.clone(),
+            stop.clone(),
+            hang_up_after.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let mut window: Vec<u8> = Vec::new();
+            while !st.load(Ordering::SeqCst) {
+                let n = match master.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                    Err(_) => break,
+                };
+                let mut got = c.lock().unwrap();
+                got.extend_from_slice(&buf[..n]);
+                // Answer DLE EOT n at once, as a printer does in real time.
+                for &b in &buf[..n] {
+                    window.push(b);
+                    if window.len() > 3 {
+                        window.remove(0);
+                    }
+                    if window.len() == 3 && window[0] == 0x10 && window[1] == 0x04 {
+                        let _ = master.write_all(&[s.load(Ordering::SeqCst)]);
+                        window.clear();
+                    }
+                }
+                let limit = *h.lock().unwrap();
+                if limit > 0 && got.len() >= limit {
+                    break; // the master is dropped: the device is gone
+                }
+            }
+        });
+        FakeDevice {
+            captured,
+            status,
+            stop,
+            hang_up_after,
+            thread: Some(thread),
+            slave,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(self.slave.name().expect("a pty has a name"))
+    }
+
+    fn captured(&self) -> Vec<u8> {
+        self.captured.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<u8> {
+        for _ in 0..400 {
+            let got = self.captured();
+            if got.len() >= n {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("expected {n} bytes, got {}", self.captured().len());
+    }
+}
+
+impl Drop for FakeDevice {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn settings(path: &Path) -> PortSettings {
+    PortSettings {
+        path: path.to_path_buf(),
+        baud: 115_200,
+        flow: Flow::None,
+        retry: Duration::from_millis(100),
+    }
+}
+
+fn sample() -> SlipOrder<'static> {
+    SlipOrder {
+        shop_name: "Магазин «Ромашка»",
+        order_number: "S1-1-261123-0042",
+        amount: Kopecks::new(1_234_550).unwrap(),
+        payment_url: LINK,
+        link_expires_at: chrono::DateTime::parse_from_rfc3339("2026-11-23T09:20:00Z")
+            .unwrap()
+            .into(),
+    }
+}
+
+fn printer_profiles() -> Vec<PrinterProfile> {
+    let mut all: Vec<PrinterProfile> = ["epson-tm-t20iii", "xprinter-xp58", "rongta-rp326"]
+        .iter()
+        .map(|n| profile::printer(n, None).unwrap())
+        .collect();
+    // A raster-only printer that allows quadruple mode, to cover that path too.
+    let mut quad = profile::printer("xprinter-xp58", None).unwrap();
+    quad.name = "raster-quadruple".into();
+    quad.raster_quadruple = true;
+    all.push(quad);
+    all
+}
+
+fn decode_raster(mode: u8, width_bytes: usize, height: usize, data: &[u8]) -> String {
+    let (w, h, pixels) = raster_pixels(mode, width_bytes, height, data, 24);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR symbol in the raster");
+    grids[0].decode().expect("the raster decodes").1
+}
+
+#[tokio::test]
+async fn each_profile_prints_a_slip_that_reads_back_as_the_link_and_russian_text() {
+    for profile in printer_profiles() {
+        let device = FakeDevice::start(0x12);
+        let printer = Printer::spawn(settings(&device.path()), profile.clone());
+        let expected = slip::payment_slip(&profile, &sample()).unwrap();
+        printer
+            .print("payment slip", expected.clone())
+            .await
+            .unwrap();
+        let got = device.wait_for(QUERIES.len() + expected.len());
+        assert_eq!(&got[..9], &QUERIES, "{}: status asked first", profile.name);
+        assert_eq!(
+            &got[9..],
+            expected.as_slice(),
+            "{}: the slip as encoded",
+            profile.name
+        );
+
+        let elements = parse(&got[9..], profile.code_page).unwrap();
+        let qr: Vec<String> = elements
+            .iter()
+            .filter_map(|e| match e {
+                Element::NativeQr { data, .. } => Some(String::from_utf8(data.clone()).unwrap()),
+                Element::Raster {
+                    mode,
+                    width_bytes,
+                    height,
+                    data,
+                } => {
+                    if profile.raster_quadruple {
+                        assert_eq!(*mode, 3, "{}: quadruple mode", profile.name);
+                    }
+                    Some(decode_raster(*mode, *width_bytes, *height, data))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(qr, [LINK], "{}: the QR is the link", profile.name);
+        assert_eq!(
+            elements
+                .iter()
+                .any(|e| matches!(e, Element::NativeQr { .. })),
+            profile.native_qr,
+            "{}: native QR only where the profile has it",
+            profile.name
+        );
+        if profile.fs_dot {
+            assert_eq!(
+                &got[9..13],
+                &[0x1B, b'@', 0x1C, b'.'],
+                "{}: FS . after init",
+                profile.name
+            );
+        }
+
+        let lines = text_lines(&elements);
+        for needed in [
+            "Магазин \"Ромашка\"",
+            "Оплата частями",
+            "12 345,50 руб.",
+            "Заказ S1-1-261123-0042",
+            "Ссылка действует до 12:20 (МСК)",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == needed),
+                "{}: {needed:?} in {lines:#?}",
+                profile.name
+            );
+        }
+        let from = lines
+            .iter()
+            .position(|l| l.starts_with("Наведите"))
+            .unwrap();
+        let to = from
+            + lines[from..]
+                .iter()
+                .position(|l| l.ends_with("банка."))
+                .unwrap();
+        let instruction: Vec<&str> = lines[from..=to].iter().map(|l| l.as_str()).collect();
+        assert_eq!(instruction.join(" "), INSTRUCTION, "{}", profile.name);
+        let start = lines
+            .iter()
+            .position(|l| l.starts_with("https://"))
+            .unwrap();
+        let link_text: String = lines[start..]
+            .iter()
+            .take_while(|l| !l.is_empty())
+            .cloned()
+            .collect();
+        assert_eq!(link_text, LINK, "{}: the link as text", profile.name);
+        for line in &lines {
+            assert!(
+                line.chars().count() <= profile.columns,
+                "{}: {line:?} fits",
+                profile.name
+            );
+            assert!(
+                !line.contains('?') || LINK.contains(line.as_str()),
+                "{}: no unmappable characters in {line:?}",
+                profile.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn paper_out_keeps_the_slip_and_it_prints_once_when_paper_is_back() {
+    let device = FakeDevice::start(0x72);
+    let profile = profile::printer("epson-tm-t20iii", None).unwrap();
+    let printer = Printer::spawn(settings(&device.path()), profile.clone());
+    let mut events = printer.subscribe();
+    let bytes = slip::payment_slip(&profile, &sample()).unwrap();
+    let err = printer
+        .print("payment slip", bytes.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err, DeviceError::PaperOut);
+    assert!(err.to_string().contains("закончилась бумага"), "{err}");
+    assert_eq!(printer.kept(), 1);
+    assert!(
+        !contains(&device.captured(), &bytes),
+        "nothing printed on an empty printer"
+    );
+
+    device.status.store(0x16, Ordering::SeqCst); // cover open now
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!contains(&device.captured(), &bytes));
+
+    device.status.store(0x12, Ordering::SeqCst);
+    let event = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(PrinterEvent::Printed { label }) = events.recv().await {
+                return label;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(event, "payment slip");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(count(&device.captured(), &bytes), 1, "printed exactly once");
+    assert_eq!(printer.kept(), 0);
+}
+
+#[tokio::test]
+async fn a_port_that_vanishes_mid_slip_prints_the_slip_once_whole_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("printer"); // like /dev/serial/by-id/…: stable across replugs
+    let first = FakeDevice::start(0x12);
+    std::os::unix::fs::symlink(first.path(), &link).unwrap();
+    let profile = profile::printer("xprinter-xp58", None).unwrap(); // a ~3 KB raster slip
+    let bytes = slip::payment_slip(&profile, &sample()).unwrap();
+    assert!(bytes.len() > 2000);
+    *first.hang_up_after.lock().unwrap() = 9 + 700;
+    // 9600 baud: the slip takes ~3 s on the wire, so the device vanishes well inside it.
+    let slow = PortSettings {
+        baud: 9600,
+        ..settings(&link)
+    };
+    let printer = Printer::spawn(slow, profile.clone());
+    let err = printer
+        .print("payment slip", bytes.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeviceError::Port { .. }), "{err:?}");
+    let partial = first.captured();
+    assert!(
+        partial.len() < 9 + bytes.len(),
+        "the first device got only part of the slip"
+    );
+
+    // The printer comes back (a new device node behind the same link).
+    let second = FakeDevice::start(0x12);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(second.path(), &link).unwrap();
+    let got = second.wait_for(9 + bytes.len());
+    std::thread::sleep(Duration::from_millis(400));
+    let got_all = second.captured();
+    assert_eq!(got_all.len(), got.len(), "nothing more after the slip");
+    assert_eq!(&got[9..], bytes.as_slice(), "the whole slip, once");
+    assert_eq!(printer.kept(), 0);
+}
+
+#[tokio::test]
+async fn the_display_shows_each_state_on_both_command_sets() {
+    for name in ["epson-dm-d110", "generic-cd5220"] {
+        let device = FakeDevice::start(0x12);
+        let profile = profile::display(name, None).unwrap();
+        let display = Display::spawn(settings(&device.path()), profile.clone());
+        let amount = Kopecks::new(1_234_500).unwrap();
+        let cases = [
+            (
+                Screen::AwaitingPayment(amount),
+                ["Итого 12 345,00 руб", "Сканируйте QR-код"],
+            ),
+            (
+                Screen::Paid(amount),
+                ["Оплачено. Спасибо!", "12 345,00 руб"],
+            ),
+            (Screen::Declined, ["Оплата отклонена", ""]),
+            (Screen::Idle, ["Добро пожаловать!", ""]),
+        ];
+        for (screen, expected) in cases {
+            display.show(screen);
+            let expected = expected.map(String::from);
+            let mut shown = display::emulate(&profile, &device.captured());
+            for _ in 0..100 {
+                if shown == expected {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                shown = display::emulate(&profile, &device.captured());
+            }
+            assert_eq!(shown, expected, "{name}: {screen:?}");
+        }
+    }
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    count(haystack, needle) > 0
+}
