@@ -347,11 +347,30 @@ pub async fn serve(path: &Path) -> Result<(), String> {
         store = %config.store.path.display(),
         "chasti serving"
     );
+    let devices = start_devices(&config);
+    let _devices = chasti::devices::attach(&engine, devices);
     let worker = tokio::spawn(engine.run());
     wait_for_shutdown().await;
     worker.abort();
     tracing::info!("chasti stopped");
     Ok(())
+}
+
+/// The first configured printer and display, each on its own thread.
+fn start_devices(config: &Config) -> chasti::devices::Devices {
+    let printer = config.devices.printers.first().map(|p| {
+        tracing::info!(printer = %p.name, port = %p.port.path.display(), profile = %p.profile.name, "receipt printer");
+        Printer::spawn(p.port.clone(), p.profile.clone())
+    });
+    let display = config.devices.displays.first().map(|d| {
+        tracing::info!(display = %d.name, port = %d.port.path.display(), profile = %d.profile.name, "customer display");
+        chasti::devices::serial::Display::spawn(d.port.clone(), d.profile.clone())
+    });
+    chasti::devices::Devices {
+        shop_name: config.devices.shop_name.clone(),
+        printer,
+        display,
+    }
 }
 
 /// Ctrl-C, or SIGTERM from systemd.

@@ -2,6 +2,8 @@
 //! thread on the master side: the bytes are parsed back (native QR payload, raster decoded
 //! with rqrr, Russian text from the code page), status answers, a port that vanishes mid-slip.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -381,4 +383,110 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     count(haystack, needle) > 0
+}
+
+fn wiring(
+    h: &common::Harness,
+    printer: &Printer,
+    display: &Display,
+) -> tokio::task::JoinHandle<()> {
+    chasti::devices::attach(
+        &h.engine,
+        chasti::devices::Devices {
+            shop_name: "Тест".into(),
+            printer: Some(printer.clone()),
+            display: Some(display.clone()),
+        },
+    )
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what} did not happen within 5 s");
+}
+
+#[tokio::test]
+async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
+    let h = common::Harness::new(common::HarnessOptions::default()).await;
+    let (paper, pole) = (FakeDevice::start(0x12), FakeDevice::start(0x12));
+    let tm = profile::printer("epson-tm-t20iii", None).unwrap();
+    let dp = profile::display("epson-dm-d110", None).unwrap();
+    let printer = Printer::spawn(settings(&paper.path()), tm.clone());
+    let display = Display::spawn(settings(&pole.path()), dp.clone());
+    let _wiring = wiring(&h, &printer, &display);
+
+    let order = h
+        .engine
+        .create_sale(common::Harness::sale(1499, chasti::orders::Mode::OneStage))
+        .await
+        .unwrap();
+    let link = order.payment_url.clone().unwrap();
+    let mut store_qr = vec![
+        0x1D,
+        b'(',
+        b'k',
+        ((link.len() + 3) % 256) as u8,
+        ((link.len() + 3) / 256) as u8,
+        0x31,
+        0x50,
+        0x30,
+    ];
+    store_qr.extend_from_slice(link.as_bytes());
+    eventually("the payment slip with the order's link", || {
+        contains(&paper.captured(), &store_qr)
+    })
+    .await;
+    let number = tm
+        .code_page
+        .encode(&format!("Заказ {}", order.order_number));
+    assert!(contains(&paper.captured(), &number));
+    let awaiting = display::frames(&dp, Screen::AwaitingPayment(order.amount))[0].clone();
+    assert_eq!(
+        awaiting,
+        [
+            "Итого 1 499,00 руб".to_string(),
+            "Сканируйте QR-код".to_string()
+        ]
+    );
+    eventually("the amount on the display", || {
+        display::emulate(&dp, &pole.captured()) == awaiting
+    })
+    .await;
+
+    h.sandbox.pay(&common::Harness::gateway_id(&order)).unwrap();
+    let paid = tm.code_page.encode("ОПЛАЧЕНО");
+    eventually("the paid slip", || contains(&paper.captured(), &paid)).await;
+    let thanks = ["Оплачено. Спасибо!".to_string(), "1 499,00 руб".to_string()];
+    eventually("«Оплачено» on the display", || {
+        display::emulate(&dp, &pole.captured()) == thanks
+    })
+    .await;
+    assert_eq!(count(&paper.captured(), &store_qr), 1, "one payment slip");
+}
+
+#[tokio::test]
+async fn an_empty_printer_never_fails_a_sale() {
+    let h = common::Harness::new(common::HarnessOptions::default()).await;
+    let (paper, pole) = (FakeDevice::start(0x72), FakeDevice::start(0x12));
+    let printer = Printer::spawn(
+        settings(&paper.path()),
+        profile::printer("xprinter-xp58", None).unwrap(),
+    );
+    let display = Display::spawn(
+        settings(&pole.path()),
+        profile::display("generic-cd5220", None).unwrap(),
+    );
+    let _wiring = wiring(&h, &printer, &display);
+    let order = h
+        .engine
+        .create_sale(common::Harness::sale(10, chasti::orders::Mode::OneStage))
+        .await
+        .expect("the sale goes through without paper");
+    assert!(order.payment_url.is_some(), "the link is still returned");
+    eventually("the slip kept for reprint", || printer.kept() == 1).await;
 }

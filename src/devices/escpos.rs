@@ -74,17 +74,20 @@ impl<'a> Encoder<'a> {
 
     /// The QR: native `GS ( k` when the profile has it, else a `GS v 0` raster.
     pub fn qr(&mut self, link: &str) -> Result<&mut Self, String> {
-        let symbol = QrSymbol::encode(link)?;
         let p = self.profile;
-        let dots = module_dots(
-            symbol.modules,
-            p.dots_per_mm,
-            p.qr_target_mm,
-            p.dots_per_line,
-        );
         if p.native_qr {
+            // The printer draws the symbol: only its size is needed here.
+            let modules = super::qr::modules_for(link)?;
+            let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
             self.native_qr(link.as_bytes(), dots as u8)?;
         } else {
+            let symbol = QrSymbol::encode(link)?;
+            let dots = module_dots(
+                symbol.modules,
+                p.dots_per_mm,
+                p.qr_target_mm,
+                p.dots_per_line,
+            );
             self.raster_qr(&symbol, dots);
         }
         Ok(self)

@@ -46,6 +46,17 @@ impl QrSymbol {
     }
 }
 
+/// Modules across the symbol the link needs, without drawing it: the version is known from
+/// the data alone (2 µs), while drawing means choosing the best of 8 masks (~1.4 ms).
+pub fn modules_for(link: &str) -> Result<usize, String> {
+    let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M)
+        .map_err(|e| format!("the link cannot be a QR code: {e}"))?;
+    match bits.version() {
+        qrcode::Version::Normal(v) => Ok(17 + 4 * v as usize),
+        qrcode::Version::Micro(v) => Ok(9 + 2 * v as usize),
+    }
+}
+
 /// Dots a module so the symbol is about `target_mm` on paper, at least 1 and at most what fits
 /// the head (with its quiet zone) and what `GS ( k` accepts (16).
 pub fn module_dots(modules: usize, dots_per_mm: u32, target_mm: u32, dots_per_line: u32) -> u32 {
@@ -67,6 +78,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(q.modules, 37);
+        assert_eq!(
+            modules_for(&format!(
+                "http://127.0.0.1:8907/sandbox/pay/{}",
+                "a".repeat(36)
+            ))
+            .unwrap(),
+            37
+        );
         let d = module_dots(q.modules, 8, 30, 576);
         assert_eq!(d, 6);
         let mm = (q.modules as u32 * d) as f64 / 8.0;
