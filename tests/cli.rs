@@ -151,3 +151,56 @@ fn check_config_accepts_the_shipped_file_and_names_the_bad_key() {
         "no secret in the error: {stderr}"
     );
 }
+
+#[test]
+fn render_writes_the_bytes_and_a_picture_of_the_slip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, png) = (dir.path().join("slip.bin"), dir.path().join("slip.png"));
+    let out = Command::new(BIN)
+        .args(["render", "--printer", "xprinter-xp58", "--out"])
+        .arg(&bin)
+        .arg("--png")
+        .arg(&png)
+        .env("CHASTI_CONFIG", dir.path().join("none.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&bin).unwrap();
+    assert_eq!(
+        &bytes[..4],
+        &[0x1B, b'@', 0x1C, b'.'],
+        "init, then FS . for this printer"
+    );
+    let picture = std::fs::read(&png).unwrap();
+    assert_eq!(&picture[..8], b"\x89PNG\r\n\x1a\n");
+    // 384 dots of head plus margins: a 58 mm slip.
+    let width = u32::from_be_bytes(picture[16..20].try_into().unwrap());
+    assert_eq!(width, 384 + 32);
+
+    let unknown = Command::new(BIN)
+        .args(["render", "--printer", "nope", "--out"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("known: epson-tm-t20iii"), "{stderr}");
+
+    let no_port = Command::new(BIN)
+        .args([
+            "print-test",
+            "--printer",
+            "epson-tm-t20iii",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/chasti.toml"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&no_port.stderr);
+    assert_eq!(no_port.status.code(), Some(1));
+    assert!(stderr.contains("add a [[printer]]"), "{stderr}");
+}
