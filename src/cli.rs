@@ -342,13 +342,33 @@ pub async fn serve(path: &Path) -> Result<(), String> {
         None,
     );
     tracing::info!(
+        api = %format!("http://{}/api/v1", config.api.listen),
         gateway = %config.gateway.base_url,
         callbacks = %format!("http://{}{}", config.callback.listen, config.callback.path),
         store = %config.store.path.display(),
         "chasti serving"
     );
     let devices = start_devices(&config);
-    let _devices = chasti::devices::attach(&engine, devices);
+    let _devices = chasti::devices::attach(&engine, devices.clone());
+    let api = chasti::http::api::Api {
+        engine: engine.clone(),
+        tokens: Arc::new(config.api.tokens.clone()),
+        devices: Some(devices),
+    };
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen for the till API on {}: {e}",
+                config.api.listen
+            )
+        })?;
+    let _api = chasti::serve::spawn(api_listener, chasti::http::api::router(api), None);
+    if config.api.tokens.is_empty() {
+        tracing::warn!(
+            "no [[api.tokens]] configured: every till API call will be refused with 401"
+        );
+    }
     let worker = tokio::spawn(engine.run());
     wait_for_shutdown().await;
     worker.abort();
@@ -366,11 +386,7 @@ fn start_devices(config: &Config) -> chasti::devices::Devices {
         tracing::info!(display = %d.name, port = %d.port.path.display(), profile = %d.profile.name, "customer display");
         chasti::devices::serial::Display::spawn(d.port.clone(), d.profile.clone())
     });
-    chasti::devices::Devices {
-        shop_name: config.devices.shop_name.clone(),
-        printer,
-        display,
-    }
+    chasti::devices::Devices::new(config.devices.shop_name.clone(), printer, display)
 }
 
 /// Ctrl-C, or SIGTERM from systemd.

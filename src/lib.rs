@@ -7,6 +7,7 @@ pub mod config;
 pub mod devices;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod money;
 pub mod moscow;
 pub mod orders;

@@ -392,11 +392,7 @@ fn wiring(
 ) -> tokio::task::JoinHandle<()> {
     chasti::devices::attach(
         &h.engine,
-        chasti::devices::Devices {
-            shop_name: "Тест".into(),
-            printer: Some(printer.clone()),
-            display: Some(display.clone()),
-        },
+        chasti::devices::Devices::new("Тест", Some(printer.clone()), Some(display.clone())),
     )
 }
 

@@ -25,6 +25,9 @@ pub struct Devices {
     pub shop_name: String,
     pub printer: Option<Printer>,
     pub display: Option<Display>,
+    /// What happened on the devices for each order's payment slip, for the sale's reply.
+    outcomes: Arc<std::sync::Mutex<HashMap<String, serde_json::Value>>>,
+    outcome_ready: Arc<tokio::sync::Notify>,
 }
 
 fn slip_order<'a>(shop: &'a str, order: &'a Order) -> SlipOrder<'a> {
@@ -38,6 +41,81 @@ fn slip_order<'a>(shop: &'a str, order: &'a Order) -> SlipOrder<'a> {
 }
 
 impl Devices {
+    pub fn new(
+        shop_name: impl Into<String>,
+        printer: Option<Printer>,
+        display: Option<Display>,
+    ) -> Devices {
+        Devices {
+            shop_name: shop_name.into(),
+            printer,
+            display,
+            outcomes: Arc::default(),
+            outcome_ready: Arc::default(),
+        }
+    }
+
+    fn record(&self, order_id: &str, outcome: serde_json::Value) {
+        let mut map = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 1000 {
+            map.clear();
+        }
+        map.insert(order_id.to_string(), outcome);
+        self.outcome_ready.notify_waiters();
+    }
+
+    /// What the printer and display did for an order's payment slip, waiting up to `limit`
+    /// (a slow printer does not hold the sale's reply longer than that).
+    pub async fn wait_outcome(
+        &self,
+        order_id: &str,
+        limit: std::time::Duration,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.outcome_ready.notified();
+            if let Some(v) = self
+                .outcomes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(order_id)
+            {
+                return v.clone();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return serde_json::json!({"printer": "печать ещё идёт", "display": self.display_text()});
+            }
+        }
+    }
+
+    fn display_text(&self) -> String {
+        match &self.display {
+            Some(d) => d
+                .shown()
+                .map(|f| format!("{} / {}", f[0], f[1]))
+                .unwrap_or_else(|| "нет связи с дисплеем".into()),
+            None => "не настроен".into(),
+        }
+    }
+
+    /// Prints the slip of the order's current state again (the payment slip while unpaid).
+    pub async fn reprint(&self, order: &Order) -> Result<String, String> {
+        let printer = self.printer.as_ref().ok_or("Принтер не настроен.")?;
+        let (label, bytes) = self
+            .slip_for(&printer.profile, order, None)
+            .ok_or_else(|| {
+                format!(
+                    "Для заказа в состоянии «{}» нет чека.",
+                    order.state.russian()
+                )
+            })?;
+        printer
+            .print(&label, bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(label)
+    }
+
     /// The slip for an order's new state, if that state has one.
     pub fn slip_for(
         &self,
@@ -94,18 +172,32 @@ impl Devices {
     }
 
     async fn on_update(&self, order: &Order, previous: Option<&str>) {
+        let mut display_text = "не настроен".to_string();
         if let Some(display) = &self.display {
             if let Some(screen) = Devices::screen_for(order) {
                 display.show(screen);
+                let frame = &display::frames(&display.profile, screen)[0];
+                display_text = format!("{} / {}", frame[0], frame[1]);
             }
         }
+        let mut printer_text = "не настроен".to_string();
         if let Some(printer) = &self.printer {
             if let Some((label, bytes)) = self.slip_for(&printer.profile, order, previous) {
-                if let Err(e) = printer.print(&label, bytes).await {
-                    // Kept by the printer for later; the sale goes on regardless.
-                    tracing::warn!(order = %order.order_number, error = %e, "slip not printed now");
-                }
+                printer_text = match printer.print(&label, bytes).await {
+                    Ok(()) => format!("напечатан: {label}"),
+                    Err(e) => {
+                        // Kept by the printer for later; the sale goes on regardless.
+                        tracing::warn!(order = %order.order_number, error = %e, "slip not printed now");
+                        e.to_string()
+                    }
+                };
             }
+        }
+        if order.state == State::AwaitingPayment {
+            self.record(
+                &order.id,
+                serde_json::json!({"printer": printer_text, "display": display_text}),
+            );
         }
     }
 }

@@ -218,6 +218,8 @@ impl PrinterWorker {
             let label = job.label.clone();
             match Self::print_one(&mut self.port, &self.settings, &self.profile, &job.bytes) {
                 Ok(()) => {
+                    self.kept.store(self.queue.len() - 1, Ordering::SeqCst);
+                    let job = self.queue.front_mut().expect("the loop holds a job");
                     if let Some(reply) = job.reply.take() {
                         let _ = reply.send(Ok(()));
                     }
@@ -226,6 +228,9 @@ impl PrinterWorker {
                     self.queue.pop_front();
                 }
                 Err(error) => {
+                    // Counted before anyone is answered: a caller told "kept" sees it kept.
+                    self.kept.store(self.queue.len(), Ordering::SeqCst);
+                    let job = self.queue.front_mut().expect("the loop holds a job");
                     let behind = error.clone();
                     let first = job.reply.is_some();
                     if let Some(reply) = job.reply.take() {

@@ -122,6 +122,7 @@ async fn intake(
     let params = match callback_params(query.as_deref(), &headers, &body) {
         Ok(p) => p,
         Err(problem) => {
+            intake.engine.metrics().callback("unreadable");
             tracing::warn!(%problem, "unreadable callback refused");
             return (StatusCode::BAD_REQUEST, "unreadable callback\n");
         }
@@ -135,6 +136,7 @@ async fn intake(
     };
     let (md_order, order_number) = (get("mdOrder"), get("orderNumber"));
     if md_order.is_none() && order_number.is_none() {
+        intake.engine.metrics().callback("unreadable");
         tracing::warn!("callback without mdOrder or orderNumber refused");
         return (
             StatusCode::BAD_REQUEST,
@@ -144,6 +146,10 @@ async fn intake(
     let signature = match intake.auth.verify(&params) {
         Ok(kind) => kind,
         Err(rejection) => {
+            intake.engine.metrics().callback(match rejection {
+                Rejection::Unsigned => "unsigned",
+                Rejection::BadChecksum => "bad_checksum",
+            });
             tracing::warn!(md_order = ?md_order, order_number = ?order_number, operation = ?get("operation"), %rejection, "callback refused");
             return (StatusCode::FORBIDDEN, "checksum required and must verify\n");
         }
@@ -155,6 +161,7 @@ async fn intake(
         tracing::error!(error = %e, "callback could not be stored");
         return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
     }
+    intake.engine.metrics().callback("accepted");
     tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, "callback received");
     let engine = intake.engine.clone();
     tokio::spawn(async move {

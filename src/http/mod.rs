@@ -1,3 +1,4 @@
-//! The daemon's HTTP side. Today: the bank's callback route.
+//! The daemon's HTTP side: the till API and the bank's callback route.
 
+pub mod api;
 pub mod callback;

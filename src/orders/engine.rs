@@ -177,6 +177,7 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     polls: Mutex<HashMap<String, PollSlot>>,
     ready: AtomicBool,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Clone)]
@@ -206,8 +207,13 @@ impl Engine {
                 locks: Mutex::new(HashMap::new()),
                 polls: Mutex::new(HashMap::new()),
                 ready: AtomicBool::new(false),
+                metrics: Arc::new(crate::metrics::Metrics::default()),
             }),
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
 
     pub fn store(&self) -> &Store {
@@ -266,6 +272,9 @@ impl Engine {
         self.inner.store.replace(&next).await?;
         let last = next.history.last().map(|e| e.what.as_str()).unwrap_or("");
         tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), "{last}");
+        if !next.state.is_transitional() && next.state != State::Held {
+            self.inner.metrics.sale(next.state.name());
+        }
         let _ = self.inner.updates.send(next.clone());
         Ok(next)
     }
@@ -279,6 +288,11 @@ impl Engine {
     ) -> Result<T, GatewayError> {
         let started = Instant::now();
         let result = call.await;
+        self.inner.metrics.gateway_call(
+            method.path(),
+            started.elapsed().as_secs_f64(),
+            result.is_ok(),
+        );
         let outcome = match &result {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),
