@@ -370,10 +370,7 @@ async fn list_orders(
         return Err(ApiError::validation(errors));
     }
     let orders = api.engine.list(day, q.state.as_deref())?;
-    let paid: u64 = orders
-        .iter()
-        .map(|o| o.deposited.get().saturating_sub(o.refunded.get()))
-        .sum();
+    let paid: u64 = orders.iter().map(|o| o.net_paid().get()).sum();
     let paid = Kopecks::new(paid).unwrap_or_default();
     Ok(Json(json!({
         "day": day.to_string(),

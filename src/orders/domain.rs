@@ -283,6 +283,14 @@ impl Order {
             .saturating_sub(Kopecks::new(pending).unwrap_or_default())
     }
 
+    /// What the shop keeps from this order: deposited minus refunded, nothing once reversed.
+    pub fn net_paid(&self) -> Kopecks {
+        match self.state {
+            State::Reversed | State::Reversing => Kopecks::ZERO,
+            _ => self.deposited.saturating_sub(self.refunded),
+        }
+    }
+
     /// May a manager reverse this order now? A hold until it is deposited; a payment on its
     /// own Moscow day only; and the gateway allows one try.
     pub fn check_reversal(&self, now: DateTime<Utc>) -> Result<(), ActionError> {
@@ -674,7 +682,14 @@ mod tests {
             failed.check_reversal(at(12, 0, 0)),
             Err(ActionError::ReversalAlreadyTried)
         );
-        assert_eq!(step(&o, Input::ReversalConfirmed).state, State::Reversed);
+        let reversed = step(&o, Input::ReversalConfirmed);
+        assert_eq!(reversed.state, State::Reversed);
+        assert_eq!(
+            reversed.net_paid(),
+            Kopecks::ZERO,
+            "a reversed payment keeps nothing"
+        );
+        assert_eq!(failed.net_paid(), rub(100));
     }
 
     #[test]

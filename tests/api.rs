@@ -1,0 +1,429 @@
+//! The till API end to end over real HTTP against the sandbox: auth and roles, one error
+//! shape, a validation error for every field, idempotent sales, SSE seeing the payment,
+//! reversal and refund, and the OpenAPI document checked against the real routes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chasti::config::{ApiToken, Role};
+use chasti::http::api::{router, Api, ROUTES};
+use chasti::secret::Secret;
+use common::{Harness, HarnessOptions};
+use serde_json::{json, Value};
+
+const CASHIER: &str = "cashier-token-0123456789";
+const MANAGER: &str = "manager-token-0123456789";
+
+struct Till {
+    h: Harness,
+    base: String,
+    http: reqwest::Client,
+    _server: chasti::serve::ServerHandle,
+}
+
+async fn till() -> Till {
+    let h = Harness::new(HarnessOptions::default()).await;
+    let api = Api {
+        engine: h.engine.clone(),
+        tokens: Arc::new(vec![
+            ApiToken {
+                name: "till-1".into(),
+                role: Role::Cashier,
+                token: Secret::new(CASHIER),
+            },
+            ApiToken {
+                name: "boss".into(),
+                role: Role::Manager,
+                token: Secret::new(MANAGER),
+            },
+        ]),
+        devices: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = chasti::serve::spawn(listener, router(api), None);
+    Till {
+        h,
+        base,
+        http: common::http(),
+        _server: server,
+    }
+}
+
+impl Till {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn sale(&self, amount: &str, key: &str) -> Value {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/sales",
+                Some(CASHIER),
+                Some(json!({"amount": amount, "idempotency_key": key})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+}
+
+fn assert_error_shape(body: &Value, error_type: &str) {
+    assert_eq!(body["error_type"], error_type, "{body}");
+    assert!(
+        body["request_id"].as_str().is_some_and(|r| r.len() == 36),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["errors"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn tokens_and_roles() {
+    let t = till().await;
+    let (status, body) = t.call("POST", "/api/v1/sales", None, Some(json!({}))).await;
+    assert_eq!(status, 401);
+    assert_error_shape(&body, "unauthorized");
+    let (status, body) = t
+        .call(
+            "GET",
+            "/api/v1/orders",
+            Some("wrong-token-0123456789"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_error_shape(&body, "unauthorized");
+    let sale = t.sale("10", "k-roles").await;
+    let id = sale["order"]["id"].as_str().unwrap();
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/reverse"),
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_error_shape(&body, "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("менеджеру"));
+    assert!(!body.to_string().contains(CASHIER), "no token in replies");
+}
+
+#[tokio::test]
+async fn a_validation_error_names_every_bad_field() {
+    let t = till().await;
+    let bad = json!({"amount": "-5", "mode": "three-stage", "description": "50% off", "till": "till-1", "idempotency_key": "", "colour": "red"});
+    let (status, body) = t
+        .call("POST", "/api/v1/sales", Some(CASHIER), Some(bad))
+        .await;
+    assert_eq!(status, 422);
+    assert_error_shape(&body, "validation");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "amount",
+        "mode",
+        "description",
+        "till",
+        "idempotency_key",
+        "colour",
+    ] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    let (status, body) = t
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some(CASHIER),
+            Some(json!({"amount": 1499.5, "idempotency_key": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "amount");
+    assert!(body["errors"][0]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("строкой"));
+    let (status, body) = t
+        .call("POST", "/api/v1/sales", Some(CASHIER), Some(json!({})))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["errors"].as_array().unwrap().len(),
+        2,
+        "amount and idempotency_key are required: {body}"
+    );
+    let resp = t
+        .http
+        .post(format!("{}/api/v1/sales", t.base))
+        .bearer_auth(CASHIER)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (status, _) = t
+        .call(
+            "GET",
+            "/api/v1/orders?day=23.11.2026&state=gone",
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        t.h.sandbox.ledger().orders.is_empty(),
+        "nothing reached the bank"
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_returns_the_same_sale_with_link_and_qr() {
+    let t = till().await;
+    let first = t.sale("1 499,50", "receipt-42").await;
+    let again = t.sale("1 499,50", "receipt-42").await;
+    assert_eq!(first["order"]["id"], again["order"]["id"]);
+    assert_eq!(t.h.sandbox.ledger().orders.len(), 1);
+    assert_eq!(first["order"]["amount"], 149_950);
+    assert_eq!(first["order"]["amount_text"], "1 499,50 ₽");
+    assert_eq!(first["order"]["state_text"], "Ожидает оплаты");
+    assert!(first["payment_url"]
+        .as_str()
+        .unwrap()
+        .contains("/sandbox/pay/"));
+    assert!(first["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    assert_eq!(first["devices"]["printer"], "не настроен");
+    let (status, got) = t
+        .call(
+            "GET",
+            &format!("/api/v1/orders/{}", first["order"]["id"].as_str().unwrap()),
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["order_number"], first["order"]["order_number"]);
+    let (status, body) = t
+        .call("GET", "/api/v1/orders/nope", Some(CASHIER), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_error_shape(&body, "not_found");
+}
+
+#[tokio::test]
+async fn server_sent_events_show_the_payment_the_moment_it_is_known() {
+    let t = till().await;
+    let sale = t.sale("25", "sse").await;
+    let id = sale["order"]["id"].as_str().unwrap().to_string();
+    let mut stream = t
+        .http
+        .get(format!("{}/api/v1/orders/{id}/events", t.base))
+        .bearer_auth(CASHIER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("awaiting_payment"));
+    t.h.sandbox
+        .pay(&Harness::gateway_id(&t.h.engine.get(&id).unwrap()))
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("\"name\":\"paid\"") {
+                return text;
+            }
+        }
+        text
+    })
+    .await
+    .expect("the payment arrives on the stream");
+    assert!(
+        seen.contains("event: order") && seen.contains("Оплачено"),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn a_manager_reverses_and_refunds_through_the_api() {
+    let t = till().await;
+    let a = t.sale("100", "rev").await;
+    let b = t.sale("100", "ref").await;
+    for s in [&a, &b] {
+        let id = s["order"]["id"].as_str().unwrap();
+        t.h.sandbox
+            .pay(&Harness::gateway_id(&t.h.engine.get(id).unwrap()))
+            .unwrap();
+        t.h.wait_state(id, "paid").await;
+    }
+    let a_id = a["order"]["id"].as_str().unwrap();
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{a_id}/reverse"),
+            Some(MANAGER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["name"], "reversed");
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{a_id}/reverse"),
+            Some(MANAGER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_error_shape(&body, "conflict");
+
+    let b_id = b["order"]["id"].as_str().unwrap();
+    let refund = json!({"amount": "30", "idempotency_key": "r-1"});
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{b_id}/refund"),
+            Some(MANAGER),
+            Some(refund.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["name"], "partially_refunded");
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{b_id}/refund"),
+            Some(MANAGER),
+            Some(refund),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["refunded"], 3000, "the same key never refunds twice");
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{b_id}/refund"),
+            Some(MANAGER),
+            Some(json!({"amount": "71", "idempotency_key": "r-2"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        body["message"].as_str().unwrap().contains("70,00 ₽"),
+        "{body}"
+    );
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{b_id}/refund"),
+            Some(MANAGER),
+            Some(json!({"amount": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
+
+    let (status, list) = t.call("GET", "/api/v1/orders", Some(CASHIER), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["count"], 2);
+    assert_eq!(list["net_paid"], 7000);
+    let (_, reversed) = t
+        .call("GET", "/api/v1/orders?state=reversed", Some(CASHIER), None)
+        .await;
+    assert_eq!(reversed["count"], 1);
+}
+
+#[tokio::test]
+async fn health_metrics_and_the_openapi_document_match_the_routes() {
+    let t = till().await;
+    t.sale("10", "m").await;
+    let (status, body) = t.call("GET", "/api/v1/health", None, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+    let (status, metrics) = t.call("GET", "/api/v1/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("chasti_sales_total{outcome=\"awaiting_payment\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("chasti_gateway_call_seconds_count{method=\"register.do\"} 1"),
+        "{metrics}"
+    );
+
+    let (status, doc) = t.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    let mut routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes, "the document lists exactly the routes");
+    for (method, path) in ROUTES {
+        let path = path.replace("{id}", "no-such-order");
+        let url = format!("{}{path}", t.base);
+        let req = if method == "get" {
+            t.http.get(url)
+        } else {
+            t.http.post(url)
+        };
+        let resp = req
+            .bearer_auth(MANAGER)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        // A missing route is axum's empty 404/405; ours always says what it is.
+        assert!(status != 405, "{method} {path}: method not routed");
+        assert!(
+            status != 404 || body.contains("not_found"),
+            "{method} {path}: not routed"
+        );
+    }
+}
