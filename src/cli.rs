@@ -327,6 +327,8 @@ pub async fn serve(path: &Path) -> Result<(), String> {
     let auth = CallbackAuth {
         hmac_key: config.callback.key.clone(),
         public_key: config.callback.public_key.clone(),
+        allow: config.callback.allow.clone(),
+        trusted_proxies: config.callback.trusted_proxies.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.callback.listen)
         .await

@@ -254,6 +254,8 @@ struct RawCallback {
     path: String,
     key: Option<Secret>,
     public_key_file: Option<PathBuf>,
+    allow: Vec<String>,
+    trusted_proxies: Vec<String>,
 }
 
 impl Default for RawCallback {
@@ -263,6 +265,8 @@ impl Default for RawCallback {
             path: "/chasti/callback".into(),
             key: None,
             public_key_file: None,
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -389,6 +393,10 @@ pub struct CallbackConfig {
     pub path: String,
     pub key: Option<Secret>,
     pub public_key: Option<crate::gateway::checksum::CallbackPublicKey>,
+    /// Source networks allowed to call back; empty = any.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -878,11 +886,25 @@ fn check_callback(
             })?)
         }
     };
+    let nets = |key: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| fail(&format!("{key}[{i}]"), format!("found {text:?}; allowed: an address or network such as 192.0.2.0/24")))
+            })
+            .collect()
+    };
+    let allow = nets("callback.allow", &c.allow)?;
+    let trusted_proxies = nets("callback.trusted_proxies", &c.trusted_proxies)?;
     Ok(CallbackConfig {
         listen,
         path: c.path,
         key,
         public_key,
+        allow,
+        trusted_proxies,
     })
 }
 

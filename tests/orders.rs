@@ -381,6 +381,34 @@ async fn post_form_and_json_callbacks_are_accepted_when_signed() {
     assert_eq!(empty, 400, "a callback naming no order");
 }
 
+#[test]
+fn the_callback_allow_list_and_trusted_proxies() {
+    let auth = CallbackAuth {
+        allow: vec!["192.0.2.0/24".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..Default::default()
+    };
+    let none = axum::http::HeaderMap::new();
+    assert!(auth.source_allowed("192.0.2.7".parse().unwrap(), &none));
+    assert!(!auth.source_allowed("198.51.100.1".parse().unwrap(), &none));
+    let mut via_proxy = axum::http::HeaderMap::new();
+    via_proxy.insert("x-forwarded-for", "203.0.113.9, 192.0.2.8".parse().unwrap());
+    assert!(
+        auth.source_allowed("127.0.0.1".parse().unwrap(), &via_proxy),
+        "the proxy's last hop is the bank"
+    );
+    assert!(
+        !auth.source_allowed("127.0.0.1".parse().unwrap(), &none),
+        "a proxy without the header"
+    );
+    // An untrusted peer cannot claim an address with the header.
+    assert!(!auth.source_allowed("198.51.100.1".parse().unwrap(), &via_proxy));
+    assert!(
+        CallbackAuth::default().source_allowed("198.51.100.1".parse().unwrap(), &none),
+        "no list: anyone"
+    );
+}
+
 #[tokio::test]
 async fn a_reordered_old_callback_does_not_undo_a_payment() {
     let h = Harness::new(callbacks_only()).await;
@@ -426,7 +454,7 @@ fn all_four_checksum_vectors() {
         let auth = match v["kind"].as_str().unwrap() {
             "hmac-sha256" => CallbackAuth {
                 hmac_key: Some(Secret::new(v["key"].as_str().unwrap())),
-                public_key: None,
+                ..Default::default()
             },
             "rsa-sha512" => {
                 let key = if let Some(pem) = v["public_key_pem"].as_str() {
@@ -439,8 +467,8 @@ fn all_four_checksum_vectors() {
                     .unwrap()
                 };
                 CallbackAuth {
-                    hmac_key: None,
                     public_key: Some(key),
+                    ..Default::default()
                 }
             }
             other => panic!("unknown kind {other}"),

@@ -20,6 +20,33 @@ pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 pub struct CallbackAuth {
     pub hmac_key: Option<Secret>,
     pub public_key: Option<CallbackPublicKey>,
+    /// Source networks allowed; empty = any.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Proxies whose X-Forwarded-For names the real source.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl CallbackAuth {
+    /// The caller's address: the peer, or the last X-Forwarded-For hop when the peer is a
+    /// trusted proxy. Then: is it allowed?
+    pub fn source_allowed(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> bool {
+        if self.allow.is_empty() {
+            return true;
+        }
+        let mut source = peer;
+        if self.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+            let forwarded = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            match forwarded {
+                Some(ip) => source = ip,
+                None => return false,
+            }
+        }
+        self.allow.iter().any(|n| n.contains(&source))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +138,7 @@ pub fn callback_params(
 
 async fn intake(
     State(intake): State<Intake>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -118,6 +146,14 @@ async fn intake(
 ) -> (StatusCode, &'static str) {
     if method != Method::GET && method != Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
+    }
+    let peer_ip = peer
+        .map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if !intake.auth.source_allowed(peer_ip, &headers) {
+        intake.engine.metrics().callback("not_allowed");
+        tracing::warn!(peer = %peer_ip, "callback from a source outside callback.allow refused");
+        return (StatusCode::FORBIDDEN, "source not allowed\n");
     }
     let params = match callback_params(query.as_deref(), &headers, &body) {
         Ok(p) => p,

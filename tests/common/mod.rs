@@ -222,7 +222,7 @@ impl Harness {
             chasti::orders::Engine::new(store, client, engine_settings(&sandbox, &o), clock);
         let auth = chasti::http::callback::CallbackAuth {
             hmac_key: Some(Secret::new(CALLBACK_KEY)),
-            public_key: None,
+            ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
