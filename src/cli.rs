@@ -267,6 +267,39 @@ pub async fn print_test(config_path: &Path, name: &str) -> Result<(), String> {
     }
 }
 
+/// Where the daemon is and who the command line is.
+#[derive(clap::Args, Debug)]
+pub struct ApiArgs {
+    /// The daemon's API (default: http://api.listen from the config).
+    #[arg(long, env = "CHASTI_API")]
+    api_url: Option<String>,
+    /// A token (default: the config's first token of the role the command needs).
+    #[arg(long, env = "CHASTI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+pub fn api_client(
+    config_path: &Path,
+    args: &ApiArgs,
+    role: chasti::config::Role,
+) -> Result<chasti::client::ApiClient, String> {
+    let config = Config::load(config_path).ok();
+    let url = args
+        .api_url
+        .clone()
+        .or_else(|| config.as_ref().map(|c| format!("http://{}", c.api.listen)))
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let token = match &args.token {
+        Some(t) => t.clone(),
+        None => config
+            .as_ref()
+            .and_then(|c| c.api.tokens.iter().find(|t| t.role == role))
+            .map(|t| t.token.expose().to_string())
+            .ok_or_else(|| format!("нужен токен: --token, CHASTI_TOKEN или [[api.tokens]] с ролью {role:?} в конфигурации"))?,
+    };
+    chasti::client::ApiClient::new(url, token)
+}
+
 /// The engine's settings from the config.
 pub fn engine_settings(config: &Config) -> EngineSettings {
     EngineSettings {

@@ -3,6 +3,7 @@
 //! One module a concern: [`gateway`] speaks to the bank, [`sandbox`] is a faithful stand-in
 //! for it, [`config`] reads the one config file, [`money`] keeps amounts in kopecks.
 
+pub mod client;
 pub mod config;
 pub mod devices;
 pub mod gateway;

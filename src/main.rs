@@ -60,6 +60,53 @@ enum Command {
         #[arg(long)]
         png: Option<PathBuf>,
     },
+    /// Start a sale on the running daemon: shows the link and QR, waits for the outcome.
+    Sale {
+        /// Roubles: 1499, 1499.50, "1 499,50".
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+        /// Two-stage: hold, then deposit.
+        #[arg(long)]
+        preauth: bool,
+        #[arg(long)]
+        till: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// List orders (today's by default).
+    Orders {
+        #[arg(long)]
+        today: bool,
+        /// YYYY-MM-DD (Moscow day).
+        #[arg(long, conflicts_with = "today")]
+        day: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// Show one order and its history.
+    Status {
+        id: String,
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// Reverse an order (manager).
+    Reverse {
+        id: String,
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// Refund an order, all or AMOUNT roubles (manager).
+    Refund {
+        id: String,
+        #[arg(allow_hyphen_values = true)]
+        amount: Option<String>,
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
     /// Run the daemon: order store, recovery, poller and the bank's callback route
     /// (and the embedded sandbox when gateway.environment = "sandbox").
     Serve,
@@ -82,6 +129,47 @@ fn main() -> ExitCode {
             Command::Demo { listen, no_wait } => cli::demo(listen, no_wait).await,
             Command::CheckConfig => cli::check_config(&config_path),
             Command::Serve => cli::serve(&config_path).await,
+            Command::Sale {
+                amount,
+                preauth,
+                till,
+                description,
+                api,
+            } => {
+                let client = cli::api_client(&config_path, &api, chasti::config::Role::Cashier)?;
+                match client
+                    .sale(&amount, preauth, till.as_deref(), description.as_deref())
+                    .await?
+                {
+                    true => Ok(()),
+                    false => Err("продажа не оплачена".to_string()),
+                }
+            }
+            Command::Orders {
+                today: _,
+                day,
+                state,
+                api,
+            } => {
+                cli::api_client(&config_path, &api, chasti::config::Role::Cashier)?
+                    .orders(day.as_deref(), state.as_deref())
+                    .await
+            }
+            Command::Status { id, api } => {
+                cli::api_client(&config_path, &api, chasti::config::Role::Cashier)?
+                    .status(&id)
+                    .await
+            }
+            Command::Reverse { id, api } => {
+                cli::api_client(&config_path, &api, chasti::config::Role::Manager)?
+                    .reverse(&id)
+                    .await
+            }
+            Command::Refund { id, amount, api } => {
+                cli::api_client(&config_path, &api, chasti::config::Role::Manager)?
+                    .refund(&id, amount.as_deref())
+                    .await
+            }
             Command::PrintTest { printer } => cli::print_test(&config_path, &printer).await,
             Command::Render {
                 printer,

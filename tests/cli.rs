@@ -204,3 +204,136 @@ fn render_writes_the_bytes_and_a_picture_of_the_slip() {
     assert_eq!(no_port.status.code(), Some(1));
     assert!(stderr.contains("add a [[printer]]"), "{stderr}");
 }
+
+/// A `chasti serve` with the embedded sandbox on free ports, stopped when dropped.
+struct Daemon {
+    _child: Running,
+    config: std::path::PathBuf,
+    sandbox: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_daemon() -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let (sandbox, callback, api) = (free_port(), free_port(), free_port());
+    let shipped = include_str!("../config/chasti.toml");
+    let text = shipped
+        .replace(
+            "listen = \"127.0.0.1:8907\"",
+            &format!("listen = \"127.0.0.1:{sandbox}\""),
+        )
+        .replace(
+            "listen = \"127.0.0.1:8081\"",
+            &format!("listen = \"127.0.0.1:{callback}\""),
+        )
+        .replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:{api}\""),
+        )
+        .replace(
+            "path = \"chasti-data/orders\"",
+            &format!("path = \"{}\"", dir.path().join("orders").display()),
+        )
+        .replace("poll_first_secs = 3", "poll_first_secs = 1");
+    let config = dir.path().join("chasti.toml");
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(api);
+    Daemon {
+        _child: Running(child),
+        config,
+        sandbox: format!("http://127.0.0.1:{sandbox}"),
+        _dir: dir,
+    }
+}
+
+fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
+    let d = start_daemon();
+    let mut sale = Command::new(BIN)
+        .args(["sale", "1499", "--config"])
+        .arg(&d.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the link from the sale's output, then pay it in the sandbox.
+    let stdout = sale.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut head = String::new();
+    let link = loop {
+        let line = lines.next().expect("the sale prints its link").unwrap();
+        head.push_str(&line);
+        head.push('\n');
+        if let Some(link) = line.strip_prefix("Ссылка на оплату: ") {
+            break link.to_string();
+        }
+    };
+    assert!(head.contains("1 499,00 ₽"), "{head}");
+    assert!(head.contains('█'), "a QR in the terminal: {head}");
+    let order_id = link.rsplit('/').next().unwrap().to_string();
+    let paid = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            &format!("{}/sandbox/api/orders/{order_id}/pay", d.sandbox),
+        ])
+        .output()
+        .unwrap();
+    assert!(paid.status.success());
+    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    let status = sale.wait().unwrap();
+    assert!(status.success(), "{head}{rest}");
+    assert!(rest.contains("Оплачено"), "{rest}");
+
+    let (ok, list) = chasti(&d, &["orders", "--today"]);
+    assert!(ok, "{list}");
+    assert!(
+        list.contains("Оплачено") && list.contains("Итого оплачено: 1 499,00 ₽"),
+        "{list}"
+    );
+    let id = list
+        .lines()
+        .find(|l| l.contains("Оплачено"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let (ok, shown) = chasti(&d, &["status", &id]);
+    assert!(ok && shown.contains("состояние  Оплачено"), "{shown}");
+    let (ok, refunded) = chasti(&d, &["refund", &id, "500"]);
+    assert!(ok && refunded.contains("Частичный возврат"), "{refunded}");
+    let (ok, refused) = chasti(&d, &["reverse", &id]);
+    assert!(
+        !ok && refused.contains("отменить можно только"),
+        "{refused}"
+    );
+    let (ok, bad) = chasti(&d, &["refund", &id, "-5"]);
+    assert!(
+        !ok && bad.contains("amount: Сумма «-5» отрицательная"),
+        "{bad}"
+    );
+}
