@@ -267,6 +267,50 @@ pub async fn print_test(config_path: &Path, name: &str) -> Result<(), String> {
     }
 }
 
+pub async fn doctor(path: &Path) -> Result<(), String> {
+    use chasti::doctor::{self, Verdict};
+    let config = match Config::load(path) {
+        Ok(c) => {
+            println!("ok    config       {}", c.file.display());
+            c
+        }
+        Err(e) => {
+            println!("FAIL  config       {e}");
+            return Err("the config must be fixed first".into());
+        }
+    };
+    let now = chrono::Utc::now();
+    // With the sandbox, doctor starts it for the checks when the daemon is not running.
+    let _sandbox = match config.gateway.environment {
+        Environment::Sandbox if std::net::TcpListener::bind(config.sandbox.listen).is_ok() => {
+            Some(embedded_sandbox(&config).await?)
+        }
+        _ => None,
+    };
+    let mut checks = doctor::certificates(now);
+    checks.extend(doctor::gateway(&config, now).await);
+    checks.extend(doctor::devices(&config));
+    checks.extend(doctor::callback(&config));
+    checks.push(doctor::clock(&config, now).await);
+    let mut failed = 0;
+    for c in &checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => {
+                failed += 1;
+                "FAIL"
+            }
+        };
+        println!("{mark}  {:<12} {}", c.name, c.detail);
+    }
+    if failed > 0 {
+        Err(format!("{failed} check(s) failed"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Where the daemon is and who the command line is.
 #[derive(clap::Args, Debug)]
 pub struct ApiArgs {

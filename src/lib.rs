@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod devices;
+pub mod doctor;
 pub mod gateway;
 pub mod http;
 pub mod metrics;

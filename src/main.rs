@@ -107,6 +107,8 @@ enum Command {
         #[command(flatten)]
         api: cli::ApiArgs,
     },
+    /// Check the set-up: config, certificates, gateway and credentials, devices, callback, clock.
+    Doctor,
     /// Run the daemon: order store, recovery, poller and the bank's callback route
     /// (and the embedded sandbox when gateway.environment = "sandbox").
     Serve,
@@ -170,6 +172,7 @@ fn main() -> ExitCode {
                     .refund(&id, amount.as_deref())
                     .await
             }
+            Command::Doctor => cli::doctor(&config_path).await,
             Command::PrintTest { printer } => cli::print_test(&config_path, &printer).await,
             Command::Render {
                 printer,
