@@ -9,7 +9,7 @@ use chasti::config::{CallbackMethod, Config, DepositMode, Environment, ENV_CALLB
 use chasti::devices::profile::{self, PrinterProfile};
 use chasti::devices::serial::{PortSettings, Printer};
 use chasti::devices::slip::{self, Outcome, SlipOrder};
-use chasti::gateway::{ClientSettings, Credentials, GatewayClient, OrderRef, RegisterRequest};
+use chasti::gateway::{ClientSettings, Credentials, GatewayClient};
 use chasti::http::callback::CallbackAuth;
 use chasti::money::Kopecks;
 use chasti::orders::{Engine, EngineSettings, Store, SystemClock};
@@ -71,11 +71,52 @@ pub async fn sandbox(args: SandboxArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn demo(listen: SocketAddr, no_wait: bool) -> Result<(), String> {
-    let sandbox = Sandbox::start(listen, SandboxSettings::default()).await?;
-    let base = sandbox.gateway_url();
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Walk through a sale, its payment, the deposit and a reversal, then exit.
+    #[arg(long)]
+    walkthrough: bool,
+    /// Free ports instead of 8907 (sandbox), 8080 (till API) and 8081 (callbacks).
+    #[arg(long)]
+    any_ports: bool,
+    /// Where the demo keeps its order store and the printed slips (.bin and .png).
+    #[arg(long, default_value = "chasti-demo")]
+    dir: PathBuf,
+}
+
+const DEMO_CASHIER: &str = "demo-cashier-token-0001";
+const DEMO_MANAGER: &str = "demo-manager-token-0001";
+
+pub async fn demo(args: DemoArgs) -> Result<(), String> {
+    let port = |p: u16| if args.any_ports { 0 } else { p };
+    let bind = |p: u16| async move {
+        tokio::net::TcpListener::bind(("127.0.0.1", p))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{p}: {e} (is another chasti running? try --any-ports)"))
+    };
+    let sandbox = Sandbox::start_on(bind(port(8907)).await?, SandboxSettings::default())?;
+    let callback_listener = bind(port(8081)).await?;
+    let api_listener = bind(port(8080)).await?;
+    let callback_addr = callback_listener.local_addr().map_err(|e| e.to_string())?;
+    let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
+    let key = Secret::new("demo-callback-key");
+    sandbox.set_callback_url(Url::parse(&format!("http://{callback_addr}/chasti/callback")).ok());
+    sandbox.set_callback_key(Some(key.clone()));
+    sandbox.set_callback_retry_delays(vec![
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(5),
+    ]);
+
+    // A fresh store each run: the in-memory sandbox does not remember earlier demos' orders.
+    let store_dir = args.dir.join("orders");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let slips = args.dir.join("slips");
+    let _ = std::fs::remove_dir_all(&slips);
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
+    let store = Store::open(&store_dir).map_err(|e| e.to_string())?;
     let client = GatewayClient::new(ClientSettings::new(
-        base.clone(),
+        sandbox.gateway_url(),
         Credentials::Password {
             user_name: DEFAULT_USER.into(),
             password: Secret::new(DEFAULT_PASSWORD),
@@ -83,51 +124,209 @@ pub async fn demo(listen: SocketAddr, no_wait: bool) -> Result<(), String> {
         "https://shop.example/chasti/paid",
     ))
     .map_err(|e| e.to_string())?;
+    let settings = EngineSettings {
+        poll_first: std::time::Duration::from_secs(2),
+        poll_max: std::time::Duration::from_secs(10),
+        payment_page_template: Some(format!("{}sandbox/pay/{{orderId}}", sandbox.url())),
+        ..EngineSettings::default()
+    };
+    let engine = Engine::new(store, client, settings, Arc::new(SystemClock));
+    let auth = CallbackAuth {
+        hmac_key: Some(key),
+        ..Default::default()
+    };
+    let _callbacks = chasti::serve::spawn(
+        callback_listener,
+        chasti::http::callback::router(engine.clone(), "/chasti/callback", auth),
+        None,
+    );
+    let printer_profile = profile::printer("epson-tm-t20iii", None)?;
+    let devices = chasti::devices::Devices::new(
+        "Демо-магазин «Частями»",
+        Some(Printer::virtual_to(slips.clone(), printer_profile)),
+        None,
+    );
+    let _devices = chasti::devices::attach(&engine, devices.clone());
+    let api = chasti::http::api::Api {
+        engine: engine.clone(),
+        tokens: Arc::new(vec![
+            chasti::config::ApiToken {
+                name: "demo-till".into(),
+                role: chasti::config::Role::Cashier,
+                token: Secret::new(DEMO_CASHIER),
+            },
+            chasti::config::ApiToken {
+                name: "demo-manager".into(),
+                role: chasti::config::Role::Manager,
+                token: Secret::new(DEMO_MANAGER),
+            },
+        ]),
+        devices: Some(devices),
+    };
+    let _api = chasti::serve::spawn(api_listener, chasti::http::api::router(api), None);
+    let worker = tokio::spawn(engine.clone().run());
+    for _ in 0..100 {
+        if engine.is_ready() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
-    let number = format!("demo-{}", chrono::Utc::now().format("%H%M%S"));
-    let amount = Kopecks::parse_amount("1 499,50").map_err(|e| e.to_string())?;
-    let mut request = RegisterRequest::new(&number, amount);
-    request.description = Some("Демо-заказ chasti".into());
-    let registered = client.register(&request).await.map_err(|e| e.to_string())?;
-    let status = client
-        .order_status(&OrderRef::OrderId(registered.order_id.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let api_url = format!("http://{api_addr}");
+    println!("chasti demo: everything on this machine, nothing leaves it");
+    println!("  till API        {api_url}/api/v1   (cashier token {DEMO_CASHIER}, manager token {DEMO_MANAGER})");
+    println!("  sandbox bank    {}", sandbox.gateway_url());
+    println!("  bank's ledger   {}sandbox/api/ledger", sandbox.url());
+    println!(
+        "  printed slips   {}/ (ESC/POS bytes and PNG pictures)",
+        slips.display()
+    );
+    println!();
+    println!("Sell from another terminal:");
+    println!("  CHASTI_API={api_url} CHASTI_TOKEN={DEMO_CASHIER} cargo run --release -- sale 1499");
+    println!("  curl -s -H 'Authorization: Bearer {DEMO_CASHIER}' -H 'Content-Type: application/json' \\");
+    println!(
+        "       -d '{{\"amount\":\"1499\",\"idempotency_key\":\"demo-1\"}}' {api_url}/api/v1/sales"
+    );
+    println!("Open the payment link and pay with any phone number and the code 1111.");
 
-    println!("chasti demo: the sandbox gateway is at {base}");
-    println!();
-    println!("A test order went through the real client:");
-    println!("  orderNumber {number}, amount {amount}");
-    println!("  orderId     {}", registered.order_id);
-    let shown = status
-        .order_status
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    println!("  orderStatus {shown}");
-    println!("  payment link (open it, sign in with any phone and the code 1111):");
-    println!("    {}", registered.form_url);
-    println!();
-    println!("Make another order with curl:");
-    println!(
-        "  curl -s {base}register.do -d userName={DEFAULT_USER} -d password={DEFAULT_PASSWORD} \\\n    -d orderNumber=curl-1 -d amount=149950 -d returnUrl=https://shop.example/paid"
-    );
-    println!("Pay it without a browser, then ask its status:");
-    println!(
-        "  curl -s -X POST {}sandbox/api/orders/ORDER_ID/pay",
-        sandbox.url()
-    );
-    println!(
-        "  curl -s {base}getOrderStatusExtended.do -d userName={DEFAULT_USER} -d password={DEFAULT_PASSWORD} -d orderId=ORDER_ID"
-    );
-    println!(
-        "Everything the bank saw: {}sandbox/api/ledger",
-        sandbox.url()
-    );
-    if !no_wait {
+    let result = if args.walkthrough {
+        walkthrough(&api_url, &sandbox, &slips).await
+    } else {
         println!();
         println!("Serving until Ctrl-C.");
-        wait_for_ctrl_c().await;
+        wait_for_shutdown().await;
+        Ok(())
+    };
+    worker.abort();
+    result
+}
+
+async fn walkthrough(api_url: &str, sandbox: &Sandbox, slips: &Path) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(chasti::gateway::tls::client_config(&Default::default())?)
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let call = |method: &'static str,
+                path: String,
+                token: &'static str,
+                body: Option<serde_json::Value>| {
+        let http = http.clone();
+        let url = format!("{api_url}{path}");
+        async move {
+            let mut req = if method == "GET" {
+                http.get(url)
+            } else {
+                http.post(url)
+            };
+            req = req.bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(format!("HTTP {status}: {}", body["message"]))
+            }
+        }
+    };
+    let state_of = |o: &serde_json::Value| o["state"]["name"].as_str().unwrap_or("").to_string();
+    println!();
+    println!("Walkthrough:");
+    let sale = call("POST", "/api/v1/sales".into(), DEMO_CASHIER, Some(serde_json::json!({
+        "amount": "1 499,50", "mode": "two-stage", "description": "Демо: кофемашина", "idempotency_key": uuid::Uuid::new_v4().to_string()
+    }))).await?;
+    let id = sale["order"]["id"].as_str().unwrap_or_default().to_string();
+    println!(
+        "1. sale {} for {} (two-stage), state «{}»",
+        sale["order"]["order_number"].as_str().unwrap_or("?"),
+        sale["order"]["amount_text"].as_str().unwrap_or("?"),
+        sale["order"]["state_text"].as_str().unwrap_or("?")
+    );
+    println!(
+        "   payment link {}",
+        sale["payment_url"].as_str().unwrap_or("?")
+    );
+    println!(
+        "   printer: {}",
+        sale["devices"]["printer"].as_str().unwrap_or("?")
+    );
+    let gateway_id = sale["order"]["gateway_order_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    sandbox.pay(&gateway_id).map_err(|e| e.message)?;
+    println!("2. the customer pays in installments on the sandbox's page");
+    let mut order = serde_json::Value::Null;
+    for _ in 0..100 {
+        order = call("GET", format!("/api/v1/orders/{id}"), DEMO_CASHIER, None).await?;
+        if state_of(&order) == "paid" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    if state_of(&order) != "paid" {
+        return Err(format!(
+            "the order did not become paid: {}",
+            state_of(&order)
+        ));
+    }
+    for e in order["events"].as_array().into_iter().flatten() {
+        println!(
+            "   {} → {}: {}",
+            e["from"].as_str().unwrap_or(""),
+            e["to"].as_str().unwrap_or(""),
+            e["what"].as_str().unwrap_or("")
+        );
+    }
+    let ledger = sandbox.ledger();
+    let deposits = ledger
+        .operations
+        .iter()
+        .filter(|o| o.operation == "deposit.do" && o.ok())
+        .count();
+    println!(
+        "3. the bank's ledger shows {deposits} deposit of {}",
+        order["amount_text"].as_str().unwrap_or("?")
+    );
+    let reversed = call(
+        "POST",
+        format!("/api/v1/orders/{id}/reverse"),
+        DEMO_MANAGER,
+        None,
+    )
+    .await?;
+    println!(
+        "4. the manager reverses it the same day: «{}»",
+        reversed["state_text"].as_str().unwrap_or("?")
+    );
+    if state_of(&reversed) != "reversed" {
+        return Err("the reversal did not go through".into());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut files: Vec<String> = std::fs::read_dir(slips)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    println!(
+        "5. slips printed to {}: {}",
+        slips.display(),
+        files.join(", ")
+    );
+    if deposits != 1 {
+        return Err(format!(
+            "expected one deposit at the bank, found {deposits}"
+        ));
+    }
+    println!("Walkthrough done.");
     Ok(())
 }
 

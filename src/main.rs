@@ -1,6 +1,5 @@
 //! The `chasti` binary: the daemon and its command line.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,16 +26,9 @@ struct Cli {
 enum Command {
     /// Run the sandbox gateway on its own (a stand-in for the bank, for tests and demos).
     Sandbox(Box<cli::SandboxArgs>),
-    /// Start the sandbox in-process, make a test order through the real client, and show
-    /// how to make and pay more.
-    Demo {
-        /// Where the sandbox listens (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8907")]
-        listen: SocketAddr,
-        /// Exit after the test order instead of serving until Ctrl-C.
-        #[arg(long)]
-        no_wait: bool,
-    },
+    /// Everything on loopback: the sandbox bank, the daemon, a virtual printer (slips to files
+    /// and PNG) and the till API; `--walkthrough` sells, pays, deposits and reverses, then exits.
+    Demo(cli::DemoArgs),
     /// Check the config file and print what it resolves to (secrets hidden).
     CheckConfig,
     /// Print a test payment slip on a configured printer.
@@ -128,7 +120,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Sandbox(args) => cli::sandbox(*args).await,
-            Command::Demo { listen, no_wait } => cli::demo(listen, no_wait).await,
+            Command::Demo(args) => cli::demo(args).await,
             Command::CheckConfig => cli::check_config(&config_path),
             Command::Serve => cli::serve(&config_path).await,
             Command::Sale {

@@ -36,9 +36,11 @@ fn wait_until_listening(port: u16) {
 }
 
 #[test]
-fn demo_makes_a_test_order_and_exits_with_no_wait() {
+fn demo_walkthrough_sells_pays_deposits_reverses_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--no-wait"])
+        .args(["demo", "--walkthrough", "--any-ports", "--dir"])
+        .arg(dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -47,11 +49,23 @@ fn demo_makes_a_test_order_and_exits_with_no_wait() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("1 499,50 ₽"), "{stdout}");
-    assert!(stdout.contains("/sandbox/pay/"), "{stdout}");
-    assert!(
-        stdout.contains("orderStatus 0 (registered, not paid)"),
-        "{stdout}"
+    for step in [
+        "1 499,50 ₽ (two-stage)",
+        "held → depositing",
+        "1 deposit",
+        "«Оплата отменена»",
+        "Walkthrough done.",
+    ] {
+        assert!(stdout.contains(step), "{step:?} in {stdout}");
+    }
+    let slips: Vec<_> = std::fs::read_dir(dir.path().join("slips"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        slips.len(),
+        6,
+        "payment, paid and reversal slips as .bin and .png: {slips:?}"
     );
 }
 

@@ -160,6 +160,61 @@ impl Printer {
         }
     }
 
+    /// A virtual printer: each slip is written to `dir` as its ESC/POS bytes and as a PNG of
+    /// what the profile's printer would print (the demo's receipts, and a till without one).
+    pub fn virtual_to(dir: PathBuf, profile: PrinterProfile) -> Printer {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (events, _) = broadcast::channel(64);
+        let kept = Arc::new(AtomicUsize::new(0));
+        let profile = Arc::new(profile);
+        let (worker_profile, worker_events) = (profile.clone(), events.clone());
+        std::thread::Builder::new()
+            .name("chasti-virtual-printer".into())
+            .spawn(move || {
+                let mut n = 0u32;
+                while let Ok(mut job) = rx.recv() {
+                    n += 1;
+                    let stem = format!(
+                        "{n:03}-{}",
+                        job.label
+                            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+                    );
+                    let result = std::fs::create_dir_all(&dir)
+                        .and_then(|_| std::fs::write(dir.join(format!("{stem}.bin")), &job.bytes))
+                        .map_err(|e| DeviceError::Port {
+                            port: dir.display().to_string(),
+                            detail: e.to_string(),
+                        })
+                        .and_then(|_| {
+                            super::render::render(&worker_profile, &job.bytes)
+                                .and_then(|png| {
+                                    png.save(dir.join(format!("{stem}.png")))
+                                        .map_err(|e| e.to_string())
+                                })
+                                .map_err(|detail| DeviceError::Port {
+                                    port: dir.display().to_string(),
+                                    detail,
+                                })
+                        });
+                    if result.is_ok() {
+                        let _ = worker_events.send(PrinterEvent::Printed {
+                            label: job.label.clone(),
+                        });
+                    }
+                    if let Some(reply) = job.reply.take() {
+                        let _ = reply.send(result);
+                    }
+                }
+            })
+            .expect("a thread can be started");
+        Printer {
+            tx,
+            events,
+            kept,
+            profile,
+        }
+    }
+
     /// Queues a slip and waits for its first outcome: printed, or kept (with why).
     pub async fn print(&self, label: &str, bytes: Vec<u8>) -> Result<(), DeviceError> {
         let (reply, outcome) = oneshot::channel();
