@@ -23,7 +23,7 @@ use crate::money::Kopecks;
 use crate::orders::{Engine, EngineError, Mode, Order, SaleRequest, State as OrderState};
 
 /// Every route, as the OpenAPI document must list it (a test holds the two together).
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 11] = [
     ("post", "/api/v1/sales"),
     ("get", "/api/v1/orders"),
     ("get", "/api/v1/orders/{id}"),
@@ -34,7 +34,12 @@ pub const ROUTES: [(&str, &str); 10] = [
     ("get", "/api/v1/health"),
     ("get", "/api/v1/metrics"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/screen/events"),
 ];
+
+/// The web pages, embedded: no build step, no files to install.
+const SCREEN_PAGE: &str = include_str!("pages/screen.html");
+const MANAGER_PAGE: &str = include_str!("pages/manager.html");
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -177,6 +182,15 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/screen/events", get(screen_events))
+        .route(
+            "/screen",
+            get(|| async { axum::response::Html(SCREEN_PAGE) }),
+        )
+        .route(
+            "/manager",
+            get(|| async { axum::response::Html(MANAGER_PAGE) }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(api)
 }
@@ -527,4 +541,104 @@ async fn metrics(State(api): State<Api>) -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// What the customer screen shows for an order (or for none: idle).
+pub fn screen_state(order: Option<&Order>) -> Value {
+    let Some(o) = order else {
+        return json!({"state": "idle", "title": "Добро пожаловать!"});
+    };
+    let amount = o.amount.to_string();
+    match &o.state {
+        OrderState::AwaitingPayment => {
+            let link = o.payment_url.clone().unwrap_or_default();
+            json!({
+                "state": "awaiting",
+                "title": "Оплата частями",
+                "amount_text": amount,
+                "qr_svg": QrSymbol::encode(&link).map(|q| q.to_svg()).unwrap_or_default(),
+                "hint": "Наведите камеру телефона на QR-код и оплатите частями в приложении банка",
+            })
+        }
+        OrderState::Held | OrderState::Depositing => {
+            json!({"state": "processing", "title": "Оплата обрабатывается…", "amount_text": amount})
+        }
+        OrderState::Paid => {
+            json!({"state": "paid", "title": "Оплачено", "amount_text": amount, "hint": "Спасибо за покупку!"})
+        }
+        OrderState::Declined { .. } | OrderState::Expired | OrderState::Failed { .. } => {
+            json!({"state": "declined", "title": "Оплата не прошла", "hint": "Обратитесь к кассиру"})
+        }
+        _ => json!({"state": "idle", "title": "Добро пожаловать!"}),
+    }
+}
+
+#[derive(Deserialize)]
+struct ScreenQuery {
+    till: Option<String>,
+}
+
+/// The customer screen's stream: the till's current sale, then every change of it. Open
+/// without a token: it shows only what the customer sees anyway, and the API listens on
+/// loopback unless configured otherwise.
+async fn screen_events(
+    State(api): State<Api>,
+    Query(q): Query<ScreenQuery>,
+) -> Result<Response, ApiError> {
+    let till = q.till.filter(|t| !t.is_empty());
+    let updates = api.engine.subscribe();
+    let today = api
+        .engine
+        .list(crate::moscow::date(api.engine.now()), None)?;
+    let current = today
+        .iter()
+        .rev()
+        .find(|o| till.as_deref().is_none_or(|t| o.till == t))
+        .filter(|o| {
+            matches!(
+                o.state,
+                OrderState::AwaitingPayment | OrderState::Held | OrderState::Depositing
+            )
+        });
+    let event = |v: Value| {
+        Event::default()
+            .event("screen")
+            .json_data(v)
+            .unwrap_or_default()
+    };
+    let first = futures_util::stream::once(std::future::ready(Ok::<Event, Infallible>(event(
+        screen_state(current),
+    ))));
+    let later =
+        futures_util::stream::unfold((updates, till), move |(mut updates, till)| async move {
+            loop {
+                match updates.recv().await {
+                    Ok(order) if till.as_deref().is_none_or(|t| order.till == t) => {
+                        let shown = matches!(
+                            order.state,
+                            OrderState::AwaitingPayment
+                                | OrderState::Held
+                                | OrderState::Depositing
+                                | OrderState::Paid
+                                | OrderState::Declined { .. }
+                                | OrderState::Expired
+                                | OrderState::Failed { .. }
+                        );
+                        if shown {
+                            let e = Event::default()
+                                .event("screen")
+                                .json_data(screen_state(Some(&order)))
+                                .unwrap_or_default();
+                            return Some((Ok::<Event, Infallible>(e), (updates, till)));
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+    use futures_util::StreamExt;
+    Ok(Sse::new(first.chain(later))
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
