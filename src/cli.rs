@@ -175,6 +175,8 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
     let api_url = format!("http://{api_addr}");
     println!("chasti demo: everything on this machine, nothing leaves it");
     println!("  till API        {api_url}/api/v1   (cashier token {DEMO_CASHIER}, manager token {DEMO_MANAGER})");
+    println!("  customer screen {api_url}/screen   (for a second monitor)");
+    println!("  manager page    {api_url}/manager  (manager token above)");
     println!("  sandbox bank    {}", sandbox.gateway_url());
     println!("  bank's ledger   {}sandbox/api/ledger", sandbox.url());
     println!(
