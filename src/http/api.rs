@@ -412,33 +412,49 @@ async fn order_events(
     authorize(&api, &headers, Role::Cashier)?;
     let updates = api.engine.subscribe();
     let current = api.engine.get(&id)?;
-    let event = |order: &Order| {
-        Event::default()
-            .event("order")
-            .json_data(order_view(order))
-            .unwrap_or_default()
-    };
-    let first =
-        futures_util::stream::once(std::future::ready(Ok::<Event, Infallible>(event(&current))));
-    let later = futures_util::stream::unfold((updates, id), move |(mut updates, id)| async move {
-        loop {
-            match updates.recv().await {
-                Ok(order) if order.id == id => {
-                    let e = Event::default()
-                        .event("order")
-                        .json_data(order_view(&order))
-                        .unwrap_or_default();
-                    return Some((Ok::<Event, Infallible>(e), (updates, id)));
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
+    Ok(update_stream(
+        "order",
+        updates,
+        order_view(&current),
+        move |order| (order.id == id).then(|| order_view(order)),
+    ))
+}
+
+/// Server-sent events named `name`: `first`, then one for every order update `pick` maps to
+/// a value (the others are skipped). Subscribed before `first` is read, so nothing is missed.
+fn update_stream(
+    name: &'static str,
+    updates: tokio::sync::broadcast::Receiver<Order>,
+    first: Value,
+    pick: impl Fn(&Order) -> Option<Value> + Send + 'static,
+) -> Response {
     use futures_util::StreamExt;
-    Ok(Sse::new(first.chain(later))
+    let event = move |v: Value| {
+        Ok::<Event, Infallible>(
+            Event::default()
+                .event(name)
+                .json_data(v)
+                .unwrap_or_default(),
+        )
+    };
+    let head = futures_util::stream::once(std::future::ready(event(first)));
+    let tail =
+        futures_util::stream::unfold((updates, pick), move |(mut updates, pick)| async move {
+            loop {
+                match updates.recv().await {
+                    Ok(order) => {
+                        if let Some(v) = pick(&order) {
+                            return Some((event(v), (updates, pick)));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+    Sse::new(head.chain(tail))
         .keep_alive(KeepAlive::default())
-        .into_response())
+        .into_response()
 }
 
 async fn reverse(
@@ -600,45 +616,23 @@ async fn screen_events(
                 OrderState::AwaitingPayment | OrderState::Held | OrderState::Depositing
             )
         });
-    let event = |v: Value| {
-        Event::default()
-            .event("screen")
-            .json_data(v)
-            .unwrap_or_default()
-    };
-    let first = futures_util::stream::once(std::future::ready(Ok::<Event, Infallible>(event(
+    Ok(update_stream(
+        "screen",
+        updates,
         screen_state(current),
-    ))));
-    let later =
-        futures_util::stream::unfold((updates, till), move |(mut updates, till)| async move {
-            loop {
-                match updates.recv().await {
-                    Ok(order) if till.as_deref().is_none_or(|t| order.till == t) => {
-                        let shown = matches!(
-                            order.state,
-                            OrderState::AwaitingPayment
-                                | OrderState::Held
-                                | OrderState::Depositing
-                                | OrderState::Paid
-                                | OrderState::Declined { .. }
-                                | OrderState::Expired
-                                | OrderState::Failed { .. }
-                        );
-                        if shown {
-                            let e = Event::default()
-                                .event("screen")
-                                .json_data(screen_state(Some(&order)))
-                                .unwrap_or_default();
-                            return Some((Ok::<Event, Infallible>(e), (updates, till)));
-                        }
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
-    use futures_util::StreamExt;
-    Ok(Sse::new(first.chain(later))
-        .keep_alive(KeepAlive::default())
-        .into_response())
+        move |order| {
+            let ours = till.as_deref().is_none_or(|t| order.till == t);
+            let shown = matches!(
+                order.state,
+                OrderState::AwaitingPayment
+                    | OrderState::Held
+                    | OrderState::Depositing
+                    | OrderState::Paid
+                    | OrderState::Declined { .. }
+                    | OrderState::Expired
+                    | OrderState::Failed { .. }
+            );
+            (ours && shown).then(|| screen_state(Some(order)))
+        },
+    ))
 }

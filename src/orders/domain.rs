@@ -269,7 +269,50 @@ pub enum ActionError {
     NotDepositable(&'static str),
 }
 
+/// What a new sale is made of.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub order_number: String,
+    pub amount: Kopecks,
+    pub mode: Mode,
+    pub description: Option<String>,
+    pub till: String,
+    pub cashier: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub link_expires_at: DateTime<Utc>,
+}
+
 impl Order {
+    /// A sale whose number is taken and whose registration is about to start.
+    pub fn registering(n: NewOrder) -> Order {
+        Order {
+            id: n.id,
+            order_number: n.order_number,
+            gateway_order_id: None,
+            amount: n.amount,
+            mode: n.mode,
+            description: n.description,
+            till: n.till,
+            cashier: n.cashier,
+            idempotency_key: n.idempotency_key,
+            created_at: n.created_at,
+            updated_at: n.created_at,
+            payment_url: None,
+            link_expires_at: n.link_expires_at,
+            held_at: None,
+            paid_at: None,
+            state: State::Registering,
+            deposited: Kopecks::ZERO,
+            refunded: Kopecks::ZERO,
+            refunds: Vec::new(),
+            reversal_attempted: false,
+            version: 0,
+            history: Vec::new(),
+        }
+    }
+
     /// The money that can still be refunded: deposited minus refunded minus refunds under way.
     pub fn refundable(&self) -> Kopecks {
         let pending: u64 = self
@@ -502,10 +545,9 @@ mod tests {
     }
 
     fn order(mode: Mode) -> Order {
-        Order {
+        Order::registering(NewOrder {
             id: "id".into(),
             order_number: "S-1-261123-0001".into(),
-            gateway_order_id: None,
             amount: rub(100),
             mode,
             description: None,
@@ -513,19 +555,8 @@ mod tests {
             cashier: None,
             idempotency_key: None,
             created_at: at(10, 0, 0),
-            updated_at: at(10, 0, 0),
-            payment_url: None,
             link_expires_at: at(10, 20, 0),
-            held_at: None,
-            paid_at: None,
-            state: State::Registering,
-            deposited: Kopecks::ZERO,
-            refunded: Kopecks::ZERO,
-            refunds: Vec::new(),
-            reversal_attempted: false,
-            version: 0,
-            history: Vec::new(),
-        }
+        })
     }
 
     fn registered() -> Input {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use super::domain::{apply, ActionError, Input, Mode, Order, RefundStatus, State};
+use super::domain::{apply, ActionError, Input, Mode, NewOrder, Order, RefundStatus, State};
 use super::reconcile::{decide, FollowUp, Policy};
 use super::store::{CallbackRecord, JournalEntry, Store, StoreError};
 use crate::gateway::{
@@ -358,10 +358,9 @@ impl Engine {
             .await?;
         let lifetime = chrono::Duration::from_std(self.inner.settings.order_lifetime)
             .unwrap_or(chrono::Duration::seconds(1200));
-        let order = Order {
+        let order = Order::registering(NewOrder {
             id: uuid::Uuid::now_v7().to_string(),
             order_number: number,
-            gateway_order_id: None,
             amount: request.amount,
             mode: request.mode,
             description: request.description,
@@ -369,19 +368,8 @@ impl Engine {
             cashier: request.cashier,
             idempotency_key: request.idempotency_key,
             created_at: now,
-            updated_at: now,
-            payment_url: None,
             link_expires_at: now + lifetime,
-            held_at: None,
-            paid_at: None,
-            state: State::Registering,
-            deposited: Kopecks::ZERO,
-            refunded: Kopecks::ZERO,
-            refunds: Vec::new(),
-            reversal_attempted: false,
-            version: 0,
-            history: Vec::new(),
-        };
+        });
         // Locked before it is stored: the poller must never see it before register is sent.
         let guard = self.order_lock(&order.id);
         let _held = guard.lock().await;

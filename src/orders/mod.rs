@@ -6,7 +6,7 @@ pub mod engine;
 pub mod reconcile;
 pub mod store;
 
-pub use domain::{ActionError, Mode, Order, Refund, RefundStatus, State};
+pub use domain::{ActionError, Mode, NewOrder, Order, Refund, RefundStatus, State};
 pub use engine::{
     Clock, Engine, EngineError, EngineSettings, ManualClock, SaleRequest, SystemClock,
 };

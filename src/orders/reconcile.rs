@@ -206,10 +206,9 @@ mod tests {
     }
 
     fn order(mode: Mode, state: State) -> Order {
-        Order {
+        let mut o = Order::registering(crate::orders::domain::NewOrder {
             id: "i".into(),
             order_number: "n".into(),
-            gateway_order_id: Some("g".into()),
             amount: Kopecks::new(10_000).unwrap(),
             mode,
             description: None,
@@ -217,19 +216,13 @@ mod tests {
             cashier: None,
             idempotency_key: None,
             created_at: now(),
-            updated_at: now(),
-            payment_url: Some("u".into()),
             link_expires_at: now() + chrono::Duration::minutes(20),
-            held_at: None,
-            paid_at: None,
-            state,
-            deposited: Kopecks::ZERO,
-            refunded: Kopecks::ZERO,
-            refunds: Vec::new(),
-            reversal_attempted: false,
-            version: 1,
-            history: Vec::new(),
-        }
+        });
+        o.gateway_order_id = Some("g".into());
+        o.payment_url = Some("u".into());
+        o.state = state;
+        o.version = 1;
+        o
     }
 
     fn report(status: OrderStatus, deposited: u64, refunded: u64) -> OrderStatusReport {
