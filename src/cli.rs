@@ -492,6 +492,7 @@ pub async fn doctor(path: &Path) -> Result<(), String> {
     checks.extend(doctor::gateway(&config, now).await);
     checks.extend(doctor::devices(&config));
     checks.extend(doctor::callback(&config));
+    checks.push(doctor::api_tokens(&config));
     checks.push(doctor::clock(&config, now).await);
     let mut failed = 0;
     for c in &checks {

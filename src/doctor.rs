@@ -229,6 +229,33 @@ pub fn callback(config: &Config) -> Vec<Check> {
     out
 }
 
+/// The till API's tokens: present, and not the shipped demo ones.
+pub fn api_tokens(config: &Config) -> Check {
+    let tokens = &config.api.tokens;
+    if tokens.is_empty() {
+        return check(
+            "api tokens",
+            Verdict::Warn,
+            "no [[api.tokens]]: every till API call will be refused (401)",
+        );
+    }
+    if let Some(t) = tokens
+        .iter()
+        .find(|t| t.token.expose().contains("change-me"))
+    {
+        return check("api tokens", Verdict::Warn, format!("{:?} still has the shipped demo token: set a random one (e.g. openssl rand -hex 24) or token_env", t.name));
+    }
+    let managers = tokens
+        .iter()
+        .filter(|t| t.role == crate::config::Role::Manager)
+        .count();
+    check(
+        "api tokens",
+        Verdict::Ok,
+        format!("{} token(s), {managers} manager", tokens.len()),
+    )
+}
+
 /// Each configured device answers.
 pub fn devices(config: &Config) -> Vec<Check> {
     let mut out = Vec::new();

@@ -71,3 +71,17 @@ fn the_2022_sub_ca_is_flagged_before_it_expires() {
     let after = doctor::certificates(day(2027, 3, 7));
     assert_eq!(verdict_of(&after, "sub_ca_2022"), Verdict::Fail);
 }
+
+#[test]
+fn the_shipped_demo_tokens_are_flagged() {
+    let shipped = include_str!("../config/chasti.toml");
+    let config = Config::parse(std::path::Path::new("chasti.toml"), shipped, |_| None).unwrap();
+    let c = doctor::api_tokens(&config);
+    assert_eq!(c.verdict, Verdict::Warn);
+    assert!(c.detail.contains("demo token"), "{}", c.detail);
+    assert!(
+        !c.detail.contains("change-me"),
+        "the token itself is not shown: {}",
+        c.detail
+    );
+}
