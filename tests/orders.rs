@@ -934,3 +934,50 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     assert_eq!(ledger.count_ok("deposit.do", &hold.order_number), 1);
     assert_eq!(ledger.count_ok("refund.do", &refund_me.order_number), 1);
 }
+
+#[tokio::test]
+async fn the_callback_route_refuses_sources_outside_the_allow_list() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(5, Mode::OneStage))
+        .await
+        .unwrap();
+    let gid = Harness::gateway_id(&order);
+    let fields = [
+        ("mdOrder", gid.as_str()),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, fields);
+    let mut query = fields.to_vec();
+    query.push(("checksum", &sum));
+    for (allow, expected) in [("192.0.2.0/24", 403), ("127.0.0.0/8", 200)] {
+        let auth = CallbackAuth {
+            hmac_key: Some(Secret::new(CALLBACK_KEY)),
+            allow: vec![allow.parse().unwrap()],
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/cb", listener.local_addr().unwrap());
+        let _server = chasti::serve::spawn(
+            listener,
+            chasti::http::callback::router(h.engine.clone(), "/cb", auth),
+            None,
+        );
+        let status = common::http()
+            .get(&url)
+            .query(&query)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, expected, "allow {allow}");
+    }
+    assert!(h
+        .engine
+        .metrics()
+        .render()
+        .contains("chasti_callbacks_total{outcome=\"not_allowed\"} 1"));
+}
