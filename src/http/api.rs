@@ -20,6 +20,7 @@ use crate::config::{ApiToken, Role};
 use crate::devices::qr::QrSymbol;
 use crate::devices::Devices;
 use crate::money::Kopecks;
+use crate::orders::domain::{description_problem, till_problem};
 use crate::orders::{Engine, EngineError, Mode, Order, SaleRequest, State as OrderState};
 
 /// Every route, as the OpenAPI document must list it (a test holds the two together).
@@ -274,27 +275,12 @@ fn read_sale(map: &serde_json::Map<String, Value>) -> Result<SaleRequest, ApiErr
         }
     };
     let description = string_field(map, "description", &mut errors);
-    if let Some(d) = &description {
-        if d.chars().count() > 99 {
-            errors.push((
-                "description".into(),
-                format!("{} символов, допустимо не более 99", d.chars().count()),
-            ));
-        } else if let Some(c) = d.chars().find(|c| matches!(c, '%' | '+' | '\r' | '\n')) {
-            errors.push((
-                "description".into(),
-                format!("символ {c:?} не принимается банком (нельзя %, +, перевод строки)"),
-            ));
-        }
+    if let Some(problem) = description.as_deref().and_then(description_problem) {
+        errors.push(("description".into(), problem));
     }
     let till = string_field(map, "till", &mut errors);
-    if let Some(t) = &till {
-        if !((1..=4).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric())) {
-            errors.push((
-                "till".into(),
-                format!("«{t}»: допустимы 1–4 латинские буквы или цифры"),
-            ));
-        }
+    if let Some(problem) = till.as_deref().and_then(till_problem) {
+        errors.push(("till".into(), problem));
     }
     let key = string_field(map, "idempotency_key", &mut errors);
     match &key {

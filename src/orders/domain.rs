@@ -269,6 +269,24 @@ pub enum ActionError {
     NotDepositable(&'static str),
 }
 
+/// What is wrong with a till id, if anything (it goes into order numbers: short and plain).
+/// Russian: a cashier reads it.
+pub fn till_problem(till: &str) -> Option<String> {
+    let ok = (1..=4).contains(&till.len()) && till.chars().all(|c| c.is_ascii_alphanumeric());
+    (!ok).then(|| format!("«{till}»: допустимы 1–4 латинские буквы или цифры"))
+}
+
+/// What the bank would refuse in an order description, if anything.
+pub fn description_problem(text: &str) -> Option<String> {
+    let length = text.chars().count();
+    if length > 99 {
+        return Some(format!("{length} символов, допустимо не более 99"));
+    }
+    text.chars()
+        .find(|c| matches!(c, '%' | '+' | '\r' | '\n'))
+        .map(|c| format!("символ {c:?} не принимается банком (нельзя %, +, перевод строки)"))
+}
+
 /// What a new sale is made of.
 #[derive(Debug, Clone)]
 pub struct NewOrder {

@@ -131,36 +131,24 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// Till ids go into order numbers: short and plain.
 fn check_till(till: &str) -> Result<(), EngineError> {
-    let ok = (1..=4).contains(&till.len()) && till.chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(EngineError::Invalid {
+    match super::domain::till_problem(till) {
+        None => Ok(()),
+        Some(problem) => Err(EngineError::Invalid {
             field: "till",
-            problem: format!("«{till}»: допустимы 1–4 латинские буквы или цифры"),
-        })
+            problem,
+        }),
     }
 }
 
 fn check_description(text: &str) -> Result<(), EngineError> {
-    let invalid = |problem: String| EngineError::Invalid {
-        field: "description",
-        problem,
-    };
-    if text.chars().count() > 99 {
-        return Err(invalid(format!(
-            "{} символов, допустимо не более 99",
-            text.chars().count()
-        )));
+    match super::domain::description_problem(text) {
+        None => Ok(()),
+        Some(problem) => Err(EngineError::Invalid {
+            field: "description",
+            problem,
+        }),
     }
-    if let Some(c) = text.chars().find(|c| matches!(c, '%' | '+' | '\r' | '\n')) {
-        return Err(invalid(format!(
-            "символ {c:?} не принимается банком (нельзя %, +, перевод строки)"
-        )));
-    }
-    Ok(())
 }
 
 struct PollSlot {
@@ -455,7 +443,12 @@ impl Engine {
                 }
             }
         }
-        unreachable!("the loop returns on its second attempt")
+        // Every path of the second attempt returns above; should that ever change, the order
+        // stays Registering and the poller settles it, as for any unknown outcome.
+        Err(EngineError::Pending {
+            order_number: order.order_number.clone(),
+            detail: "registration outcome unknown after two attempts".into(),
+        })
     }
 
     /// A register whose reply was lost: does the gateway have the order?
