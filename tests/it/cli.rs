@@ -70,7 +70,7 @@ fn demo_walkthrough_sells_pays_deposits_reverses_and_exits_0() {
 }
 
 fn readme_curl_line() -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     readme
         .lines()
         .find(|l| l.starts_with("curl -s http://127.0.0.1:8907/payment/rest/register.do"))
@@ -143,7 +143,7 @@ fn check_config_accepts_the_shipped_file_and_names_the_bad_key() {
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    let shipped = include_str!("../config/chasti.toml");
+    let shipped = include_str!("../../config/chasti.toml");
     std::fs::write(
         &bad,
         shipped.replace("environment = \"sandbox\"", "environment = \"prod\""),
@@ -230,7 +230,7 @@ struct Daemon {
 fn start_daemon() -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let (sandbox, callback, api) = (free_port(), free_port(), free_port());
-    let shipped = include_str!("../config/chasti.toml");
+    let shipped = include_str!("../../config/chasti.toml");
     let text = shipped
         .replace(
             "listen = \"127.0.0.1:8907\"",

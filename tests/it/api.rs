@@ -2,15 +2,13 @@
 //! shape, a validation error for every field, idempotent sales, SSE seeing the payment,
 //! reversal and refund, and the OpenAPI document checked against the real routes.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{Harness, HarnessOptions};
 use chasti::config::{ApiToken, Role};
 use chasti::http::api::{router, Api, ROUTES};
 use chasti::secret::Secret;
-use common::{Harness, HarnessOptions};
 use serde_json::{json, Value};
 
 const CASHIER: &str = "cashier-token-0123456789";
@@ -47,7 +45,7 @@ async fn till() -> Till {
     Till {
         h,
         base,
-        http: common::http(),
+        http: crate::common::http(),
         _server: server,
     }
 }

@@ -2,11 +2,10 @@
 //! sales completed by callback or by polling alone, hostile callbacks, gateway faults,
 //! same-day reversal at the Moscow midnight, refunds, and recovery of interrupted orders.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{Harness, HarnessOptions, CALLBACK_KEY};
 use chasti::gateway::checksum::{hmac_sha256_checksum, CallbackPublicKey};
 use chasti::http::callback::{CallbackAuth, Rejection};
 use chasti::money::Kopecks;
@@ -14,7 +13,6 @@ use chasti::orders::{ActionError, EngineError, ManualClock, Mode, SaleRequest, S
 use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};
 use chasti::secret::Secret;
 use chrono::TimeZone;
-use common::{Harness, HarnessOptions, CALLBACK_KEY};
 
 fn rub(r: u64) -> Kopecks {
     Kopecks::from_roubles(r).unwrap()
@@ -229,7 +227,7 @@ async fn bad_sales_are_refused_and_change_nothing() {
 }
 
 async fn send(h: &Harness, params: &[(&str, &str)]) -> u16 {
-    common::http()
+    crate::common::http()
         .get(h.callback_url.clone())
         .query(params)
         .send()
@@ -321,7 +319,7 @@ async fn post_form_and_json_callbacks_are_accepted_when_signed() {
     h.sandbox.set_callback_url(None);
     h.sandbox.pay(&Harness::gateway_id(&form_order)).unwrap();
     h.sandbox.pay(&Harness::gateway_id(&json_order)).unwrap();
-    let http = common::http();
+    let http = crate::common::http();
 
     let gid = Harness::gateway_id(&form_order);
     let fields = [
@@ -438,7 +436,7 @@ async fn a_reordered_old_callback_does_not_undo_a_payment() {
 fn all_four_checksum_vectors() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/callback-checksum.json"
+        "/tests/fixtures/callback-checksum.json"
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -706,7 +704,7 @@ fn reversal_midnight_holds_with_the_host_in_another_zone() {
         let out = std::process::Command::new(&exe)
             .args([
                 "--exact",
-                "reversal_until_moscow_midnight_then_refund",
+                "orders::reversal_until_moscow_midnight_then_refund",
                 "--test-threads=1",
             ])
             .env("TZ", zone)
@@ -898,8 +896,8 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     let store = h.engine.store().clone();
     let restarted = chasti::orders::Engine::new(
         store,
-        common::client_for(&h.sandbox),
-        common::engine_settings(&h.sandbox, &callbacks_only()),
+        crate::common::client_for(&h.sandbox),
+        crate::common::engine_settings(&h.sandbox, &callbacks_only()),
         Arc::new(chasti::orders::SystemClock),
     );
     let early = restarted
@@ -965,7 +963,7 @@ async fn the_callback_route_refuses_sources_outside_the_allow_list() {
             chasti::http::callback::router(h.engine.clone(), "/cb", auth),
             None,
         );
-        let status = common::http()
+        let status = crate::common::http()
             .get(&url)
             .query(&query)
             .send()

@@ -1,10 +1,9 @@
 //! Every client method against the sandbox over real HTTP on 127.0.0.1: success and each
 //! error code the bank gives for it.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{client_for, sandbox, sandbox_with, settings_for};
 use chasti::gateway::{
     Credentials, Feature, GatewayClient, GatewayError, Method, OrderRef, OrderStatus, PaymentState,
     RegisterRequest,
@@ -13,7 +12,6 @@ use chasti::money::Kopecks;
 use chasti::sandbox::{Fault, FaultRule, Sandbox, SandboxSettings};
 use chasti::secret::Secret;
 use chrono::TimeZone;
-use common::{client_for, sandbox, sandbox_with, settings_for};
 
 fn rub(roubles: u64) -> Kopecks {
     Kopecks::from_roubles(roubles).unwrap()
@@ -91,7 +89,7 @@ async fn register_refusals_carry_the_banks_codes() {
 #[tokio::test]
 async fn the_raw_form_dialect_checks_currency_amount_and_features() {
     let sb = sandbox().await;
-    let http = common::http();
+    let http = crate::common::http();
     let url = sb.gateway_url().join("register.do").unwrap();
     let base = [
         ("userName", "sandbox-api"),

@@ -2,8 +2,6 @@
 //! thread on the master side: the bytes are parsed back (native QR payload, raster decoded
 //! with rqrr, Russian text from the code page), status answers, a port that vanishes mid-slip.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -386,7 +384,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn wiring(
-    h: &common::Harness,
+    h: &crate::common::Harness,
     printer: &Printer,
     display: &Display,
 ) -> tokio::task::JoinHandle<()> {
@@ -408,7 +406,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
-    let h = common::Harness::new(common::HarnessOptions::default()).await;
+    let h = crate::common::Harness::new(crate::common::HarnessOptions::default()).await;
     let (paper, pole) = (FakeDevice::start(0x12), FakeDevice::start(0x12));
     let tm = profile::printer("epson-tm-t20iii", None).unwrap();
     let dp = profile::display("epson-dm-d110", None).unwrap();
@@ -418,7 +416,10 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
 
     let order = h
         .engine
-        .create_sale(common::Harness::sale(1499, chasti::orders::Mode::OneStage))
+        .create_sale(crate::common::Harness::sale(
+            1499,
+            chasti::orders::Mode::OneStage,
+        ))
         .await
         .unwrap();
     let link = order.payment_url.clone().unwrap();
@@ -454,7 +455,9 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
     })
     .await;
 
-    h.sandbox.pay(&common::Harness::gateway_id(&order)).unwrap();
+    h.sandbox
+        .pay(&crate::common::Harness::gateway_id(&order))
+        .unwrap();
     let paid = tm.code_page.encode("ОПЛАЧЕНО");
     eventually("the paid slip", || contains(&paper.captured(), &paid)).await;
     let thanks = ["Оплачено. Спасибо!".to_string(), "1 499,00 руб".to_string()];
@@ -467,7 +470,7 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
 
 #[tokio::test]
 async fn an_empty_printer_never_fails_a_sale() {
-    let h = common::Harness::new(common::HarnessOptions::default()).await;
+    let h = crate::common::Harness::new(crate::common::HarnessOptions::default()).await;
     let (paper, pole) = (FakeDevice::start(0x72), FakeDevice::start(0x12));
     let printer = Printer::spawn(
         settings(&paper.path()),
@@ -480,7 +483,10 @@ async fn an_empty_printer_never_fails_a_sale() {
     let _wiring = wiring(&h, &printer, &display);
     let order = h
         .engine
-        .create_sale(common::Harness::sale(10, chasti::orders::Mode::OneStage))
+        .create_sale(crate::common::Harness::sale(
+            10,
+            chasti::orders::Mode::OneStage,
+        ))
         .await
         .expect("the sale goes through without paper");
     assert!(order.payment_url.is_some(), "the link is still returned");

@@ -2,17 +2,15 @@
 //! host in a time zone far from Moscow: every order converges, none is lost or doubled
 //! (checked against the sandbox's ledger).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{Harness, HarnessOptions, CALLBACK_KEY};
 use chasti::orders::{Engine, Mode, State, Store, SystemClock};
 use chasti::sandbox::{Fault, FaultRule};
 use chasti::secret::Secret;
-use common::{Harness, HarnessOptions, CALLBACK_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chasti");
 
@@ -110,13 +108,13 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_serve_converges_without_loss_or_doubling() {
     // Orders made by a first "daemon" (an in-process engine), which then stops abruptly.
-    let sandbox = common::sandbox().await;
+    let sandbox = crate::common::sandbox().await;
     let sb = &sandbox;
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::new(
         Store::open(&dir.path().join("orders")).unwrap(),
-        common::client_for(sb),
-        common::engine_settings(sb, &HarnessOptions::default()),
+        crate::common::client_for(sb),
+        crate::common::engine_settings(sb, &HarnessOptions::default()),
         Arc::new(SystemClock),
     );
     engine.recover().await.unwrap();
@@ -268,8 +266,8 @@ async fn killed_and_restarted_serve_converges_without_loss_or_doubling() {
     // The daemon can be used again after all this: a fresh engine on the store recovers.
     let engine = Engine::new(
         store,
-        common::client_for(sb),
-        common::engine_settings(sb, &HarnessOptions::default()),
+        crate::common::client_for(sb),
+        crate::common::engine_settings(sb, &HarnessOptions::default()),
         Arc::new(SystemClock),
     );
     assert_eq!(engine.recover().await.unwrap(), 0);

@@ -1,7 +1,5 @@
 //! `chasti doctor`'s checks against a real sandbox and the bundled certificates.
 
-mod common;
-
 use chasti::config::Config;
 use chasti::doctor::{self, Verdict};
 use chrono::TimeZone;
@@ -21,7 +19,7 @@ fn config_for(
 
 #[tokio::test]
 async fn accepted_and_refused_credentials() {
-    let sb = common::sandbox().await;
+    let sb = crate::common::sandbox().await;
     let now = chrono::Utc::now();
     let good = doctor::gateway(&config_for(&sb, "test", "sandbox-api", "sandbox"), now).await;
     assert!(good.iter().all(|c| c.verdict == Verdict::Ok), "{good:?}");
@@ -74,7 +72,7 @@ fn the_2022_sub_ca_is_flagged_before_it_expires() {
 
 #[test]
 fn the_shipped_demo_tokens_are_flagged() {
-    let shipped = include_str!("../config/chasti.toml");
+    let shipped = include_str!("../../config/chasti.toml");
     let config = Config::parse(std::path::Path::new("chasti.toml"), shipped, |_| None).unwrap();
     let c = doctor::api_tokens(&config);
     assert_eq!(c.verdict, Verdict::Warn);

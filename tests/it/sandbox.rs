@@ -1,10 +1,9 @@
 //! The sandbox as a peer: its callbacks (signed, retried, faulted), its payment page and its
 //! control API, over real HTTP on 127.0.0.1.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{client_for, CallbackReceiver};
 use chasti::config::CallbackMethod;
 use chasti::gateway::checksum::{hmac_sha256_checksum, verify_hmac_sha256};
 use chasti::gateway::{OrderRef, OrderStatus, RegisterRequest};
@@ -13,12 +12,11 @@ use chasti::sandbox::bank::Notice;
 use chasti::sandbox::callbacks::CallbackSender;
 use chasti::sandbox::{CallbackFaults, CallbackSettings, Faults, Sandbox, SandboxSettings};
 use chasti::secret::Secret;
-use common::{client_for, CallbackReceiver};
 
 const KEY: &str = "test-callback-key";
 
 async fn signed_sandbox(receiver: &CallbackReceiver, method: CallbackMethod) -> Sandbox {
-    common::sandbox_with(SandboxSettings {
+    crate::common::sandbox_with(SandboxSettings {
         callbacks: CallbackSettings {
             url: Some(receiver.url()),
             key: Some(Secret::new(KEY)),
@@ -30,7 +28,7 @@ async fn signed_sandbox(receiver: &CallbackReceiver, method: CallbackMethod) -> 
     .await
 }
 
-fn verifies(received: &common::Received) -> bool {
+fn verifies(received: &crate::common::Received) -> bool {
     let checksum = received.get("checksum").expect("a signed callback");
     let params = received
         .params
@@ -217,9 +215,9 @@ async fn declines_and_lapsed_lifetimes_are_called_back() {
 fn the_sandbox_checksum_reproduces_the_banks_vector() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/callback-checksum.json"
+        "/tests/fixtures/callback-checksum.json"
     );
-    let text = std::fs::read_to_string(path).expect("../shared/vectors is beside the repo");
+    let text = std::fs::read_to_string(path).expect("tests/fixtures holds the bank's vectors");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let v = &doc["vectors"][0];
     assert_eq!(v["kind"], "hmac-sha256");
@@ -257,12 +255,12 @@ fn the_sandbox_checksum_reproduces_the_banks_vector() {
 
 #[tokio::test]
 async fn the_payment_page_is_russian_and_needs_the_test_code() {
-    let sb = common::sandbox().await;
+    let sb = crate::common::sandbox().await;
     let client = client_for(&sb);
     let mut req = RegisterRequest::new("P-1", Kopecks::new(149_950).unwrap());
     req.description = Some("Кофемашина <DeLonghi>".into());
     let r = client.register(&req).await.unwrap();
-    let http = common::http();
+    let http = crate::common::http();
     let page = http
         .get(&r.form_url)
         .send()
@@ -332,9 +330,9 @@ async fn the_payment_page_is_russian_and_needs_the_test_code() {
 
 #[tokio::test]
 async fn the_control_api_drives_faults_clock_and_payments() {
-    let sb = common::sandbox().await;
+    let sb = crate::common::sandbox().await;
     let client = client_for(&sb);
-    let http = common::http();
+    let http = crate::common::http();
     let api = |path: &str| sb.url().join(&format!("sandbox/api/{path}")).unwrap();
 
     let faults = serde_json::json!({"rules": [{"method": "register.do", "fault": {"kind": "http_status", "status": 500}, "times": 1, "phase": "before"}]});

@@ -1,6 +1,6 @@
+#![allow(dead_code)]
 //! Helpers shared by the integration tests: a sandbox on 127.0.0.1, a client for it, and a
 //! real HTTP receiver for the sandbox's callbacks.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -1,8 +1,6 @@
 //! HTTPS: a CA made at test time signs the sandbox's certificate. The client trusts it only
 //! through a certs folder named in its settings; without it the call fails as a TLS error.
 
-mod common;
-
 use std::path::Path;
 
 use chasti::gateway::{GatewayClient, GatewayError, OrderRef, RegisterRequest};
@@ -38,7 +36,7 @@ fn make_pki(dir: &Path) {
 async fn the_client_trusts_a_ca_from_its_certs_folder_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     make_pki(dir.path());
-    let sb = common::sandbox_with(SandboxSettings {
+    let sb = crate::common::sandbox_with(SandboxSettings {
         tls: Some((dir.path().join("server.pem"), dir.path().join("server.key"))),
         ..SandboxSettings::default()
     })
@@ -46,7 +44,7 @@ async fn the_client_trusts_a_ca_from_its_certs_folder_and_nothing_else() {
     assert_eq!(sb.gateway_url().scheme(), "https");
 
     // Trusted through the folder: the call goes through, and the payment link is https too.
-    let mut settings = common::settings_for(&sb);
+    let mut settings = crate::common::settings_for(&sb);
     settings.trust.extra_ca_dirs = vec![dir.path().join("ca")];
     let client = GatewayClient::new(settings).unwrap();
     let r = client
@@ -64,7 +62,7 @@ async fn the_client_trusts_a_ca_from_its_certs_folder_and_nothing_else() {
     assert_eq!(status.order_number, "TLS-1");
 
     // The same CA as a file works as well.
-    let mut by_file = common::settings_for(&sb);
+    let mut by_file = crate::common::settings_for(&sb);
     by_file.trust.extra_ca_files = vec![dir.path().join("ca/ca.pem")];
     GatewayClient::new(by_file)
         .unwrap()
@@ -73,7 +71,7 @@ async fn the_client_trusts_a_ca_from_its_certs_folder_and_nothing_else() {
         .unwrap();
 
     // Only the bundled Минцифры CAs: the chain is not trusted, and the error says so.
-    let untrusting = GatewayClient::new(common::settings_for(&sb)).unwrap();
+    let untrusting = GatewayClient::new(crate::common::settings_for(&sb)).unwrap();
     let err = untrusting
         .order_status(&OrderRef::OrderNumber("TLS-1".into()))
         .await

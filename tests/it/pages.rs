@@ -3,18 +3,16 @@
 //! «Оплачено» after the sandbox payment; the manager's reverse button reverses.
 //! Outside CI a missing Chromium is said plainly and the test passes; in CI it fails.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{Harness, HarnessOptions};
 use base64::Engine as _;
 use chasti::config::{ApiToken, Role};
 use chasti::http::api::{router, Api};
 use chasti::orders::Mode;
 use chasti::secret::Secret;
-use common::{Harness, HarnessOptions};
 use serde_json::{json, Value};
 
 const MANAGER: &str = "manager-token-0123456789";
@@ -75,7 +73,7 @@ impl Browser {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let http = common::http();
+        let http = crate::common::http();
         for _ in 0..100 {
             if http.get(format!("{base}/status")).send().await.is_ok() {
                 break;

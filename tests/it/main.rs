@@ -1,0 +1,15 @@
+//! Every integration test, in one binary: on a 2-core machine the link step dominates, and one
+//! binary links once. Each module tests one part against real peers on 127.0.0.1 (the sandbox
+//! gateway, sled in a temporary directory, pseudo-terminals, headless Chromium).
+
+mod api;
+mod cli;
+mod common;
+mod crash;
+mod devices;
+mod doctor;
+mod gateway_client;
+mod orders;
+mod pages;
+mod sandbox;
+mod tls;
