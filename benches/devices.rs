@@ -47,9 +47,9 @@ fn table(link: &str) {
         shop_name: "Магазин «Ромашка»",
         order_number: "S1-1-261123-0042",
         amount: Kopecks::new(1_234_550).unwrap(),
-        payment_url: link,
         link_expires_at: chrono::Utc::now(),
     };
+    let url = chasti::domain::PaymentUrl::parse(link).unwrap();
     let mut cases: Vec<(String, PrinterProfile)> = Vec::new();
     for name in ["epson-tm-t20iii", "rongta-rp326", "xprinter-xp58"] {
         let p = profile::printer(name, None).unwrap();
@@ -73,10 +73,10 @@ fn table(link: &str) {
     );
     println!("|---|---|---|---|---|---|---|");
     for (label, p) in cases {
-        let slip = payment_slip(&p, &order).unwrap();
+        let slip = payment_slip(&p, &order, &url).unwrap();
         let started = Instant::now();
         for _ in 0..RUNS {
-            black_box(payment_slip(black_box(&p), black_box(&order)).unwrap());
+            black_box(payment_slip(black_box(&p), black_box(&order), &url).unwrap());
         }
         let micros = started.elapsed().as_secs_f64() * 1e6 / RUNS as f64;
         let modules = chasti::devices::qr::QrSymbol::encode(link).unwrap().modules;

@@ -57,7 +57,7 @@ async fn main() {
 
     // --- durable callbacks per second ----------------------------------------------------
     let http = common::http();
-    let gid = orders[0].gateway_order_id.clone().unwrap();
+    let gid = orders[0].state.bank_id().unwrap().to_string();
     let number = orders[0].order_number.clone();
     let params = [
         ("mdOrder", gid.as_str()),

@@ -8,7 +8,7 @@ use x509_cert::der::Decode;
 
 use crate::config::{Config, Environment};
 use crate::gateway::tls::bundled_certificates;
-use crate::gateway::{Credentials, GatewayClient, GatewayError, OrderRef};
+use crate::gateway::{Credentials, ErrorCode, GatewayClient, GatewayError, OrderRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -106,7 +106,11 @@ pub async fn gateway(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
     let probe = OrderRef::OrderNumber(format!("chasti-doctor-{}", now.timestamp()));
     let mut out = Vec::new();
     match client.order_status(&probe).await {
-        Err(GatewayError::Refused { code: 6, .. }) | Ok(_) => {
+        Err(GatewayError::Refused {
+            code: ErrorCode::UnknownOrder,
+            ..
+        })
+        | Ok(_) => {
             out.push(check(
                 "gateway",
                 Verdict::Ok,
@@ -119,7 +123,9 @@ pub async fn gateway(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
             ));
         }
         Err(GatewayError::Refused {
-            code: 5, message, ..
+            code: ErrorCode::WrongValueOrAccessDenied,
+            message,
+            ..
         }) => {
             out.push(check(
                 "gateway",

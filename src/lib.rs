@@ -1,12 +1,22 @@
 //! chasti: the till-side daemon for Sber's «Плати частями» (pay in installments).
 //!
-//! One module a concern: [`gateway`] speaks to the bank, [`sandbox`] is a faithful stand-in
-//! for it, [`config`] reads the one config file, [`money`] keeps amounts in kopecks.
+//! The flow, one module a step:
+//!
+//! - [`daemon`] wires everything from the [`config`] and runs it until a shutdown signal;
+//! - [`http`] is the till API (with its pages) and the bank's callback route;
+//! - [`orders`] is the engine: the state machine, the sled store, reconciliation;
+//! - [`gateway`] speaks to the bank (over TLS that trusts the НУЦ Минцифры CAs), and
+//!   [`sandbox`] is a faithful stand-in for it;
+//! - [`devices`] prints the payment QR and drives the customer display;
+//! - [`domain`] and [`money`] are the shop's words as types that parse; [`moscow`] is the
+//!   bank's clock; [`secret`] keeps passwords out of logs; [`metrics`] counts;
+//! - [`doctor`] checks a till host's set-up.
 
-pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod devices;
 pub mod doctor;
+pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
@@ -15,4 +25,3 @@ pub mod moscow;
 pub mod orders;
 pub mod sandbox;
 pub mod secret;
-pub mod serve;

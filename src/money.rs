@@ -11,11 +11,38 @@ pub const MAX_KOPECKS: u64 = 999_999_999_999;
 /// An amount of money in kopecks (1/100 rouble). Zero is a valid value (a reply's
 /// `refundedAmount`, `deposit.do` with 0 = whole hold); user input goes through
 /// [`Kopecks::parse_amount`], which refuses zero.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct Kopecks(u64);
+
+/// Deserialised through [`Kopecks::new`]: an amount above the gateway's 12 digits is an error
+/// wherever it comes from (a stored record, a gateway reply, a request).
+impl<'de> Deserialize<'de> for Kopecks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kopecks, D::Error> {
+        let value = u64::deserialize(d)?;
+        Kopecks::new(value).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{value} kopecks is above the gateway's limit of {MAX_KOPECKS}"
+            ))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for Kopecks {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(Some(0))
+            .maximum(Some(MAX_KOPECKS as f64))
+            .description(Some("An amount in kopecks (1/100 rouble)."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Kopecks {}
 
 /// Why a typed amount was refused. The texts are Russian: a cashier reads them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,7 +99,15 @@ impl Kopecks {
         self.0.checked_sub(other.0).map(Kopecks)
     }
 
-    /// `min(self - other, 0)` for "what is left" arithmetic.
+    /// The sum of amounts, or `None` when it leaves the gateway's range: totals fail closed,
+    /// never fall back to zero.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Kopecks>) -> Option<Kopecks> {
+        amounts
+            .into_iter()
+            .try_fold(Kopecks::ZERO, |sum, k| sum.checked_add(k))
+    }
+
+    /// `max(self - other, 0)` for "what is left" arithmetic.
     pub fn saturating_sub(self, other: Kopecks) -> Kopecks {
         Kopecks(self.0.saturating_sub(other.0))
     }
@@ -243,6 +278,19 @@ mod tests {
         assert_eq!(k(5).to_string(), "0,05 ₽");
         assert_eq!(k(100_000_000).to_string(), "1 000 000,00 ₽");
         assert_eq!(k(1_234_500).format_number(), "12 345,00");
+    }
+
+    #[test]
+    fn deserialising_checks_the_limit_and_sums_fail_closed() {
+        assert_eq!(
+            serde_json::from_str::<Kopecks>("149950").unwrap(),
+            k(149_950)
+        );
+        let err = serde_json::from_str::<Kopecks>("1000000000000").unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+        assert!(serde_json::from_str::<Kopecks>("-1").is_err());
+        assert_eq!(Kopecks::checked_sum([k(1), k(2)]), Some(k(3)));
+        assert_eq!(Kopecks::checked_sum([k(MAX_KOPECKS), k(1)]), None);
     }
 
     #[test]

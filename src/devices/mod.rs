@@ -1,23 +1,34 @@
 //! The till's hardware: the payment QR on an ESC/POS receipt printer and the amount on a
-//! customer pole display, both over serial. The orders engine knows nothing of this: the
-//! devices listen to its order updates ([`attach`]), and a device failing never fails a sale.
+//! customer pole display. The orders engine knows nothing of this: the devices listen to its
+//! order updates ([`attach`]), and a device failing never fails a sale.
+//!
+//! The flow: an order update → which slip it calls for ([`queue`]) → the slip is queued in the
+//! store (so it survives a stop or a crash) → the printer's thread ([`serial`]) renders it from
+//! the order as it is when its turn comes (a payment slip for an order paid meanwhile is
+//! dropped) → printed, and forgotten by the queue. The display ([`pole`]) shows the latest screen.
 
 pub mod codepage;
 pub mod display;
 pub mod escpos;
+pub mod pole;
 pub mod profile;
 pub mod qr;
+mod queue;
 pub mod render;
 pub mod serial;
 pub mod slip;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::orders::{Engine, Order, RefundStatus, State};
+use crate::http::api::types::DevicesView;
+use crate::orders::{Order, State};
 use display::Screen;
-use serial::{Display, Printer};
-use slip::{Outcome, SlipOrder};
+use pole::Display;
+use serial::Printer;
+
+pub use queue::{attach, SlipKind};
 
 /// The devices of one till.
 #[derive(Clone)]
@@ -25,19 +36,31 @@ pub struct Devices {
     pub shop_name: String,
     pub printer: Option<Printer>,
     pub display: Option<Display>,
-    /// What happened on the devices for each order's payment slip, for the sale's reply.
-    outcomes: Arc<std::sync::Mutex<HashMap<String, serde_json::Value>>>,
+    /// What the devices did for recent payment slips, for the sale's reply; bounded.
+    outcomes: Arc<Mutex<Outcomes>>,
     outcome_ready: Arc<tokio::sync::Notify>,
 }
 
-fn slip_order<'a>(shop: &'a str, order: &'a Order) -> SlipOrder<'a> {
-    SlipOrder {
-        shop_name: shop,
-        order_number: &order.order_number,
-        amount: order.amount,
-        payment_url: order.payment_url.as_deref().unwrap_or(""),
-        link_expires_at: order.link_expires_at,
-    }
+/// The latest payment-slip outcomes, oldest dropped first: a sale's reply reads its own once.
+#[derive(Default)]
+struct Outcomes {
+    by_order: HashMap<uuid::Uuid, DevicesView>,
+    order: VecDeque<uuid::Uuid>,
+}
+
+const OUTCOMES_KEPT: usize = 256;
+
+/// Why a reprint did not happen. Russian: the cashier reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReprintError {
+    /// No printer, or the order's state has no slip.
+    Nothing(String),
+    /// The printer could not print now (the slip is kept).
+    Device(String),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Devices {
@@ -55,36 +78,58 @@ impl Devices {
         }
     }
 
-    fn record(&self, order_id: &str, outcome: serde_json::Value) {
-        let mut map = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 1000 {
-            map.clear();
+    fn record(&self, order_id: uuid::Uuid, outcome: DevicesView) {
+        let mut o = lock(&self.outcomes);
+        if o.by_order.insert(order_id, outcome).is_none() {
+            o.order.push_back(order_id);
         }
-        map.insert(order_id.to_string(), outcome);
+        while o.order.len() > OUTCOMES_KEPT {
+            if let Some(old) = o.order.pop_front() {
+                o.by_order.remove(&old);
+            }
+        }
+        drop(o);
         self.outcome_ready.notify_waiters();
     }
 
     /// What the printer and display did for an order's payment slip, waiting up to `limit`
     /// (a slow printer does not hold the sale's reply longer than that).
-    pub async fn wait_outcome(
-        &self,
-        order_id: &str,
-        limit: std::time::Duration,
-    ) -> serde_json::Value {
+    pub async fn wait_outcome(&self, order_id: uuid::Uuid, limit: Duration) -> DevicesView {
+        if self.printer.is_none() {
+            return self.current();
+        }
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.outcome_ready.notified();
-            if let Some(v) = self
-                .outcomes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(order_id)
-            {
-                return v.clone();
+            let taken = {
+                let mut o = lock(&self.outcomes);
+                let found = o.by_order.remove(&order_id);
+                if found.is_some() {
+                    o.order.retain(|id| *id != order_id);
+                }
+                found
+            };
+            if let Some(v) = taken {
+                return v;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return serde_json::json!({"printer": "печать ещё идёт", "display": self.display_text()});
+                return DevicesView {
+                    printer: "печать ещё идёт".into(),
+                    display: self.display_text(),
+                };
             }
+        }
+    }
+
+    /// What the devices show now, without waiting.
+    pub fn current(&self) -> DevicesView {
+        DevicesView {
+            printer: match &self.printer {
+                Some(p) if p.kept() > 0 => format!("ждут печати: {} чек(а)", p.kept()),
+                Some(_) => "готов".into(),
+                None => "не настроен".into(),
+            },
+            display: self.display_text(),
         }
     }
 
@@ -98,135 +143,39 @@ impl Devices {
         }
     }
 
-    /// Prints the slip of the order's current state again (the payment slip while unpaid).
-    pub async fn reprint(&self, order: &Order) -> Result<String, String> {
-        let printer = self.printer.as_ref().ok_or("Принтер не настроен.")?;
-        let (label, bytes) = self
-            .slip_for(&printer.profile, order, None)
-            .ok_or_else(|| {
-                format!(
-                    "Для заказа в состоянии «{}» нет чека.",
-                    order.state.russian()
-                )
-            })?;
-        printer
-            .print(&label, bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(label)
-    }
-
-    /// The slip for an order's new state, if that state has one.
-    pub fn slip_for(
-        &self,
-        profile: &profile::PrinterProfile,
-        order: &Order,
-        previous: Option<&str>,
-    ) -> Option<(String, Vec<u8>)> {
-        let o = slip_order(&self.shop_name, order);
-        let at = order.updated_at;
-        let label = |kind: &str| format!("{kind} {}", order.order_number);
-        match &order.state {
-            State::AwaitingPayment => match slip::payment_slip(profile, &o) {
-                Ok(bytes) => Some((label("payment slip"), bytes)),
-                Err(e) => {
-                    tracing::error!(order = %order.order_number, error = %e, "payment slip cannot be made");
-                    None
-                }
-            },
-            State::Paid if previous != Some("paid") => Some((
-                label("paid slip"),
-                slip::outcome_slip(profile, &o, Outcome::Paid, at),
-            )),
-            State::Reversed => Some((
-                label("reversal slip"),
-                slip::outcome_slip(profile, &o, Outcome::Reversed, at),
-            )),
-            State::Refunded | State::PartiallyRefunded if previous == Some("refunding") => {
-                let amount = order
-                    .refunds
-                    .iter()
-                    .rev()
-                    .find(|r| r.status == RefundStatus::Done)
-                    .map(|r| r.amount)
-                    .unwrap_or(order.refunded);
-                Some((
-                    label("refund slip"),
-                    slip::outcome_slip(profile, &o, Outcome::Refunded(amount), at),
-                ))
-            }
-            _ => None,
-        }
-    }
-
     /// The display's screen for an order's state, if it changes the display.
     pub fn screen_for(order: &Order) -> Option<Screen> {
         match order.state {
-            State::AwaitingPayment => Some(Screen::AwaitingPayment(order.amount)),
-            State::Paid => Some(Screen::Paid(order.amount)),
-            State::Declined { .. } | State::Expired | State::Failed { .. } => {
+            State::AwaitingPayment(_) => Some(Screen::AwaitingPayment(order.amount)),
+            State::Paid(_) => Some(Screen::Paid(order.amount)),
+            State::Declined { .. } | State::Expired(_) | State::Failed { .. } => {
                 Some(Screen::Declined)
             }
             _ => None,
         }
     }
 
-    async fn on_update(&self, order: &Order, previous: Option<&str>) {
-        let mut display_text = "не настроен".to_string();
-        if let Some(display) = &self.display {
-            if let Some(screen) = Devices::screen_for(order) {
+    /// Puts the order's screen on the display; returns what it shows.
+    fn show(&self, order: &Order) -> String {
+        let Some(display) = &self.display else {
+            return "не настроен".into();
+        };
+        match Devices::screen_for(order) {
+            Some(screen) => {
                 display.show(screen);
                 let frame = &display::frames(&display.profile, screen)[0];
-                display_text = format!("{} / {}", frame[0], frame[1]);
+                format!("{} / {}", frame[0], frame[1])
             }
+            None => self.display_text(),
         }
-        let mut printer_text = "не настроен".to_string();
-        if let Some(printer) = &self.printer {
-            if let Some((label, bytes)) = self.slip_for(&printer.profile, order, previous) {
-                printer_text = match printer.print(&label, bytes).await {
-                    Ok(()) => format!("напечатан: {label}"),
-                    Err(e) => {
-                        // Kept by the printer for later; the sale goes on regardless.
-                        tracing::warn!(order = %order.order_number, error = %e, "slip not printed now");
-                        e.to_string()
-                    }
-                };
-            }
-        }
-        if order.state == State::AwaitingPayment {
-            self.record(
-                &order.id,
-                serde_json::json!({"printer": printer_text, "display": display_text}),
-            );
+    }
+
+    /// Waits, up to `limit`, for the slip being printed to finish (a stop never cuts a slip).
+    /// Slips not yet started stay in the store's queue and print after the next start.
+    pub async fn finish(&self, limit: Duration) -> bool {
+        match &self.printer {
+            Some(p) => p.wait_idle(limit).await,
+            None => true,
         }
     }
 }
-
-/// Prints and displays what each order update calls for, in the background.
-pub fn attach(engine: &Engine, devices: Devices) -> tokio::task::JoinHandle<()> {
-    let mut updates = engine.subscribe();
-    tokio::spawn(async move {
-        let mut last: HashMap<String, String> = HashMap::new();
-        loop {
-            let order = match updates.recv().await {
-                Ok(order) => order,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "devices missed order updates");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let previous = last.insert(order.id.clone(), order.state.name().to_string());
-            if previous.as_deref() == Some(order.state.name()) {
-                continue;
-            }
-            let devices = devices.clone();
-            // Printing may wait on a slow serial line: never hold up the next update.
-            let previous = previous.clone();
-            tokio::spawn(async move { devices.on_update(&order, previous.as_deref()).await });
-        }
-    })
-}
-
-/// Shared so the HTTP side can reprint (issue 5).
-pub type SharedDevices = Arc<Devices>;

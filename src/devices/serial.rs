@@ -7,15 +7,14 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serialport::{ClearBuffer, FlowControl, SerialPort};
 use tokio::sync::{broadcast, oneshot};
 
-use super::display::{self, Frame, Screen};
-use super::profile::{DisplayProfile, PrinterProfile};
+use super::profile::PrinterProfile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -61,11 +60,20 @@ pub enum DeviceError {
 /// What happened to a slip, for listeners (logs, metrics, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterEvent {
-    Printed { label: String },
-    Kept { label: String, error: DeviceError },
+    Printed {
+        label: String,
+    },
+    Kept {
+        label: String,
+        error: DeviceError,
+    },
+    /// No longer wanted when its turn came (e.g. a payment slip whose order was paid meanwhile).
+    Dropped {
+        label: String,
+    },
 }
 
-fn open(settings: &PortSettings) -> Result<Box<dyn SerialPort>, DeviceError> {
+pub(super) fn open(settings: &PortSettings) -> Result<Box<dyn SerialPort>, DeviceError> {
     let flow = match settings.flow {
         Flow::None => FlowControl::None,
         Flow::Hardware => FlowControl::Hardware,
@@ -119,10 +127,43 @@ fn check_status(port: &mut dyn SerialPort, settings: &PortSettings) -> Result<()
     Ok(())
 }
 
-struct Job {
-    label: String,
-    bytes: Vec<u8>,
+/// Makes a slip's bytes at the moment it is printed, or says it is no longer wanted.
+pub type Render = Box<dyn FnMut() -> Option<Vec<u8>> + Send>;
+
+/// One slip for the printer's thread.
+pub struct Job {
+    pub label: String,
+    pub render: Render,
+    /// Runs once the slip is printed or dropped as unwanted (the queue forgets it then).
+    pub done: Option<Box<dyn FnOnce() + Send>>,
     reply: Option<oneshot::Sender<Result<(), DeviceError>>>,
+}
+
+impl Job {
+    pub fn new(label: impl Into<String>, render: Render) -> Job {
+        Job {
+            label: label.into(),
+            render,
+            done: None,
+            reply: None,
+        }
+    }
+
+    /// Fixed bytes, always wanted.
+    pub fn bytes(label: impl Into<String>, bytes: Vec<u8>) -> Job {
+        Job::new(label, Box::new(move || Some(bytes.clone())))
+    }
+
+    pub fn on_done(mut self, done: impl FnOnce() + Send + 'static) -> Job {
+        self.done = Some(Box::new(done));
+        self
+    }
+
+    fn finish(&mut self) {
+        if let Some(done) = self.done.take() {
+            done();
+        }
+    }
 }
 
 /// A receipt printer on a serial port.
@@ -131,6 +172,8 @@ pub struct Printer {
     tx: mpsc::Sender<Job>,
     events: broadcast::Sender<PrinterEvent>,
     kept: Arc<AtomicUsize>,
+    /// True while the thread is writing a slip to the port.
+    busy: tokio::sync::watch::Receiver<bool>,
     pub profile: Arc<PrinterProfile>,
 }
 
@@ -139,23 +182,29 @@ impl Printer {
         let (tx, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(64);
         let kept = Arc::new(AtomicUsize::new(0));
+        let (busy_tx, busy) = tokio::sync::watch::channel(false);
         let profile = Arc::new(profile);
         let worker = PrinterWorker {
             settings,
             profile: profile.clone(),
             events: events.clone(),
             kept: kept.clone(),
+            busy: busy_tx,
             port: None,
             queue: VecDeque::new(),
         };
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("chasti-printer".into())
-            .spawn(move || worker.run(rx))
-            .expect("a thread can be started");
+            .spawn(move || worker.run(rx));
+        if let Err(e) = spawned {
+            // The sender's receiver is gone with the closure: every print says "stopped".
+            tracing::error!(error = %e, "the printer's thread could not start");
+        }
         Printer {
             tx,
             events,
             kept,
+            busy,
             profile,
         }
     }
@@ -166,13 +215,25 @@ impl Printer {
         let (tx, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(64);
         let kept = Arc::new(AtomicUsize::new(0));
+        let (busy_tx, busy) = tokio::sync::watch::channel(false);
         let profile = Arc::new(profile);
         let (worker_profile, worker_events) = (profile.clone(), events.clone());
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("chasti-virtual-printer".into())
             .spawn(move || {
                 let mut n = 0u32;
                 while let Ok(mut job) = rx.recv() {
+                    let Some(bytes) = (job.render)() else {
+                        job.finish();
+                        let _ = worker_events.send(PrinterEvent::Dropped {
+                            label: job.label.clone(),
+                        });
+                        if let Some(reply) = job.reply.take() {
+                            let _ = reply.send(Ok(()));
+                        }
+                        continue;
+                    };
+                    let _ = busy_tx.send(true);
                     n += 1;
                     let stem = format!(
                         "{n:03}-{}",
@@ -180,13 +241,13 @@ impl Printer {
                             .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
                     );
                     let result = std::fs::create_dir_all(&dir)
-                        .and_then(|_| std::fs::write(dir.join(format!("{stem}.bin")), &job.bytes))
+                        .and_then(|_| std::fs::write(dir.join(format!("{stem}.bin")), &bytes))
                         .map_err(|e| DeviceError::Port {
                             port: dir.display().to_string(),
                             detail: e.to_string(),
                         })
                         .and_then(|_| {
-                            super::render::render(&worker_profile, &job.bytes)
+                            super::render::render(&worker_profile, &bytes)
                                 .and_then(|png| {
                                     png.save(dir.join(format!("{stem}.png")))
                                         .map_err(|e| e.to_string())
@@ -197,34 +258,59 @@ impl Printer {
                                 })
                         });
                     if result.is_ok() {
+                        job.finish();
                         let _ = worker_events.send(PrinterEvent::Printed {
                             label: job.label.clone(),
                         });
                     }
+                    let _ = busy_tx.send(false);
                     if let Some(reply) = job.reply.take() {
                         let _ = reply.send(result);
                     }
                 }
-            })
-            .expect("a thread can be started");
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the virtual printer's thread could not start");
+        }
         Printer {
             tx,
             events,
             kept,
+            busy,
             profile,
         }
     }
 
     /// Queues a slip and waits for its first outcome: printed, or kept (with why).
     pub async fn print(&self, label: &str, bytes: Vec<u8>) -> Result<(), DeviceError> {
+        self.submit(Job::bytes(label, bytes)).await
+    }
+
+    /// Queues a job now (jobs print in the order they were submitted) and gives a future of its
+    /// first outcome: printed (or dropped as unwanted), or kept with why. A kept job is tried
+    /// again until it prints or is no longer wanted.
+    pub fn submit(
+        &self,
+        mut job: Job,
+    ) -> impl std::future::Future<Output = Result<(), DeviceError>> + Send + 'static {
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
-            label: label.to_string(),
-            bytes,
-            reply: Some(reply),
-        };
-        self.tx.send(job).map_err(|_| DeviceError::Stopped)?;
-        outcome.await.unwrap_or(Err(DeviceError::Stopped))
+        job.reply = Some(reply);
+        let sent = self.tx.send(job).is_ok();
+        async move {
+            if !sent {
+                return Err(DeviceError::Stopped);
+            }
+            outcome.await.unwrap_or(Err(DeviceError::Stopped))
+        }
+    }
+
+    /// Waits, up to `limit`, until no slip is being written (a stop lets the current slip end
+    /// rather than cut it). True if the printer is idle.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let mut busy = self.busy.clone();
+        tokio::time::timeout(limit, busy.wait_for(|b| !*b))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {
@@ -242,6 +328,7 @@ struct PrinterWorker {
     profile: Arc<PrinterProfile>,
     events: broadcast::Sender<PrinterEvent>,
     kept: Arc<AtomicUsize>,
+    busy: tokio::sync::watch::Sender<bool>,
     port: Option<Box<dyn SerialPort>>,
     queue: VecDeque<Job>,
 }
@@ -271,10 +358,29 @@ impl PrinterWorker {
     fn print_queue(&mut self) {
         while let Some(job) = self.queue.front_mut() {
             let label = job.label.clone();
-            match Self::print_one(&mut self.port, &self.settings, &self.profile, &job.bytes) {
+            let Some(bytes) = (job.render)() else {
+                // Not wanted any more (its order moved on while it waited): never print it.
+                job.finish();
+                if let Some(reply) = job.reply.take() {
+                    let _ = reply.send(Ok(()));
+                }
+                tracing::info!(slip = %label, "slip no longer wanted; dropped");
+                let _ = self.events.send(PrinterEvent::Dropped { label });
+                self.queue.pop_front();
+                self.kept.store(self.queue.len(), Ordering::SeqCst);
+                continue;
+            };
+            let _ = self.busy.send(true);
+            let printed = Self::print_one(&mut self.port, &self.settings, &self.profile, &bytes);
+            let _ = self.busy.send(false);
+            let waiting = self.queue.len();
+            let Some(job) = self.queue.front_mut() else {
+                return;
+            };
+            match printed {
                 Ok(()) => {
-                    self.kept.store(self.queue.len() - 1, Ordering::SeqCst);
-                    let job = self.queue.front_mut().expect("the loop holds a job");
+                    job.finish();
+                    self.kept.store(waiting - 1, Ordering::SeqCst);
                     if let Some(reply) = job.reply.take() {
                         let _ = reply.send(Ok(()));
                     }
@@ -284,8 +390,7 @@ impl PrinterWorker {
                 }
                 Err(error) => {
                     // Counted before anyone is answered: a caller told "kept" sees it kept.
-                    self.kept.store(self.queue.len(), Ordering::SeqCst);
-                    let job = self.queue.front_mut().expect("the loop holds a job");
+                    self.kept.store(waiting, Ordering::SeqCst);
                     let behind = error.clone();
                     let first = job.reply.is_some();
                     if let Some(reply) = job.reply.take() {
@@ -313,10 +418,10 @@ impl PrinterWorker {
         profile: &PrinterProfile,
         bytes: &[u8],
     ) -> Result<(), DeviceError> {
-        if port.is_none() {
-            *port = Some(open(settings)?);
-        }
-        let p = port.as_mut().expect("opened above");
+        let p = match port {
+            Some(p) => p,
+            None => port.insert(open(settings)?),
+        };
         let result = (|| {
             if profile.status {
                 check_status(p.as_mut(), settings)?;
@@ -344,102 +449,5 @@ impl PrinterWorker {
             *port = None;
         }
         result
-    }
-}
-
-/// A customer display on a serial port: shows the latest screen, turning frames that do not
-/// fit, and goes idle a while after a final screen.
-#[derive(Clone)]
-pub struct Display {
-    tx: mpsc::Sender<Screen>,
-    pub profile: Arc<DisplayProfile>,
-    shown: Arc<Mutex<Option<Frame>>>,
-}
-
-/// How long a frame stays before the next one of the same screen.
-pub const FRAME_TURN: Duration = Duration::from_secs(3);
-/// How long «Оплачено» or «Оплата отклонена» stays before the idle screen.
-pub const FINAL_SCREEN: Duration = Duration::from_secs(15);
-
-impl Display {
-    pub fn spawn(settings: PortSettings, profile: DisplayProfile) -> Display {
-        let (tx, rx) = mpsc::channel::<Screen>();
-        let profile = Arc::new(profile);
-        let shown = Arc::new(Mutex::new(None));
-        let worker_profile = profile.clone();
-        let worker_shown = shown.clone();
-        std::thread::Builder::new()
-            .name("chasti-display".into())
-            .spawn(move || display_loop(settings, worker_profile, rx, worker_shown))
-            .expect("a thread can be started");
-        Display { tx, profile, shown }
-    }
-
-    pub fn show(&self, screen: Screen) {
-        let _ = self.tx.send(screen);
-    }
-
-    /// The frame last written to the device.
-    pub fn shown(&self) -> Option<Frame> {
-        self.shown.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-fn display_loop(
-    settings: PortSettings,
-    profile: Arc<DisplayProfile>,
-    rx: mpsc::Receiver<Screen>,
-    shown: Arc<Mutex<Option<Frame>>>,
-) {
-    let mut port: Option<Box<dyn SerialPort>> = None;
-    let mut screen = Screen::Idle;
-    let mut since = Instant::now();
-    let mut written: Option<Frame> = None;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(next) => {
-                screen = next;
-                since = Instant::now();
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        let elapsed = since.elapsed();
-        if matches!(screen, Screen::Paid(_) | Screen::Declined) && elapsed >= FINAL_SCREEN {
-            screen = Screen::Idle;
-            since = Instant::now();
-        }
-        let frames = display::frames(&profile, screen);
-        let turn = (elapsed.as_millis() / FRAME_TURN.as_millis()) as usize % frames.len();
-        let frame = frames[turn].clone();
-        if written.as_ref() == Some(&frame) && port.is_some() {
-            continue;
-        }
-        if port.is_none() {
-            match open(&settings) {
-                Ok(mut p) => {
-                    if p.write_all(&display::init_bytes(&profile)).is_err() {
-                        continue;
-                    }
-                    port = Some(p);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "display port not available");
-                    continue;
-                }
-            }
-        }
-        let bytes = display::frame_bytes(&profile, &frame);
-        let ok = port
-            .as_mut()
-            .map(|p| p.write_all(&bytes).and_then(|_| p.flush()).is_ok())
-            .unwrap_or(false);
-        if ok {
-            *shown.lock().unwrap_or_else(|p| p.into_inner()) = Some(frame.clone());
-            written = Some(frame);
-        } else {
-            port = None;
-            written = None;
-        }
     }
 }

@@ -14,7 +14,6 @@ pub struct SlipOrder<'a> {
     pub shop_name: &'a str,
     pub order_number: &'a str,
     pub amount: Kopecks,
-    pub payment_url: &'a str,
     pub link_expires_at: DateTime<Utc>,
 }
 
@@ -84,7 +83,11 @@ fn rule(e: &mut Encoder, p: &PrinterProfile) {
 pub const INSTRUCTION: &str =
     "Наведите камеру телефона на QR-код и оплатите частями в приложении банка.";
 
-pub fn payment_slip(p: &PrinterProfile, o: &SlipOrder) -> Result<Vec<u8>, String> {
+pub fn payment_slip(
+    p: &PrinterProfile,
+    o: &SlipOrder,
+    link: &crate::domain::PaymentUrl,
+) -> Result<Vec<u8>, String> {
     let mut e = Encoder::new(p);
     header(&mut e, p, o.shop_name, "Оплата частями");
     e.bold(true)
@@ -98,14 +101,14 @@ pub fn payment_slip(p: &PrinterProfile, o: &SlipOrder) -> Result<Vec<u8>, String
     for line in wrap(INSTRUCTION, p.columns) {
         e.line(&line);
     }
-    e.qr(o.payment_url)?;
+    e.qr(link.as_str())?;
     e.feed(1).align(Align::Center);
     e.line(&format!(
         "Ссылка действует до {} (МСК)",
         moscow::clock_text(o.link_expires_at)
     ));
     e.align(Align::Left);
-    for line in chunks(o.payment_url, p.columns) {
+    for line in chunks(link.as_str(), p.columns) {
         e.line(&line);
     }
     e.cut();

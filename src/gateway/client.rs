@@ -13,6 +13,7 @@ use url::Url;
 use super::error::{excerpt, GatewayError};
 use super::tls::{client_config, TrustSettings};
 use super::types::{ErrorFields, Method, OrderRef, OrderStatusReport, RegisterRequest, Registered};
+use crate::domain::GatewayOrderId;
 use crate::money::Kopecks;
 use crate::secret::Secret;
 
@@ -26,21 +27,11 @@ pub enum Credentials {
     Token(Secret),
 }
 
-/// The wire dialect. Only the legacy REST form dialect is spoken today; the ecom JSON dialect
-/// (POST JSON, strict fields, string `currency`) would be a second variant that changes only
-/// how parameters are encoded and where the method lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dialect {
-    #[default]
-    LegacyForm,
-}
-
 /// Everything the client needs; built from the config, or directly by tests.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     /// Where `<method>.do` lives, e.g. `https://3dsec.sberbank.ru/payment/rest/`.
     pub base_url: Url,
-    pub dialect: Dialect,
     pub credentials: Credentials,
     pub return_url: String,
     pub fail_url: Option<String>,
@@ -54,7 +45,6 @@ impl ClientSettings {
     pub fn new(base_url: Url, credentials: Credentials, return_url: impl Into<String>) -> Self {
         ClientSettings {
             base_url,
-            dialect: Dialect::LegacyForm,
             credentials,
             return_url: return_url.into(),
             fail_url: None,
@@ -171,7 +161,7 @@ impl GatewayClient {
     /// deposit.do: capture a hold. `None` captures the whole held amount.
     pub async fn deposit(
         &self,
-        order_id: &str,
+        order_id: &GatewayOrderId,
         amount: Option<Kopecks>,
     ) -> Result<(), GatewayError> {
         let params = vec![
@@ -185,7 +175,7 @@ impl GatewayClient {
     /// `amount` is a partial reversal, which needs a merchant permission.
     pub async fn reverse(
         &self,
-        order_id: &str,
+        order_id: &GatewayOrderId,
         amount: Option<Kopecks>,
     ) -> Result<(), GatewayError> {
         let mut params = vec![("orderId", order_id.to_string())];
@@ -199,7 +189,7 @@ impl GatewayClient {
     /// recognise a repeated refund (honoured by the ecom host and by the sandbox).
     pub async fn refund(
         &self,
-        order_id: &str,
+        order_id: &GatewayOrderId,
         amount: Kopecks,
         external_refund_id: Option<&str>,
     ) -> Result<(), GatewayError> {
@@ -230,7 +220,7 @@ impl GatewayClient {
     /// paymentOrderBinding.do: pay an order with a stored credential, without the card page.
     pub async fn pay_with_binding(
         &self,
-        md_order: &str,
+        md_order: &GatewayOrderId,
         binding_id: &str,
         ip: &str,
     ) -> Result<BindingPayment, GatewayError> {
@@ -371,7 +361,7 @@ impl GatewayClient {
 
 fn order_ref_params(order: &OrderRef) -> Vec<(&'static str, String)> {
     match order {
-        OrderRef::OrderId(id) => vec![("orderId", id.clone())],
+        OrderRef::OrderId(id) => vec![("orderId", id.to_string())],
         OrderRef::OrderNumber(n) => vec![("orderNumber", n.clone())],
     }
 }
@@ -439,6 +429,7 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::ErrorCode;
 
     #[test]
     fn plain_http_only_to_loopback() {
@@ -466,24 +457,30 @@ mod tests {
             Method::Register,
             r#"{"errorCode":"5","errorMessage":"Access denied"}"#,
         );
-        assert_eq!(refused.unwrap_err().code(), Some(5));
+        assert_eq!(
+            refused.unwrap_err().code(),
+            Some(ErrorCode::WrongValueOrAccessDenied)
+        );
         let refused: Result<Registered, _> = parse_reply(
             Method::Register,
             r#"{"errorCode":5,"errorMessage":"Access denied"}"#,
         );
-        assert_eq!(refused.unwrap_err().code(), Some(5));
+        assert_eq!(
+            refused.unwrap_err().code(),
+            Some(ErrorCode::WrongValueOrAccessDenied)
+        );
         let ok: Registered = parse_reply(
             Method::Register,
             r#"{"orderId":"a","formUrl":"https://p/"}"#,
         )
         .unwrap();
-        assert_eq!(ok.order_id, "a");
+        assert_eq!(ok.order_id.as_str(), "a");
         let ok: Registered = parse_reply(
             Method::Register,
             r#"{"errorCode":"0","orderId":"a","formUrl":"https://p/"}"#,
         )
         .unwrap();
-        assert_eq!(ok.form_url, "https://p/");
+        assert_eq!(ok.form_url.as_str(), "https://p/");
     }
 
     #[test]

@@ -3,17 +3,17 @@
 
 use std::time::Duration;
 
-use super::types::{error_code_meaning, Method};
+use super::codes::ErrorCode;
+use super::types::Method;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
     /// The gateway answered and said no (`errorCode` ≠ 0).
-    #[error("{method}: the gateway refused with errorCode {code} ({meaning}): {message}")]
+    #[error("{method}: the gateway refused with errorCode {code} ({}): {message}", .code.meaning())]
     Refused {
         method: Method,
-        code: i64,
+        code: ErrorCode,
         message: String,
-        meaning: &'static str,
     },
     /// An HTTP status other than 200 (a proxy's 502, a 429 from the ecom host).
     #[error("{method}: the gateway answered HTTP {status}: {excerpt}")]
@@ -55,14 +55,13 @@ impl GatewayError {
     pub fn refused(method: Method, code: i64, message: impl Into<String>) -> GatewayError {
         GatewayError::Refused {
             method,
-            code,
+            code: ErrorCode::from_code(code),
             message: message.into(),
-            meaning: error_code_meaning(code),
         }
     }
 
     /// The gateway's error code when it refused.
-    pub fn code(&self) -> Option<i64> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
             GatewayError::Refused { code, .. } => Some(*code),
             _ => None,

@@ -3,15 +3,17 @@
 
 pub mod checksum;
 mod client;
+mod codes;
 mod error;
 pub mod tls;
 mod types;
 
 pub use client::{
-    is_loopback, BindingPayment, ClientSettings, Credentials, Dialect, GatewayClient, CURRENCY_RUB,
+    is_loopback, BindingPayment, ClientSettings, Credentials, GatewayClient, CURRENCY_RUB,
 };
+pub use codes::{ActionCode, ErrorCode};
 pub use error::GatewayError;
 pub use types::{
-    error_code_meaning, BindingInfo, Feature, Method, NameValue, OrderRef, OrderStatus,
-    OrderStatusReport, PageView, PaymentAmountInfo, PaymentState, RegisterRequest, Registered,
+    BindingInfo, Feature, Method, NameValue, OrderRef, OrderStatus, OrderStatusReport, PageView,
+    PaymentAmountInfo, PaymentState, RegisterRequest, Registered,
 };

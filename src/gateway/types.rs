@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::codes::ActionCode;
+use crate::domain::{GatewayOrderId, PaymentUrl};
 use crate::money::Kopecks;
 
 /// The gateway methods chasti speaks (legacy names; the ecom dialect uses the same ones).
@@ -61,7 +63,7 @@ impl fmt::Display for Method {
 /// How an order is looked up: the gateway's id wins when both are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderRef {
-    OrderId(String),
+    OrderId(GatewayOrderId),
     OrderNumber(String),
 }
 
@@ -147,12 +149,13 @@ impl RegisterRequest {
     }
 }
 
-/// A registered order: the gateway's id and the payment link.
+/// A registered order: the gateway's id and the payment link, both checked on the way in (a
+/// reply with a malformed id or link is unreadable, so its outcome counts as unknown).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Registered {
-    pub order_id: String,
-    pub form_url: String,
+    pub order_id: GatewayOrderId,
+    pub form_url: PaymentUrl,
 }
 
 /// `orderStatus` of getOrderStatusExtended.
@@ -285,10 +288,11 @@ pub struct OrderStatusReport {
     pub order_status: Option<OrderStatus>,
     #[serde(
         default,
-        deserialize_with = "deserialize_lenient_integer",
+        deserialize_with = "deserialize_action_code",
+        serialize_with = "serialize_action_code",
         skip_serializing_if = "Option::is_none"
     )]
-    pub action_code: Option<i64>,
+    pub action_code: Option<ActionCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_code_description: Option<String>,
     #[serde(default)]
@@ -337,6 +341,14 @@ impl OrderStatusReport {
     pub fn binding_id(&self) -> Option<&str> {
         self.binding_info.as_ref()?.binding_id.as_deref()
     }
+
+    /// The bank's order id, from `attributes[mdOrder]` (a status asked by order number).
+    pub fn md_order(&self) -> Option<GatewayOrderId> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == "mdOrder")
+            .and_then(|a| GatewayOrderId::parse(&a.value).ok())
+    }
 }
 
 /// Reads an integer that may arrive as a number, as a string, as null or not at all
@@ -365,6 +377,22 @@ fn deserialize_lenient_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option
     lenient_integer(d)
 }
 
+fn deserialize_action_code<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ActionCode>, D::Error> {
+    Ok(lenient_integer(d)?.map(ActionCode::from_code))
+}
+
+fn serialize_action_code<S: Serializer>(
+    code: &Option<ActionCode>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match code {
+        Some(c) => s.serialize_i64(c.code()),
+        None => s.serialize_none(),
+    }
+}
+
 /// The error fields every reply may carry.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -373,25 +401,6 @@ pub(crate) struct ErrorFields {
     pub error_code: Option<i64>,
     #[serde(default)]
     pub error_message: Option<String>,
-}
-
-/// What an error code means, from the bank's table (for people reading the error).
-pub fn error_code_meaning(code: i64) -> &'static str {
-    match code {
-        0 => "success",
-        1 => "the order number is already used, or orderId/orderNumber was expected",
-        2 => "the order was declined (payment details or binding error)",
-        3 => "unknown currency",
-        4 => "a required parameter is missing",
-        5 => "a value is wrong or access is denied (credentials, environment, amount, order lifetime, limits)",
-        6 => "unknown order",
-        7 => "system error, or the operation is not allowed in the order's current state",
-        8 => "the cart does not match",
-        12 => "the amount is empty",
-        13 => "the features are not allowed for this merchant",
-        14 => "the features are malformed",
-        _ => "an error code this client does not know",
-    }
 }
 
 #[cfg(test)]
@@ -432,7 +441,7 @@ mod tests {
             "bankInfo":{"bankCountryCode":"UNKNOWN"}}"#;
         let r: OrderStatusReport = serde_json::from_str(body).unwrap();
         assert_eq!(r.order_status, Some(OrderStatus::Declined));
-        assert_eq!(r.action_code, Some(-2007));
+        assert_eq!(r.action_code, Some(ActionCode::SessionExpired));
         assert_eq!(r.amount, Kopecks::new(33000).unwrap());
         assert_eq!(
             r.payment_amount_info.unwrap().payment_state,

@@ -199,14 +199,8 @@ async fn intake(
     }
     intake.engine.metrics().callback("accepted");
     tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, "callback received");
-    let engine = intake.engine.clone();
-    tokio::spawn(async move {
-        if let Err(e) = engine
-            .on_callback(md_order.as_deref(), order_number.as_deref())
-            .await
-        {
-            tracing::warn!(error = %e, "callback follow-up failed; the poller will retry");
-        }
-    });
+    intake
+        .engine
+        .follow_callback(md_order.as_deref(), order_number.as_deref());
     (StatusCode::OK, "OK\n")
 }

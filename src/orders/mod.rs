@@ -1,13 +1,18 @@
-//! Orders: the domain and its state machine, the sled store, the reconciliation rules and
-//! the engine that drives them against the gateway.
+//! Orders: the state machine (`state`, `order`, `transition`), the versioned record on disk
+//! (`record`) and the sled store, what the gateway's answers mean (`reconcile`), and the
+//! engine that drives them against the gateway.
 
-pub mod domain;
 pub mod engine;
+pub mod order;
 pub mod reconcile;
+pub mod record;
+pub mod state;
 pub mod store;
+pub mod transition;
 
-pub use domain::{ActionError, Mode, NewOrder, Order, Refund, RefundStatus, State};
 pub use engine::{
-    Clock, Engine, EngineError, EngineSettings, ManualClock, SaleRequest, SystemClock,
+    Clock, Engine, EngineError, EngineSettings, ManualClock, Recovery, SaleRequest, SystemClock,
 };
+pub use order::{ActionError, Event, Mode, NewOrder, Order, Refund, RefundStatus};
+pub use state::{AtBank, State, StateKind};
 pub use store::{Store, StoreError};

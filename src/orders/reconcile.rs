@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::domain::{Input, Mode, Order, RefundStatus, State};
-use crate::gateway::{OrderStatus, OrderStatusReport};
+use super::order::{Mode, Order};
+use super::state::StateKind;
+use super::transition::Input;
+use crate::gateway::{ActionCode, OrderStatus, OrderStatusReport};
 
 /// What the engine must do at the gateway after applying the inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +28,6 @@ pub struct Policy {
     /// A hold not deposited within this becomes NeedsAttention (the bank's hold lasts ~7 days).
     pub hold_max: Duration,
 }
-
-/// The bank's action code for an order whose lifetime ran out.
-const ACTION_SESSION_EXPIRED: i64 = -2007;
 
 fn attention(why: impl Into<String>) -> (Vec<Input>, FollowUp) {
     (vec![Input::Attention { why: why.into() }], FollowUp::None)
@@ -56,18 +55,18 @@ pub fn decide(
     let deposited = report.deposited();
     let paid = Input::PaymentConfirmed { deposited };
     let wrong_amount = deposited != order.amount;
-    match (&order.state, status) {
+    match (order.state.kind(), status) {
         // The order is being registered: the engine handles it by number, not here.
-        (State::Registering, _) => nothing(),
+        (StateKind::Registering, _) => nothing(),
 
-        (State::AwaitingPayment, G::Registered | G::Authenticating) => {
+        (StateKind::AwaitingPayment, G::Registered | G::Authenticating) => {
             if past(order.link_expires_at, policy.expiry_grace, now) {
                 (Vec::new(), FollowUp::Decline)
             } else {
                 nothing()
             }
         }
-        (State::AwaitingPayment, G::Held) => match order.mode {
+        (StateKind::AwaitingPayment, G::Held) => match order.mode {
             Mode::TwoStage => {
                 let follow = if policy.auto_deposit {
                     FollowUp::Deposit
@@ -78,18 +77,18 @@ pub fn decide(
             }
             Mode::OneStage => attention("the gateway holds money on a one-stage order"),
         },
-        (State::AwaitingPayment, G::Deposited) if wrong_amount => attention(format!(
+        (StateKind::AwaitingPayment, G::Deposited) if wrong_amount => attention(format!(
             "the gateway took {deposited}, the order is for {}",
             order.amount
         )),
-        (State::AwaitingPayment, G::Deposited) => match order.mode {
+        (StateKind::AwaitingPayment, G::Deposited) => match order.mode {
             Mode::OneStage => (vec![paid], FollowUp::None),
             // The hold was missed and the money already taken: both steps at once.
             Mode::TwoStage => (vec![Input::HoldConfirmed, paid], FollowUp::None),
         },
-        (State::AwaitingPayment, G::Declined) => {
-            let expired =
-                report.action_code == Some(ACTION_SESSION_EXPIRED) || now >= order.link_expires_at;
+        (StateKind::AwaitingPayment, G::Declined) => {
+            let expired = report.action_code == Some(ActionCode::SessionExpired)
+                || now >= order.link_expires_at;
             if expired {
                 (vec![Input::Expired], FollowUp::None)
             } else {
@@ -97,12 +96,15 @@ pub fn decide(
                     .action_code_description
                     .clone()
                     .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| format!("actionCode {}", report.action_code.unwrap_or(0)));
+                    .unwrap_or_else(|| {
+                        let code = report.action_code.map(|c| c.code()).unwrap_or(0);
+                        format!("actionCode {code}")
+                    });
                 (vec![Input::Declined { why }], FollowUp::None)
             }
         }
 
-        (State::Held, G::Held) => {
+        (StateKind::Held, G::Held) => {
             if policy.auto_deposit {
                 (Vec::new(), FollowUp::Deposit)
             } else if past(
@@ -115,47 +117,47 @@ pub fn decide(
                 nothing()
             }
         }
-        (State::Held | State::Depositing, G::Deposited) if wrong_amount => attention(format!(
-            "the gateway took {deposited}, the order is for {}",
-            order.amount
-        )),
-        (State::Held | State::Depositing, G::Deposited) => (vec![paid], FollowUp::None),
-        (State::Depositing, G::Held) => (Vec::new(), FollowUp::Deposit),
+        (StateKind::Held | StateKind::Depositing, G::Deposited) if wrong_amount => {
+            attention(format!(
+                "the gateway took {deposited}, the order is for {}",
+                order.amount
+            ))
+        }
+        (StateKind::Held | StateKind::Depositing, G::Deposited) => (vec![paid], FollowUp::None),
+        (StateKind::Depositing, G::Held) => (Vec::new(), FollowUp::Deposit),
 
-        (State::Reversing, G::Reversed) => (vec![Input::ReversalConfirmed], FollowUp::None),
-        (State::Reversing, G::Held | G::Deposited) => (
+        (StateKind::Reversing, G::Reversed) => (vec![Input::ReversalConfirmed], FollowUp::None),
+        (StateKind::Reversing, G::Held | G::Deposited) => (
             vec![Input::ReversalFailed {
                 why: "the gateway still holds the money".into(),
             }],
             FollowUp::None,
         ),
 
-        (State::Refunding, G::Refunded | G::Deposited) => {
-            let Some(pending) = order
-                .refunds
-                .iter()
-                .find(|r| r.status == RefundStatus::Pending)
-            else {
+        (StateKind::Refunding, G::Refunded | G::Deposited) => {
+            let Some(pending) = order.pending_refund() else {
                 return attention("refunding without a pending refund");
             };
             let key = pending.key.clone();
-            let expected = order.refunded.get() + pending.amount.get();
-            let at_bank = report.refunded().get();
-            if at_bank == expected {
-                (vec![Input::RefundConfirmed { key }], FollowUp::None)
-            } else if at_bank == order.refunded.get() {
-                let why = "the gateway shows no new refund".to_string();
-                (vec![Input::RefundFailed { key, why }], FollowUp::None)
-            } else {
-                attention(format!(
-                    "the gateway shows {} refunded, chasti expected {}",
-                    report.refunded(),
-                    crate::money::Kopecks::new(expected).unwrap_or_default()
-                ))
+            let at_bank = report.refunded();
+            match order.refunded.checked_add(pending.amount) {
+                Some(expected) if at_bank == expected => {
+                    (vec![Input::RefundConfirmed { key }], FollowUp::None)
+                }
+                _ if at_bank == order.refunded => {
+                    let why = "the gateway shows no new refund".to_string();
+                    (vec![Input::RefundFailed { key, why }], FollowUp::None)
+                }
+                expected => attention(format!(
+                    "the gateway shows {at_bank} refunded, chasti expected {}",
+                    expected
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| "more than the limit".into())
+                )),
             }
         }
 
-        (State::Paid | State::PartiallyRefunded, G::Deposited | G::Refunded) => {
+        (StateKind::Paid | StateKind::PartiallyRefunded, G::Deposited | G::Refunded) => {
             if report.refunded() != order.refunded {
                 attention(format!(
                     "the gateway shows {} refunded, chasti made {}",
@@ -166,22 +168,20 @@ pub fn decide(
                 nothing()
             }
         }
-        (State::Paid | State::PartiallyRefunded | State::Held, G::Reversed) => {
+        (StateKind::Paid | StateKind::PartiallyRefunded | StateKind::Held, G::Reversed) => {
             attention("the payment was reversed outside chasti")
         }
 
         // Closed orders: only money the gateway moved after chasti closed them matters.
-        (
-            State::Declined { .. } | State::Expired | State::Failed { .. },
-            G::Held | G::Deposited,
-        ) => attention("the gateway shows a payment on an order chasti had closed"),
-        (State::Reversed, G::Reversed) | (State::Refunded, G::Refunded) => nothing(),
-        (State::Declined { .. } | State::Expired | State::Failed { .. }, _) => nothing(),
-        (State::NeedsAttention { .. }, _) => nothing(),
+        (StateKind::Declined | StateKind::Expired | StateKind::Failed, G::Held | G::Deposited) => {
+            attention("the gateway shows a payment on an order chasti had closed")
+        }
+        (StateKind::Reversed, G::Reversed) | (StateKind::Refunded, G::Refunded) => nothing(),
+        (StateKind::Declined | StateKind::Expired | StateKind::Failed, _) => nothing(),
+        (StateKind::NeedsAttention, _) => nothing(),
 
         (state, status) => attention(format!(
-            "chasti has the order {}, the gateway reports orderStatus {status}",
-            state.name()
+            "chasti has the order {state}, the gateway reports orderStatus {status}"
         )),
     }
 }
@@ -191,6 +191,8 @@ mod tests {
     use super::*;
     use crate::gateway::{PaymentAmountInfo, PaymentState};
     use crate::money::Kopecks;
+    use crate::orders::state::State;
+    use crate::orders::transition::tests::bank;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -205,22 +207,20 @@ mod tests {
         }
     }
 
-    fn order(mode: Mode, state: State) -> Order {
-        let mut o = Order::registering(crate::orders::domain::NewOrder {
-            id: "i".into(),
-            order_number: "n".into(),
+    fn order(mode: Mode, state: fn(crate::orders::AtBank) -> State) -> Order {
+        let mut o = Order::registering(crate::orders::order::NewOrder {
+            id: uuid::Uuid::now_v7(),
+            order_number: crate::domain::OrderNumber::parse("S-1-261123-0001").unwrap(),
             amount: Kopecks::new(10_000).unwrap(),
             mode,
             description: None,
-            till: "1".into(),
+            till: crate::domain::TillId::parse("1").unwrap(),
             cashier: None,
             idempotency_key: None,
             created_at: now(),
             link_expires_at: now() + chrono::Duration::minutes(20),
         });
-        o.gateway_order_id = Some("g".into());
-        o.payment_url = Some("u".into());
-        o.state = state;
+        o.state = state(bank());
         o.version = 1;
         o
     }
@@ -229,7 +229,7 @@ mod tests {
         OrderStatusReport {
             order_number: "n".into(),
             order_status: Some(status),
-            action_code: Some(0),
+            action_code: Some(ActionCode::Success),
             action_code_description: None,
             amount: Kopecks::new(10_000).unwrap(),
             currency: None,
@@ -318,7 +318,7 @@ mod tests {
         o.link_expires_at = now() - chrono::Duration::seconds(121);
         assert_eq!(decide(&o, &r, now(), &policy(true)).1, FollowUp::Decline);
         let mut declined = report(OrderStatus::Declined, 0, 0);
-        declined.action_code = Some(-2007);
+        declined.action_code = Some(ActionCode::SessionExpired);
         assert_eq!(
             decide(&o, &declined, now(), &policy(true)).0,
             vec![Input::Expired]

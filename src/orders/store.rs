@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
 
-use super::domain::Order;
+use super::order::Order;
+use super::record;
+use crate::domain::{GatewayOrderId, IdempotencyKey, OrderNumber};
 use crate::moscow;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +40,8 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// One gateway call, for the journal (never parameters: no secrets).
+/// One gateway call, for the journal (never parameters: no secrets). Kept for the retention
+/// period (`store.retention_days`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub at: DateTime<Utc>,
@@ -48,9 +51,9 @@ pub struct JournalEntry {
     pub duration_us: u64,
 }
 
-/// One callback as received, kept before it is answered.
+/// One callback as received, kept before it is answered (for the retention period).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallbackRecord {
+pub struct StoredCallback {
     pub at: DateTime<Utc>,
     pub params: Vec<(String, String)>,
     /// `hmac`, `rsa`, or `unsigned` (accepted only when no key is configured).
@@ -69,6 +72,7 @@ pub struct Store {
     journal: Tree,
     callbacks: Tree,
     meta: Tree,
+    print_queue: Tree,
 }
 
 fn day_key(day: NaiveDate, id: &str) -> Vec<u8> {
@@ -76,14 +80,19 @@ fn day_key(day: NaiveDate, id: &str) -> Vec<u8> {
 }
 
 fn decode(id: &str, bytes: &[u8]) -> Result<Order, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    record::decode(bytes).map_err(|e| StoreError::Corrupt {
         id: id.to_string(),
-        problem: e.to_string(),
+        problem: e.0,
     })
 }
 
-fn encode(order: &Order) -> Vec<u8> {
-    serde_json::to_vec(order).expect("an order always serialises")
+/// Keys of the journal and callback trees: the time first, so retention is a range delete.
+fn timed_key(at: DateTime<Utc>, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    key[..8].copy_from_slice(&millis.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
 }
 
 /// Turns a transaction's error into ours.
@@ -111,6 +120,7 @@ impl Store {
             journal: tree("journal")?,
             callbacks: tree("callbacks")?,
             meta: tree("meta")?,
+            print_queue: tree("print_queue")?,
             db,
         })
     }
@@ -133,10 +143,10 @@ impl Store {
     /// hand the same number out twice.
     pub async fn allocate_order_number(
         &self,
-        prefix: &str,
-        till: &str,
+        prefix: &crate::domain::StorePrefix,
+        till: &crate::domain::TillId,
         day: NaiveDate,
-    ) -> Result<String, StoreError> {
+    ) -> Result<OrderNumber, StoreError> {
         let date = day.format("%y%m%d");
         let key = format!("seq/{prefix}/{till}/{date}");
         let next = self
@@ -152,12 +162,13 @@ impl Store {
             .map(u64::from_be_bytes)
             .unwrap_or(1);
         self.flush().await?;
-        Ok(format!("{prefix}-{till}-{date}-{next:04}"))
+        Ok(OrderNumber::new(prefix, till, day, next))
     }
 
     /// Stores a new order with its indexes. Refuses a second order for one idempotency key.
     pub async fn insert(&self, order: &Order) -> Result<(), StoreError> {
-        let day = day_key(moscow::date(order.created_at), &order.id);
+        let id = order.id.to_string();
+        let day = day_key(moscow::date(order.created_at), &id);
         let trees = (
             &self.orders,
             &self.by_number,
@@ -168,19 +179,19 @@ impl Store {
         trees
             .transaction(|(orders, by_number, by_day, open, idempotency)| {
                 if let Some(key) = &order.idempotency_key {
-                    if let Some(existing) = idempotency.get(key.as_bytes())? {
+                    if let Some(existing) = idempotency.get(key.as_str().as_bytes())? {
                         let id = String::from_utf8_lossy(&existing).to_string();
                         return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
                             id,
                         )));
                     }
-                    idempotency.insert(key.as_bytes(), order.id.as_bytes())?;
+                    idempotency.insert(key.as_str().as_bytes(), id.as_bytes())?;
                 }
-                orders.insert(order.id.as_bytes(), encode(order))?;
-                by_number.insert(order.order_number.as_bytes(), order.id.as_bytes())?;
+                orders.insert(id.as_bytes(), record::encode(order))?;
+                by_number.insert(order.order_number.as_str().as_bytes(), id.as_bytes())?;
                 by_day.insert(day.as_slice(), &[])?;
                 if order.state.is_open() {
-                    open.insert(order.id.as_bytes(), &[])?;
+                    open.insert(id.as_bytes(), &[])?;
                 }
                 Ok(())
             })
@@ -192,29 +203,30 @@ impl Store {
     /// indexes right, and flushes.
     pub async fn replace(&self, next: &Order) -> Result<(), StoreError> {
         let expected = next.version.saturating_sub(1);
+        let id = next.id.to_string();
+        let bytes = record::encode(next);
         let trees = (&self.orders, &self.by_gateway, &self.open);
         trees
             .transaction(|(orders, by_gateway, open)| {
-                let current = orders.get(next.id.as_bytes())?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(StoreError::Missing(next.id.clone()))
+                let current = orders.get(id.as_bytes())?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(StoreError::Missing(id.clone()))
                 })?;
-                let current =
-                    decode(&next.id, &current).map_err(ConflictableTransactionError::Abort)?;
+                let current = decode(&id, &current).map_err(ConflictableTransactionError::Abort)?;
                 if current.version != expected {
                     return Err(ConflictableTransactionError::Abort(StoreError::Conflict {
-                        id: next.id.clone(),
+                        id: id.clone(),
                         expected,
                         found: current.version,
                     }));
                 }
-                orders.insert(next.id.as_bytes(), encode(next))?;
-                if let Some(gid) = &next.gateway_order_id {
-                    by_gateway.insert(gid.as_bytes(), next.id.as_bytes())?;
+                orders.insert(id.as_bytes(), bytes.as_slice())?;
+                if let Some(gid) = next.state.bank_id() {
+                    by_gateway.insert(gid.as_str().as_bytes(), id.as_bytes())?;
                 }
                 if next.state.is_open() {
-                    open.insert(next.id.as_bytes(), &[])?;
+                    open.insert(id.as_bytes(), &[])?;
                 } else {
-                    open.remove(next.id.as_bytes())?;
+                    open.remove(id.as_bytes())?;
                 }
                 Ok(())
             })
@@ -222,7 +234,11 @@ impl Store {
         self.flush().await
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+    pub fn get(&self, id: &uuid::Uuid) -> Result<Option<Order>, StoreError> {
+        self.get_raw(&id.to_string())
+    }
+
+    fn get_raw(&self, id: &str) -> Result<Option<Order>, StoreError> {
         match self.orders.get(id.as_bytes())? {
             Some(bytes) => decode(id, &bytes).map(Some),
             None => Ok(None),
@@ -231,29 +247,41 @@ impl Store {
 
     fn get_via(&self, index: &Tree, key: &str) -> Result<Option<Order>, StoreError> {
         match index.get(key.as_bytes())? {
-            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+            Some(id) => self.get_raw(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
     }
 
-    pub fn by_gateway_id(&self, gateway_order_id: &str) -> Result<Option<Order>, StoreError> {
-        self.get_via(&self.by_gateway, gateway_order_id)
+    pub fn by_gateway_id(&self, id: &GatewayOrderId) -> Result<Option<Order>, StoreError> {
+        self.get_via(&self.by_gateway, id.as_str())
     }
 
-    pub fn by_number(&self, order_number: &str) -> Result<Option<Order>, StoreError> {
-        self.get_via(&self.by_number, order_number)
+    pub fn by_number(&self, number: &OrderNumber) -> Result<Option<Order>, StoreError> {
+        self.get_via(&self.by_number, number.as_str())
     }
 
-    pub fn by_idempotency_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
-        self.get_via(&self.idempotency, key)
+    pub fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, StoreError> {
+        self.get_via(&self.idempotency, key.as_str())
     }
 
-    /// Every order still moving (for the poller and recovery).
-    pub fn open_orders(&self) -> Result<Vec<Order>, StoreError> {
+    /// The ids of every order still moving (for the poller and recovery), without reading them.
+    pub fn open_ids(&self) -> Result<Vec<uuid::Uuid>, StoreError> {
         let mut out = Vec::new();
         for entry in self.open.iter() {
             let (id, _) = entry?;
-            if let Some(order) = self.get(&String::from_utf8_lossy(&id))? {
+            match uuid::Uuid::try_parse_ascii(&id) {
+                Ok(id) => out.push(id),
+                Err(e) => tracing::error!(error = %e, "unreadable id in the open index; skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every order still moving.
+    pub fn open_orders(&self) -> Result<Vec<Order>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.open_ids()? {
+            if let Some(order) = self.get(&id)? {
                 out.push(order);
             }
         }
@@ -267,7 +295,7 @@ impl Store {
         for entry in self.by_day.scan_prefix(prefix.as_bytes()) {
             let (key, _) = entry?;
             let id = String::from_utf8_lossy(&key[prefix.len()..]).to_string();
-            if let Some(order) = self.get(&id)? {
+            if let Some(order) = self.get_raw(&id)? {
                 out.push(order);
             }
         }
@@ -288,9 +316,9 @@ impl Store {
     /// Appends to the gateway-call journal. Not flushed on its own: it is diagnostics, and
     /// the next order write (or sled's periodic flush) carries it to disk.
     pub fn journal_append(&self, entry: &JournalEntry) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
-        let bytes = serde_json::to_vec(entry).expect("a journal entry serialises");
-        self.journal.insert(id.to_be_bytes(), bytes)?;
+        let key = timed_key(entry.at, self.db.generate_id()?);
+        let bytes = serde_json::to_vec(entry).unwrap_or_default();
+        self.journal.insert(key, bytes)?;
         Ok(())
     }
 
@@ -309,14 +337,57 @@ impl Store {
     }
 
     /// Keeps a received callback, flushed: it is answered 200 only after this.
-    pub async fn callback_append(&self, record: &CallbackRecord) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
-        let bytes = serde_json::to_vec(record).expect("a callback record serialises");
-        self.callbacks.insert(id.to_be_bytes(), bytes)?;
+    pub async fn callback_append(&self, record: &StoredCallback) -> Result<(), StoreError> {
+        let key = timed_key(record.at, self.db.generate_id()?);
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        self.callbacks.insert(key, bytes)?;
         self.flush().await
     }
 
-    pub fn callbacks(&self) -> Result<Vec<CallbackRecord>, StoreError> {
+    /// Drops journal entries and callbacks older than `before`; returns how many went.
+    pub fn prune_before(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let end = timed_key(before, 0);
+        let mut removed = 0;
+        for tree in [&self.journal, &self.callbacks] {
+            for entry in tree.range(..end) {
+                let (key, _) = entry?;
+                tree.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Adds a slip to the printer's queue, flushed: a slip asked for survives a stop or a crash.
+    pub async fn print_queue_push(&self, item: &[u8]) -> Result<u64, StoreError> {
+        let seq = self.db.generate_id()?;
+        self.print_queue.insert(seq.to_be_bytes(), item)?;
+        self.flush().await?;
+        Ok(seq)
+    }
+
+    /// Forgets a printed (or no longer wanted) slip. Blocking: called from the printer's thread.
+    pub fn print_queue_remove(&self, seq: u64) -> Result<(), StoreError> {
+        self.print_queue.remove(seq.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The slips still to print, oldest first.
+    pub fn print_queue(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.print_queue
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let seq = <[u8; 8]>::try_from(key.as_ref())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Ok((seq, value.to_vec()))
+            })
+            .collect()
+    }
+
+    pub fn callbacks(&self) -> Result<Vec<StoredCallback>, StoreError> {
         self.callbacks
             .iter()
             .values()

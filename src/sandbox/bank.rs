@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::gateway::{
-    BindingInfo, Feature, Method, NameValue, OrderStatus, OrderStatusReport, PaymentAmountInfo,
-    PaymentState, Registered, CURRENCY_RUB,
+    ActionCode, BindingInfo, Feature, Method, NameValue, OrderStatus, OrderStatusReport,
+    PaymentAmountInfo, PaymentState, CURRENCY_RUB,
 };
 use crate::money::{Kopecks, MAX_KOPECKS};
 use crate::moscow;
@@ -361,11 +361,7 @@ impl Bank {
         self.by_number.insert(number, id.clone());
         self.orders.insert(id.clone(), order);
         // The legacy host omits errorCode on a successful register.
-        let reply = serde_json::to_value(Registered {
-            order_id: id,
-            form_url,
-        })
-        .unwrap_or_default();
+        let reply = serde_json::json!({"orderId": id, "formUrl": form_url});
         Ok((reply, Vec::new()))
     }
 
@@ -737,7 +733,7 @@ fn report(o: &Order) -> OrderStatusReport {
     OrderStatusReport {
         order_number: o.number.clone(),
         order_status: Some(o.status),
-        action_code: Some(o.action_code),
+        action_code: Some(ActionCode::from_code(o.action_code)),
         action_code_description: Some(o.action_text.clone()),
         amount: o.amount,
         currency: Some(CURRENCY_RUB.to_string()),

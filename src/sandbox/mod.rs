@@ -24,8 +24,8 @@ pub use callbacks::{CallbackFaults, CallbackRecord, CallbackSettings};
 pub use faults::{Fault, FaultRule, Faults, Phase};
 
 use crate::gateway::OrderStatus;
+use crate::http::server::ServerHandle;
 use crate::secret::Secret;
-use crate::serve::ServerHandle;
 use callbacks::lock;
 
 /// The default sandbox merchant login and password (the shipped config uses them).
@@ -64,7 +64,8 @@ pub struct Ledger {
 
 impl Ledger {
     /// How many calls of `operation` succeeded for an order number.
-    pub fn count_ok(&self, operation: &str, order_number: &str) -> usize {
+    pub fn count_ok(&self, operation: &str, order_number: impl AsRef<str>) -> usize {
+        let order_number = order_number.as_ref();
         self.operations
             .iter()
             .filter(|e| e.ok() && e.operation == operation)
@@ -72,7 +73,8 @@ impl Ledger {
             .count()
     }
 
-    pub fn order(&self, order_number: &str) -> Option<&LedgerOrder> {
+    pub fn order(&self, order_number: impl AsRef<str>) -> Option<&LedgerOrder> {
+        let order_number = order_number.as_ref();
         self.orders.iter().find(|o| o.order_number == order_number)
     }
 }
@@ -190,7 +192,7 @@ impl Sandbox {
             .local_addr()
             .map_err(|e| format!("sandbox listener has no address: {e}"))?;
         let tls = match &settings.tls {
-            Some((cert, key)) => Some(crate::serve::tls_acceptor(cert, key)?),
+            Some((cert, key)) => Some(crate::http::server::tls_acceptor(cert, key)?),
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -204,7 +206,7 @@ impl Sandbox {
             fault_rules: Mutex::new(Vec::new()),
             public_base,
         });
-        let server = crate::serve::spawn(listener, http::router(shared.clone()), tls);
+        let server = crate::http::server::spawn(listener, http::router(shared.clone()), tls);
         // Lifetimes run out even when nobody asks: the bank sends declinedByTimeout by itself.
         let sweeper = {
             let shared = shared.clone();
@@ -286,13 +288,13 @@ impl Sandbox {
     }
 
     /// The customer pays the order (as the payment page's button does).
-    pub fn pay(&self, order_id: &str) -> Result<OrderStatus, Refusal> {
-        self.shared.customer_pays(order_id)
+    pub fn pay(&self, order_id: impl AsRef<str>) -> Result<OrderStatus, Refusal> {
+        self.shared.customer_pays(order_id.as_ref())
     }
 
     /// The customer refuses to pay.
-    pub fn decline(&self, order_id: &str) -> Result<OrderStatus, Refusal> {
-        self.shared.customer_declines(order_id)
+    pub fn decline(&self, order_id: impl AsRef<str>) -> Result<OrderStatus, Refusal> {
+        self.shared.customer_declines(order_id.as_ref())
     }
 
     /// The order id of a `formUrl` issued by this sandbox.

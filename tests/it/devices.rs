@@ -2,134 +2,36 @@
 //! thread on the master side: the bytes are parsed back (native QR payload, raster decoded
 //! with rqrr, Russian text from the code page), status answers, a port that vanishes mid-slip.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chasti::devices::display::{self, Screen};
 use chasti::devices::escpos::{parse, raster_pixels, text_lines, Element};
+use chasti::devices::pole::Display;
 use chasti::devices::profile::{self, PrinterProfile};
-use chasti::devices::serial::{DeviceError, Display, Flow, PortSettings, Printer, PrinterEvent};
+use chasti::devices::serial::{DeviceError, PortSettings, Printer, PrinterEvent};
 use chasti::devices::slip::{self, SlipOrder, INSTRUCTION};
+use chasti::domain::PaymentUrl;
 use chasti::money::Kopecks;
-use serialport::{SerialPort, TTYPort};
+
+use crate::common::{settings, FakeDevice};
 
 const LINK: &str = "https://securepayments.sberbank.ru/payment/merchants/sbersafe_sberid/payment_ru.html?mdOrder=2f5bd8e8-3b3e-7c46-9a8f-4a1e00a8b38b";
 const QUERIES: [u8; 9] = [0x10, 0x04, 1, 0x10, 0x04, 2, 0x10, 0x04, 4];
-
-/// A printer or display played on the master side of a pty.
-struct FakeDevice {
-    captured: Arc<Mutex<Vec<u8>>>,
-    status: Arc<AtomicU8>,
-    stop: Arc<AtomicBool>,
-    /// Close the master (the device vanishes) after this many bytes; 0 = never.
-    hang_up_after: Arc<Mutex<usize>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    slave: TTYPort,
-}
-
-impl FakeDevice {
-    fn start(status: u8) -> FakeDevice {
-        let (mut master, slave) = TTYPort::pair().expect("a pseudo-terminal pair");
-        master.set_timeout(Duration::from_millis(20)).unwrap();
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let status = Arc::new(AtomicU8::new(status));
-        let stop = Arc::new(AtomicBool::new(false));
-        let hang_up_after = Arc::new(Mutex::new(0usize));
-        let (c, s, st, h) = (
-            captured.clone(),
-            status.clone(),
-            stop.clone(),
-            hang_up_after.clone(),
-        );
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            let mut window: Vec<u8> = Vec::new();
-            while !st.load(Ordering::SeqCst) {
-                let n = match master.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-                    Err(_) => break,
-                };
-                let mut got = c.lock().unwrap();
-                got.extend_from_slice(&buf[..n]);
-                // Answer DLE EOT n at once, as a printer does in real time.
-                for &b in &buf[..n] {
-                    window.push(b);
-                    if window.len() > 3 {
-                        window.remove(0);
-                    }
-                    if window.len() == 3 && window[0] == 0x10 && window[1] == 0x04 {
-                        let _ = master.write_all(&[s.load(Ordering::SeqCst)]);
-                        window.clear();
-                    }
-                }
-                let limit = *h.lock().unwrap();
-                if limit > 0 && got.len() >= limit {
-                    break; // the master is dropped: the device is gone
-                }
-            }
-        });
-        FakeDevice {
-            captured,
-            status,
-            stop,
-            hang_up_after,
-            thread: Some(thread),
-            slave,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(self.slave.name().expect("a pty has a name"))
-    }
-
-    fn captured(&self) -> Vec<u8> {
-        self.captured.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, n: usize) -> Vec<u8> {
-        for _ in 0..400 {
-            let got = self.captured();
-            if got.len() >= n {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("expected {n} bytes, got {}", self.captured().len());
-    }
-}
-
-impl Drop for FakeDevice {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn settings(path: &Path) -> PortSettings {
-    PortSettings {
-        path: path.to_path_buf(),
-        baud: 115_200,
-        flow: Flow::None,
-        retry: Duration::from_millis(100),
-    }
-}
 
 fn sample() -> SlipOrder<'static> {
     SlipOrder {
         shop_name: "Магазин «Ромашка»",
         order_number: "S1-1-261123-0042",
         amount: Kopecks::new(1_234_550).unwrap(),
-        payment_url: LINK,
         link_expires_at: chrono::DateTime::parse_from_rfc3339("2026-11-23T09:20:00Z")
             .unwrap()
             .into(),
     }
+}
+
+fn payment_link() -> PaymentUrl {
+    PaymentUrl::parse(LINK).unwrap()
 }
 
 fn printer_profiles() -> Vec<PrinterProfile> {
@@ -158,7 +60,7 @@ async fn each_profile_prints_a_slip_that_reads_back_as_the_link_and_russian_text
     for profile in printer_profiles() {
         let device = FakeDevice::start(0x12);
         let printer = Printer::spawn(settings(&device.path()), profile.clone());
-        let expected = slip::payment_slip(&profile, &sample()).unwrap();
+        let expected = slip::payment_slip(&profile, &sample(), &payment_link()).unwrap();
         printer
             .print("payment slip", expected.clone())
             .await
@@ -265,7 +167,7 @@ async fn paper_out_keeps_the_slip_and_it_prints_once_when_paper_is_back() {
     let profile = profile::printer("epson-tm-t20iii", None).unwrap();
     let printer = Printer::spawn(settings(&device.path()), profile.clone());
     let mut events = printer.subscribe();
-    let bytes = slip::payment_slip(&profile, &sample()).unwrap();
+    let bytes = slip::payment_slip(&profile, &sample(), &payment_link()).unwrap();
     let err = printer
         .print("payment slip", bytes.clone())
         .await
@@ -305,7 +207,7 @@ async fn a_port_that_vanishes_mid_slip_prints_the_slip_once_whole_when_it_return
     let first = FakeDevice::start(0x12);
     std::os::unix::fs::symlink(first.path(), &link).unwrap();
     let profile = profile::printer("xprinter-xp58", None).unwrap(); // a ~3 KB raster slip
-    let bytes = slip::payment_slip(&profile, &sample()).unwrap();
+    let bytes = slip::payment_slip(&profile, &sample(), &payment_link()).unwrap();
     assert!(bytes.len() > 2000);
     *first.hang_up_after.lock().unwrap() = 9 + 700;
     // 9600 baud: the slip takes ~3 s on the wire, so the device vanishes well inside it.
@@ -383,17 +285,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     count(haystack, needle) > 0
 }
 
-fn wiring(
-    h: &crate::common::Harness,
-    printer: &Printer,
-    display: &Display,
-) -> tokio::task::JoinHandle<()> {
-    chasti::devices::attach(
-        &h.engine,
-        chasti::devices::Devices::new("Тест", Some(printer.clone()), Some(display.clone())),
-    )
-}
-
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..250 {
         if check() {
@@ -406,13 +297,15 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
-    let h = crate::common::Harness::new(crate::common::HarnessOptions::default()).await;
     let (paper, pole) = (FakeDevice::start(0x12), FakeDevice::start(0x12));
     let tm = profile::printer("epson-tm-t20iii", None).unwrap();
     let dp = profile::display("epson-dm-d110", None).unwrap();
-    let printer = Printer::spawn(settings(&paper.path()), tm.clone());
-    let display = Display::spawn(settings(&pole.path()), dp.clone());
-    let _wiring = wiring(&h, &printer, &display);
+    let h = crate::common::Harness::new(crate::common::HarnessOptions {
+        printer: Some(Printer::spawn(settings(&paper.path()), tm.clone())),
+        display: Some(Display::spawn(settings(&pole.path()), dp.clone())),
+        ..Default::default()
+    })
+    .await;
 
     let order = h
         .engine
@@ -422,7 +315,7 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
         ))
         .await
         .unwrap();
-    let link = order.payment_url.clone().unwrap();
+    let link = crate::common::Harness::link(&order);
     let mut store_qr = vec![
         0x1D,
         b'(',
@@ -456,7 +349,7 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
     .await;
 
     h.sandbox
-        .pay(&crate::common::Harness::gateway_id(&order))
+        .pay(crate::common::Harness::gateway_id(&order))
         .unwrap();
     let paid = tm.code_page.encode("ОПЛАЧЕНО");
     eventually("the paid slip", || contains(&paper.captured(), &paid)).await;
@@ -470,7 +363,6 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
 
 #[tokio::test]
 async fn an_empty_printer_never_fails_a_sale() {
-    let h = crate::common::Harness::new(crate::common::HarnessOptions::default()).await;
     let (paper, pole) = (FakeDevice::start(0x72), FakeDevice::start(0x12));
     let printer = Printer::spawn(
         settings(&paper.path()),
@@ -480,7 +372,12 @@ async fn an_empty_printer_never_fails_a_sale() {
         settings(&pole.path()),
         profile::display("generic-cd5220", None).unwrap(),
     );
-    let _wiring = wiring(&h, &printer, &display);
+    let h = crate::common::Harness::new(crate::common::HarnessOptions {
+        printer: Some(printer.clone()),
+        display: Some(display),
+        ..Default::default()
+    })
+    .await;
     let order = h
         .engine
         .create_sale(crate::common::Harness::sale(
@@ -489,6 +386,6 @@ async fn an_empty_printer_never_fails_a_sale() {
         ))
         .await
         .expect("the sale goes through without paper");
-    assert!(order.payment_url.is_some(), "the link is still returned");
+    assert!(order.state.bank().is_some(), "the link is still returned");
     eventually("the slip kept for reprint", || printer.kept() == 1).await;
 }

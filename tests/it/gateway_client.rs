@@ -13,19 +13,26 @@ use chasti::sandbox::{Fault, FaultRule, Sandbox, SandboxSettings};
 use chasti::secret::Secret;
 use chrono::TimeZone;
 
+fn gid(id: &str) -> chasti::domain::GatewayOrderId {
+    chasti::domain::GatewayOrderId::parse(id).unwrap()
+}
+
 fn rub(roubles: u64) -> Kopecks {
     Kopecks::from_roubles(roubles).unwrap()
 }
 
 fn order_id(registered: &chasti::gateway::Registered) -> String {
-    Sandbox::order_id_of(&registered.form_url)
+    Sandbox::order_id_of(registered.form_url.as_str())
         .unwrap()
         .to_string()
 }
 
 fn code(result: Result<impl std::fmt::Debug, GatewayError>) -> i64 {
     match result {
-        Err(e) => e.code().unwrap_or_else(|| panic!("not a refusal: {e}")),
+        Err(e) => e
+            .code()
+            .map(|c| c.code())
+            .unwrap_or_else(|| panic!("not a refusal: {e}")),
         Ok(v) => panic!("expected a refusal, got {v:?}"),
     }
 }
@@ -38,8 +45,12 @@ async fn register_answers_with_a_payment_link_and_refuses_a_reused_number() {
         .register(&RegisterRequest::new("A-1", rub(1499)))
         .await
         .unwrap();
-    assert!(r.form_url.starts_with(sb.url().as_str()), "{}", r.form_url);
-    assert_eq!(order_id(&r), r.order_id);
+    assert!(
+        r.form_url.as_str().starts_with(sb.url().as_str()),
+        "{}",
+        r.form_url
+    );
+    assert_eq!(order_id(&r), r.order_id.as_str());
 
     let again = client.register(&RegisterRequest::new("A-1", rub(5))).await;
     assert_eq!(code(again), 1);
@@ -76,7 +87,7 @@ async fn register_refusals_carry_the_banks_codes() {
     let mut bad = RegisterRequest::new("D", rub(1));
     bad.description = Some("50% off".into());
     let err = client.register(&bad).await.unwrap_err();
-    assert_eq!(err.code(), Some(5));
+    assert_eq!(err.code().map(|c| c.code()), Some(5));
     assert!(err.to_string().contains("forbidden characters"), "{err}");
     // AUTO_PAYMENT without clientId.
     let mut bad = RegisterRequest::new("F", rub(1));
@@ -161,7 +172,7 @@ async fn credentials_are_checked_and_never_shown() {
         .register(&RegisterRequest::new("C-1", rub(1)))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(5));
+    assert_eq!(err.code().map(|c| c.code()), Some(5));
     let text = err.to_string();
     assert!(text.contains("Access denied"), "{text}");
     assert!(!text.contains("wrong-password-xyz"), "{text}");
@@ -177,7 +188,7 @@ async fn credentials_are_checked_and_never_shown() {
         .register(&RegisterRequest::new("C-2", rub(1)))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(4));
+    assert_eq!(err.code().map(|c| c.code()), Some(4));
 
     let mut token = settings_for(&sb);
     token.credentials = Credentials::Token(Secret::new("tok-123"));
@@ -206,7 +217,7 @@ async fn status_by_order_id_and_by_order_number() {
         .unwrap();
     assert_eq!(by_id, by_number);
     assert_eq!(by_id.order_status, Some(OrderStatus::Registered));
-    assert_eq!(by_id.action_code, Some(-100));
+    assert_eq!(by_id.action_code.map(|c| c.code()), Some(-100));
     assert_eq!(by_id.amount, rub(2500));
     assert_eq!(by_id.merchant_order_params[0].value, "2");
     let info = by_id.payment_amount_info.unwrap();
@@ -221,7 +232,7 @@ async fn status_by_order_id_and_by_order_number() {
         6
     );
     assert_eq!(
-        code(client.order_status(&OrderRef::OrderId("nope".into())).await),
+        code(client.order_status(&OrderRef::OrderId(gid("nope"))).await),
         6
     );
 }
@@ -266,7 +277,7 @@ async fn one_stage_payment_then_same_day_reversal_once() {
         .unwrap();
     assert_eq!(reversed.order_status, Some(OrderStatus::Reversed));
     assert_eq!(code(client.reverse(&r3.order_id, None).await), 7);
-    assert_eq!(code(client.reverse("unknown", None).await), 6);
+    assert_eq!(code(client.reverse(&gid("unknown"), None).await), 6);
 }
 
 #[tokio::test]
@@ -292,7 +303,7 @@ async fn reversal_ends_at_moscow_midnight() {
     client.reverse(&a.order_id, None).await.unwrap();
     sb.set_clock(late + chrono::Duration::seconds(2)); // 00:00:00 MSK, the next day
     let err = client.reverse(&b.order_id, None).await.unwrap_err();
-    assert_eq!(err.code(), Some(7));
+    assert_eq!(err.code().map(|c| c.code()), Some(7));
     assert!(err.to_string().contains("use refund"), "{err}");
     // The refund path is open instead.
     client.refund(&b.order_id, rub(10), None).await.unwrap();
@@ -319,7 +330,7 @@ async fn two_stage_hold_deposit_and_its_limits() {
     // Above the hold, and below one rouble.
     assert_eq!(code(client.deposit(&r.order_id, Some(rub(301))).await), 5);
     assert_eq!(code(client.deposit(&r.order_id, Kopecks::new(99)).await), 5);
-    assert_eq!(code(client.deposit("unknown", None).await), 6);
+    assert_eq!(code(client.deposit(&gid("unknown"), None).await), 6);
     // None = the whole hold.
     client.deposit(&r.order_id, None).await.unwrap();
     let paid = client
@@ -377,7 +388,7 @@ async fn refunds_up_to_the_deposited_total_and_idempotent_by_id() {
     assert_eq!(s.order_status, Some(OrderStatus::Refunded));
     assert_eq!(s.refunded(), rub(1000));
     assert_eq!(code(client.refund(&r.order_id, rub(1), None).await), 5);
-    assert_eq!(code(client.refund("unknown", rub(1), None).await), 6);
+    assert_eq!(code(client.refund(&gid("unknown"), rub(1), None).await), 6);
 }
 
 #[tokio::test]
@@ -435,7 +446,7 @@ async fn an_unpaid_order_expires_into_declined_by_timeout() {
         .await
         .unwrap();
     assert_eq!(s.order_status, Some(OrderStatus::Declined));
-    assert_eq!(s.action_code, Some(-2007));
+    assert_eq!(s.action_code.map(|c| c.code()), Some(-2007));
     assert!(
         sb.pay(&r.order_id).is_err(),
         "an expired link cannot be paid"

@@ -9,10 +9,14 @@ use crate::common::{Harness, HarnessOptions, CALLBACK_KEY};
 use chasti::gateway::checksum::{hmac_sha256_checksum, CallbackPublicKey};
 use chasti::http::callback::{CallbackAuth, Rejection};
 use chasti::money::Kopecks;
-use chasti::orders::{ActionError, EngineError, ManualClock, Mode, SaleRequest, State};
+use chasti::orders::{ActionError, EngineError, ManualClock, Mode, State, StateKind};
 use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};
 use chasti::secret::Secret;
 use chrono::TimeZone;
+
+fn key(k: &str) -> chasti::domain::IdempotencyKey {
+    chasti::domain::IdempotencyKey::parse(k).unwrap()
+}
 
 fn rub(r: u64) -> Kopecks {
     Kopecks::from_roubles(r).unwrap()
@@ -41,15 +45,15 @@ async fn one_stage_completed_by_callback() {
         .create_sale(Harness::sale(1499, Mode::OneStage))
         .await
         .unwrap();
-    assert_eq!(order.state, State::AwaitingPayment);
+    assert_eq!(order.state.kind(), StateKind::AwaitingPayment);
     assert!(
-        order.order_number.starts_with("T-1-"),
+        order.order_number.as_str().starts_with("T-1-"),
         "{}",
         order.order_number
     );
-    let url = order.payment_url.clone().unwrap();
+    let url = Harness::link(&order);
     assert!(url.contains("/sandbox/pay/"), "{url}");
-    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     let paid = h.wait_state(&order.id, "paid").await;
     assert_eq!(paid.deposited, rub(1499));
     let stored = h.engine.store().callbacks().unwrap();
@@ -73,9 +77,9 @@ async fn two_stage_completed_by_callback_deposits_once() {
         .create_sale(Harness::sale(300, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     let paid = h.wait_state(&order.id, "paid").await;
-    let states: Vec<&str> = paid.history.iter().map(|e| e.to.as_str()).collect();
+    let states: Vec<&str> = paid.history.iter().map(|e| e.to.name()).collect();
     assert_eq!(states, ["awaiting_payment", "held", "depositing", "paid"]);
     // The deposit's own callback arrives too: it changes nothing.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -100,8 +104,8 @@ async fn both_modes_complete_by_polling_alone() {
         .create_sale(Harness::sale(20, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&one)).unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&two)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&one)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&two)).unwrap();
     h.wait_state(&one.id, "paid").await;
     h.wait_state(&two.id, "paid").await;
     assert!(
@@ -127,10 +131,10 @@ async fn a_declined_payment_and_an_expired_link() {
         .create_sale(Harness::sale(10, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.decline(&Harness::gateway_id(&declined)).unwrap();
+    h.sandbox.decline(Harness::gateway_id(&declined)).unwrap();
     let order = h.wait_state(&declined.id, "declined").await;
     assert!(
-        matches!(order.state, State::Declined { ref why } if why.contains("отказался")),
+        matches!(order.state, State::Declined { ref why, .. } if why.contains("отказался")),
         "{:?}",
         order.state
     );
@@ -150,7 +154,7 @@ async fn a_declined_payment_and_an_expired_link() {
         1
     );
     assert!(
-        h.sandbox.pay(&Harness::gateway_id(&lapsed)).is_err(),
+        h.sandbox.pay(Harness::gateway_id(&lapsed)).is_err(),
         "an expired link cannot be paid"
     );
 }
@@ -177,7 +181,7 @@ async fn concurrent_sales_and_callbacks_all_complete() {
     .expect("every sale finishes");
     let orders: Vec<_> = all.into_iter().map(|r| r.unwrap().unwrap()).collect();
     for o in &orders {
-        h.sandbox.pay(&Harness::gateway_id(o)).unwrap();
+        h.sandbox.pay(Harness::gateway_id(o)).unwrap();
     }
     for o in &orders {
         h.wait_state(&o.id, "paid").await;
@@ -191,7 +195,7 @@ async fn concurrent_sales_and_callbacks_all_complete() {
 async fn the_same_idempotency_key_returns_the_same_sale() {
     let h = Harness::new(callbacks_only()).await;
     let mut sale = Harness::sale(10, Mode::OneStage);
-    sale.idempotency_key = Some("till1-receipt-42".into());
+    sale.idempotency_key = Some(key("till1-receipt-42"));
     let first = h.engine.create_sale(sale.clone()).await.unwrap();
     let again = h.engine.create_sale(sale).await.unwrap();
     assert_eq!(first.id, again.id);
@@ -201,27 +205,36 @@ async fn the_same_idempotency_key_returns_the_same_sale() {
 #[tokio::test]
 async fn bad_sales_are_refused_and_change_nothing() {
     let h = Harness::new(callbacks_only()).await;
-    let mut bad: SaleRequest = Harness::sale(10, Mode::OneStage);
-    bad.description = Some("скидка 50%".into());
-    let err = h.engine.create_sale(bad).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EngineError::Invalid {
-                field: "description",
-                ..
-            }
+    for (body, field, needle) in [
+        (
+            serde_json::json!({"amount": "10", "description": "скидка 50%", "idempotency_key": "b1"}),
+            "description",
+            "«%»",
         ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("нельзя %"), "{err}");
-    let mut bad = Harness::sale(10, Mode::OneStage);
-    bad.till = Some("till-1".into());
-    let err = h.engine.create_sale(bad).await.unwrap_err();
-    assert!(
-        matches!(err, EngineError::Invalid { field: "till", .. }),
-        "{err}"
-    );
+        (
+            serde_json::json!({"amount": "10", "till": "till-1", "idempotency_key": "b2"}),
+            "till",
+            "1–4",
+        ),
+    ] {
+        let reply = crate::common::http()
+            .post(format!("{}/api/v1/sales", h.api()))
+            .bearer_auth(crate::common::CASHIER)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 422);
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        assert!(
+            body["errors"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{body}"
+        );
+    }
     assert!(h.engine.store().all().unwrap().is_empty());
     assert!(h.sandbox.ledger().orders.is_empty());
 }
@@ -278,8 +291,8 @@ async fn hostile_and_repeated_callbacks_do_no_harm() {
     assert_eq!(send(&h, &params).await, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        h.engine.get(&order.id).unwrap().state,
-        State::AwaitingPayment
+        h.engine.get(&order.id).unwrap().state.kind(),
+        StateKind::AwaitingPayment
     );
     assert_eq!(
         h.engine.store().callbacks().unwrap().len(),
@@ -299,7 +312,10 @@ async fn hostile_and_repeated_callbacks_do_no_harm() {
     h.sandbox.pay(&gid).unwrap();
     h.wait_state(&order.id, "paid").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(h.engine.get(&order.id).unwrap().state, State::Paid);
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state.kind(),
+        StateKind::Paid
+    );
     assert_eq!(h.sandbox.ledger().count_ok("deposit.do", &number), 1);
 }
 
@@ -317,8 +333,8 @@ async fn post_form_and_json_callbacks_are_accepted_when_signed() {
         .await
         .unwrap();
     h.sandbox.set_callback_url(None);
-    h.sandbox.pay(&Harness::gateway_id(&form_order)).unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&json_order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&form_order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&json_order)).unwrap();
     let http = crate::common::http();
 
     let gid = Harness::gateway_id(&form_order);
@@ -415,7 +431,7 @@ async fn a_reordered_old_callback_does_not_undo_a_payment() {
         .create_sale(Harness::sale(50, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     // An old "declined" callback arrives late (correctly signed): the gateway says paid.
     let gid = Harness::gateway_id(&order);
@@ -429,7 +445,10 @@ async fn a_reordered_old_callback_does_not_undo_a_payment() {
     params.push(("checksum", &sum));
     assert_eq!(send(&h, &params).await, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(h.engine.get(&order.id).unwrap().state, State::Paid);
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state.kind(),
+        StateKind::Paid
+    );
 }
 
 #[test]
@@ -517,18 +536,13 @@ async fn a_register_timeout_never_registers_twice() {
         .create_sale(Harness::sale(70, Mode::OneStage))
         .await
         .unwrap();
-    assert_eq!(order.state, State::AwaitingPayment);
+    assert_eq!(order.state.kind(), StateKind::AwaitingPayment);
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("register.do", &order.order_number), 1);
     assert_eq!(ledger.orders.len(), 1);
-    assert_eq!(
-        order.gateway_order_id.as_deref(),
-        Some(ledger.orders[0].order_id.as_str())
-    );
-    assert_eq!(
-        order.payment_url.as_deref(),
-        Some(ledger.orders[0].form_url.as_str())
-    );
+    let bank = order.state.bank().unwrap();
+    assert_eq!(bank.id.as_str(), ledger.orders[0].order_id);
+    assert_eq!(bank.link.as_str(), ledger.orders[0].form_url);
 
     // A 502 before the bank saw it: not registered, so register is tried again, once.
     h.sandbox
@@ -538,7 +552,7 @@ async fn a_register_timeout_never_registers_twice() {
         .create_sale(Harness::sale(71, Mode::OneStage))
         .await
         .unwrap();
-    assert_eq!(second.state, State::AwaitingPayment);
+    assert_eq!(second.state.kind(), StateKind::AwaitingPayment);
     assert_eq!(
         h.sandbox
             .ledger()
@@ -562,7 +576,7 @@ async fn a_lost_register_reply_without_a_known_link_is_declined_at_the_bank() {
         .create_sale(Harness::sale(70, Mode::OneStage))
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::Refused { .. }), "{err}");
+    assert!(matches!(err, EngineError::SaleFailed { .. }), "{err}");
     assert!(err.to_string().contains("повторите продажу"), "{err}");
     let orders = h.engine.store().all().unwrap();
     assert!(
@@ -588,7 +602,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         .create_sale(Harness::sale(40, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&a)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
     h.wait_state(&a.id, "paid").await;
     assert_eq!(
         h.sandbox.ledger().count_ok("deposit.do", &a.order_number),
@@ -605,7 +619,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         .create_sale(Harness::sale(41, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&b)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
     h.wait_state(&b.id, "paid").await;
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("deposit.do", &b.order_number), 1);
@@ -631,7 +645,7 @@ async fn a_dropped_callback_is_made_up_for_by_polling() {
         .create_sale(Harness::sale(60, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     assert!(h.engine.store().callbacks().unwrap().is_empty());
 }
@@ -662,15 +676,15 @@ async fn reversal_until_moscow_midnight_then_refund() {
         .create_sale(Harness::sale(100, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&a)).unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&b)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
     h.wait_state(&a.id, "paid").await;
     h.wait_state(&b.id, "paid").await;
 
     clock.set(msk(23, 59, 59));
     h.sandbox.set_clock(msk(23, 59, 59));
     let reversed = h.engine.reverse(&a.id).await.unwrap();
-    assert_eq!(reversed.state, State::Reversed);
+    assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     clock.set(msk(23, 59, 59) + chrono::Duration::seconds(1)); // 00:00:00 MSK
     h.sandbox
@@ -682,16 +696,16 @@ async fn reversal_until_moscow_midnight_then_refund() {
     );
     assert!(err.to_string().contains("Оформите возврат"), "{err}");
     assert_eq!(
-        h.engine.get(&b.id).unwrap().state,
-        State::Paid,
+        h.engine.get(&b.id).unwrap().state.kind(),
+        StateKind::Paid,
         "a refused action changes nothing"
     );
     assert_eq!(
         h.sandbox.ledger().count_ok("reverse.do", &b.order_number),
         0
     );
-    let refunded = h.engine.refund(&b.id, None, "r1").await.unwrap();
-    assert_eq!(refunded.state, State::Refunded);
+    let refunded = h.engine.refund(&b.id, None, &key("r1")).await.unwrap();
+    assert_eq!(refunded.state.kind(), StateKind::Refunded);
 }
 
 #[test]
@@ -733,10 +747,10 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         .create_sale(Harness::sale(30, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&held)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&held)).unwrap();
     h.wait_state(&held.id, "held").await;
     let reversed = h.engine.reverse(&held.id).await.unwrap();
-    assert_eq!(reversed.state, State::Reversed);
+    assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     // The bank refuses a reversal (its own state changed): reported, then never tried again.
     let paid = h
@@ -744,15 +758,15 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         .create_sale(Harness::sale(30, Mode::TwoStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&paid)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
     h.wait_state(&paid.id, "held").await;
     h.engine.deposit(&paid.id).await.unwrap();
     h.sandbox
         .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
     let err = h.engine.reverse(&paid.id).await.unwrap_err();
-    assert!(matches!(err, EngineError::Refused { .. }), "{err}");
+    assert!(matches!(err, EngineError::BankRefused { .. }), "{err}");
     let after = h.engine.get(&paid.id).unwrap();
-    assert_eq!(after.state, State::Paid);
+    assert_eq!(after.state.kind(), StateKind::Paid);
     let again = h.engine.reverse(&paid.id).await.unwrap_err();
     assert!(
         matches!(
@@ -777,24 +791,24 @@ async fn refunds_are_limited_and_idempotent() {
         .create_sale(Harness::sale(100, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&order)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
 
     let part = h
         .engine
-        .refund(&order.id, Some(rub(30)), "k1")
+        .refund(&order.id, Some(rub(30)), &key("k1"))
         .await
         .unwrap();
-    assert_eq!(part.state, State::PartiallyRefunded);
+    assert_eq!(part.state.kind(), StateKind::PartiallyRefunded);
     let retry = h
         .engine
-        .refund(&order.id, Some(rub(30)), "k1")
+        .refund(&order.id, Some(rub(30)), &key("k1"))
         .await
         .unwrap();
     assert_eq!(retry.refunded, rub(30), "the same key never refunds twice");
     let too_much = h
         .engine
-        .refund(&order.id, Some(rub(71)), "k2")
+        .refund(&order.id, Some(rub(71)), &key("k2"))
         .await
         .unwrap_err();
     assert!(
@@ -809,8 +823,8 @@ async fn refunds_are_limited_and_idempotent() {
     // A refund whose reply is lost after the bank did it: confirmed by status, not repeated.
     h.sandbox
         .add_fault(FaultRule::new("refund.do", Fault::DropConnection));
-    let rest = h.engine.refund(&order.id, None, "k3").await.unwrap();
-    assert_eq!(rest.state, State::Refunded);
+    let rest = h.engine.refund(&order.id, None, &key("k3")).await.unwrap();
+    assert_eq!(rest.state.kind(), StateKind::Refunded);
     assert_eq!(rest.refunded, rub(100));
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("refund.do", &order.order_number), 2);
@@ -845,8 +859,8 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
         .await
         .unwrap();
     h.sandbox.set_callback_url(None);
-    h.sandbox.pay(&Harness::gateway_id(&paid)).unwrap();
-    h.sandbox.pay(&Harness::gateway_id(&refund_me)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&refund_me)).unwrap();
     h.engine.refresh(&paid.id).await.unwrap();
     h.engine.refresh(&refund_me.id).await.unwrap();
 
@@ -860,7 +874,7 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     let sale =
         tokio::time::timeout(cut, h.engine.create_sale(Harness::sale(40, Mode::OneStage))).await;
     assert!(sale.is_err(), "cut off during register");
-    h.sandbox.pay(&Harness::gateway_id(&hold)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&hold)).unwrap();
     assert!(
         tokio::time::timeout(cut, h.engine.refresh(&hold.id))
             .await
@@ -874,7 +888,7 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
         "cut off during reversal"
     );
     assert!(
-        tokio::time::timeout(cut, h.engine.refund(&refund_me.id, None, "rk"))
+        tokio::time::timeout(cut, h.engine.refund(&refund_me.id, None, &key("rk")))
             .await
             .is_err(),
         "cut off during refund"
@@ -890,35 +904,58 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     for s in ["registering", "depositing", "reversing", "refunding"] {
         assert!(states.iter().any(|x| x == s), "{s} in {states:?}");
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    // A new engine on the same store (the restarted daemon): no sales until recovered.
-    let store = h.engine.store().clone();
-    let restarted = chasti::orders::Engine::new(
-        store,
-        crate::common::client_for(&h.sandbox),
-        crate::common::engine_settings(&h.sandbox, &callbacks_only()),
-        Arc::new(chasti::orders::SystemClock),
+    // The daemon stops; a new one starts on the same store, the bank slow to answer its first
+    // status call: no sales until it has recovered.
+    let (sandbox, dir) = (h.sandbox.clone(), h.dir.clone());
+    {
+        let mut h = h;
+        h.stop().await.unwrap();
+    }
+    crate::common::wait_ledger(&sandbox, "the cut-off calls reach the bank", |l| {
+        ["deposit.do", "reverse.do", "refund.do"]
+            .iter()
+            .all(|m| l.operations.iter().any(|o| o.operation == *m))
+    })
+    .await;
+    sandbox.add_fault(
+        FaultRule::new("getOrderStatusExtended.do", Fault::Latency { ms: 1000 }).before(),
     );
+    let restarted = Harness::with_sandbox(
+        sandbox.clone(),
+        HarnessOptions {
+            dir: Some(dir),
+            wait_ready: false,
+            ..callbacks_only()
+        },
+    )
+    .await;
     let early = restarted
+        .engine
         .create_sale(Harness::sale(1, Mode::OneStage))
         .await
         .unwrap_err();
     assert!(matches!(early, EngineError::NotReady), "{early}");
-    let reconciled = restarted.recover().await.unwrap();
-    assert_eq!(reconciled, 4);
-    assert!(restarted.is_ready());
+    crate::common::wait_until("recovery", Duration::from_secs(20), || {
+        restarted.engine.is_ready()
+    })
+    .await;
+    assert_eq!(
+        restarted.engine.last_recovery().map(|r| r.reconciled),
+        Some(4)
+    );
+    let h = restarted;
 
-    let all = restarted.store().all().unwrap();
+    let all = h.engine.store().all().unwrap();
     let by_amount = |r: u64| all.iter().find(|o| o.amount == rub(r)).unwrap();
     assert!(
         matches!(by_amount(40).state, State::Failed { .. }),
         "interrupted register: {:?}",
         by_amount(40).state
     );
-    assert_eq!(by_amount(10).state, State::Paid);
-    assert_eq!(by_amount(20).state, State::Reversed);
-    assert_eq!(by_amount(30).state, State::Refunded);
+    assert_eq!(by_amount(10).state.kind(), StateKind::Paid);
+    assert_eq!(by_amount(20).state.kind(), StateKind::Reversed);
+    assert_eq!(by_amount(30).state.kind(), StateKind::Refunded);
     let ledger = h.sandbox.ledger();
     assert_eq!(
         ledger.count_ok("register.do", &by_amount(40).order_number),
@@ -935,47 +972,34 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
 
 #[tokio::test]
 async fn the_callback_route_refuses_sources_outside_the_allow_list() {
-    let h = Harness::new(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(5, Mode::OneStage))
-        .await
-        .unwrap();
-    let gid = Harness::gateway_id(&order);
-    let fields = [
-        ("mdOrder", gid.as_str()),
-        ("operation", "deposited"),
-        ("status", "1"),
-    ];
-    let sum = hmac_sha256_checksum(CALLBACK_KEY, fields);
-    let mut query = fields.to_vec();
-    query.push(("checksum", &sum));
     for (allow, expected) in [("192.0.2.0/24", 403), ("127.0.0.0/8", 200)] {
-        let auth = CallbackAuth {
-            hmac_key: Some(Secret::new(CALLBACK_KEY)),
-            allow: vec![allow.parse().unwrap()],
-            ..Default::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/cb", listener.local_addr().unwrap());
-        let _server = chasti::serve::spawn(
-            listener,
-            chasti::http::callback::router(h.engine.clone(), "/cb", auth),
-            None,
-        );
-        let status = crate::common::http()
-            .get(&url)
-            .query(&query)
-            .send()
+        let h = Harness::new(HarnessOptions {
+            configure: Some(Box::new(move |c: &mut chasti::config::Config| {
+                c.callback.allow = vec![allow.parse().unwrap()];
+            })),
+            ..callbacks_only()
+        })
+        .await;
+        let order = h
+            .engine
+            .create_sale(Harness::sale(5, Mode::OneStage))
             .await
-            .unwrap()
-            .status()
-            .as_u16();
-        assert_eq!(status, expected, "allow {allow}");
+            .unwrap();
+        let gid = Harness::gateway_id(&order);
+        let fields = [
+            ("mdOrder", gid.as_str()),
+            ("operation", "deposited"),
+            ("status", "1"),
+        ];
+        let sum = hmac_sha256_checksum(CALLBACK_KEY, fields);
+        let mut query = fields.to_vec();
+        query.push(("checksum", &sum));
+        assert_eq!(send(&h, &query).await, expected, "allow {allow}");
+        let refused = h
+            .engine
+            .metrics()
+            .render()
+            .contains("chasti_callbacks_total{outcome=\"not_allowed\"} 1");
+        assert_eq!(refused, expected == 403);
     }
-    assert!(h
-        .engine
-        .metrics()
-        .render()
-        .contains("chasti_callbacks_total{outcome=\"not_allowed\"} 1"));
 }

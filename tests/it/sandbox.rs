@@ -262,7 +262,7 @@ async fn the_payment_page_is_russian_and_needs_the_test_code() {
     let r = client.register(&req).await.unwrap();
     let http = crate::common::http();
     let page = http
-        .get(&r.form_url)
+        .get(r.form_url.as_str())
         .send()
         .await
         .unwrap()
@@ -274,7 +274,7 @@ async fn the_payment_page_is_russian_and_needs_the_test_code() {
     assert!(page.contains("&lt;DeLonghi&gt;"), "text is escaped");
 
     let wrong = http
-        .post(&r.form_url)
+        .post(r.form_url.as_str())
         .form(&[
             ("action", "pay"),
             ("phone", "+79000000000"),
@@ -298,7 +298,7 @@ async fn the_payment_page_is_russian_and_needs_the_test_code() {
     );
 
     let paid = http
-        .post(&r.form_url)
+        .post(r.form_url.as_str())
         .form(&[
             ("action", "pay"),
             ("phone", "+79000000000"),

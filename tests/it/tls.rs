@@ -54,7 +54,11 @@ async fn the_client_trusts_a_ca_from_its_certs_folder_and_nothing_else() {
         ))
         .await
         .unwrap();
-    assert!(r.form_url.starts_with("https://"), "{}", r.form_url);
+    assert!(
+        r.form_url.as_str().starts_with("https://"),
+        "{}",
+        r.form_url
+    );
     let status = client
         .order_status(&OrderRef::OrderNumber("TLS-1".into()))
         .await

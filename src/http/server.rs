@@ -1,4 +1,4 @@
-//! Serves an axum router on a TCP listener, over plain HTTP or TLS.
+//! Serves an axum router on a TCP listener, over plain HTTP or TLS, with a graceful stop.
 //!
 //! Written on hyper directly rather than `axum::serve` for two reasons: `axum::serve` has no
 //! TLS, and the sandbox must be able to drop a connection without answering (a fault the real
@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::TokioIo;
@@ -16,6 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// Lets a handler close its own connection without a reply.
@@ -29,11 +31,21 @@ impl ConnectionKill {
     }
 }
 
-/// A running server: its address, and a switch that stops it (also on drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// No new connections; requests under way finish, then each connection closes.
+    Draining,
+    /// Every connection closes now.
+    Stopped,
+}
+
+/// A running server: its address, and switches that stop it (hard stop also on drop).
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    phase: watch::Sender<Phase>,
+    connections: TaskTracker,
 }
 
 impl ServerHandle {
@@ -41,9 +53,21 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting and closes every open connection.
+    /// Stops accepting and closes every open connection now.
     pub fn stop(&self) {
-        let _ = self.stop.send(true);
+        let _ = self.phase.send(Phase::Stopped);
+    }
+
+    /// Stops accepting, lets requests under way finish (up to `limit`), then closes what is
+    /// left. True when every connection ended by itself in time.
+    pub async fn shutdown(&self, limit: Duration) -> bool {
+        let _ = self.phase.send(Phase::Draining);
+        self.connections.close();
+        let drained = tokio::time::timeout(limit, self.connections.wait())
+            .await
+            .is_ok();
+        self.stop();
+        drained
     }
 }
 
@@ -78,39 +102,51 @@ pub fn spawn(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>) ->
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(accept_loop(listener, router, tls, stopped));
-    ServerHandle { addr, stop }
+    let (phase, phase_rx) = watch::channel(Phase::Serving);
+    let connections = TaskTracker::new();
+    tokio::spawn(accept_loop(
+        listener,
+        router,
+        tls,
+        phase_rx,
+        connections.clone(),
+    ));
+    ServerHandle {
+        addr,
+        phase,
+        connections,
+    }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
-    mut stopped: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
+    connections: TaskTracker,
 ) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stopped.changed() => return,
+            _ = phase.wait_for(|p| *p != Phase::Serving) => return,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let router = router.clone();
         let tls = tls.clone();
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
+        let phase = phase.clone();
+        connections.spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, router, stopped).await,
+                None => serve_connection(stream, peer, router, phase).await,
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, peer, router, stopped).await,
+                    Ok(stream) => serve_connection(stream, peer, router, phase).await,
                     Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 },
             }
@@ -122,7 +158,7 @@ async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
     router: Router,
-    mut stopped: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -138,14 +174,29 @@ async fn serve_connection<S>(
         });
     let connection =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-    tokio::select! {
-        result = connection => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+    let mut connection = std::pin::pin!(connection);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            // Dropping the connection future closes the socket without a reply.
+            _ = kill.notified() => return,
+            changed = phase.changed() => {
+                let now = *phase.borrow_and_update();
+                if changed.is_err() || now == Phase::Stopped {
+                    return;
+                }
+                if now == Phase::Draining && !draining {
+                    // Finishes the request under way, then closes (an idle one closes now).
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
             }
         }
-        // Dropping the connection future closes the socket without a reply.
-        _ = kill.notified() => {}
-        _ = stopped.changed() => {}
     }
 }

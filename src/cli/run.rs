@@ -1,0 +1,88 @@
+//! `chasti serve` (the daemon) and `chasti sandbox` (the stand-in bank on its own).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chasti::config::{CallbackMethod, Config, ENV_CALLBACK_KEY};
+use chasti::daemon::{shutdown_signal, Daemon};
+use chasti::sandbox::{CallbackSettings, Sandbox, SandboxSettings, DEFAULT_PASSWORD, DEFAULT_USER};
+use chasti::secret::Secret;
+use url::Url;
+
+/// Runs the daemon until SIGTERM or Ctrl-C, then stops it gracefully. An engine that stops on
+/// its own is an error: the exit code is then 1 and systemd restarts the service.
+pub async fn serve(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let daemon = Daemon::build(config).await.map_err(|e| e.to_string())?;
+    daemon.check_credentials_in_background();
+    let handle = daemon.handle();
+    // One line on stdout when everything listens: for scripts and tests that start a daemon
+    // on free ports (port 0 in the config) and need to know where.
+    let mut ready = format!(
+        "chasti serving: api={} callbacks={}",
+        handle.api_url(),
+        handle.callback_url()
+    );
+    if let Some(sandbox) = &handle.sandbox {
+        ready.push_str(&format!(" sandbox={}", sandbox.url()));
+    }
+    println!("{ready}");
+    daemon
+        .run_until(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[derive(clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8907")]
+    listen: SocketAddr,
+    /// The merchant login the sandbox accepts.
+    #[arg(long, default_value = DEFAULT_USER)]
+    user: String,
+    /// Its password.
+    #[arg(long, env = "CHASTI_SANDBOX_PASSWORD", default_value = DEFAULT_PASSWORD, hide_env_values = true)]
+    password: String,
+    /// A token the sandbox accepts instead of login and password.
+    #[arg(long, env = "CHASTI_SANDBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where to send callbacks.
+    #[arg(long)]
+    callback_url: Option<Url>,
+    /// HMAC-SHA256 key to sign callbacks with.
+    #[arg(long, env = ENV_CALLBACK_KEY, hide_env_values = true)]
+    callback_key: Option<String>,
+    /// Send callbacks as POST forms instead of GET queries.
+    #[arg(long)]
+    callback_post: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+pub async fn sandbox(args: SandboxArgs) -> Result<(), String> {
+    let settings = SandboxSettings {
+        users: vec![(args.user, Secret::new(args.password))],
+        tokens: args.token.map(Secret::new).into_iter().collect(),
+        callbacks: CallbackSettings {
+            url: args.callback_url,
+            key: args.callback_key.map(Secret::new),
+            method: if args.callback_post {
+                CallbackMethod::Post
+            } else {
+                CallbackMethod::Get
+            },
+            ..CallbackSettings::default()
+        },
+        tls: args.tls_cert.zip(args.tls_key),
+    };
+    let sandbox = Sandbox::start(args.listen, settings).await?;
+    println!("sandbox gateway: {}", sandbox.gateway_url());
+    println!("ledger:          {}sandbox/api/ledger", sandbox.url());
+    chasti::daemon::ctrl_c().await;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `chasti check-config` and `chasti doctor`: is this till host set up right?
+
+use std::path::Path;
+
+use chasti::config::{Config, Environment};
+use chasti::gateway::Credentials;
+
+pub fn check_config(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let g = &config.gateway;
+    println!("{}: ok", config.file.display());
+    println!("  environment   {:?}", g.environment);
+    println!("  gateway       {}", g.base_url);
+    let who = match &g.credentials {
+        Credentials::Password { user_name, .. } => format!("{user_name} (password set)"),
+        Credentials::Token(_) => "token (set)".to_string(),
+    };
+    println!("  credentials   {who}");
+    println!("  return_url    {}", g.return_url);
+    println!("  lifetime      {} s", g.order_lifetime.as_secs());
+    println!("  timeout       {} s", g.request_timeout.as_secs());
+    Ok(())
+}
+
+pub async fn doctor(path: &Path) -> Result<(), String> {
+    use chasti::doctor::{self, Verdict};
+    let config = match Config::load(path) {
+        Ok(c) => {
+            println!("ok    config       {}", c.file.display());
+            c
+        }
+        Err(e) => {
+            println!("FAIL  config       {e}");
+            return Err("the config must be fixed first".into());
+        }
+    };
+    let now = chrono::Utc::now();
+    // With the sandbox, doctor starts it for the checks when the daemon is not running.
+    let _sandbox = match config.gateway.environment {
+        Environment::Sandbox if std::net::TcpListener::bind(config.sandbox.listen).is_ok() => Some(
+            chasti::daemon::embedded_sandbox(&config, config.callback.listen)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => None,
+    };
+    let mut checks = doctor::certificates(now);
+    checks.extend(doctor::gateway(&config, now).await);
+    checks.extend(doctor::devices(&config));
+    checks.extend(doctor::callback(&config));
+    checks.push(doctor::api_tokens(&config));
+    checks.push(doctor::clock(&config, now).await);
+    let mut failed = 0;
+    for c in &checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => {
+                failed += 1;
+                "FAIL"
+            }
+        };
+        println!("{mark}  {:<12} {}", c.name, c.detail);
+    }
+    if failed > 0 {
+        Err(format!("{failed} check(s) failed"))
+    } else {
+        Ok(())
+    }
+}

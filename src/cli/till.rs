@@ -1,0 +1,270 @@
+//! `chasti sale | orders | status | reverse | refund`: the till's and the manager's commands,
+//! talking to the running daemon over its API like the POS software does.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use chasti::config::{Config, Role};
+use chasti::devices::qr::QrSymbol;
+use chasti::domain::{IdempotencyKey, TillId};
+use chasti::http::api::types::{OrderView, RefundBody, SaleBody};
+use chasti::orders::{Mode, StateKind};
+
+use super::daemon_api::DaemonApi;
+
+/// Where the daemon is and who the command line is.
+#[derive(clap::Args, Debug)]
+pub struct ApiArgs {
+    /// The daemon's API (default: http://api.listen from the config).
+    #[arg(long, env = "CHASTI_API")]
+    api_url: Option<String>,
+    /// A token (default: the config's first token of the role the command needs).
+    #[arg(long, env = "CHASTI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SaleArgs {
+    /// Roubles: 1499, 1499.50, "1 499,50".
+    #[arg(allow_hyphen_values = true)]
+    amount: String,
+    /// Two-stage: hold, then deposit.
+    #[arg(long)]
+    preauth: bool,
+    #[arg(long)]
+    till: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OrdersArgs {
+    #[arg(long)]
+    today: bool,
+    /// YYYY-MM-DD (Moscow day).
+    #[arg(long, conflicts_with = "today")]
+    day: Option<String>,
+    #[arg(long)]
+    state: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OrderArgs {
+    /// The order number from the slip (S1-1-261123-0006) or the order's id.
+    id: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RefundArgs {
+    /// The order number from the slip or the order's id.
+    id: String,
+    /// Roubles; all that is left when absent.
+    #[arg(allow_hyphen_values = true)]
+    amount: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, String> {
+    let config = Config::load(config_path).ok();
+    let url = args
+        .api_url
+        .clone()
+        .or_else(|| config.as_ref().map(|c| format!("http://{}", c.api.listen)))
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let (token, source) = match &args.token {
+        Some(t) => (t.clone(), "--token или CHASTI_TOKEN".to_string()),
+        None => {
+            let found = config
+                .as_ref()
+                .and_then(|c| c.api.tokens.iter().find(|t| t.role == role).map(|t| (c, t)));
+            match found {
+                Some((c, t)) => (
+                    t.token.expose().to_string(),
+                    format!("{} (токен «{}»)", c.file.display(), t.name),
+                ),
+                None => {
+                    return Err(format!(
+                        "нужен токен: --token, CHASTI_TOKEN или [[api.tokens]] с ролью {} в {}",
+                        match role {
+                            Role::Cashier => "cashier",
+                            Role::Manager => "manager",
+                        },
+                        config_path.display()
+                    ))
+                }
+            }
+        }
+    };
+    DaemonApi::new(url, token, source)
+}
+
+fn moscow_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M:%S МСК")
+        .to_string()
+}
+
+pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Cashier)?;
+    let till = args
+        .till
+        .as_deref()
+        .map(TillId::parse)
+        .transpose()
+        .map_err(|e| format!("till: {}", e.ru))?;
+    let description = args
+        .description
+        .as_deref()
+        .map(chasti::domain::Description::parse)
+        .transpose()
+        .map_err(|e| format!("description: {}", e.ru))?;
+    let body = SaleBody {
+        amount: args.amount,
+        mode: Some(if args.preauth {
+            Mode::TwoStage
+        } else {
+            Mode::OneStage
+        }),
+        description,
+        till,
+        idempotency_key: IdempotencyKey::random(),
+    };
+    let sale = api.sale(&body).await?;
+    let order = &sale.order;
+    println!("Заказ {}: {}", order.order_number, order.amount_text);
+    if let Ok(q) = QrSymbol::encode(sale.payment_url.as_str()) {
+        print!("{}", q.to_terminal());
+    }
+    println!("Ссылка на оплату: {}", sale.payment_url);
+    println!("  принтер: {}", sale.devices.printer);
+    println!("  дисплей: {}", sale.devices.display);
+    if wait(&api, &order.id.to_string()).await? {
+        Ok(())
+    } else {
+        Err("продажа не оплачена".into())
+    }
+}
+
+/// Follows the order's event stream until it settles, with a progress line. True when paid.
+async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
+    let mut events = api.events(id).await?;
+    let started = std::time::Instant::now();
+    let mut buffer = String::new();
+    loop {
+        let chunk = tokio::select! {
+            c = events.chunk() => c.map_err(|e| format!("поток событий прервался: {}", e.without_url()))?,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                let s = started.elapsed().as_secs();
+                print!("\r  Ожидаем оплату… {:02}:{:02}", s / 60, s % 60);
+                let _ = std::io::stdout().flush();
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else {
+            return Err("поток событий закрыт (chasti останавливается?)".into());
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
+            let Ok(order) = serde_json::from_str::<OrderView>(data.trim()) else {
+                continue;
+            };
+            match order.state.name {
+                StateKind::Paid => {
+                    println!(
+                        "\r  {}: {}            ",
+                        order.state_text, order.amount_text
+                    );
+                    return Ok(true);
+                }
+                StateKind::Declined
+                | StateKind::Expired
+                | StateKind::Failed
+                | StateKind::Reversed
+                | StateKind::NeedsAttention => {
+                    println!("\r  {}            ", order.state_text);
+                    return Ok(false);
+                }
+                StateKind::Held | StateKind::Depositing => {
+                    print!("\r  {}…            ", order.state_text);
+                    let _ = std::io::stdout().flush();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Cashier)?;
+    let mut query = Vec::new();
+    if let Some(d) = &args.day {
+        query.push(format!("day={d}"));
+    }
+    if let Some(s) = &args.state {
+        query.push(format!("state={s}"));
+    }
+    let list = api.orders(&query.join("&")).await?;
+    println!(
+        "Заказы за {} ({}):",
+        list.day.format("%d.%m.%Y"),
+        list.count
+    );
+    for o in &list.orders {
+        let created = o
+            .created_at
+            .with_timezone(&chrono_tz::Europe::Moscow)
+            .format("%H:%M МСК");
+        println!(
+            "  {}  {:>16}  {:<22}  {}  {}",
+            o.order_number, o.amount_text, o.state_text, created, o.id
+        );
+    }
+    println!("Итого оплачено: {}", list.net_paid_text);
+    Ok(())
+}
+
+fn print_order(o: &OrderView) {
+    println!("Заказ {} ({})", o.order_number, o.id);
+    println!("  сумма      {}", o.amount_text);
+    println!("  состояние  {}", o.state_text);
+    if let Some(url) = &o.payment_url {
+        println!("  ссылка     {url}");
+    }
+    for e in &o.events {
+        println!("  {}  {}", moscow_time(e.at), e.what);
+    }
+}
+
+pub async fn status(config: &Path, args: OrderArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Cashier)?;
+    print_order(&api.order(&args.id).await?);
+    Ok(())
+}
+
+pub async fn reverse(config: &Path, args: OrderArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Manager)?;
+    print_order(&api.reverse(&args.id).await?);
+    Ok(())
+}
+
+pub async fn refund(config: &Path, args: RefundArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Manager)?;
+    let body = RefundBody {
+        amount: args.amount,
+        idempotency_key: IdempotencyKey::random(),
+    };
+    print_order(&api.refund(&args.id, &body).await?);
+    Ok(())
+}

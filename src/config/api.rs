@@ -1,0 +1,96 @@
+//! `[api]`: where the till API listens and the tokens with their roles.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Fail};
+use crate::secret::Secret;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawApi {
+    listen: String,
+    tokens: Vec<RawToken>,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            listen: "127.0.0.1:8080".into(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawToken {
+    name: String,
+    role: Role,
+    token: Option<Secret>,
+    /// The environment variable that holds the token instead.
+    token_env: Option<String>,
+}
+
+/// Who may do what on the till API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sales, order lookups, reprints.
+    Cashier,
+    /// Everything a cashier may, plus reversals and refunds.
+    Manager,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: Role,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub tokens: Vec<ApiToken>,
+}
+
+pub(super) fn check_api(
+    a: RawApi,
+    env: &dyn Fn(&str) -> Option<String>,
+    fail: &Fail,
+) -> Result<ApiConfig, ConfigError> {
+    let listen: SocketAddr = a.listen.parse().map_err(|_| {
+        fail(
+            "api.listen",
+            format!(
+                "found {:?}; allowed: an address and port such as 127.0.0.1:8080",
+                a.listen
+            ),
+        )
+    })?;
+    let mut tokens = Vec::new();
+    for (i, t) in a.tokens.into_iter().enumerate() {
+        let key = format!("api.tokens[{i}]");
+        let token = match (&t.token, &t.token_env) {
+            (Some(_), Some(_)) => {
+                return Err(fail(&key, "found both token and token_env; allowed: one of them".into()))
+            }
+            (Some(token), None) => token.clone(),
+            (None, Some(var)) => Secret::new(env(var).ok_or_else(|| {
+                fail(&format!("{key}.token_env"), format!("found {var:?}, which is not set in the environment; allowed: the name of a set variable"))
+            })?),
+            (None, None) => return Err(fail(&key, "found no token; allowed: token or token_env".into())),
+        };
+        if token.expose().len() < 16 {
+            return Err(fail(&format!("{key}.token"), "found a token shorter than 16 characters; allowed: 16 or more (guessable tokens open the till)".into()));
+        }
+        tokens.push(ApiToken {
+            name: t.name,
+            role: t.role,
+            token,
+        });
+    }
+    Ok(ApiConfig { listen, tokens })
+}

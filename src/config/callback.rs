@@ -1,0 +1,115 @@
+//! `[callback]`: where the bank's callbacks arrive, how they are signed, who may send them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Fail, ENV_CALLBACK_KEY};
+use crate::secret::Secret;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCallback {
+    listen: String,
+    path: String,
+    key: Option<Secret>,
+    public_key_file: Option<PathBuf>,
+    allow: Vec<String>,
+    trusted_proxies: Vec<String>,
+}
+
+impl Default for RawCallback {
+    fn default() -> Self {
+        RawCallback {
+            listen: "127.0.0.1:8081".into(),
+            path: "/chasti/callback".into(),
+            key: None,
+            public_key_file: None,
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    pub listen: SocketAddr,
+    /// Starts with `/`.
+    pub path: String,
+    pub key: Option<Secret>,
+    pub public_key: Option<crate::gateway::checksum::CallbackPublicKey>,
+    /// Source networks allowed to call back; empty = any.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+pub(super) fn check_callback(
+    c: RawCallback,
+    env: &dyn Fn(&str) -> Option<String>,
+    fail: &Fail,
+) -> Result<CallbackConfig, ConfigError> {
+    let listen: SocketAddr = c.listen.parse().map_err(|_| {
+        fail(
+            "callback.listen",
+            format!(
+                "found {:?}; allowed: an address and port such as 127.0.0.1:8081",
+                c.listen
+            ),
+        )
+    })?;
+    if !c.path.starts_with('/') || c.path.contains(['?', '#', ' ']) {
+        return Err(fail(
+            "callback.path",
+            format!(
+                "found {:?}; allowed: a URL path starting with /, such as /chasti/callback",
+                c.path
+            ),
+        ));
+    }
+    let key = env(ENV_CALLBACK_KEY)
+        .map(Secret::new)
+        .or(c.key)
+        .filter(|k| !k.is_empty());
+    let public_key = match &c.public_key_file {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                fail(
+                    "callback.public_key_file",
+                    format!(
+                        "found {} ({e}); allowed: a readable PEM public key or certificate",
+                        file.display()
+                    ),
+                )
+            })?;
+            Some(crate::gateway::checksum::CallbackPublicKey::from_pem(&text).map_err(|e| {
+                fail(
+                    "callback.public_key_file",
+                    format!("found {} ({e}); allowed: a PEM RSA public key or certificate from the bank", file.display()),
+                )
+            })?)
+        }
+    };
+    let nets = |key: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| fail(&format!("{key}[{i}]"), format!("found {text:?}; allowed: an address or network such as 192.0.2.0/24")))
+            })
+            .collect()
+    };
+    let allow = nets("callback.allow", &c.allow)?;
+    let trusted_proxies = nets("callback.trusted_proxies", &c.trusted_proxies)?;
+    Ok(CallbackConfig {
+        listen,
+        path: c.path,
+        key,
+        public_key,
+        allow,
+        trusted_proxies,
+    })
+}

@@ -1,0 +1,50 @@
+//! `[store]`: the sled directory, the order-number prefix and this till, how long the
+//! diagnostics are kept.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Fail};
+use crate::domain::{StorePrefix, TillId};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawStore {
+    path: PathBuf,
+    prefix: String,
+    till: String,
+    retention_days: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: PathBuf::from("chasti-data/orders"),
+            prefix: "S1".into(),
+            till: "1".into(),
+            retention_days: 90,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub prefix: StorePrefix,
+    pub till: TillId,
+    /// How long the gateway-call journal and received callbacks are kept.
+    pub retention: Duration,
+}
+
+pub(super) fn check_store(s: RawStore, fail: &Fail) -> Result<StoreConfig, ConfigError> {
+    let retention =
+        super::seconds_in("store.retention_days", s.retention_days, 1..=3650, fail)? * 86_400;
+    Ok(StoreConfig {
+        prefix: StorePrefix::parse(&s.prefix).map_err(|e| fail("store.prefix", e.to_string()))?,
+        till: TillId::parse(&s.till).map_err(|e| fail("store.till", e.to_string()))?,
+        path: s.path,
+        retention,
+    })
+}

@@ -1,0 +1,163 @@
+//! The config's own tests: the shipped file loads, each mistake has its own message.
+
+use super::*;
+use crate::gateway::Credentials;
+
+const GOOD: &str = r#"
+[gateway]
+environment = "sandbox"
+user_name = "sandbox-api"
+password = "sandbox"
+return_url = "https://shop.example/paid"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("chasti.toml"), text, |_| None)
+}
+
+fn error(text: &str) -> ConfigError {
+    parse(text).unwrap_err()
+}
+
+#[test]
+fn the_shipped_config_loads() {
+    let shipped = include_str!("../../config/chasti.toml");
+    let config = parse(shipped).unwrap();
+    assert_eq!(config.gateway.environment, Environment::Sandbox);
+    assert_eq!(config.gateway.base_url.scheme(), "http");
+}
+
+#[test]
+fn a_minimal_config_gets_the_bank_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.gateway.order_lifetime, Duration::from_secs(1200));
+    assert_eq!(c.gateway.request_timeout, Duration::from_secs(30));
+    assert_eq!(
+        c.gateway.base_url.as_str(),
+        "http://127.0.0.1:8907/payment/rest/"
+    );
+}
+
+#[test]
+fn environments_map_to_the_bank_hosts() {
+    let test = parse(&GOOD.replace("\"sandbox\"", "\"test\"")).unwrap();
+    assert_eq!(test.gateway.base_url.as_str(), TEST_BASE_URL);
+    let prod = parse(&GOOD.replace("\"sandbox\"", "\"production\"")).unwrap();
+    assert_eq!(prod.gateway.base_url.as_str(), PRODUCTION_BASE_URL);
+}
+
+#[test]
+fn secrets_come_from_the_environment() {
+    let text = GOOD.replace("password = \"sandbox\"\n", "");
+    let c = Config::parse(Path::new("c.toml"), &text, |name| {
+        (name == ENV_GATEWAY_PASSWORD).then(|| "from-env".to_string())
+    })
+    .unwrap();
+    match c.gateway.credentials {
+        Credentials::Password { password, .. } => assert_eq!(password.expose(), "from-env"),
+        other => panic!("{other:?}"),
+    }
+    let c = Config::parse(Path::new("c.toml"), GOOD, |name| {
+        (name == ENV_GATEWAY_TOKEN).then(|| "tok".to_string())
+    })
+    .unwrap();
+    assert!(matches!(c.gateway.credentials, Credentials::Token(_)));
+}
+
+#[test]
+fn each_bad_config_has_its_own_message() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            GOOD.replace("password =", "pasword ="),
+            "gateway.pasword",
+            "unknown key `pasword`",
+        ),
+        (
+            GOOD.replace("\"sandbox\"\n", "\"prod\"\n"),
+            "gateway.environment",
+            "found `prod`; allowed: `sandbox`, `test`, `production`",
+        ),
+        (
+            GOOD.replace(
+                "return_url = \"https://shop.example/paid\"",
+                "return_url = \"/paid\"",
+            ),
+            "gateway.return_url",
+            "found \"/paid\"; allowed: an absolute",
+        ),
+        (
+            format!("{GOOD}order_lifetime_secs = 5\n"),
+            "gateway.order_lifetime_secs",
+            "found 5; allowed: 60 to 86400",
+        ),
+        (
+            format!("{GOOD}request_timeout_secs = 0\n"),
+            "gateway.request_timeout_secs",
+            "found 0; allowed: 1 to 120",
+        ),
+        (
+            format!("{GOOD}request_timeout_secs = \"ten\"\n"),
+            "gateway.request_timeout_secs",
+            "found string \"ten\"; allowed: a whole number",
+        ),
+        (
+            format!("{GOOD}base_url = \"http://securepayments.sberbank.ru/payment/rest/\"\n"),
+            "gateway.base_url",
+            "allowed: https://",
+        ),
+        (
+            format!("{GOOD}extra_ca_files = [\"/nonexistent/ca.pem\"]\n"),
+            "gateway.extra_ca_files[0]",
+            "not a readable file",
+        ),
+        (
+            GOOD.replace("password = \"sandbox\"\n", ""),
+            "gateway.password",
+            "CHASTI_GATEWAY_PASSWORD",
+        ),
+        (
+            GOOD.replace("user_name = \"sandbox-api\"\npassword = \"sandbox\"\n", ""),
+            "gateway.user_name",
+            "found no credentials",
+        ),
+        (
+            GOOD.replace("return_url = \"https://shop.example/paid\"\n", ""),
+            "gateway",
+            "required key `return_url` is missing",
+        ),
+        (
+            format!("{GOOD}[sandbox]\nlisten = \"everywhere\"\n"),
+            "sandbox.listen",
+            "found \"everywhere\"",
+        ),
+        (
+            format!("{GOOD}[sandbox]\ncallback_method = \"put\"\n"),
+            "sandbox.callback_method",
+            "found `put`; allowed: `get` or `post`",
+        ),
+        (
+            format!("{GOOD}[scanner]\nport = 1\n"),
+            "scanner",
+            "unknown key `scanner`",
+        ),
+        ("[gateway\n".to_string(), "(syntax)", ""),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (text, key, needle) in cases {
+        let e = error(&text);
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.problem.contains(needle), "{e} should contain {needle:?}");
+        assert!(e.to_string().starts_with("chasti.toml: "), "{e}");
+        assert!(seen.insert(e.to_string()), "message repeated: {e}");
+    }
+}
+
+#[test]
+fn errors_never_show_a_secret() {
+    let text = GOOD.replace(
+        "return_url = \"https://shop.example/paid\"",
+        "return_url = 5",
+    );
+    let e = error(&text).to_string();
+    assert!(!e.contains("sandbox\""), "{e}");
+}

@@ -1,0 +1,361 @@
+//! The daemon as a library value: built once from the config, run until a shutdown signal,
+//! stopped gracefully. `chasti serve`, `chasti demo` and every test start it this one way.
+//!
+//! ```text
+//! till / CLI / pages ─► api server ─► Engine ─► GatewayClient ─► bank (or the embedded sandbox)
+//! bank callback ─► callback server ─► Engine (status call, deposit)
+//! Engine ─► Store (sled)        Engine updates ─► Devices (printer, display)
+//! ```
+
+mod startup;
+
+pub use startup::embedded_sandbox;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, DepositMode, Environment};
+use crate::devices::pole::Display;
+use crate::devices::serial::Printer;
+use crate::devices::Devices;
+use crate::gateway::GatewayClient;
+use crate::http::api::Api;
+use crate::http::callback::CallbackAuth;
+use crate::http::server::{self, ServerHandle};
+use crate::orders::{Clock, Engine, EngineSettings, Store, SystemClock};
+use crate::sandbox::Sandbox;
+
+/// Why the daemon could not start, or stopped badly. For the operator: says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen for {what} on {addr}: {error}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("the order store at {path}: {error}")]
+    Store { path: String, error: String },
+    #[error("the gateway client: {0}")]
+    Gateway(String),
+    #[error("the embedded sandbox: {0}")]
+    Sandbox(String),
+    /// The engine's task ended on its own: the process must exit non-zero (systemd restarts it).
+    #[error("the orders engine stopped: {0}")]
+    EngineStopped(String),
+}
+
+/// What a caller may supply instead of what the config says (tests, the demo).
+#[derive(Default)]
+pub struct Parts {
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Instead of the config's first `[[printer]]` (the demo's virtual printer, a test's pty).
+    pub printer: Option<Printer>,
+    /// Instead of the config's first `[[display]]`.
+    pub display: Option<Display>,
+    /// Already-bound listeners instead of binding the config's addresses.
+    pub api_listener: Option<TcpListener>,
+    pub callback_listener: Option<TcpListener>,
+}
+
+/// A built daemon: listening, recovering, not yet watched. See [`Daemon::run_until`].
+pub struct Daemon {
+    config: Config,
+    handle: DaemonHandle,
+    api_server: ServerHandle,
+    callback_server: ServerHandle,
+    engine_task: JoinHandle<()>,
+    devices_task: Option<JoinHandle<()>>,
+}
+
+/// What a running daemon exposes: its addresses and its engine.
+#[derive(Clone)]
+pub struct DaemonHandle {
+    pub engine: Engine,
+    pub api: Api,
+    pub api_addr: SocketAddr,
+    pub callback_addr: SocketAddr,
+    pub callback_path: String,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub devices: Option<Devices>,
+    engine_abort: tokio::task::AbortHandle,
+}
+
+impl DaemonHandle {
+    /// `http://addr` of the till API (its routes are under `/api/v1`).
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    /// `http://addr/path` of the callback route.
+    pub fn callback_url(&self) -> String {
+        format!("http://{}{}", self.callback_addr, self.callback_path)
+    }
+
+    /// Ends the engine's task as a crash would (tests, diagnostics): health turns 503 and
+    /// `run_until` returns an error.
+    pub fn abort_engine(&self) {
+        self.engine_abort.abort();
+    }
+}
+
+/// The engine's settings from the config.
+pub fn engine_settings(config: &Config) -> EngineSettings {
+    EngineSettings {
+        store_prefix: config.store.prefix.clone(),
+        default_till: config.store.till.clone(),
+        order_lifetime: config.gateway.order_lifetime,
+        auto_deposit: config.orders.deposit == DepositMode::Auto,
+        poll_first: config.orders.poll_first,
+        poll_max: config.orders.poll_max,
+        expiry_grace: config.orders.expiry_grace,
+        hold_max: config.orders.hold_max,
+        payment_page_template: config.orders.payment_page_template.clone(),
+        recovery_tries: config.orders.recovery_tries,
+        retention: config.store.retention,
+        ..EngineSettings::default()
+    }
+}
+
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+    given: Option<TcpListener>,
+) -> Result<TcpListener, DaemonError> {
+    match given {
+        Some(listener) => Ok(listener),
+        None => TcpListener::bind(addr)
+            .await
+            .map_err(|error| DaemonError::Listen { what, addr, error }),
+    }
+}
+
+impl Daemon {
+    /// Everything from the config: the store, the gateway client (and the embedded sandbox
+    /// when `environment = "sandbox"`), the engine, the callback route, the devices and the
+    /// till API, each on its configured address (port 0 picks a free one).
+    pub async fn build(config: Config) -> Result<Daemon, DaemonError> {
+        Daemon::build_with(config, Parts::default()).await
+    }
+
+    pub async fn build_with(mut config: Config, parts: Parts) -> Result<Daemon, DaemonError> {
+        let callback_listener =
+            bind("callbacks", config.callback.listen, parts.callback_listener).await?;
+        let callback_addr = local_addr(&callback_listener, config.callback.listen);
+        let sandbox = match config.gateway.environment {
+            Environment::Sandbox => {
+                let sandbox = startup::embedded_sandbox(&config, callback_addr).await?;
+                // The sandbox may have taken a free port: the client goes where it listens.
+                config.gateway.base_url = sandbox.gateway_url();
+                if config.orders.payment_page_template.is_none() {
+                    config.orders.payment_page_template =
+                        Some(format!("{}sandbox/pay/{{orderId}}", sandbox.url()));
+                }
+                Some(Arc::new(sandbox))
+            }
+            _ => None,
+        };
+        let store = open_store(&config)?;
+        let client = GatewayClient::new(config.gateway.client_settings())
+            .map_err(|e| DaemonError::Gateway(e.to_string()))?;
+        let clock = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let engine = Engine::new(store, client, engine_settings(&config), clock);
+
+        let auth = CallbackAuth {
+            hmac_key: config.callback.key.clone(),
+            public_key: config.callback.public_key.clone(),
+            allow: config.callback.allow.clone(),
+            trusted_proxies: config.callback.trusted_proxies.clone(),
+        };
+        let callback_server = server::spawn(
+            callback_listener,
+            crate::http::callback::router(engine.clone(), &config.callback.path, auth),
+            None,
+        );
+
+        let devices = startup::devices(&config, parts.printer, parts.display);
+        let devices_task = devices
+            .as_ref()
+            .map(|d| crate::devices::attach(&engine, d.clone()));
+        let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
+        api.max_amount = config.orders.max_amount;
+        let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
+        let api_addr = local_addr(&api_listener, config.api.listen);
+        let api_server = server::spawn(api_listener, crate::http::api::router(api.clone()), None);
+
+        let engine_task = tokio::spawn(engine.clone().run());
+        let handle = DaemonHandle {
+            engine_abort: engine_task.abort_handle(),
+            engine,
+            api,
+            api_addr,
+            callback_addr,
+            callback_path: config.callback.path.clone(),
+            sandbox,
+            devices,
+        };
+        startup::announce(&config, &handle);
+        Ok(Daemon {
+            config,
+            handle,
+            api_server,
+            callback_server,
+            engine_task,
+            devices_task,
+        })
+    }
+
+    pub fn handle(&self) -> DaemonHandle {
+        self.handle.clone()
+    }
+
+    /// Checks the credentials with a harmless status call and logs the answer (in the
+    /// background: the daemon is serving meanwhile).
+    pub fn check_credentials_in_background(&self) {
+        let handle = self.handle.clone();
+        let config = self.config.clone();
+        tokio::spawn(async move { startup::check_credentials(&config, &handle).await });
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully: no new sales (503), the poller
+    /// stops, requests, callback follow-ups and the printer's current slip finish within
+    /// `daemon.shutdown_grace_secs`, the store is flushed. If the engine's task ends first, the
+    /// health check says so and this returns an error (the process must exit non-zero).
+    pub async fn run_until(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
+        tokio::pin!(shutdown);
+        let ended = tokio::select! {
+            _ = &mut shutdown => None,
+            result = &mut self.engine_task => Some(result),
+        };
+        match ended {
+            None => self.stop_gracefully().await,
+            Some(result) => {
+                let why = match result {
+                    Ok(()) => "its task ended".to_string(),
+                    Err(e) if e.is_panic() => format!("its task panicked: {}", panic_text(e)),
+                    Err(e) => format!("its task was cancelled ({e})"),
+                };
+                self.handle.api.engine_down.store(true, Ordering::SeqCst);
+                tracing::error!(%why, "the orders engine stopped; exiting so the service restarts");
+                self.handle.engine.begin_shutdown();
+                let quick = Duration::from_secs(2);
+                let _ = tokio::join!(
+                    self.api_server.shutdown(quick),
+                    self.callback_server.shutdown(quick)
+                );
+                let _ = self.handle.engine.store().flush().await;
+                Err(DaemonError::EngineStopped(why))
+            }
+        }
+    }
+
+    async fn stop_gracefully(mut self) -> Result<(), DaemonError> {
+        let grace = self.config.daemon.shutdown_grace;
+        let deadline = Instant::now() + grace;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "stopping: no new sales; finishing what is under way"
+        );
+        let engine = self.handle.engine.clone();
+        engine.begin_shutdown();
+        let (api, callbacks) = tokio::join!(
+            self.api_server.shutdown(left()),
+            self.callback_server.shutdown(left())
+        );
+        let poller = tokio::time::timeout(left(), &mut self.engine_task)
+            .await
+            .is_ok();
+        if !poller {
+            self.engine_task.abort();
+        }
+        let follow_ups = engine.drain(left()).await;
+        let printer = match &self.handle.devices {
+            Some(d) => d.finish(left()).await,
+            None => true,
+        };
+        if let Some(task) = &self.devices_task {
+            task.abort();
+        }
+        engine
+            .store()
+            .flush()
+            .await
+            .map_err(|e| DaemonError::Store {
+                path: self.config.store.path.display().to_string(),
+                error: e.to_string(),
+            })?;
+        if api && callbacks && poller && follow_ups && printer {
+            tracing::info!("chasti stopped cleanly");
+        } else {
+            tracing::warn!(
+                api,
+                callbacks,
+                poller,
+                follow_ups,
+                printer,
+                "chasti stopped; some work did not finish within the grace period (it is in the store and resumes at the next start)"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}
+
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    let path = &config.store.path;
+    let fail = |error: String| DaemonError::Store {
+        path: path.display().to_string(),
+        error,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Store::open(path).map_err(|e| fail(e.to_string()))
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// SIGTERM (systemd's stop) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c().await;
+}
+
+/// Ctrl-C alone.
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling here (unusual): park instead of exiting at once.
+        std::future::pending::<()>().await;
+    }
+}

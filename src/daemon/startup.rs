@@ -1,0 +1,136 @@
+//! What the daemon sets up around the engine, and what it says when it starts: one log line
+//! each for the gateway, the credentials, the callbacks and the till API.
+
+use std::net::SocketAddr;
+
+use url::Url;
+
+use super::{DaemonError, DaemonHandle};
+use crate::config::{Config, Environment};
+use crate::devices::pole::Display;
+use crate::devices::serial::Printer;
+use crate::devices::Devices;
+use crate::gateway::{Credentials, ErrorCode, GatewayClient, GatewayError, OrderRef};
+use crate::sandbox::{CallbackSettings, Sandbox, SandboxSettings};
+
+/// The embedded sandbox, accepting the config's own credentials and calling back the daemon's
+/// callback route (signed with the callback key) unless the config says otherwise.
+pub async fn embedded_sandbox(
+    config: &Config,
+    callback_addr: SocketAddr,
+) -> Result<Sandbox, DaemonError> {
+    let (users, tokens) = match &config.gateway.credentials {
+        Credentials::Password {
+            user_name,
+            password,
+        } => (vec![(user_name.clone(), password.clone())], Vec::new()),
+        Credentials::Token(token) => (Vec::new(), vec![token.clone()]),
+    };
+    let own_route = Url::parse(&format!("http://{callback_addr}{}", config.callback.path)).ok();
+    let settings = SandboxSettings {
+        users,
+        tokens,
+        callbacks: CallbackSettings {
+            url: config.sandbox.callback_url.clone().or(own_route),
+            key: config
+                .sandbox
+                .callback_key
+                .clone()
+                .or_else(|| config.callback.key.clone()),
+            method: config.sandbox.callback_method,
+            ..CallbackSettings::default()
+        },
+        tls: None,
+    };
+    Sandbox::start(config.sandbox.listen, settings)
+        .await
+        .map_err(DaemonError::Sandbox)
+}
+
+/// The first configured printer and display (or the caller's), each on its own thread.
+pub fn devices(
+    config: &Config,
+    printer: Option<Printer>,
+    display: Option<Display>,
+) -> Option<Devices> {
+    let printer = printer.or_else(|| {
+        config.devices.printers.first().map(|p| {
+            tracing::info!(printer = %p.name, port = %p.port.path.display(), profile = %p.profile.name, "receipt printer");
+            Printer::spawn(p.port.clone(), p.profile.clone())
+        })
+    });
+    let display = display.or_else(|| {
+        config.devices.displays.first().map(|d| {
+            tracing::info!(display = %d.name, port = %d.port.path.display(), profile = %d.profile.name, "customer display");
+            Display::spawn(d.port.clone(), d.profile.clone())
+        })
+    });
+    (printer.is_some() || display.is_some())
+        .then(|| Devices::new(config.devices.shop_name.clone(), printer, display))
+}
+
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// One line each: the gateway, the callbacks (and whether they are signed), the till API.
+pub fn announce(config: &Config, handle: &DaemonHandle) {
+    let environment = match config.gateway.environment {
+        Environment::Sandbox => "the embedded sandbox",
+        Environment::Test => "the bank's TEST host",
+        Environment::Production => "the bank's PRODUCTION host",
+    };
+    tracing::info!(gateway = %config.gateway.base_url, "gateway: {environment}");
+    let signed = match (&config.callback.key, &config.callback.public_key) {
+        (Some(_), Some(_)) => "signed (HMAC-SHA256 or RSA)",
+        (Some(_), None) => "signed (HMAC-SHA256)",
+        (None, Some(_)) => "signed (RSA SHA-512)",
+        (None, None) => "UNSIGNED (no callback.key): each is confirmed with a status call",
+    };
+    tracing::info!(url = %handle.callback_url(), "bank callbacks expected here, {signed}");
+    let unsigned = config.callback.key.is_none() && config.callback.public_key.is_none();
+    if unsigned && !is_loopback(&handle.callback_addr) {
+        tracing::warn!(
+            listen = %handle.callback_addr,
+            "callbacks are unsigned on an address other hosts can reach: set callback.key from the merchant cabinet"
+        );
+    }
+    tracing::info!(api = %format!("{}/api/v1", handle.api_url()), tokens = config.api.tokens.len(), "till API listening");
+    if config.api.tokens.is_empty() {
+        tracing::warn!(
+            "no [[api.tokens]] configured: every till API call will be refused with 401"
+        );
+    }
+    tracing::info!(store = %config.store.path.display(), "order store open");
+}
+
+/// A status call for an order number that cannot exist: errorCode 6 proves the host, TLS and
+/// the credentials at once.
+pub async fn check_credentials(config: &Config, handle: &DaemonHandle) {
+    let client = match GatewayClient::new(config.gateway.client_settings()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "credentials not checked: the gateway client cannot be built");
+            return;
+        }
+    };
+    let probe = OrderRef::OrderNumber(format!("chasti-start-{}", handle.engine.now().timestamp()));
+    match client.order_status(&probe).await {
+        Ok(_)
+        | Err(GatewayError::Refused {
+            code: ErrorCode::UnknownOrder,
+            ..
+        }) => tracing::info!("credentials accepted by the gateway"),
+        Err(GatewayError::Refused {
+            code: ErrorCode::WrongValueOrAccessDenied,
+            message,
+            ..
+        }) => tracing::error!(
+            %message,
+            "the gateway REFUSED the credentials: test credentials work only on the test host and production ones only on production; run `chasti doctor`"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "the credentials could not be checked now (the gateway did not answer); sales will say so if it stays down")
+        }
+    }
+}

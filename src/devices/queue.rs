@@ -1,0 +1,331 @@
+//! Which slip an order update calls for, the queue of slips in the store, and the task that
+//! feeds the printer from it. A slip is queued (flushed) before the printer is asked, forgotten
+//! once printed, and rendered from the order as it is when its turn comes: a payment slip whose
+//! order was paid, cancelled or expired meanwhile, or whose link has run out, is never printed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use std::sync::Arc;
+
+use super::profile::PrinterProfile;
+use super::serial::{Job, Printer};
+use super::slip::{self, Outcome, SlipOrder};
+use super::Devices;
+use crate::http::api::types::DevicesView;
+use crate::money::Kopecks;
+use crate::orders::{Engine, Order, RefundStatus, State, StateKind, Store};
+
+/// What a slip says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SlipKind {
+    /// The QR and the link: only while the order awaits payment and the link is alive.
+    Payment,
+    Paid,
+    Reversed,
+    Refunded {
+        amount: Kopecks,
+    },
+}
+
+/// One queued slip, as kept in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct QueuedSlip {
+    order: uuid::Uuid,
+    slip: SlipKind,
+    /// When the slip's event happened (printed on outcome slips).
+    at: DateTime<Utc>,
+}
+
+impl SlipKind {
+    /// The slip an order's new state calls for, given the state it came from.
+    pub fn for_update(order: &Order) -> Option<SlipKind> {
+        let from = order.history.last().map(|e| e.from);
+        match &order.state {
+            State::AwaitingPayment(_) => Some(SlipKind::Payment),
+            State::Paid(_) => Some(SlipKind::Paid),
+            State::Reversed(_) => Some(SlipKind::Reversed),
+            State::Refunded(_) | State::PartiallyRefunded(_)
+                if from == Some(StateKind::Refunding) =>
+            {
+                let amount = order
+                    .refunds
+                    .iter()
+                    .rev()
+                    .find(|r| r.status == RefundStatus::Done)
+                    .map(|r| r.amount)
+                    .unwrap_or(order.refunded);
+                Some(SlipKind::Refunded { amount })
+            }
+            _ => None,
+        }
+    }
+
+    /// The slip for the order's state now (a reprint).
+    pub fn for_reprint(order: &Order) -> Option<SlipKind> {
+        match &order.state {
+            State::AwaitingPayment(_) => Some(SlipKind::Payment),
+            State::Paid(_) => Some(SlipKind::Paid),
+            State::Reversed(_) => Some(SlipKind::Reversed),
+            State::Refunded(_) | State::PartiallyRefunded(_) => {
+                let last = order
+                    .refunds
+                    .iter()
+                    .rev()
+                    .find(|r| r.status == RefundStatus::Done)?;
+                Some(SlipKind::Refunded {
+                    amount: last.amount,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn label(self, order: &Order) -> String {
+        let kind = match self {
+            SlipKind::Payment => "payment slip",
+            SlipKind::Paid => "paid slip",
+            SlipKind::Reversed => "reversal slip",
+            SlipKind::Refunded { .. } => "refund slip",
+        };
+        format!("{kind} {}", order.order_number)
+    }
+}
+
+/// The slip's bytes for the order as it is now, or `None` when the slip is no longer wanted.
+fn render(
+    shop_name: &str,
+    profile: &PrinterProfile,
+    order: &Order,
+    slip: SlipKind,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Vec<u8>> {
+    let o = SlipOrder {
+        shop_name,
+        order_number: order.order_number.as_str(),
+        amount: order.amount,
+        link_expires_at: order.link_expires_at,
+    };
+    match slip {
+        SlipKind::Payment => match &order.state {
+            State::AwaitingPayment(bank) if now < order.link_expires_at => {
+                match slip::payment_slip(profile, &o, &bank.link) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        tracing::error!(order = %order.order_number, error = %e, "payment slip cannot be made");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        },
+        SlipKind::Paid => Some(slip::outcome_slip(profile, &o, Outcome::Paid, at)),
+        SlipKind::Reversed => Some(slip::outcome_slip(profile, &o, Outcome::Reversed, at)),
+        SlipKind::Refunded { amount } => Some(slip::outcome_slip(
+            profile,
+            &o,
+            Outcome::Refunded(amount),
+            at,
+        )),
+    }
+}
+
+/// A printer job for a queued slip: rendered from the store's order at each try, removed
+/// from the queue once printed or dropped. It holds no `Printer`: a job waiting inside the
+/// printer's thread must not keep that thread alive.
+fn job(
+    devices: &Devices,
+    printer: &Printer,
+    engine: &Engine,
+    seq: u64,
+    queued: QueuedSlip,
+    label: String,
+) -> Job {
+    let shop_name = devices.shop_name.clone();
+    let profile: Arc<PrinterProfile> = printer.profile.clone();
+    let clock = engine.clock();
+    let store: Store = engine.store().clone();
+    let render_store = store.clone();
+    Job::new(
+        label,
+        Box::new(move || {
+            let order = match render_store.get(&queued.order) {
+                Ok(Some(order)) => order,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(order = %queued.order, error = %e, "a queued slip's order is unreadable; dropped");
+                    return None;
+                }
+            };
+            render(
+                &shop_name,
+                &profile,
+                &order,
+                queued.slip,
+                queued.at,
+                clock.now(),
+            )
+        }),
+    )
+    .on_done(move || {
+        if let Err(e) = store.print_queue_remove(seq) {
+            tracing::warn!(error = %e, "a printed slip could not be taken off the queue; it may print again after a restart");
+        }
+    })
+}
+
+impl Devices {
+    /// Queues the slip (flushed) and hands it to the printer, in the caller's order; the returned
+    /// future gives the printer's first answer in the cashier's words.
+    async fn print(
+        &self,
+        engine: &Engine,
+        order: &Order,
+        slip: SlipKind,
+        at: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = String> + Send + 'static {
+        let submitted = match &self.printer {
+            None => None,
+            Some(printer) => {
+                let queued = QueuedSlip {
+                    order: order.id,
+                    slip,
+                    at,
+                };
+                let bytes = serde_json::to_vec(&queued).unwrap_or_default();
+                let seq = match engine.store().print_queue_push(&bytes).await {
+                    Ok(seq) => seq,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the slip could not be queued in the store; printing it unqueued");
+                        0
+                    }
+                };
+                let label = slip.label(order);
+                Some(printer.submit(job(self, printer, engine, seq, queued, label)))
+            }
+        };
+        let (engine, number) = (engine.clone(), order.order_number.clone());
+        async move {
+            let Some(outcome) = submitted else {
+                return "не настроен".to_string();
+            };
+            match outcome.await {
+                Ok(()) => format!("чек напечатан ({})", russian_label(slip)),
+                Err(e) => {
+                    engine.metrics().device_error("printer");
+                    tracing::warn!(order = %number, error = %e, "slip not printed now");
+                    e.to_string()
+                }
+            }
+        }
+    }
+
+    /// Prints the slip of the order's current state again (the payment slip while unpaid).
+    pub async fn reprint(
+        &self,
+        engine: &Engine,
+        order: &Order,
+    ) -> Result<String, super::ReprintError> {
+        use super::ReprintError;
+        if self.printer.is_none() {
+            return Err(ReprintError::Nothing("Принтер не настроен.".into()));
+        }
+        let Some(slip) = SlipKind::for_reprint(order) else {
+            return Err(ReprintError::Nothing(format!(
+                "Для заказа в состоянии «{}» нет чека.",
+                order.state.russian()
+            )));
+        };
+        let outcome = self
+            .print(engine, order, slip, order.updated_at)
+            .await
+            .await;
+        if outcome.starts_with("чек напечатан") {
+            Ok(slip.label(order))
+        } else {
+            Err(ReprintError::Device(outcome))
+        }
+    }
+
+    /// Shows the order on the display and queues its slip, in update order; the printer's
+    /// answer is awaited in the background (a payment slip's answer goes to the sale's reply).
+    async fn on_update(&self, engine: &Engine, order: &Order) {
+        let display = self.show(order);
+        let Some(slip) = SlipKind::for_update(order) else {
+            return;
+        };
+        let outcome = self.print(engine, order, slip, order.updated_at).await;
+        let devices = self.clone();
+        let (id, awaiting) = (order.id, matches!(order.state, State::AwaitingPayment(_)));
+        tokio::spawn(async move {
+            let printer = outcome.await;
+            if awaiting {
+                devices.record(id, DevicesView { printer, display });
+            }
+        });
+    }
+
+    /// Hands the printer every slip left in the store's queue by an earlier run.
+    fn resume(&self, engine: &Engine) {
+        let Some(printer) = &self.printer else {
+            return;
+        };
+        let pending = match engine.store().print_queue() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "the print queue is unreadable");
+                return;
+            }
+        };
+        for (seq, bytes) in pending {
+            let queued: QueuedSlip = match serde_json::from_slice(&bytes) {
+                Ok(q) => q,
+                Err(e) => {
+                    tracing::error!(error = %e, "an unreadable queued slip was dropped");
+                    let _ = engine.store().print_queue_remove(seq);
+                    continue;
+                }
+            };
+            let label = match engine.get(&queued.order) {
+                Ok(order) => queued.slip.label(&order),
+                Err(_) => format!("slip for {}", queued.order),
+            };
+            tracing::info!(slip = %label, "a slip queued before the restart goes to the printer");
+            // Its first answer has no one waiting for it: the printer logs it.
+            drop(printer.submit(job(self, printer, engine, seq, queued, label)));
+        }
+    }
+}
+
+fn russian_label(slip: SlipKind) -> &'static str {
+    match slip {
+        SlipKind::Payment => "оплата по QR-коду",
+        SlipKind::Paid => "оплачено",
+        SlipKind::Reversed => "отмена оплаты",
+        SlipKind::Refunded { .. } => "возврат",
+    }
+}
+
+/// Prints and displays what each order update calls for, in the background; first hands the
+/// printer whatever an earlier run left queued.
+pub fn attach(engine: &Engine, devices: Devices) -> tokio::task::JoinHandle<()> {
+    let mut updates = engine.subscribe();
+    devices.resume(engine);
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        loop {
+            let order = match updates.recv().await {
+                Ok(order) => order,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "devices missed order updates");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            // Queued here, in order; printing itself never holds up the next update.
+            devices.on_update(&engine, &order).await;
+        }
+    })
+}

@@ -1,0 +1,250 @@
+//! The till API under `/api/v1`: typed requests and replies, bearer tokens with roles, one error
+//! shape everywhere with the request's id, server-sent events, and an OpenAPI document generated
+//! from the handlers themselves (served at `/api/v1/openapi.json`), so the two cannot drift.
+
+pub mod auth;
+pub mod error;
+mod orders;
+pub mod sales;
+pub mod screen;
+pub mod types;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::ApiToken;
+use crate::devices::Devices;
+use crate::money::Kopecks;
+use crate::orders::{Engine, Order};
+use types::Health;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    pub engine: Engine,
+    pub tokens: Arc<Vec<ApiToken>>,
+    pub devices: Option<Devices>,
+    /// The largest amount one sale may have (`orders.max_amount`).
+    pub max_amount: Kopecks,
+    /// How long a fresh sale's reply waits for the printer's answer.
+    pub device_wait: Duration,
+    /// Set by the daemon when the engine's task has ended: health says so.
+    pub engine_down: Arc<AtomicBool>,
+}
+
+impl Api {
+    pub fn new(engine: Engine, tokens: Vec<ApiToken>, devices: Option<Devices>) -> Api {
+        Api {
+            engine,
+            tokens: Arc::new(tokens),
+            devices,
+            max_amount: Kopecks::new(crate::money::MAX_KOPECKS).unwrap_or_default(),
+            device_wait: Duration::from_secs(3),
+            engine_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chasti till API",
+        description = "Sell through Sber's «Плати частями» from a shop's till. Every error is an ErrorBody with a Russian message fit to show a cashier.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "sales", description = "The till's one call"),
+        (name = "orders", description = "Orders, their history and events"),
+        (name = "manager", description = "Reversals and refunds (manager token)"),
+        (name = "screen", description = "The customer-facing screen"),
+        (name = "service", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and their generated OpenAPI document.
+pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(sales::create_sale))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::order_events))
+        .routes(routes!(orders::reverse))
+        .routes(routes!(orders::refund))
+        .routes(routes!(orders::reprint))
+        .routes(routes!(screen::screen_events))
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// The generated OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The whole router: the API, its document, the pages, request ids and logging.
+pub fn router(api: Api) -> Router {
+    let (routes, doc) = routes();
+    let doc = Arc::new(doc);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        })
+        .on_response(
+            |response: &Response, latency: Duration, _span: &tracing::Span| {
+                tracing::info!(status = response.status().as_u16(), ms = latency.as_millis() as u64, "answered");
+            },
+        );
+    routes
+        .route("/screen", get(screen::screen_page))
+        .route("/manager", get(screen::manager_page))
+        .layer(axum::Extension(doc))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(error::request_scope))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(api)
+}
+
+/// `ready` once recovery is done; 503 while recovering, stopping, or when the engine has
+/// stopped (the process then exits non-zero for systemd to restart it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "service",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "Recovering, stopping, or the engine has stopped", body = Health),
+    )
+)]
+pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
+    let status = if api.engine_down.load(Ordering::SeqCst) {
+        "engine_stopped"
+    } else if api.engine.is_stopping() {
+        "stopping"
+    } else if !api.engine.is_ready() {
+        "recovering"
+    } else {
+        "ready"
+    };
+    let code = match status {
+        "ready" => StatusCode::OK,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        code,
+        Json(Health {
+            status: status.into(),
+        }),
+    )
+}
+
+/// Prometheus text: sales by outcome, callbacks, gateway latency and errors, device errors.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.engine.metrics().render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
+)]
+pub async fn openapi_json(
+    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json((*doc).clone())
+}
+
+/// Server-sent events named `name`: `first`, then one for every order update `pick` maps to
+/// a value (the others are skipped). Subscribed before `first` is read, so nothing is missed;
+/// the stream ends when the daemon begins to stop, so shutdown never waits on it.
+pub(crate) fn update_stream<T: Serialize + Send + 'static>(
+    engine: &Engine,
+    name: &'static str,
+    updates: tokio::sync::broadcast::Receiver<Order>,
+    first: T,
+    pick: impl Fn(&Order) -> Option<T> + Send + 'static,
+) -> Response {
+    use futures_util::StreamExt;
+    let event = move |v: T| {
+        Ok::<Event, Infallible>(
+            Event::default()
+                .event(name)
+                .json_data(v)
+                .unwrap_or_default(),
+        )
+    };
+    let head = futures_util::stream::once(std::future::ready(event(first)));
+    let engine = engine.clone();
+    let tail = futures_util::stream::unfold(
+        (updates, pick, engine),
+        move |(mut updates, pick, engine)| async move {
+            loop {
+                let received = tokio::select! {
+                    r = updates.recv() => r,
+                    _ = engine.stopping() => return None,
+                };
+                match received {
+                    Ok(order) => {
+                        if let Some(v) = pick(&order) {
+                            return Some((event(v), (updates, pick, engine)));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Sse::new(head.chain(tail))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

@@ -1,0 +1,148 @@
+//! `POST /api/v1/sales`: one call from the till, the payment link and its QR back.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::auth::Cashier;
+use super::error::{ApiError, Fields};
+use super::types::{DevicesView, ErrorBody, OrderView, SaleBody, SaleReply};
+use super::Api;
+use crate::devices::qr::QrSymbol;
+use crate::domain::{Description, IdempotencyKey, TillId};
+use crate::money::Kopecks;
+use crate::orders::{Mode, SaleRequest, State as OrderState};
+
+/// Reads a sale, naming every bad field at once.
+pub fn read_sale(body: &[u8], max_amount: Kopecks) -> Result<SaleRequest, ApiError> {
+    let mut f = Fields::read(body, &SaleBody::FIELDS)?;
+    let amount = f.required(
+        "amount",
+        "сумма в рублях строкой, например \"1499.00\"",
+        ", например \"1499.00\" (числа JSON не принимаются: без дробных чисел)",
+        |s| {
+            let amount = Kopecks::parse_amount(s).map_err(|e| e.to_string())?;
+            if amount > max_amount {
+                return Err(format!(
+                    "сумма {amount} больше допустимой для одной продажи ({max_amount}); проверьте, не лишние ли нули"
+                ));
+            }
+            Ok(amount)
+        },
+    );
+    let mode = f.optional("mode", "", |s| match s {
+        "one-stage" => Ok(Mode::OneStage),
+        "two-stage" => Ok(Mode::TwoStage),
+        other => Err(format!("«{other}»: допустимо one-stage или two-stage")),
+    });
+    let description = f.optional("description", "", |s| {
+        Description::parse(s).map_err(|e| e.ru)
+    });
+    let till = f.optional("till", "", |s| TillId::parse(s).map_err(|e| e.ru));
+    let key = f.required(
+        "idempotency_key",
+        "ключ, одинаковый для повторов одной продажи (1–64 символа, например UUID)",
+        "",
+        |s| IdempotencyKey::parse(s).map_err(|e| e.ru),
+    );
+    f.finish(|| {
+        Some(SaleRequest {
+            amount: amount?,
+            mode: mode.unwrap_or_default(),
+            description,
+            till,
+            cashier: None,
+            idempotency_key: Some(key?),
+        })
+    })
+}
+
+/// Start a sale: register it with the bank, print its slip, show it on the display.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sales",
+    tag = "sales",
+    request_body = SaleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The sale, its payment link and QR, and what the devices did. The same idempotency key returns the same sale.", body = SaleReply),
+        (status = 400, description = "The body is not a JSON object", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 409, description = "A sale with this key is still being registered", body = ErrorBody),
+        (status = 422, description = "Bad fields, each named; or the key was used for another sale", body = ErrorBody),
+        (status = 502, description = "The bank refused the sale (or a sale with this key failed)", body = ErrorBody),
+        (status = 503, description = "Recovering, stopping, or the bank's answer is not known yet (the order is kept)", body = ErrorBody),
+    )
+)]
+pub async fn create_sale(
+    State(api): State<Api>,
+    Cashier(caller): Cashier,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SaleReply>), ApiError> {
+    let mut sale = read_sale(&body, api.max_amount)?;
+    sale.cashier = caller.cashier.clone();
+    let known_before = match &sale.idempotency_key {
+        Some(key) => api
+            .engine
+            .store()
+            .by_idempotency_key(key)
+            .ok()
+            .flatten()
+            .is_some(),
+        None => false,
+    };
+    let order = api.engine.create_sale(sale).await?;
+    let OrderState::AwaitingPayment(bank) = &order.state else {
+        // A replayed key of a sale that has moved on: the order as it stands, its link.
+        return match order.state.bank() {
+            Some(bank) => Ok((
+                StatusCode::CREATED,
+                Json(SaleReply {
+                    qr_svg: qr_svg(bank.link.as_str()),
+                    payment_url: bank.link.clone(),
+                    order: OrderView::from(&order),
+                    devices: api.devices_now(),
+                }),
+            )),
+            None => Err(crate::orders::EngineError::Pending {
+                order_number: order.order_number.to_string(),
+                detail: format!("state {}", order.state.name()),
+            }
+            .into()),
+        };
+    };
+    // A fresh sale waits (bounded) for the printer's answer; a retry answers at once.
+    let devices = match (&api.devices, known_before) {
+        (Some(d), false) => d.wait_outcome(order.id, api.device_wait).await,
+        _ => api.devices_now(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(SaleReply {
+            qr_svg: qr_svg(bank.link.as_str()),
+            payment_url: bank.link.clone(),
+            order: OrderView::from(&order),
+            devices,
+        }),
+    ))
+}
+
+fn qr_svg(link: &str) -> String {
+    QrSymbol::encode(link)
+        .map(|q| q.to_svg())
+        .unwrap_or_default()
+}
+
+impl Api {
+    /// What the devices are doing, without waiting.
+    pub(super) fn devices_now(&self) -> DevicesView {
+        match &self.devices {
+            Some(d) => d.current(),
+            None => DevicesView {
+                printer: "не настроен".into(),
+                display: "не настроен".into(),
+            },
+        }
+    }
+}

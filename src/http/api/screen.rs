@@ -1,0 +1,132 @@
+//! The customer-facing screen's stream and the two embedded pages (the customer screen and the
+//! manager's page).
+
+use axum::extract::{Query, State};
+use axum::response::{Html, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::{update_stream, Api};
+use crate::devices::qr::QrSymbol;
+use crate::orders::{Order, State as OrderState};
+
+/// The web pages, embedded: no build step, no files to install.
+pub const SCREEN_PAGE: &str = include_str!("pages/screen.html");
+pub const MANAGER_PAGE: &str = include_str!("pages/manager.html");
+
+pub async fn screen_page() -> Html<&'static str> {
+    Html(SCREEN_PAGE)
+}
+
+pub async fn manager_page() -> Html<&'static str> {
+    Html(MANAGER_PAGE)
+}
+
+/// What the customer screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScreenView {
+    /// `idle`, `awaiting`, `processing`, `paid`, `declined`.
+    pub state: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_svg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+fn view(state: &str, title: &str, amount: Option<String>, hint: Option<&str>) -> ScreenView {
+    ScreenView {
+        state: state.into(),
+        title: title.into(),
+        amount_text: amount,
+        qr_svg: None,
+        hint: hint.map(str::to_string),
+    }
+}
+
+/// What the customer screen shows for an order (or for none: idle).
+pub fn screen_state(order: Option<&Order>) -> ScreenView {
+    let Some(o) = order else {
+        return view("idle", "Добро пожаловать!", None, None);
+    };
+    let amount = Some(o.amount.to_string());
+    match &o.state {
+        OrderState::AwaitingPayment(bank) => ScreenView {
+            qr_svg: QrSymbol::encode(bank.link.as_str())
+                .map(|q| q.to_svg())
+                .ok(),
+            ..view(
+                "awaiting",
+                "Оплата частями",
+                amount,
+                Some("Наведите камеру телефона на QR-код и оплатите частями в приложении банка"),
+            )
+        },
+        OrderState::Held(_) | OrderState::Depositing(_) => {
+            view("processing", "Оплата обрабатывается…", amount, None)
+        }
+        OrderState::Paid(_) => view("paid", "Оплачено", amount, Some("Спасибо за покупку!")),
+        OrderState::Declined { .. } | OrderState::Expired(_) | OrderState::Failed { .. } => view(
+            "declined",
+            "Оплата не прошла",
+            None,
+            Some("Обратитесь к кассиру"),
+        ),
+        _ => view("idle", "Добро пожаловать!", None, None),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScreenQuery {
+    /// Only this till's sales.
+    till: Option<String>,
+}
+
+/// The customer screen's stream (`event: screen`): the till's current sale, then every change.
+/// Open without a token: it shows only what the customer sees anyway, on loopback.
+#[utoipa::path(
+    get,
+    path = "/api/v1/screen/events",
+    tag = "screen",
+    params(ScreenQuery),
+    responses((status = 200, description = "A stream of `event: screen`", content_type = "text/event-stream", body = ScreenView))
+)]
+pub async fn screen_events(
+    State(api): State<Api>,
+    Query(q): Query<ScreenQuery>,
+) -> Result<Response, ApiError> {
+    let till = q.till.filter(|t| !t.is_empty());
+    let updates = api.engine.subscribe();
+    let today = api
+        .engine
+        .list(crate::moscow::date(api.engine.now()), None)?;
+    let ours = move |o: &Order| till.as_deref().is_none_or(|t| o.till.as_str() == t);
+    let current = today.iter().rev().find(|o| ours(o)).filter(|o| {
+        matches!(
+            o.state,
+            OrderState::AwaitingPayment(_) | OrderState::Held(_) | OrderState::Depositing(_)
+        )
+    });
+    Ok(update_stream(
+        &api.engine,
+        "screen",
+        updates,
+        screen_state(current),
+        move |order| {
+            let shown = matches!(
+                order.state,
+                OrderState::AwaitingPayment(_)
+                    | OrderState::Held(_)
+                    | OrderState::Depositing(_)
+                    | OrderState::Paid(_)
+                    | OrderState::Declined { .. }
+                    | OrderState::Expired(_)
+                    | OrderState::Failed { .. }
+            );
+            (ours(order) && shown).then(|| screen_state(Some(order)))
+        },
+    ))
+}

@@ -1,0 +1,189 @@
+//! What the till API takes and answers, as types: the handlers return them, the OpenAPI
+//! document is generated from them, and the command line's client parses the same ones.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
+use crate::money::Kopecks;
+use crate::orders::{Event, Mode, Order, Refund, StateKind};
+
+/// `POST /api/v1/sales`. Every field is checked and every bad one named in one 422.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SaleBody {
+    /// Roubles as a string: `1499`, `1499.50`, `1 499,50`. JSON numbers are refused: no floats.
+    #[schema(example = "1499.00")]
+    pub amount: String,
+    /// `one-stage` (the default) or `two-stage` (hold, then deposit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Description>,
+    /// The till; the config's `store.till` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub till: Option<TillId>,
+    /// The same key for every retry of one sale (a UUID is good).
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl SaleBody {
+    /// The body's keys: anything else is refused by name.
+    pub const FIELDS: [&'static str; 5] =
+        ["amount", "mode", "description", "till", "idempotency_key"];
+}
+
+/// `POST /api/v1/orders/{id}/refund`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundBody {
+    /// Roubles as a string; all that is left when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// The same key for every retry of this refund: it is refunded once.
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl RefundBody {
+    pub const FIELDS: [&'static str; 2] = ["amount", "idempotency_key"];
+}
+
+/// The state's name and, for the states that have one, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StateView {
+    pub name: StateKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// An order as the API shows it (not as it is stored).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub id: uuid::Uuid,
+    /// What the slip and the screen show; every route takes it in place of the id.
+    pub order_number: OrderNumber,
+    pub amount: Kopecks,
+    /// `1 499,50 ₽`.
+    pub amount_text: String,
+    pub mode: Mode,
+    #[serde(default)]
+    pub description: Option<Description>,
+    pub till: TillId,
+    #[serde(default)]
+    pub cashier: Option<String>,
+    pub state: StateView,
+    /// The state in Russian, for the cashier.
+    pub state_text: String,
+    #[serde(default)]
+    pub gateway_order_id: Option<GatewayOrderId>,
+    #[serde(default)]
+    pub payment_url: Option<PaymentUrl>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub link_expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub held_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub paid_at: Option<DateTime<Utc>>,
+    pub deposited: Kopecks,
+    pub refunded: Kopecks,
+    /// What can still be refunded.
+    pub refundable: Kopecks,
+    pub refunds: Vec<Refund>,
+    /// The order's history, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> OrderView {
+        OrderView {
+            id: o.id,
+            order_number: o.order_number.clone(),
+            amount: o.amount,
+            amount_text: o.amount.to_string(),
+            mode: o.mode,
+            description: o.description.clone(),
+            till: o.till.clone(),
+            cashier: o.cashier.clone(),
+            state: StateView {
+                name: o.state.kind(),
+                why: o.state.why().map(str::to_string),
+            },
+            state_text: o.state.russian().to_string(),
+            gateway_order_id: o.state.bank_id().cloned(),
+            payment_url: o.state.bank().map(|b| b.link.clone()),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            link_expires_at: o.link_expires_at,
+            held_at: o.held_at,
+            paid_at: o.paid_at,
+            deposited: o.deposited,
+            refunded: o.refunded,
+            refundable: o.refundable(),
+            refunds: o.refunds.clone(),
+            events: o.history.clone(),
+        }
+    }
+}
+
+/// What the printer and the display were asked to do for a sale.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DevicesView {
+    pub printer: String,
+    pub display: String,
+}
+
+/// `201` of `POST /api/v1/sales`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SaleReply {
+    pub order: OrderView,
+    pub payment_url: PaymentUrl,
+    /// The payment link as a QR code (SVG), for the till's own screen.
+    pub qr_svg: String,
+    pub devices: DevicesView,
+}
+
+/// `GET /api/v1/orders`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderList {
+    /// The Moscow day listed.
+    pub day: NaiveDate,
+    pub orders: Vec<OrderView>,
+    pub count: usize,
+    /// What the shop keeps from the listed orders: deposited minus refunded, reversals excluded.
+    pub net_paid: Kopecks,
+    pub net_paid_text: String,
+}
+
+/// One field's problem, in Russian.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Every error the API answers: a Russian message fit to show a cashier.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Also in the `x-request-id` header and in the daemon's log line for this request.
+    pub request_id: String,
+    /// `unauthorized`, `forbidden`, `not_found`, `validation`, `conflict`, `busy`,
+    /// `registering`, `gateway`, `pending`, `not_ready`, `shutting_down`, `device`,
+    /// `bad_request`, `internal`.
+    pub error_type: String,
+    pub message: String,
+    pub errors: Vec<FieldProblem>,
+}
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ready`, `recovering`, `stopping`, or `engine_stopped` (the process is about to exit).
+    pub status: String,
+}
+
+/// `POST /api/v1/orders/{id}/reprint`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Reprinted {
+    /// Which slip was printed.
+    pub printed: String,
+}

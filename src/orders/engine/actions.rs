@@ -1,0 +1,149 @@
+//! A manager's actions: capture a hold, reverse, refund. Each is checked against the order's
+//! rules first (a refusal changes nothing), written before the gateway is called, and settled
+//! by the gateway's status afterwards.
+
+use super::{bank_refused, Engine, EngineError};
+use crate::domain::IdempotencyKey;
+use crate::gateway::{GatewayError, Method};
+use crate::money::Kopecks;
+use crate::orders::order::{Order, RefundStatus};
+use crate::orders::state::State;
+use crate::orders::transition::Input;
+
+impl Engine {
+    /// Captures a hold now (for `deposit = "manual"`).
+    pub async fn deposit(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        order.check_deposit()?;
+        self.deposit_locked(order).await
+    }
+
+    /// Reverses a hold, or a payment on its own Moscow day. The gateway allows one try: a
+    /// failed reversal is reported, never repeated.
+    pub async fn reverse(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        order.check_reversal(self.now())?;
+        let order = self.transition(&order, Input::ReversalStarted).await?;
+        let State::Reversing(bank) = &order.state else {
+            return Ok(order);
+        };
+        let result = self
+            .journaled(
+                Method::Reverse,
+                &order.order_number,
+                self.inner.gateway.reverse(&bank.id, None),
+            )
+            .await;
+        self.settle_action(order, result, |o| matches!(o.state, State::Reversed(_)))
+            .await
+    }
+
+    /// Refunds `amount` (None = all that is left). `key` identifies this refund request: the
+    /// same key again returns the order as it stands and never refunds twice.
+    pub async fn refund(
+        &self,
+        id: &uuid::Uuid,
+        amount: Option<Kopecks>,
+        key: &IdempotencyKey,
+    ) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        if let Some(existing) = order.refunds.iter().find(|r| &r.key == key) {
+            return match existing.status {
+                RefundStatus::Pending => Ok(self.look_locked(order).await?.order),
+                _ => Ok(order),
+            };
+        }
+        let amount = order.check_refund(amount)?;
+        let order = self
+            .transition(
+                &order,
+                Input::RefundStarted {
+                    key: key.clone(),
+                    amount,
+                },
+            )
+            .await?;
+        let State::Refunding(bank) = &order.state else {
+            return Ok(order);
+        };
+        let result = self
+            .journaled(
+                Method::Refund,
+                &order.order_number,
+                self.inner
+                    .gateway
+                    .refund(&bank.id, amount, Some(key.as_str())),
+            )
+            .await;
+        let key = key.clone();
+        self.settle_action(order, result, move |o| {
+            o.refunds
+                .iter()
+                .any(|r| r.key == key && r.status == RefundStatus::Done)
+        })
+        .await
+    }
+
+    /// After reverse.do or refund.do: the status call decides; without it, a definite refusal
+    /// means the money did not move, and anything else stays pending for the poller.
+    async fn settle_action(
+        &self,
+        order: Order,
+        result: Result<(), GatewayError>,
+        succeeded: impl Fn(&Order) -> bool,
+    ) -> Result<Order, EngineError> {
+        let settled = match self.status_of(&order).await {
+            Ok(report) => self.act_on(order, &report).await?,
+            Err(status_error) => {
+                return match &result {
+                    Err(e) if !e.outcome_unknown() => {
+                        let input = match order.pending_refund() {
+                            Some(refund) if matches!(order.state, State::Refunding(_)) => {
+                                Input::RefundFailed {
+                                    key: refund.key.clone(),
+                                    why: e.to_string(),
+                                }
+                            }
+                            _ => Input::ReversalFailed { why: e.to_string() },
+                        };
+                        self.transition(&order, input).await?;
+                        Err(bank_refused(e))
+                    }
+                    Err(e) => Err(EngineError::Pending {
+                        order_number: order.order_number.to_string(),
+                        detail: e.to_string(),
+                    }),
+                    Ok(()) => Err(EngineError::Pending {
+                        order_number: order.order_number.to_string(),
+                        detail: status_error.to_string(),
+                    }),
+                }
+            }
+        };
+        if succeeded(&settled) {
+            return Ok(settled);
+        }
+        if settled.state.is_transitional() {
+            return Err(EngineError::Pending {
+                order_number: settled.order_number.to_string(),
+                detail: "the gateway has not confirmed it yet".into(),
+            });
+        }
+        Err(match &result {
+            Err(e) => bank_refused(e),
+            Ok(()) => EngineError::BankRefused {
+                message: format!(
+                    "банк не подтвердил операцию, заказ в состоянии «{}»",
+                    settled.state.russian()
+                ),
+                detail: format!("state after the call: {}", settled.state.name()),
+            },
+        })
+    }
+}

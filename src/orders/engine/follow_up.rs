@@ -1,0 +1,204 @@
+//! Finding out: ask the gateway about an order and act on the answer. The one path for
+//! callbacks, polls and recovery; a callback only says something moved, never what to believe.
+
+use super::{Engine, EngineError};
+use crate::domain::{GatewayOrderId, OrderNumber};
+use crate::gateway::{GatewayError, Method, OrderRef, OrderStatusReport};
+use crate::orders::order::Order;
+use crate::orders::reconcile::{decide, FollowUp};
+use crate::orders::state::State;
+use crate::orders::store::StoredCallback;
+use crate::orders::transition::Input;
+
+/// An order after a look at the bank, and why it is still unsettled when the bank did not say.
+pub(super) struct Looked {
+    pub order: Order,
+    pub unknown: Option<String>,
+}
+
+impl Engine {
+    /// Asks the gateway about an order and acts on the answer. Returns the order as it stands.
+    pub async fn refresh(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        Ok(self.look_locked(order).await?.order)
+    }
+
+    /// The caller holds the order's lock.
+    pub(super) async fn look_locked(&self, order: Order) -> Result<Looked, EngineError> {
+        if order.state == State::Registering {
+            let order = self.settle_registering(order).await?;
+            let unknown = (order.state == State::Registering)
+                .then(|| "the gateway did not say whether it has the order".to_string());
+            return Ok(Looked { order, unknown });
+        }
+        let report = match self.status_of(&order).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::debug!(order = %order.order_number, error = %e, "status unknown for now");
+                return Ok(Looked {
+                    order,
+                    unknown: Some(e.to_string()),
+                });
+            }
+        };
+        let order = self.act_on(order, &report).await?;
+        Ok(Looked {
+            order,
+            unknown: None,
+        })
+    }
+
+    pub(super) async fn act_on(
+        &self,
+        mut order: Order,
+        report: &OrderStatusReport,
+    ) -> Result<Order, EngineError> {
+        let (inputs, follow_up) = decide(&order, report, self.now(), &self.policy());
+        for input in inputs {
+            order = self.transition(&order, input).await?;
+        }
+        match follow_up {
+            FollowUp::None => Ok(order),
+            FollowUp::Deposit => self.deposit_locked(order).await,
+            FollowUp::Decline => self.expire_locked(order).await,
+        }
+    }
+
+    pub(super) async fn deposit_locked(&self, mut order: Order) -> Result<Order, EngineError> {
+        if matches!(order.state, State::Held(_)) {
+            order = self.transition(&order, Input::DepositStarted).await?;
+        }
+        let State::Depositing(bank) = &order.state else {
+            return Ok(order);
+        };
+        let result = self
+            .journaled(
+                Method::Deposit,
+                &order.order_number,
+                self.inner.gateway.deposit(&bank.id, None),
+            )
+            .await;
+        if let Err(e) = &result {
+            tracing::warn!(order = %order.order_number, error = %e, "deposit did not go through");
+        }
+        // Whatever the answer, the gateway's status is the truth.
+        let report = match self.status_of(&order).await {
+            Ok(report) => report,
+            Err(_) => return Ok(order),
+        };
+        match decide(&order, &report, self.now(), &self.policy()) {
+            (inputs, _) if !inputs.is_empty() => {
+                for input in inputs {
+                    order = self.transition(&order, input).await?;
+                }
+                Ok(order)
+            }
+            // Still held after a definite refusal: back to Held so it is not retried blindly.
+            (_, FollowUp::Deposit) => match result {
+                Err(e) if !e.outcome_unknown() => {
+                    self.transition(&order, Input::DepositFailed { why: e.to_string() })
+                        .await
+                }
+                _ => Ok(order),
+            },
+            _ => Ok(order),
+        }
+    }
+
+    /// Closes an unpaid order whose link ran out (decline.do), then marks it expired.
+    async fn expire_locked(&self, order: Order) -> Result<Order, EngineError> {
+        let Some(bank) = order.state.bank() else {
+            return Ok(order);
+        };
+        let declined = self
+            .journaled(
+                Method::Decline,
+                &order.order_number,
+                self.inner
+                    .gateway
+                    .decline(&OrderRef::OrderId(bank.id.clone())),
+            )
+            .await;
+        match declined {
+            Ok(()) => self.transition(&order, Input::Expired).await,
+            // Refused: the customer may have paid at the last moment. Look again.
+            Err(e) if !e.outcome_unknown() => {
+                let report = match self.status_of(&order).await {
+                    Ok(r) => r,
+                    Err(_) => return Ok(order),
+                };
+                let (inputs, _) = decide(&order, &report, self.now(), &self.policy());
+                let mut order = order;
+                for input in inputs {
+                    order = self.transition(&order, input).await?;
+                }
+                Ok(order)
+            }
+            Err(_) => Ok(order),
+        }
+    }
+
+    /// Keeps a verified callback durably. Call before answering the bank 200.
+    pub async fn record_callback(
+        &self,
+        params: Vec<(String, String)>,
+        signature: &str,
+    ) -> Result<(), EngineError> {
+        let record = StoredCallback {
+            at: self.now(),
+            params,
+            signature: signature.to_string(),
+        };
+        self.inner.store.callback_append(&record).await?;
+        Ok(())
+    }
+
+    /// A callback names an order: confirm with the gateway and act, in the background (the bank
+    /// has its 200 already). Unknown orders are logged and ignored. Work started here is
+    /// drained at shutdown.
+    pub fn follow_callback(&self, md_order: Option<&str>, order_number: Option<&str>) {
+        let order = match self.callback_order(md_order, order_number) {
+            Ok(Some(order)) => order,
+            Ok(None) => {
+                tracing::warn!(md_order = ?md_order, order_number = ?order_number, "callback for an order chasti does not know; ignored");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "callback's order could not be read; the poller will look");
+                return;
+            }
+        };
+        // A callback means something moved: poll this order promptly from now on.
+        self.schedule(order.id, self.inner.settings.poll_first);
+        let engine = self.clone();
+        self.inner.follow_ups.spawn(async move {
+            if let Err(e) = engine.refresh(&order.id).await {
+                tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
+            }
+        });
+    }
+
+    fn callback_order(
+        &self,
+        md_order: Option<&str>,
+        order_number: Option<&str>,
+    ) -> Result<Option<Order>, EngineError> {
+        let store = &self.inner.store;
+        if let Some(id) = md_order.and_then(|m| GatewayOrderId::parse(m).ok()) {
+            if let Some(order) = store.by_gateway_id(&id)? {
+                return Ok(Some(order));
+            }
+        }
+        match order_number.and_then(|n| OrderNumber::parse(n).ok()) {
+            Some(number) => Ok(store.by_number(&number)?),
+            None => Ok(None),
+        }
+    }
+
+    /// For tests and diagnostics: the status call alone.
+    pub async fn gateway_status(&self, order: &Order) -> Result<OrderStatusReport, GatewayError> {
+        self.status_of(order).await
+    }
+}

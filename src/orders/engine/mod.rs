@@ -1,0 +1,381 @@
+//! The orders engine: sale → payment link → callback or poll → deposit; reversal and refund;
+//! recovery at start. Every transition is written (flushed, compare-and-swap) before it is
+//! acted on or answered, and one order is worked on by one task at a time.
+//!
+//! The flow, one file a step: [`sale`] registers, [`follow_up`] learns and acts on what the bank
+//! says (callbacks, polls, recovery), [`actions`] are a manager's deposit, reversal and refund,
+//! [`poller`] runs recovery and the polling loop.
+
+mod actions;
+mod clock;
+mod follow_up;
+mod locks;
+mod poller;
+mod sale;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use poller::Recovery;
+pub use sale::SaleRequest;
+
+use super::order::{ActionError, Order};
+use super::reconcile::Policy;
+use super::store::{JournalEntry, Store, StoreError};
+use super::transition::{apply, Input};
+use crate::domain::{OrderNumber, StorePrefix, TillId};
+use crate::gateway::{GatewayClient, GatewayError, Method, OrderRef, OrderStatusReport};
+use locks::{OrderGuard, OrderLocks};
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// First part of every order number: the store (unique per merchant account).
+    pub store_prefix: StorePrefix,
+    /// The till used when a sale names none.
+    pub default_till: TillId,
+    pub order_lifetime: Duration,
+    pub auto_deposit: bool,
+    pub poll_first: Duration,
+    pub poll_max: Duration,
+    /// How many orders a poll round checks at once.
+    pub poll_concurrency: usize,
+    pub expiry_grace: Duration,
+    pub hold_max: Duration,
+    /// The payment page URL for a gateway orderId (`{orderId}` is replaced), used to recover
+    /// the link of an order whose register reply was lost. None: such an order is declined.
+    pub payment_page_template: Option<String>,
+    /// Passes of recovery at start before an interrupted order is set aside as NeedsAttention.
+    pub recovery_tries: u32,
+    /// How long a request waits for an order another task is working on.
+    pub lock_wait: Duration,
+    /// How long the gateway-call journal and received callbacks are kept.
+    pub retention: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            store_prefix: StorePrefix::default(),
+            default_till: TillId::default(),
+            order_lifetime: Duration::from_secs(1200),
+            auto_deposit: true,
+            poll_first: Duration::from_secs(3),
+            poll_max: Duration::from_secs(60),
+            poll_concurrency: 8,
+            expiry_grace: Duration::from_secs(120),
+            hold_max: Duration::from_secs(6 * 86_400),
+            payment_page_template: None,
+            recovery_tries: 5,
+            lock_wait: Duration::from_secs(5),
+            retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+/// Why an engine call did not do what was asked. `Display` is Russian: it reaches a cashier
+/// or a manager; `detail` fields carry the English specifics for logs.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("Заказ {0} не найден. Укажите номер заказа с чека (например S1-1-261123-0006) или его идентификатор.")]
+    NotFound(String),
+    #[error("{0}")]
+    Action(#[from] ActionError),
+    /// The bank answered no.
+    #[error("Банк отказал: {message}")]
+    BankRefused { message: String, detail: String },
+    /// The sale could not be created; `message` is the whole sentence the till was told.
+    #[error("{message}")]
+    SaleFailed { message: String, detail: String },
+    /// The outcome is not known yet; the order is kept and will be settled by the poller.
+    #[error(
+        "Банк не ответил вовремя. Заказ {order_number} сохранён, статус уточняется автоматически."
+    )]
+    Pending {
+        order_number: String,
+        detail: String,
+    },
+    #[error("chasti ещё восстанавливает незавершённые заказы; повторите через несколько секунд.")]
+    NotReady,
+    #[error("Касса останавливается и не принимает новые продажи; повторите через минуту.")]
+    ShuttingDown,
+    #[error("Заказ {order_number} сейчас обрабатывается; повторите через несколько секунд.")]
+    Busy { order_number: String },
+    #[error("Ключ уже использован для другой продажи ({order_number}): для новой продажи нужен новый ключ.")]
+    KeyReused { order_number: String },
+    #[error("Продажа {order_number} с этим ключом ещё создаётся в банке; повторите через несколько секунд.")]
+    StillRegistering { order_number: String },
+    #[error("Внутренняя ошибка хранилища заказов: {0}")]
+    Store(#[from] StoreError),
+}
+
+struct PollSlot {
+    due: Instant,
+    interval: Duration,
+}
+
+struct Inner {
+    store: Store,
+    gateway: GatewayClient,
+    settings: EngineSettings,
+    clock: Arc<dyn Clock>,
+    updates: broadcast::Sender<Order>,
+    locks: OrderLocks,
+    polls: Mutex<std::collections::HashMap<uuid::Uuid, PollSlot>>,
+    ready: AtomicBool,
+    stopping: CancellationToken,
+    /// Work started by callbacks after their 200: drained at shutdown.
+    follow_ups: TaskTracker,
+    last_recovery: Mutex<Option<poller::Recovery>>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        gateway: GatewayClient,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
+        let (updates, _) = broadcast::channel(256);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                gateway,
+                settings,
+                clock,
+                updates,
+                locks: OrderLocks::default(),
+                polls: Mutex::new(std::collections::HashMap::new()),
+                ready: AtomicBool::new(false),
+                stopping: CancellationToken::new(),
+                follow_ups: TaskTracker::new(),
+                last_recovery: Mutex::new(None),
+                metrics: Arc::new(crate::metrics::Metrics::default()),
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The engine's clock, for parts that keep time with it (the printer's queue).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// Every order after each durable change: devices, the customer screen and the till's
+    /// event stream listen here.
+    pub fn subscribe(&self) -> broadcast::Receiver<Order> {
+        self.inner.updates.subscribe()
+    }
+
+    /// True once recovery has dealt with every interrupted order.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// What the last recovery did (None until it has finished).
+    pub fn last_recovery(&self) -> Option<poller::Recovery> {
+        *lock(&self.inner.last_recovery)
+    }
+
+    /// Stop taking sales and end the poller; work under way goes on. See [`Engine::drain`].
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.cancel();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.is_cancelled()
+    }
+
+    /// Resolves once shutdown has begun (for long-lived streams that must end then).
+    pub async fn stopping(&self) {
+        self.inner.stopping.cancelled().await
+    }
+
+    /// Waits, up to `limit`, for callback follow-ups under way; true if they all finished.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.inner.follow_ups.close();
+        tokio::time::timeout(limit, self.inner.follow_ups.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Entries in the per-order lock map (it must not grow with history).
+    pub fn lock_entries(&self) -> usize {
+        self.inner.locks.len()
+    }
+
+    pub fn get(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+        self.inner
+            .store
+            .get(id)?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))
+    }
+
+    /// An order by its id or by the number printed on the slip.
+    pub fn find(&self, reference: &str) -> Result<Order, EngineError> {
+        let reference = reference.trim();
+        let found = if let Ok(id) = uuid::Uuid::parse_str(reference) {
+            self.inner.store.get(&id)?
+        } else if let Ok(number) = OrderNumber::parse(&reference.to_ascii_uppercase()) {
+            self.inner
+                .store
+                .by_number(&number)?
+                .or(match OrderNumber::parse(reference) {
+                    Ok(exact) => self.inner.store.by_number(&exact)?,
+                    Err(_) => None,
+                })
+        } else {
+            None
+        };
+        found.ok_or_else(|| EngineError::NotFound(shown(reference)))
+    }
+
+    fn policy(&self) -> Policy {
+        let s = &self.inner.settings;
+        Policy {
+            auto_deposit: s.auto_deposit,
+            expiry_grace: s.expiry_grace,
+            hold_max: s.hold_max,
+        }
+    }
+
+    /// The order's lock, waiting at most `lock_wait`: a busy order is 409, not a hung request.
+    async fn lock_order(&self, order: &Order) -> Result<OrderGuard, EngineError> {
+        self.inner
+            .locks
+            .lock(order.id, self.inner.settings.lock_wait)
+            .await
+            .ok_or_else(|| EngineError::Busy {
+                order_number: order.order_number.to_string(),
+            })
+    }
+
+    /// Applies one input: computes the next order, writes it (flushed), tells listeners.
+    async fn transition(&self, order: &Order, input: Input) -> Result<Order, EngineError> {
+        let next = match apply(order, input, self.now()) {
+            Ok(next) => next,
+            Err(refused) => {
+                // Our own logic asked for something the state machine forbids: keep the order
+                // as it is and say so loudly, rather than bend the state.
+                tracing::error!(order = %order.order_number, error = %refused, "transition refused");
+                return Ok(order.clone());
+            }
+        };
+        self.inner.store.replace(&next).await?;
+        let last = next.history.last().map(|e| e.what.as_str()).unwrap_or("");
+        tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), "{last}");
+        let kind = next.state.kind();
+        if !kind.is_transitional() && kind != super::StateKind::Held {
+            self.inner.metrics.sale(kind.name());
+        }
+        let _ = self.inner.updates.send(next.clone());
+        Ok(next)
+    }
+
+    /// Runs a gateway call and writes it to the journal (method, order number, outcome, time).
+    async fn journaled<T>(
+        &self,
+        method: Method,
+        order_number: &OrderNumber,
+        call: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.inner.metrics.gateway_call(
+            method.path(),
+            started.elapsed().as_secs_f64(),
+            result.is_ok(),
+        );
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let entry = JournalEntry {
+            at: self.now(),
+            method: method.path().to_string(),
+            order_number: order_number.to_string(),
+            outcome,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        if let Err(e) = self.inner.store.journal_append(&entry) {
+            tracing::warn!(error = %e, "journal write failed");
+        }
+        result
+    }
+
+    async fn status_of(&self, order: &Order) -> Result<OrderStatusReport, GatewayError> {
+        let reference = match order.state.bank_id() {
+            Some(id) => OrderRef::OrderId(id.clone()),
+            None => OrderRef::OrderNumber(order.order_number.to_string()),
+        };
+        self.journaled(
+            Method::OrderStatusExtended,
+            &order.order_number,
+            self.inner.gateway.order_status(&reference),
+        )
+        .await
+    }
+
+    fn schedule(&self, id: uuid::Uuid, interval: Duration) {
+        lock(&self.inner.polls).insert(
+            id,
+            PollSlot {
+                due: Instant::now() + interval,
+                interval,
+            },
+        );
+    }
+}
+
+/// A reference as typed, cut short if it is long (it goes into an error reply).
+fn shown(reference: &str) -> String {
+    let cut: String = reference.chars().take(40).collect();
+    if cut.len() < reference.len() {
+        format!("«{cut}…»")
+    } else {
+        format!("«{cut}»")
+    }
+}
+
+/// The message for the cashier when the bank refused, and the English detail for the log.
+fn bank_refused(error: &GatewayError) -> EngineError {
+    EngineError::BankRefused {
+        message: match error {
+            GatewayError::Refused { message, .. } => message.clone(),
+            other => other.to_string(),
+        },
+        detail: error.to_string(),
+    }
+}

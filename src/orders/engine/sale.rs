@@ -1,0 +1,295 @@
+//! A sale: take a number (flushed), store the order, register it with the bank, hand back the
+//! link. A register whose reply was lost is looked up by number before anything else, so one
+//! purchase is never registered twice.
+
+use std::collections::BTreeMap;
+
+use super::{bank_refused, Engine, EngineError};
+use crate::domain::{Description, IdempotencyKey, TillId};
+use crate::gateway::{ErrorCode, Method, OrderRef, OrderStatus, RegisterRequest};
+use crate::money::Kopecks;
+use crate::moscow;
+use crate::orders::order::{Mode, NewOrder, Order};
+use crate::orders::state::{AtBank, State};
+use crate::orders::store::StoreError;
+use crate::orders::transition::Input;
+
+/// A sale as the till asks for it: every field already parsed.
+#[derive(Debug, Clone)]
+pub struct SaleRequest {
+    pub amount: Kopecks,
+    pub mode: Mode,
+    pub description: Option<Description>,
+    pub till: Option<TillId>,
+    pub cashier: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// What an earlier attempt of a sale left behind, found by number at the bank.
+enum Adopted {
+    Settled(Box<Order>),
+    NotRegistered,
+    Unknown,
+}
+
+impl Engine {
+    /// Registers a sale and returns it with its payment link. The same idempotency key returns
+    /// the same sale (or its failure), never a second order; a key reused for another sale is
+    /// refused.
+    pub async fn create_sale(&self, request: SaleRequest) -> Result<Order, EngineError> {
+        if self.is_stopping() {
+            return Err(EngineError::ShuttingDown);
+        }
+        if !self.is_ready() {
+            return Err(EngineError::NotReady);
+        }
+        let till = request
+            .till
+            .clone()
+            .unwrap_or_else(|| self.inner.settings.default_till.clone());
+        if let Some(key) = &request.idempotency_key {
+            if let Some(existing) = self.inner.store.by_idempotency_key(key)? {
+                return replay(existing, &request, &till);
+            }
+        }
+        let now = self.now();
+        let number = self
+            .inner
+            .store
+            .allocate_order_number(&self.inner.settings.store_prefix, &till, moscow::date(now))
+            .await?;
+        let lifetime = chrono::Duration::from_std(self.inner.settings.order_lifetime)
+            .unwrap_or(chrono::Duration::seconds(1200));
+        let order = Order::registering(NewOrder {
+            id: uuid::Uuid::now_v7(),
+            order_number: number,
+            amount: request.amount,
+            mode: request.mode,
+            description: request.description.clone(),
+            till: till.clone(),
+            cashier: request.cashier.clone(),
+            idempotency_key: request.idempotency_key.clone(),
+            created_at: now,
+            link_expires_at: now + lifetime,
+        });
+        // Locked before it is stored: the poller must never see it before register is sent.
+        let _held = self.lock_order(&order).await?;
+        match self.inner.store.insert(&order).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => {
+                // Another request with the same key won the race.
+                let key = request.idempotency_key.as_ref();
+                if let Some(existing) = key
+                    .map(|k| self.inner.store.by_idempotency_key(k))
+                    .transpose()?
+                    .flatten()
+                {
+                    return replay(existing, &request, &till);
+                }
+                return Err(EngineError::Store(StoreError::Io(
+                    "the idempotency index names an order that is not stored".into(),
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // The first poll waits its turn: a fresh sale needs no status call at once.
+        self.schedule(order.id, self.inner.settings.poll_first);
+        tracing::info!(order = %order.order_number, amount = %order.amount, mode = ?order.mode, "sale started");
+        let _ = self.inner.updates.send(order.clone());
+        self.register(order).await
+    }
+
+    async fn register(&self, order: Order) -> Result<Order, EngineError> {
+        let mut request = RegisterRequest::new(order.order_number.as_str(), order.amount);
+        request.description = order.description.as_ref().map(|d| d.to_string());
+        request.session_timeout_secs = Some(self.inner.settings.order_lifetime.as_secs());
+        request.json_params = BTreeMap::from([("till".to_string(), order.till.to_string())]);
+        let method = match order.mode {
+            Mode::OneStage => Method::Register,
+            Mode::TwoStage => Method::RegisterPreAuth,
+        };
+        for attempt in 1..=2 {
+            let gateway = &self.inner.gateway;
+            let call = async {
+                match order.mode {
+                    Mode::OneStage => gateway.register(&request).await,
+                    Mode::TwoStage => gateway.register_pre_auth(&request).await,
+                }
+            };
+            let error = match self.journaled(method, &order.order_number, call).await {
+                Ok(registered) => {
+                    let bank = AtBank {
+                        id: registered.order_id,
+                        link: registered.form_url,
+                    };
+                    return self.transition(&order, Input::Registered(bank)).await;
+                }
+                Err(e) => e,
+            };
+            // errorCode 1: the number is taken, by an earlier attempt of ours that we lost.
+            if let Some(code) = error.code().filter(|c| *c != ErrorCode::NumberUsed) {
+                let refused = bank_refused(&error);
+                let cashier = refused.to_string();
+                let failed = self
+                    .transition(
+                        &order,
+                        Input::RegistrationFailed {
+                            why: error.to_string(),
+                            cashier,
+                        },
+                    )
+                    .await?;
+                tracing::warn!(order = %failed.order_number, %code, error = %error, "registration refused");
+                return Err(refused);
+            }
+            // The outcome is unknown: ask by order number before anything else.
+            match self.adopt_by_number(&order, true).await? {
+                Adopted::Settled(order) if matches!(order.state, State::AwaitingPayment(_)) => {
+                    return Ok(*order)
+                }
+                Adopted::Settled(order) => {
+                    return Err(match &order.state {
+                        State::Failed { why, cashier } => EngineError::SaleFailed {
+                            message: cashier.clone(),
+                            detail: why.clone(),
+                        },
+                        other => EngineError::SaleFailed {
+                            message: LINK_LOST.into(),
+                            detail: other.name().to_string(),
+                        },
+                    });
+                }
+                Adopted::NotRegistered if attempt == 1 => continue,
+                Adopted::NotRegistered | Adopted::Unknown => {
+                    return Err(EngineError::Pending {
+                        order_number: order.order_number.to_string(),
+                        detail: error.to_string(),
+                    })
+                }
+            }
+        }
+        Err(EngineError::Pending {
+            order_number: order.order_number.to_string(),
+            detail: "registration outcome unknown after two attempts".into(),
+        })
+    }
+
+    /// A register whose reply was lost: does the gateway have the order? With the cashier still
+    /// waiting and the link rebuildable, the order is adopted; otherwise an unpaid one is closed
+    /// at the bank so it can never be paid unseen.
+    async fn adopt_by_number(
+        &self,
+        order: &Order,
+        cashier_waiting: bool,
+    ) -> Result<Adopted, EngineError> {
+        let reference = OrderRef::OrderNumber(order.order_number.to_string());
+        let report = match self
+            .journaled(
+                Method::OrderStatusExtended,
+                &order.order_number,
+                self.inner.gateway.order_status(&reference),
+            )
+            .await
+        {
+            Ok(report) => report,
+            Err(e) if e.code() == Some(ErrorCode::UnknownOrder) => {
+                return Ok(Adopted::NotRegistered)
+            }
+            Err(_) => return Ok(Adopted::Unknown),
+        };
+        let Some(gateway_id) = report.md_order() else {
+            let why = "the gateway has the order but did not say its orderId".to_string();
+            let order = self.transition(order, Input::Attention { why }).await?;
+            return Ok(Adopted::Settled(Box::new(order)));
+        };
+        let unpaid = matches!(report.order_status, Some(OrderStatus::Registered) | None);
+        let link = self
+            .inner
+            .settings
+            .payment_page_template
+            .as_ref()
+            .and_then(|t| {
+                crate::domain::PaymentUrl::parse(&t.replace("{orderId}", gateway_id.as_str())).ok()
+            });
+        if let (true, true, Some(link)) = (unpaid, cashier_waiting, link) {
+            let bank = AtBank {
+                id: gateway_id,
+                link,
+            };
+            let order = self.transition(order, Input::Registered(bank)).await?;
+            return Ok(Adopted::Settled(Box::new(order)));
+        }
+        if unpaid {
+            let declined = self
+                .journaled(
+                    Method::Decline,
+                    &order.order_number,
+                    self.inner
+                        .gateway
+                        .decline(&OrderRef::OrderId(gateway_id.clone())),
+                )
+                .await;
+            if let Err(e) = declined {
+                if e.outcome_unknown() {
+                    return Ok(Adopted::Unknown);
+                }
+            }
+            let why = format!(
+                "the register reply was lost; the order {gateway_id} was declined at the bank"
+            );
+            let input = Input::RegistrationFailed {
+                why,
+                cashier: LINK_LOST.into(),
+            };
+            let order = self.transition(order, input).await?;
+            return Ok(Adopted::Settled(Box::new(order)));
+        }
+        let why = format!(
+            "the gateway shows orderStatus {} for order {gateway_id}, whose payment link was never handed out",
+            report.order_status.map(|s| s.to_string()).unwrap_or_default()
+        );
+        let order = self.transition(order, Input::Attention { why }).await?;
+        Ok(Adopted::Settled(Box::new(order)))
+    }
+
+    /// An order stuck in Registering (a crash, a lost reply): what became of it at the bank.
+    pub(super) async fn settle_registering(&self, order: Order) -> Result<Order, EngineError> {
+        match self.adopt_by_number(&order, false).await? {
+            Adopted::Settled(order) => Ok(*order),
+            Adopted::NotRegistered => {
+                let input = Input::RegistrationFailed {
+                    why: "the sale was interrupted before the gateway registered it".into(),
+                    cashier: "Продажа прервалась до регистрации в банке; повторите продажу.".into(),
+                };
+                self.transition(&order, input).await
+            }
+            Adopted::Unknown => Ok(order),
+        }
+    }
+}
+
+const LINK_LOST: &str = "Банк не вернул ссылку на оплату; заказ закрыт, повторите продажу.";
+
+/// The answer for a retry with a key that is already used: the same sale as it stands, its
+/// failure, "still registering", or a refusal when the key was used for a different sale.
+fn replay(existing: Order, request: &SaleRequest, till: &TillId) -> Result<Order, EngineError> {
+    let same = existing.amount == request.amount
+        && existing.mode == request.mode
+        && &existing.till == till
+        && existing.description == request.description;
+    if !same {
+        return Err(EngineError::KeyReused {
+            order_number: existing.order_number.to_string(),
+        });
+    }
+    match &existing.state {
+        State::Registering => Err(EngineError::StillRegistering {
+            order_number: existing.order_number.to_string(),
+        }),
+        State::Failed { why, cashier } => Err(EngineError::SaleFailed {
+            message: cashier.clone(),
+            detail: why.clone(),
+        }),
+        _ => Ok(existing),
+    }
+}

@@ -1,0 +1,221 @@
+//! An order and the rules a manager's action must pass. Nothing here knows of HTTP, sled or
+//! serial bytes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::state::{AtBank, State, StateKind};
+use crate::domain::{Description, IdempotencyKey, OrderNumber, TillId};
+use crate::money::Kopecks;
+use crate::moscow;
+
+/// One-stage (`register.do`: paid at once) or two-stage (`registerPreAuth.do`: hold, then deposit).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    OneStage,
+    TwoStage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Done,
+    Failed { why: String },
+}
+
+/// One refund request; `key` makes a retry of the same request a no-op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Refund {
+    pub key: IdempotencyKey,
+    pub amount: Kopecks,
+    pub status: RefundStatus,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub from: StateKind,
+    pub to: StateKind,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Local id (UUID v7: sortable by creation).
+    pub id: uuid::Uuid,
+    /// The merchant's order number at the gateway (unique across restarts and tills).
+    pub order_number: OrderNumber,
+    pub amount: Kopecks,
+    pub mode: Mode,
+    pub description: Option<Description>,
+    pub till: TillId,
+    pub cashier: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub link_expires_at: DateTime<Utc>,
+    pub held_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub state: State,
+    pub deposited: Kopecks,
+    pub refunded: Kopecks,
+    pub refunds: Vec<Refund>,
+    pub reversal_attempted: bool,
+    /// Bumped by every transition; the store's compare-and-swap checks it.
+    pub version: u64,
+    pub history: Vec<Event>,
+}
+
+/// Why a manager's action cannot be done. The texts are Russian: a manager reads them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error(
+        "Отмена возможна только в день оплаты, до 00:00 по московскому времени. Оформите возврат."
+    )]
+    ReversalDayOver,
+    #[error("Отмена уже запрашивалась и не прошла; банк не допускает повторной отмены. Оформите возврат.")]
+    ReversalAlreadyTried,
+    #[error("Заказ в состоянии «{0}»: отменить можно только оплаченный сегодня заказ или заблокированную сумму.")]
+    NotReversible(&'static str),
+    #[error("Заказ в состоянии «{0}»: возврат возможен только по оплаченному заказу.")]
+    NotRefundable(&'static str),
+    #[error("Сумма возврата {asked} больше доступной: можно вернуть не более {available}.")]
+    RefundTooLarge { asked: Kopecks, available: Kopecks },
+    #[error("Заказ в состоянии «{0}»: списать можно только заблокированную сумму.")]
+    NotDepositable(&'static str),
+}
+
+/// What a new sale is made of.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: uuid::Uuid,
+    pub order_number: OrderNumber,
+    pub amount: Kopecks,
+    pub mode: Mode,
+    pub description: Option<Description>,
+    pub till: TillId,
+    pub cashier: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub created_at: DateTime<Utc>,
+    pub link_expires_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// A sale whose number is taken and whose registration is about to start.
+    pub fn registering(n: NewOrder) -> Order {
+        Order {
+            id: n.id,
+            order_number: n.order_number,
+            amount: n.amount,
+            mode: n.mode,
+            description: n.description,
+            till: n.till,
+            cashier: n.cashier,
+            idempotency_key: n.idempotency_key,
+            created_at: n.created_at,
+            updated_at: n.created_at,
+            link_expires_at: n.link_expires_at,
+            held_at: None,
+            paid_at: None,
+            state: State::Registering,
+            deposited: Kopecks::ZERO,
+            refunded: Kopecks::ZERO,
+            refunds: Vec::new(),
+            reversal_attempted: false,
+            version: 0,
+            history: Vec::new(),
+        }
+    }
+
+    /// The money that can still be refunded: deposited minus refunded minus refunds under way.
+    /// Fails closed: pending refunds that do not add up (a corrupt record) leave nothing.
+    pub fn refundable(&self) -> Kopecks {
+        let pending = self
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Pending)
+            .map(|r| r.amount);
+        match Kopecks::checked_sum(pending) {
+            Some(pending) => self
+                .deposited
+                .saturating_sub(self.refunded)
+                .saturating_sub(pending),
+            None => Kopecks::ZERO,
+        }
+    }
+
+    /// What the shop keeps from this order: deposited minus refunded, nothing once reversed.
+    pub fn net_paid(&self) -> Kopecks {
+        match self.state.kind() {
+            StateKind::Reversed | StateKind::Reversing => Kopecks::ZERO,
+            _ => self.deposited.saturating_sub(self.refunded),
+        }
+    }
+
+    /// May a manager reverse this order now? A hold until it is deposited; a payment on its
+    /// own Moscow day only; and the gateway allows one try.
+    pub fn check_reversal(&self, now: DateTime<Utc>) -> Result<(), ActionError> {
+        match self.state {
+            State::Held(_) | State::Paid(_) => {}
+            _ => return Err(ActionError::NotReversible(self.state.russian())),
+        }
+        if self.reversal_attempted {
+            return Err(ActionError::ReversalAlreadyTried);
+        }
+        if matches!(self.state, State::Paid(_)) {
+            let paid_day = self.paid_at.map(moscow::date);
+            if paid_day != Some(moscow::date(now)) {
+                return Err(ActionError::ReversalDayOver);
+            }
+        }
+        Ok(())
+    }
+
+    /// May a manager refund `asked` (None = all that is left)? Returns the amount.
+    pub fn check_refund(&self, asked: Option<Kopecks>) -> Result<Kopecks, ActionError> {
+        if !matches!(self.state, State::Paid(_) | State::PartiallyRefunded(_)) {
+            return Err(ActionError::NotRefundable(self.state.russian()));
+        }
+        let available = self.refundable();
+        let amount = asked.unwrap_or(available);
+        if amount.is_zero() || amount > available {
+            return Err(ActionError::RefundTooLarge {
+                asked: amount,
+                available,
+            });
+        }
+        Ok(amount)
+    }
+
+    pub fn check_deposit(&self) -> Result<(), ActionError> {
+        match self.state {
+            State::Held(_) => Ok(()),
+            _ => Err(ActionError::NotDepositable(self.state.russian())),
+        }
+    }
+
+    /// Where the money is after a failed reversal or refund.
+    pub(super) fn settled_state(&self, bank: AtBank) -> State {
+        if self.deposited.is_zero() {
+            State::Held(bank)
+        } else if self.refunded.is_zero() {
+            State::Paid(bank)
+        } else {
+            State::PartiallyRefunded(bank)
+        }
+    }
+
+    /// The pending refund, if one is under way.
+    pub fn pending_refund(&self) -> Option<&Refund> {
+        self.refunds
+            .iter()
+            .find(|r| r.status == RefundStatus::Pending)
+    }
+}
