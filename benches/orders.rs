@@ -5,7 +5,7 @@
 //! 2. The engine's own cost per sale: wall time of `create_sale` minus the time spent inside
 //!    gateway calls (from the journal), so the sandbox's speed is taken out.
 
-#[path = "../tests/it/common.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

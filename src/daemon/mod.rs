@@ -51,6 +51,9 @@ pub enum DaemonError {
     EngineStopped(String),
 }
 
+/// How long /health keeps saying `engine_stopped` before the process exits.
+const ENGINE_DOWN_LINGER: Duration = Duration::from_secs(1);
+
 /// What a caller may supply instead of what the config says (tests, the demo).
 #[derive(Default)]
 pub struct Parts {
@@ -246,6 +249,8 @@ impl Daemon {
                 };
                 self.handle.api.engine_down.store(true, Ordering::SeqCst);
                 tracing::error!(%why, "the orders engine stopped; exiting so the service restarts");
+                // A moment for a watchdog polling /health to see the 503 before the exit.
+                tokio::time::sleep(ENGINE_DOWN_LINGER).await;
                 self.handle.engine.begin_shutdown();
                 let quick = Duration::from_secs(2);
                 let _ = tokio::join!(

@@ -34,10 +34,43 @@ impl ConnectionKill {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Serving,
-    /// No new connections; requests under way finish, then each connection closes.
+    /// Still answering (the handlers refuse new sales with a Russian 503 while the daemon
+    /// stops), until the requests under way have finished.
     Draining,
     /// Every connection closes now.
     Stopped,
+}
+
+/// Requests whose handler has not answered yet.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts one request while it is being handled.
+struct Handling(Arc<InFlight>);
+
+impl Handling {
+    fn start(in_flight: &Arc<InFlight>) -> Handling {
+        in_flight
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Handling(in_flight.clone())
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// A running server: its address, and switches that stop it (hard stop also on drop).
@@ -46,6 +79,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     phase: watch::Sender<Phase>,
     connections: TaskTracker,
+    in_flight: Arc<InFlight>,
 }
 
 impl ServerHandle {
@@ -58,15 +92,25 @@ impl ServerHandle {
         let _ = self.phase.send(Phase::Stopped);
     }
 
-    /// Stops accepting, lets requests under way finish (up to `limit`), then closes what is
-    /// left. True when every connection ended by itself in time.
+    /// Lets the requests under way finish (up to `limit`) while still answering new ones (the
+    /// daemon refuses new sales meanwhile), then closes every connection. True when nothing
+    /// was cut short.
     pub async fn shutdown(&self, limit: Duration) -> bool {
         let _ = self.phase.send(Phase::Draining);
-        self.connections.close();
-        let drained = tokio::time::timeout(limit, self.connections.wait())
-            .await
-            .is_ok();
+        let in_flight = self.in_flight.clone();
+        let drained = tokio::time::timeout(limit, async move {
+            loop {
+                let idle = in_flight.idle.notified();
+                if in_flight.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        })
+        .await
+        .is_ok();
         self.stop();
+        self.connections.close();
         drained
     }
 }
@@ -104,17 +148,20 @@ pub fn spawn(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>) ->
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let (phase, phase_rx) = watch::channel(Phase::Serving);
     let connections = TaskTracker::new();
+    let in_flight = Arc::new(InFlight::default());
     tokio::spawn(accept_loop(
         listener,
         router,
         tls,
         phase_rx,
         connections.clone(),
+        in_flight.clone(),
     ));
     ServerHandle {
         addr,
         phase,
         connections,
+        in_flight,
     }
 }
 
@@ -124,11 +171,12 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     mut phase: watch::Receiver<Phase>,
     connections: TaskTracker,
+    in_flight: Arc<InFlight>,
 ) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = phase.wait_for(|p| *p != Phase::Serving) => return,
+            _ = phase.wait_for(|p| *p == Phase::Stopped) => return,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
@@ -142,11 +190,12 @@ async fn accept_loop(
         let router = router.clone();
         let tls = tls.clone();
         let phase = phase.clone();
+        let in_flight = in_flight.clone();
         connections.spawn(async move {
             match tls {
-                None => serve_connection(stream, peer, router, phase).await,
+                None => serve_connection(stream, peer, router, phase, in_flight).await,
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, peer, router, phase).await,
+                    Ok(stream) => serve_connection(stream, peer, router, phase, in_flight).await,
                     Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 },
             }
@@ -159,6 +208,7 @@ async fn serve_connection<S>(
     peer: SocketAddr,
     router: Router,
     mut phase: watch::Receiver<Phase>,
+    in_flight: Arc<InFlight>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -170,12 +220,17 @@ async fn serve_connection<S>(
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            let handling = Handling::start(&in_flight);
+            let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = answer.await;
+                drop(handling);
+                response
+            }
         });
     let connection =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
-    let mut draining = false;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -190,11 +245,6 @@ async fn serve_connection<S>(
                 let now = *phase.borrow_and_update();
                 if changed.is_err() || now == Phase::Stopped {
                     return;
-                }
-                if now == Phase::Draining && !draining {
-                    // Finishes the request under way, then closes (an idle one closes now).
-                    draining = true;
-                    connection.as_mut().graceful_shutdown();
                 }
             }
         }

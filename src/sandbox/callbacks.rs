@@ -52,7 +52,7 @@ pub struct CallbackFaults {
 
 /// One delivery attempt, for tests to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallbackRecord {
+pub struct CallbackDelivery {
     pub order_number: String,
     pub operation: String,
     pub status: u8,
@@ -67,7 +67,7 @@ pub struct CallbackSender {
     http: Option<reqwest::Client>,
     settings: Arc<Mutex<CallbackSettings>>,
     faults: Arc<Mutex<CallbackFaults>>,
-    log: Arc<Mutex<Vec<CallbackRecord>>>,
+    log: Arc<Mutex<Vec<CallbackDelivery>>>,
 }
 
 impl CallbackSender {
@@ -116,7 +116,7 @@ impl CallbackSender {
         lock(&self.faults).clone()
     }
 
-    pub fn log(&self) -> Vec<CallbackRecord> {
+    pub fn log(&self) -> Vec<CallbackDelivery> {
         lock(&self.log).clone()
     }
 
@@ -219,7 +219,7 @@ impl CallbackSender {
 
     fn note(&self, notice: &Notice, attempt: u32, outcome: String) {
         tracing::debug!(order_number = %notice.order_number, operation = notice.operation, attempt, %outcome, "sandbox callback");
-        lock(&self.log).push(CallbackRecord {
+        lock(&self.log).push(CallbackDelivery {
             order_number: notice.order_number.clone(),
             operation: notice.operation.to_string(),
             status: notice.status,

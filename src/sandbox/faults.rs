@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::callbacks::CallbackFaults;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// Answer late (a client with a shorter timeout sees a timeout).
@@ -19,6 +19,9 @@ pub enum Fault {
     DropConnection,
     /// Answer 200 with a body that is not JSON.
     GarbageBody,
+    /// Refuse as the bank does: HTTP 200 with this errorCode and errorMessage (nothing happens
+    /// at the bank when it comes before the call).
+    Refuse { code: i64, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -35,6 +38,9 @@ pub struct FaultRule {
     /// `register.do`, `deposit.do`, …; none = every method.
     #[serde(default)]
     pub method: Option<String>,
+    /// Only calls about this order (its `orderId`/`mdOrder` or `orderNumber`); none = any.
+    #[serde(default)]
+    pub order: Option<String>,
     pub fault: Fault,
     /// How many calls it hits; none = until cleared.
     #[serde(default)]
@@ -47,6 +53,7 @@ impl FaultRule {
     pub fn new(method: &str, fault: Fault) -> FaultRule {
         FaultRule {
             method: Some(method.to_string()),
+            order: None,
             fault,
             times: Some(1),
             phase: Phase::After,
@@ -60,6 +67,12 @@ impl FaultRule {
 
     pub fn times(mut self, times: Option<u32>) -> FaultRule {
         self.times = times;
+        self
+    }
+
+    /// Only calls about this order (its bank id or its number).
+    pub fn for_order(mut self, order: impl Into<String>) -> FaultRule {
+        self.order = Some(order.into());
         self
     }
 }
@@ -81,11 +94,13 @@ pub struct Hits {
     pub after: Vec<Fault>,
 }
 
-/// Takes the faults that apply to a call of `method`, using up counted rules.
-pub fn take(rules: &mut Vec<FaultRule>, method: &str) -> Hits {
+/// Takes the faults that apply to a call of `method` about the orders `about` (the call's
+/// order id and number), using up counted rules.
+pub fn take(rules: &mut Vec<FaultRule>, method: &str, about: &[&str]) -> Hits {
     let mut hits = Hits::default();
     for rule in rules.iter_mut() {
-        let applies = rule.method.as_deref().is_none_or(|m| m == method);
+        let applies = rule.method.as_deref().is_none_or(|m| m == method)
+            && rule.order.as_deref().is_none_or(|o| about.contains(&o));
         if !applies || rule.times == Some(0) {
             continue;
         }
@@ -93,8 +108,8 @@ pub fn take(rules: &mut Vec<FaultRule>, method: &str) -> Hits {
             *t -= 1;
         }
         match rule.phase {
-            Phase::Before => hits.before.push(rule.fault),
-            Phase::After => hits.after.push(rule.fault),
+            Phase::Before => hits.before.push(rule.fault.clone()),
+            Phase::After => hits.after.push(rule.fault.clone()),
         }
     }
     rules.retain(|r| r.times != Some(0));
@@ -111,12 +126,15 @@ mod tests {
             FaultRule::new("deposit.do", Fault::HttpStatus { status: 500 }),
             FaultRule::new("register.do", Fault::Latency { ms: 5 }).times(None),
         ];
-        let hits = take(&mut rules, "deposit.do");
+        let hits = take(&mut rules, "deposit.do", &[]);
         assert_eq!(hits.after, vec![Fault::HttpStatus { status: 500 }]);
-        assert!(take(&mut rules, "deposit.do").after.is_empty());
-        assert_eq!(take(&mut rules, "register.do").after.len(), 1);
-        assert_eq!(take(&mut rules, "register.do").after.len(), 1);
+        assert!(take(&mut rules, "deposit.do", &[]).after.is_empty());
+        assert_eq!(take(&mut rules, "register.do", &[]).after.len(), 1);
+        assert_eq!(take(&mut rules, "register.do", &[]).after.len(), 1);
         assert_eq!(rules.len(), 1);
+        let mut rules = vec![FaultRule::new("deposit.do", Fault::GarbageBody).for_order("A")];
+        assert!(take(&mut rules, "deposit.do", &["B"]).after.is_empty());
+        assert_eq!(take(&mut rules, "deposit.do", &["A"]).after.len(), 1);
     }
 
     #[test]

@@ -59,7 +59,11 @@ async fn gateway_method(
     pairs.extend(form_pairs(&body));
     let params = Params::new(pairs);
 
-    let hits = take(&mut lock(&shared.fault_rules), method.path());
+    let about: Vec<&str> = ["orderId", "mdOrder", "orderNumber"]
+        .iter()
+        .filter_map(|k| params.value(k))
+        .collect();
+    let hits = take(&mut lock(&shared.fault_rules), method.path(), &about);
     let kill = kill.map(|Extension(k)| k);
     for fault in hits.before {
         if let Some(response) = apply(fault, kill.as_ref()).await {
@@ -138,6 +142,10 @@ async fn apply(fault: Fault, kill: Option<&ConnectionKill>) -> Option<Response> 
             );
             Some((code, [(header::CONTENT_TYPE, "text/html")], body).into_response())
         }
+        Fault::Refuse { code, message } => Some(
+            Json(serde_json::json!({"errorCode": code.to_string(), "errorMessage": message}))
+                .into_response(),
+        ),
         Fault::GarbageBody => Some(
             (
                 StatusCode::OK,

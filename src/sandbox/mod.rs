@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 pub use bank::{LedgerEntry, LedgerOrder, Refusal};
-pub use callbacks::{CallbackFaults, CallbackRecord, CallbackSettings};
+pub use callbacks::{CallbackDelivery, CallbackFaults, CallbackSettings};
 pub use faults::{Fault, FaultRule, Faults, Phase};
 
 use crate::gateway::OrderStatus;
@@ -59,7 +59,7 @@ impl Default for SandboxSettings {
 pub struct Ledger {
     pub orders: Vec<LedgerOrder>,
     pub operations: Vec<LedgerEntry>,
-    pub callbacks: Vec<CallbackRecord>,
+    pub callbacks: Vec<CallbackDelivery>,
 }
 
 impl Ledger {

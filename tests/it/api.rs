@@ -419,3 +419,108 @@ async fn health_metrics_and_the_openapi_document_match_the_routes() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_idempotency_key_means_one_sale() {
+    let t = till().await;
+    let first = t.sale("100", "receipt-7").await;
+    // The same key for a different sale is refused, naming the key.
+    for other in [
+        json!({"amount": "101", "idempotency_key": "receipt-7"}),
+        json!({"amount": "100", "mode": "two-stage", "idempotency_key": "receipt-7"}),
+        json!({"amount": "100", "till": "2", "idempotency_key": "receipt-7"}),
+        json!({"amount": "100", "description": "другое", "idempotency_key": "receipt-7"}),
+    ] {
+        let (status, body) = t
+            .call("POST", "/api/v1/sales", Some(CASHIER), Some(other))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_error_shape(&body, "validation");
+        assert_eq!(body["errors"][0]["field"], "idempotency_key");
+        assert!(body["message"].as_str().is_some());
+        assert!(
+            body["errors"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("ключ уже использован для другой продажи"),
+            "{body}"
+        );
+    }
+    assert_eq!(t.h.sandbox.ledger().orders.len(), 1);
+    assert_eq!(
+        first["order"]["id"],
+        t.sale("100", "receipt-7").await["order"]["id"]
+    );
+
+    // A retry while the first attempt is still registering: 409 with the order's number.
+    t.h.sandbox.add_fault(chasti::sandbox::FaultRule::new(
+        "register.do",
+        chasti::sandbox::Fault::Latency { ms: 1500 },
+    ));
+    let base = t.base.clone();
+    let slow = tokio::spawn(async move {
+        crate::common::http()
+            .post(format!("{base}/api/v1/sales"))
+            .bearer_auth(CASHIER)
+            .json(&json!({"amount": "200", "idempotency_key": "receipt-8"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    crate::common::wait_ledger(&t.h.sandbox, "the slow register", |l| l.orders.len() == 2).await;
+    let (status, body) = t
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some(CASHIER),
+            Some(json!({"amount": "200", "idempotency_key": "receipt-8"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error_shape(&body, "registering");
+    assert!(body["message"].as_str().unwrap().contains("T-1-"), "{body}");
+    assert_eq!(slow.await.unwrap(), 201);
+
+    // A key whose sale the bank refused answers with that refusal, never 201 without a link.
+    t.h.sandbox.add_fault(
+        chasti::sandbox::FaultRule::new(
+            "register.do",
+            chasti::sandbox::Fault::Refuse {
+                code: 5,
+                message: "Сумма заказа превышает лимит".into(),
+            },
+        )
+        .before(),
+    );
+    for _ in 0..2 {
+        let (status, body) = t
+            .call(
+                "POST",
+                "/api/v1/sales",
+                Some(CASHIER),
+                Some(json!({"amount": "300", "idempotency_key": "receipt-9"})),
+            )
+            .await;
+        assert_eq!(status, 502, "{body}");
+        assert_error_shape(&body, "gateway");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("превышает лимит"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        t.h.sandbox
+            .ledger()
+            .operations
+            .iter()
+            .filter(|o| o.operation == "register.do")
+            .count(),
+        2,
+        "the refused sale was sent once; its retry was answered from the store"
+    );
+}

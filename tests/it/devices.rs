@@ -181,7 +181,9 @@ async fn paper_out_keeps_the_slip_and_it_prints_once_when_paper_is_back() {
     );
 
     device.status.store(0x16, Ordering::SeqCst); // cover open now
-    std::thread::sleep(Duration::from_millis(300));
+                                                 // Two more tries with the cover open (each asks the status): still nothing printed.
+    let asked = count(&device.captured(), &QUERIES);
+    device.wait_until(|got| count(got, &QUERIES) >= asked + 2);
     assert!(!contains(&device.captured(), &bytes));
 
     device.status.store(0x12, Ordering::SeqCst);
@@ -195,9 +197,10 @@ async fn paper_out_keeps_the_slip_and_it_prints_once_when_paper_is_back() {
     .await
     .unwrap();
     assert_eq!(event, "payment slip");
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(count(&device.captured(), &bytes), 1, "printed exactly once");
+    // Printed and off the queue: nothing is left that could print it again.
     assert_eq!(printer.kept(), 0);
+    device.wait_until(|got| contains(got, &bytes));
+    assert_eq!(count(&device.captured(), &bytes), 1, "printed exactly once");
 }
 
 #[tokio::test]
@@ -216,6 +219,7 @@ async fn a_port_that_vanishes_mid_slip_prints_the_slip_once_whole_when_it_return
         ..settings(&link)
     };
     let printer = Printer::spawn(slow, profile.clone());
+    let mut events = printer.subscribe();
     let err = printer
         .print("payment slip", bytes.clone())
         .await
@@ -231,12 +235,20 @@ async fn a_port_that_vanishes_mid_slip_prints_the_slip_once_whole_when_it_return
     let second = FakeDevice::start(0x12);
     std::fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink(second.path(), &link).unwrap();
+    let printed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(PrinterEvent::Printed { label }) = events.recv().await {
+                return label;
+            }
+        }
+    })
+    .await
+    .expect("the kept slip prints on the returned printer");
+    assert_eq!(printed, "payment slip");
+    assert_eq!(printer.kept(), 0, "nothing left to print");
     let got = second.wait_for(9 + bytes.len());
-    std::thread::sleep(Duration::from_millis(400));
-    let got_all = second.captured();
-    assert_eq!(got_all.len(), got.len(), "nothing more after the slip");
+    assert_eq!(got.len(), 9 + bytes.len(), "nothing more than the slip");
     assert_eq!(&got[9..], bytes.as_slice(), "the whole slip, once");
-    assert_eq!(printer.kept(), 0);
 }
 
 #[tokio::test]

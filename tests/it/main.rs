@@ -2,10 +2,13 @@
 //! binary links once. Each module tests one part against real peers on 127.0.0.1 (the sandbox
 //! gateway, sled in a temporary directory, pseudo-terminals, headless Chromium).
 
+mod actions;
 mod api;
+mod callbacks;
 mod cli;
 mod common;
 mod crash;
+mod daemon;
 mod devices;
 mod doctor;
 mod gateway_client;

@@ -231,6 +231,11 @@ impl Engine {
             .is_ok()
     }
 
+    /// Callback follow-ups under way (a test waits for none before asserting "nothing moved").
+    pub fn follow_ups_in_flight(&self) -> usize {
+        self.inner.follow_ups.len()
+    }
+
     /// Entries in the per-order lock map (it must not grow with history).
     pub fn lock_entries(&self) -> usize {
         self.inner.locks.len()

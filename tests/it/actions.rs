@@ -1,0 +1,209 @@
+//! A manager's actions against the sandbox: the same-day reversal until Moscow midnight
+//! (whatever the host's time zone), one reversal try, refunds within what was paid.
+
+use std::sync::Arc;
+
+use crate::common::{Harness, HarnessOptions};
+use chasti::money::Kopecks;
+use chasti::orders::{ActionError, EngineError, ManualClock, Mode, StateKind};
+use chasti::sandbox::{Fault, FaultRule};
+use chrono::TimeZone;
+
+fn key(k: &str) -> chasti::domain::IdempotencyKey {
+    chasti::domain::IdempotencyKey::parse(k).unwrap()
+}
+
+fn rub(r: u64) -> Kopecks {
+    Kopecks::from_roubles(r).unwrap()
+}
+
+fn callbacks_only() -> HarnessOptions {
+    HarnessOptions {
+        poll_first: std::time::Duration::from_secs(600),
+        ..HarnessOptions::default()
+    }
+}
+
+fn msk(h: u32, m: u32, s: u32) -> chrono::DateTime<chrono::Utc> {
+    // 2026-11-23 in Moscow = UTC+3.
+    chrono::Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).unwrap() - chrono::Duration::hours(3)
+}
+
+/// The reversal deadline is 00:00 Moscow time whatever the host's zone: this test also runs
+/// again in a child process with TZ set far from Moscow (below).
+#[tokio::test]
+async fn reversal_until_moscow_midnight_then_refund() {
+    let clock = Arc::new(ManualClock::new(msk(23, 59, 0)));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        ..callbacks_only()
+    })
+    .await;
+    h.sandbox.set_clock(msk(23, 59, 0));
+    let a = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    let b = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
+    h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
+    h.wait_state(&a.id, "paid").await;
+    h.wait_state(&b.id, "paid").await;
+
+    clock.set(msk(23, 59, 59));
+    h.sandbox.set_clock(msk(23, 59, 59));
+    let reversed = h.engine.reverse(&a.id).await.unwrap();
+    assert_eq!(reversed.state.kind(), StateKind::Reversed);
+
+    clock.set(msk(23, 59, 59) + chrono::Duration::seconds(1)); // 00:00:00 MSK
+    h.sandbox
+        .set_clock(msk(23, 59, 59) + chrono::Duration::seconds(1));
+    let err = h.engine.reverse(&b.id).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Action(ActionError::ReversalDayOver)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Оформите возврат"), "{err}");
+    assert_eq!(
+        h.engine.get(&b.id).unwrap().state.kind(),
+        StateKind::Paid,
+        "a refused action changes nothing"
+    );
+    assert_eq!(
+        h.sandbox.ledger().count_ok("reverse.do", &b.order_number),
+        0
+    );
+    let refunded = h.engine.refund(&b.id, None, &key("r1")).await.unwrap();
+    assert_eq!(refunded.state.kind(), StateKind::Refunded);
+}
+
+#[test]
+fn reversal_midnight_holds_with_the_host_in_another_zone() {
+    if std::env::var_os("CHASTI_TZ_CHILD").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for zone in ["America/Los_Angeles", "Pacific/Kiritimati"] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "actions::reversal_until_moscow_midnight_then_refund",
+                "--test-threads=1",
+            ])
+            .env("TZ", zone)
+            .env("CHASTI_TZ_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "TZ={zone}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "TZ={zone}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
+    let h = Harness::new(HarnessOptions {
+        auto_deposit: false,
+        ..callbacks_only()
+    })
+    .await;
+    let held = h
+        .engine
+        .create_sale(Harness::sale(30, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&held)).unwrap();
+    h.wait_state(&held.id, "held").await;
+    let reversed = h.engine.reverse(&held.id).await.unwrap();
+    assert_eq!(reversed.state.kind(), StateKind::Reversed);
+
+    // The bank refuses a reversal (its own state changed): reported, then never tried again.
+    let paid = h
+        .engine
+        .create_sale(Harness::sale(30, Mode::TwoStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
+    h.wait_state(&paid.id, "held").await;
+    h.engine.deposit(&paid.id).await.unwrap();
+    h.sandbox
+        .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
+    let err = h.engine.reverse(&paid.id).await.unwrap_err();
+    assert!(matches!(err, EngineError::BankRefused { .. }), "{err}");
+    let after = h.engine.get(&paid.id).unwrap();
+    assert_eq!(after.state.kind(), StateKind::Paid);
+    let again = h.engine.reverse(&paid.id).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            EngineError::Action(ActionError::ReversalAlreadyTried)
+        ),
+        "{again}"
+    );
+    assert_eq!(
+        h.sandbox
+            .ledger()
+            .count_ok("reverse.do", &paid.order_number),
+        0
+    );
+}
+
+#[tokio::test]
+async fn refunds_are_limited_and_idempotent() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+
+    let part = h
+        .engine
+        .refund(&order.id, Some(rub(30)), &key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(part.state.kind(), StateKind::PartiallyRefunded);
+    let retry = h
+        .engine
+        .refund(&order.id, Some(rub(30)), &key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(retry.refunded, rub(30), "the same key never refunds twice");
+    let too_much = h
+        .engine
+        .refund(&order.id, Some(rub(71)), &key("k2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            too_much,
+            EngineError::Action(ActionError::RefundTooLarge { .. })
+        ),
+        "{too_much}"
+    );
+    assert!(too_much.to_string().contains("70,00 ₽"), "{too_much}");
+
+    // A refund whose reply is lost after the bank did it: confirmed by status, not repeated.
+    h.sandbox
+        .add_fault(FaultRule::new("refund.do", Fault::DropConnection));
+    let rest = h.engine.refund(&order.id, None, &key("k3")).await.unwrap();
+    assert_eq!(rest.state.kind(), StateKind::Refunded);
+    assert_eq!(rest.refunded, rub(100));
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("refund.do", &order.order_number), 2);
+    assert_eq!(
+        ledger.order(&order.order_number).unwrap().refunded,
+        rub(100)
+    );
+}

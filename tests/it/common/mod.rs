@@ -1,0 +1,56 @@
+#![allow(dead_code, unused_imports)]
+//! Helpers shared by the integration tests: a sandbox on 127.0.0.1, a client for it, and a
+//! real HTTP receiver for the sandbox's callbacks.
+
+mod device;
+mod harness;
+mod process;
+mod receiver;
+
+pub use device::{settings, FakeDevice};
+pub use harness::*;
+pub use process::{store_released, ServeProcess};
+pub use receiver::{CallbackReceiver, Received};
+
+use std::time::Duration;
+
+use chasti::gateway::{ClientSettings, Credentials, GatewayClient};
+use chasti::sandbox::{Sandbox, SandboxSettings, DEFAULT_PASSWORD, DEFAULT_USER};
+use chasti::secret::Secret;
+
+/// A plain HTTP client for tests (reqwest needs chasti's rustls provider even for http://).
+pub fn http() -> reqwest::Client {
+    let tls = chasti::gateway::tls::client_config(&Default::default()).unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+pub async fn sandbox() -> Sandbox {
+    sandbox_with(SandboxSettings::default()).await
+}
+
+pub async fn sandbox_with(settings: SandboxSettings) -> Sandbox {
+    Sandbox::start("127.0.0.1:0".parse().unwrap(), settings)
+        .await
+        .expect("sandbox starts")
+}
+
+pub fn settings_for(sandbox: &Sandbox) -> ClientSettings {
+    let mut s = ClientSettings::new(
+        sandbox.gateway_url(),
+        Credentials::Password {
+            user_name: DEFAULT_USER.into(),
+            password: Secret::new(DEFAULT_PASSWORD),
+        },
+        "https://shop.example/paid",
+    );
+    s.request_timeout = Duration::from_secs(5);
+    s
+}
+
+pub fn client_for(sandbox: &Sandbox) -> GatewayClient {
+    GatewayClient::new(settings_for(sandbox)).expect("client builds")
+}

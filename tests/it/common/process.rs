@@ -1,0 +1,121 @@
+//! A real `chasti serve` process.
+
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_chasti");
+
+/// A `chasti serve` child process on free ports; where it listens is read from its ready line.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub api: String,
+    pub callbacks: url::Url,
+    pub sandbox: Option<String>,
+}
+
+impl ServeProcess {
+    /// Starts `chasti serve --config CONFIG` with its log appended to `log`, and waits (bounded)
+    /// for its ready line.
+    pub fn start(
+        config: &std::path::Path,
+        log: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> ServeProcess {
+        use std::io::BufRead;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = std::process::Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .envs(env.iter().copied())
+            .env("CHASTI_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep reading so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chasti serve prints its ready line within 30 s");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+        };
+        ServeProcess {
+            api: field("api").unwrap_or_else(|| panic!("no api= in {line:?}")),
+            callbacks: url::Url::parse(&field("callbacks").unwrap()).unwrap(),
+            sandbox: field("sandbox"),
+            child,
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    pub fn signal_term(&self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits for the process to exit; kills it after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("chasti serve did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (bounded) until the sled store at `path` can be opened: its last user has let go.
+pub async fn store_released(path: &std::path::Path) -> chasti::orders::Store {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match chasti::orders::Store::open(path) {
+            Ok(store) => return store,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("the store at {} stays locked: {e}", path.display())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
