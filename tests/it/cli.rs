@@ -1,18 +1,12 @@
 //! The `chasti` binary as a user runs it: `demo`, `sandbox` answering the README's curl
 //! example, and `check-config`.
 
+use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use crate::common::ServeProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chasti");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills the child when the test ends, however it ends.
 struct Running(Child);
@@ -22,17 +16,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn wait_until_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on {port} after 20 s");
 }
 
 #[test]
@@ -95,16 +78,25 @@ fn run_shell(line: &str) -> serde_json::Value {
 
 #[test]
 fn the_sandbox_answers_the_readmes_curl_example() {
-    let port = free_port();
-    let _sandbox = Running(
-        Command::new(BIN)
-            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_listening(port);
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its first line says where it listens: "sandbox gateway: http://127.0.0.1:PORT/payment/rest/".
+    let stdout = child.stdout.take().unwrap();
+    let _sandbox = Running(child);
+    let first = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let port: u16 = first
+        .rsplit_once("127.0.0.1:")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
     let line = readme_curl_line().replace("127.0.0.1:8907", &format!("127.0.0.1:{port}"));
     let first = run_shell(&line);
     assert!(first["orderId"].is_string(), "{first}");
@@ -219,31 +211,20 @@ fn render_writes_the_bytes_and_a_picture_of_the_slip() {
     assert!(stderr.contains("add a [[printer]]"), "{stderr}");
 }
 
-/// A `chasti serve` with the embedded sandbox on free ports, stopped when dropped.
+/// A `chasti serve` with the embedded sandbox, on free ports (port 0 in its config).
 struct Daemon {
-    _child: Running,
+    serve: ServeProcess,
     config: std::path::PathBuf,
-    sandbox: String,
     _dir: tempfile::TempDir,
 }
 
 fn start_daemon() -> Daemon {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, callback, api) = (free_port(), free_port(), free_port());
     let shipped = include_str!("../../config/chasti.toml");
     let text = shipped
-        .replace(
-            "listen = \"127.0.0.1:8907\"",
-            &format!("listen = \"127.0.0.1:{sandbox}\""),
-        )
-        .replace(
-            "listen = \"127.0.0.1:8081\"",
-            &format!("listen = \"127.0.0.1:{callback}\""),
-        )
-        .replace(
-            "listen = \"127.0.0.1:8080\"",
-            &format!("listen = \"127.0.0.1:{api}\""),
-        )
+        .replace("listen = \"127.0.0.1:8907\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "path = \"chasti-data/orders\"",
             &format!("path = \"{}\"", dir.path().join("orders").display()),
@@ -251,29 +232,26 @@ fn start_daemon() -> Daemon {
         .replace("poll_first_secs = 3", "poll_first_secs = 1");
     let config = dir.path().join("chasti.toml");
     std::fs::write(&config, text).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(api);
+    let serve = ServeProcess::start(&config, &dir.path().join("serve.log"), &[]);
     Daemon {
-        _child: Running(child),
+        serve,
         config,
-        sandbox: format!("http://127.0.0.1:{sandbox}"),
         _dir: dir,
     }
 }
 
-fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
+/// A command of the CLI against the daemon (its address given as the README says: CHASTI_API).
+fn command(d: &Daemon, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
         .arg("--config")
         .arg(&d.config)
-        .output()
-        .unwrap();
+        .env("CHASTI_API", &d.serve.api);
+    c
+}
+
+fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
+    let out = command(d, args).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -285,9 +263,7 @@ fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
 #[test]
 fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
     let d = start_daemon();
-    let mut sale = Command::new(BIN)
-        .args(["sale", "1499", "--config"])
-        .arg(&d.config)
+    let mut sale = command(&d, &["sale", "1499"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -312,7 +288,10 @@ fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
             "-s",
             "-X",
             "POST",
-            &format!("{}/sandbox/api/orders/{order_id}/pay", d.sandbox),
+            &format!(
+                "{}sandbox/api/orders/{order_id}/pay",
+                d.serve.sandbox.as_deref().unwrap()
+            ),
         ])
         .output()
         .unwrap();
