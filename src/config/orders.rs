@@ -28,6 +28,7 @@ pub(super) struct RawOrders {
     payment_page_template: Option<String>,
     max_amount: String,
     recovery_tries: u64,
+    busy_wait_secs: u64,
 }
 
 impl Default for RawOrders {
@@ -41,6 +42,7 @@ impl Default for RawOrders {
             payment_page_template: None,
             max_amount: "1000000".into(),
             recovery_tries: 5,
+            busy_wait_secs: 5,
         }
     }
 }
@@ -57,6 +59,8 @@ pub struct OrdersConfig {
     pub max_amount: Kopecks,
     /// Passes of recovery at start before an interrupted order is set aside as NeedsAttention.
     pub recovery_tries: u32,
+    /// How long a request waits for an order another task is working on before 409.
+    pub busy_wait: Duration,
 }
 
 pub(super) fn check_orders(o: RawOrders, fail: &Fail) -> Result<OrdersConfig, ConfigError> {
@@ -104,7 +108,9 @@ pub(super) fn check_orders(o: RawOrders, fail: &Fail) -> Result<OrdersConfig, Co
             format!("found {}; allowed: 1 to 100", o.recovery_tries),
         ));
     }
+    let busy_wait = seconds_in("orders.busy_wait_secs", o.busy_wait_secs, 1..=60, fail)?;
     Ok(OrdersConfig {
+        busy_wait,
         max_amount,
         recovery_tries: o.recovery_tries as u32,
         deposit: o.deposit,

@@ -121,6 +121,7 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         hold_max: config.orders.hold_max,
         payment_page_template: config.orders.payment_page_template.clone(),
         recovery_tries: config.orders.recovery_tries,
+        lock_wait: config.orders.busy_wait,
         retention: config.store.retention,
         ..EngineSettings::default()
     }

@@ -207,3 +207,56 @@ async fn refunds_are_limited_and_idempotent() {
         rub(100)
     );
 }
+
+#[tokio::test]
+async fn a_request_for_an_order_being_worked_on_is_409_not_a_hang() {
+    let h = Harness::new(HarnessOptions {
+        configure: Some(Box::new(|c: &mut chasti::config::Config| {
+            c.orders.busy_wait = std::time::Duration::from_secs(1);
+        })),
+        ..callbacks_only()
+    })
+    .await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(100, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+    // A reversal whose answer takes 3 s holds the order; a refund meanwhile is told it is busy.
+    h.sandbox
+        .add_fault(FaultRule::new("reverse.do", Fault::Latency { ms: 3000 }));
+    let engine = h.engine.clone();
+    let id = order.id;
+    let reversal = tokio::spawn(async move { engine.reverse(&id).await });
+    crate::common::wait_ledger(&h.sandbox, "the reversal reaches the bank", |l| {
+        l.operations.iter().any(|o| o.operation == "reverse.do")
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let reply = crate::common::http()
+        .post(format!(
+            "{}/api/v1/orders/{}/refund",
+            h.api(),
+            order.order_number
+        ))
+        .bearer_auth(crate::common::MANAGER)
+        .json(&serde_json::json!({"idempotency_key": "busy-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 409);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["error_type"], "busy", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("обрабатывается"),
+        "{body}"
+    );
+    assert_eq!(
+        reversal.await.unwrap().unwrap().state.kind(),
+        StateKind::Reversed
+    );
+    assert_eq!(h.engine.lock_entries(), 0);
+}
