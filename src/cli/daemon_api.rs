@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use chasti::http::api::types::{ErrorBody, OrderList, OrderView, RefundBody, SaleBody, SaleReply};
+use chasti::http::api::types::{
+    CancelReply, ErrorBody, OrderList, OrderView, RefundBody, Reprinted, SaleBody, SaleReply,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -99,6 +101,33 @@ impl DaemonApi {
         self.call(
             reqwest::Method::GET,
             &format!("/api/v1/orders/{}", encode(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<CancelReply, String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{}/cancel", encode(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn deposit(&self, id: &str) -> Result<OrderView, String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{}/deposit", encode(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn reprint(&self, id: &str) -> Result<Reprinted, String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{}/reprint", encode(id)),
             None::<&()>,
         )
         .await

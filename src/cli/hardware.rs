@@ -31,6 +31,7 @@ pub enum SlipKind {
     Paid,
     Reversal,
     Refund,
+    Cancel,
 }
 
 /// A realistic sample: the bank's links are about 110 characters.
@@ -51,13 +52,27 @@ pub fn sample_slip(
     let link = PaymentUrl::parse(SAMPLE_LINK).map_err(|e| e.to_string())?;
     Ok(match kind {
         SlipKind::Payment => slip::payment_slip(profile, &order, &link)?,
-        SlipKind::Paid => slip::outcome_slip(profile, &order, Outcome::Paid, now),
-        SlipKind::Reversal => slip::outcome_slip(profile, &order, Outcome::Reversed, now),
+        SlipKind::Paid => slip::outcome_slip(profile, &order, Outcome::Paid, now, None),
+        SlipKind::Reversal => slip::outcome_slip(
+            profile,
+            &order,
+            Outcome::Reversed,
+            now,
+            Some("manager (Иванова)"),
+        ),
         SlipKind::Refund => slip::outcome_slip(
             profile,
             &order,
             Outcome::Refunded(Kopecks::new(50_000).unwrap_or_default()),
             now,
+            Some("manager (Иванова)"),
+        ),
+        SlipKind::Cancel => slip::outcome_slip(
+            profile,
+            &order,
+            Outcome::Cancelled,
+            now,
+            Some("till-1 (Иванова)"),
         ),
     })
 }

@@ -39,10 +39,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Start a sale on the running daemon: shows the link and QR, waits for the outcome.
     Sale(till::SaleArgs),
-    /// List orders (today's by default).
+    /// List orders (today's by default; a day or a range, with each day's totals).
     Orders(till::OrdersArgs),
     /// Show one order and its history (by its number from the slip, or its id).
     Status(till::OrderArgs),
+    /// Cancel a sale that is not paid yet: the link stops working.
+    Cancel(till::OrderArgs),
+    /// Print the order's slip again.
+    Reprint(till::OrderArgs),
+    /// Take a held amount now (manager; for orders.deposit = "manual").
+    Deposit(till::OrderArgs),
     /// Reverse an order (manager).
     Reverse(till::OrderArgs),
     /// Refund an order, all or AMOUNT roubles (manager).
@@ -70,6 +76,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Sale(args) => till::sale(&config, args).await,
         Command::Orders(args) => till::orders(&config, args).await,
         Command::Status(args) => till::status(&config, args).await,
+        Command::Cancel(args) => till::cancel(&config, args).await,
+        Command::Reprint(args) => till::reprint(&config, args).await,
+        Command::Deposit(args) => till::deposit(&config, args).await,
         Command::Reverse(args) => till::reverse(&config, args).await,
         Command::Refund(args) => till::refund(&config, args).await,
         Command::CheckConfig => setup::check_config(&config),

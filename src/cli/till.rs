@@ -44,9 +44,15 @@ pub struct SaleArgs {
 pub struct OrdersArgs {
     #[arg(long)]
     today: bool,
-    /// YYYY-MM-DD (Moscow day).
-    #[arg(long, conflicts_with = "today")]
+    /// A Moscow day: ДД.ММ.ГГГГ (or ГГГГ-ММ-ДД).
+    #[arg(long, conflicts_with_all = ["today", "from"])]
     day: Option<String>,
+    /// The first day of a range (to today, or to --to).
+    #[arg(long, conflicts_with = "today")]
+    from: Option<String>,
+    /// The last day of a range.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
     #[arg(long)]
     state: Option<String>,
     #[command(flatten)]
@@ -137,6 +143,7 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
         till,
         idempotency_key: IdempotencyKey::random(),
     };
+    println!("Создаю заказ…");
     let sale = api.sale(&body).await?;
     let order = &sale.order;
     println!("Заказ {}: {}", order.order_number, order.amount_text);
@@ -158,6 +165,7 @@ async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
     let mut events = api.events(id).await?;
     let started = std::time::Instant::now();
     let mut buffer = String::new();
+    let mut attempts = 0;
     loop {
         let chunk = tokio::select! {
             c = events.chunk() => c.map_err(|e| format!("поток событий прервался: {}", e.without_url()))?,
@@ -180,6 +188,15 @@ async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
             let Ok(order) = serde_json::from_str::<OrderView>(data.trim()) else {
                 continue;
             };
+            if order.failed_attempts.len() > attempts {
+                attempts = order.failed_attempts.len();
+                if let Some(last) = order.failed_attempts.last() {
+                    println!(
+                        "\r  Попытка оплаты не прошла: {}. Покупатель может попробовать ещё раз.",
+                        last.why
+                    );
+                }
+            }
             match order.state.name {
                 StateKind::Paid => {
                     println!(
@@ -190,6 +207,7 @@ async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
                 }
                 StateKind::Declined
                 | StateKind::Expired
+                | StateKind::Cancelled
                 | StateKind::Failed
                 | StateKind::Reversed
                 | StateKind::NeedsAttention => {
@@ -209,8 +227,15 @@ async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
 pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
     let api = client(config, &args.api, Role::Cashier)?;
     let mut query = Vec::new();
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     if let Some(d) = &args.day {
-        query.push(format!("day={d}"));
+        query.push(format!("day={}", encode(d)));
+    }
+    if let Some(f) = &args.from {
+        query.push(format!("from={}", encode(f)));
+    }
+    if let Some(t) = &args.to {
+        query.push(format!("to={}", encode(t)));
     }
     if let Some(s) = &args.state {
         query.push(format!("state={s}"));
@@ -239,17 +264,49 @@ fn print_order(o: &OrderView) {
     println!("Заказ {} ({})", o.order_number, o.id);
     println!("  сумма      {}", o.amount_text);
     println!("  состояние  {}", o.state_text);
+    if !o.refunded.is_zero() {
+        println!(
+            "  возвращено {}, можно вернуть ещё {}",
+            o.refunded, o.refundable
+        );
+    }
     if let Some(url) = &o.payment_url {
         println!("  ссылка     {url}");
     }
+    println!("  история:");
     for e in &o.events {
-        println!("  {}  {}", moscow_time(e.at), e.what);
+        let text = if e.text.is_empty() { &e.what } else { &e.text };
+        match &e.actor {
+            Some(actor) => println!("    {}  {text} — {actor}", moscow_time(e.at)),
+            None => println!("    {}  {text}", moscow_time(e.at)),
+        }
     }
 }
 
 pub async fn status(config: &Path, args: OrderArgs) -> Result<(), String> {
     let api = client(config, &args.api, Role::Cashier)?;
     print_order(&api.order(&args.id).await?);
+    Ok(())
+}
+
+pub async fn cancel(config: &Path, args: OrderArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Cashier)?;
+    let reply = api.cancel(&args.id).await?;
+    println!("{}", reply.message);
+    print_order(&reply.order);
+    Ok(())
+}
+
+pub async fn reprint(config: &Path, args: OrderArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Cashier)?;
+    let printed = api.reprint(&args.id).await?;
+    println!("Напечатано: {}", printed.printed);
+    Ok(())
+}
+
+pub async fn deposit(config: &Path, args: OrderArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Manager)?;
+    print_order(&api.deposit(&args.id).await?);
     Ok(())
 }
 

@@ -14,6 +14,8 @@ pub enum Screen {
     AwaitingPayment(Kopecks),
     Paid(Kopecks),
     Declined,
+    /// The sale was cancelled at the till.
+    Cancelled,
 }
 
 pub type Frame = [String; 2];
@@ -71,6 +73,7 @@ pub fn frames(profile: &DisplayProfile, screen: Screen) -> Vec<Frame> {
         }
         Screen::Paid(amount) => vec![["Оплачено. Спасибо!".into(), amount_text(profile, amount)]],
         Screen::Declined => vec![["Оплата отклонена".into(), String::new()]],
+        Screen::Cancelled => vec![["Продажа отменена".into(), String::new()]],
     }
 }
 
@@ -213,6 +216,7 @@ mod tests {
                     ["Оплачено. Спасибо!", "12 345,00 руб"],
                 ),
                 (Screen::Declined, ["Оплата отклонена", ""]),
+                (Screen::Cancelled, ["Продажа отменена", ""]),
                 (Screen::Idle, ["Добро пожаловать!", ""]),
             ];
             for (screen, expected) in cases {

@@ -151,6 +151,7 @@ impl Devices {
             State::Declined { .. } | State::Expired(_) | State::Failed { .. } => {
                 Some(Screen::Declined)
             }
+            State::Cancelled(_) => Some(Screen::Cancelled),
             _ => None,
         }
     }

@@ -71,7 +71,11 @@ fn display_loop(
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let elapsed = since.elapsed();
-        if matches!(screen, Screen::Paid(_) | Screen::Declined) && elapsed >= FINAL_SCREEN {
+        if matches!(
+            screen,
+            Screen::Paid(_) | Screen::Declined | Screen::Cancelled
+        ) && elapsed >= FINAL_SCREEN
+        {
             screen = Screen::Idle;
             since = Instant::now();
         }

@@ -27,6 +27,7 @@ pub enum SlipKind {
     Refunded {
         amount: Kopecks,
     },
+    Cancelled,
 }
 
 /// One queued slip, as kept in the store.
@@ -36,18 +37,27 @@ struct QueuedSlip {
     slip: SlipKind,
     /// When the slip's event happened (printed on outcome slips).
     at: DateTime<Utc>,
+    /// Who asked for it (printed on reversal, refund and cancel slips).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
 }
 
 impl SlipKind {
-    /// The slip an order's new state calls for, given the state it came from.
+    /// The slip an order's new state calls for, given the state it came from. Only entering a
+    /// state prints: a history line that keeps the state (a failed attempt, a cancel request, a
+    /// reprint) prints nothing.
     pub fn for_update(order: &Order) -> Option<SlipKind> {
-        let from = order.history.last().map(|e| e.from);
+        let last = order.history.last()?;
+        if last.from == last.to {
+            return None;
+        }
         match &order.state {
             State::AwaitingPayment(_) => Some(SlipKind::Payment),
             State::Paid(_) => Some(SlipKind::Paid),
             State::Reversed(_) => Some(SlipKind::Reversed),
+            State::Cancelled(_) => Some(SlipKind::Cancelled),
             State::Refunded(_) | State::PartiallyRefunded(_)
-                if from == Some(StateKind::Refunding) =>
+                if last.from == StateKind::Refunding =>
             {
                 let amount = order
                     .refunds
@@ -62,12 +72,31 @@ impl SlipKind {
         }
     }
 
+    /// Who asked for the action this slip confirms: the last person in the order's history who
+    /// moved it toward this state.
+    fn asked_by(self, order: &Order) -> Option<String> {
+        let step = match self {
+            SlipKind::Reversed => StateKind::Reversing,
+            SlipKind::Refunded { .. } => StateKind::Refunding,
+            SlipKind::Cancelled => StateKind::AwaitingPayment,
+            SlipKind::Payment | SlipKind::Paid => return None,
+        };
+        order
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.to == step && e.actor.is_some())
+            .and_then(|e| e.actor.as_ref())
+            .map(|a| a.to_string())
+    }
+
     /// The slip for the order's state now (a reprint).
     pub fn for_reprint(order: &Order) -> Option<SlipKind> {
         match &order.state {
             State::AwaitingPayment(_) => Some(SlipKind::Payment),
             State::Paid(_) => Some(SlipKind::Paid),
             State::Reversed(_) => Some(SlipKind::Reversed),
+            State::Cancelled(_) => Some(SlipKind::Cancelled),
             State::Refunded(_) | State::PartiallyRefunded(_) => {
                 let last = order
                     .refunds
@@ -88,6 +117,7 @@ impl SlipKind {
             SlipKind::Paid => "paid slip",
             SlipKind::Reversed => "reversal slip",
             SlipKind::Refunded { .. } => "refund slip",
+            SlipKind::Cancelled => "cancel slip",
         };
         format!("{kind} {}", order.order_number)
     }
@@ -98,10 +128,10 @@ fn render(
     shop_name: &str,
     profile: &PrinterProfile,
     order: &Order,
-    slip: SlipKind,
-    at: DateTime<Utc>,
+    queued: &QueuedSlip,
     now: DateTime<Utc>,
 ) -> Option<Vec<u8>> {
+    let (slip, at, by) = (queued.slip, queued.at, queued.by.as_deref());
     let o = SlipOrder {
         shop_name,
         order_number: order.order_number.as_str(),
@@ -121,14 +151,16 @@ fn render(
             }
             _ => None,
         },
-        SlipKind::Paid => Some(slip::outcome_slip(profile, &o, Outcome::Paid, at)),
-        SlipKind::Reversed => Some(slip::outcome_slip(profile, &o, Outcome::Reversed, at)),
+        SlipKind::Paid => Some(slip::outcome_slip(profile, &o, Outcome::Paid, at, None)),
+        SlipKind::Reversed => Some(slip::outcome_slip(profile, &o, Outcome::Reversed, at, by)),
         SlipKind::Refunded { amount } => Some(slip::outcome_slip(
             profile,
             &o,
             Outcome::Refunded(amount),
             at,
+            by,
         )),
+        SlipKind::Cancelled => Some(slip::outcome_slip(profile, &o, Outcome::Cancelled, at, by)),
     }
 }
 
@@ -159,14 +191,7 @@ fn job(
                     return None;
                 }
             };
-            render(
-                &shop_name,
-                &profile,
-                &order,
-                queued.slip,
-                queued.at,
-                clock.now(),
-            )
+            render(&shop_name, &profile, &order, &queued, clock.now())
         }),
     )
     .on_done(move || {
@@ -185,6 +210,7 @@ impl Devices {
         order: &Order,
         slip: SlipKind,
         at: DateTime<Utc>,
+        by: Option<&str>,
     ) -> impl std::future::Future<Output = String> + Send + 'static {
         let submitted = match &self.printer {
             None => None,
@@ -193,6 +219,7 @@ impl Devices {
                     order: order.id,
                     slip,
                     at,
+                    by: by.map(str::to_string).or_else(|| slip.asked_by(order)),
                 };
                 let bytes = serde_json::to_vec(&queued).unwrap_or_default();
                 let seq = match engine.store().print_queue_push(&bytes).await {
@@ -227,6 +254,7 @@ impl Devices {
         &self,
         engine: &Engine,
         order: &Order,
+        by: Option<&crate::orders::Actor>,
     ) -> Result<String, super::ReprintError> {
         use super::ReprintError;
         if self.printer.is_none() {
@@ -238,8 +266,9 @@ impl Devices {
                 order.state.russian()
             )));
         };
+        let by = by.map(|a| a.to_string());
         let outcome = self
-            .print(engine, order, slip, order.updated_at)
+            .print(engine, order, slip, order.updated_at, by.as_deref())
             .await
             .await;
         if outcome.starts_with("чек напечатан") {
@@ -256,7 +285,9 @@ impl Devices {
         let Some(slip) = SlipKind::for_update(order) else {
             return;
         };
-        let outcome = self.print(engine, order, slip, order.updated_at).await;
+        let outcome = self
+            .print(engine, order, slip, order.updated_at, None)
+            .await;
         let devices = self.clone();
         let (id, awaiting) = (order.id, matches!(order.state, State::AwaitingPayment(_)));
         tokio::spawn(async move {
@@ -305,6 +336,7 @@ fn russian_label(slip: SlipKind) -> &'static str {
         SlipKind::Paid => "оплачено",
         SlipKind::Reversed => "отмена оплаты",
         SlipKind::Refunded { .. } => "возврат",
+        SlipKind::Cancelled => "продажа отменена",
     }
 }
 

@@ -39,6 +39,15 @@ pub struct PortSettings {
 
 /// Bytes written before waiting for them to leave the port.
 const WRITE_CHUNK: usize = 256;
+/// How long a status query may take to be answered (the printer answers at once).
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// The least a chunk of a slip may take before the printer counts as gone.
+const CHUNK_DEADLINE_MIN: Duration = Duration::from_secs(5);
+
+/// How long `bytes` take on the line (8N1: 10 bits a byte).
+fn wire_time(bytes: usize, baud: u32) -> Duration {
+    Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
+}
 
 /// Why a slip did not print now. Russian: the cashier reads it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +90,7 @@ pub(super) fn open(settings: &PortSettings) -> Result<Box<dyn SerialPort>, Devic
     };
     serialport::new(settings.path.to_string_lossy(), settings.baud)
         .flow_control(flow)
-        .timeout(Duration::from_millis(500))
+        .timeout(STATUS_TIMEOUT)
         .open()
         .map_err(|e| DeviceError::Port {
             port: settings.path.display().to_string(),
@@ -431,17 +440,25 @@ impl PrinterWorker {
             // Paced to the line's speed (8N1: 10 bits a byte): a real UART's drain already
             // takes that long; a USB or pseudo-terminal port that reports done at once would
             // otherwise let the host outrun the device.
+            // A chunk may wait on a busy device (a full buffer, flow control): its deadline is
+            // what the chunk takes on the wire, many times over, never the short status timeout,
+            // so a slow printer is never cut off mid-slip.
+            let chunk_time = wire_time(WRITE_CHUNK, settings.baud);
+            p.set_timeout((chunk_time * 20).max(CHUNK_DEADLINE_MIN))
+                .map_err(|e| port_error(settings, e.into()))?;
             let started = Instant::now();
             let mut sent = 0usize;
             for chunk in bytes.chunks(WRITE_CHUNK) {
                 p.write_all(chunk).map_err(|e| port_error(settings, e))?;
                 p.flush().map_err(|e| port_error(settings, e))?;
                 sent += chunk.len();
-                let due = Duration::from_secs_f64(sent as f64 * 10.0 / settings.baud.max(1) as f64);
+                let due = wire_time(sent, settings.baud);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     std::thread::sleep(wait);
                 }
             }
+            p.set_timeout(STATUS_TIMEOUT)
+                .map_err(|e| port_error(settings, e.into()))?;
             Ok(())
         })();
         if let Err(DeviceError::Port { .. } | DeviceError::NoAnswer) = &result {

@@ -121,19 +121,28 @@ pub enum Outcome {
     Paid,
     Reversed,
     Refunded(Kopecks),
+    /// The sale was cancelled before it was paid: the QR on the earlier slip is dead.
+    Cancelled,
 }
 
+/// The line a person signs on a reversal or refund slip.
+pub const SIGNATURE: &str = "Подпись ______________";
+
+/// A slip that confirms an outcome. `by` is who asked for a reversal, a refund or a cancel;
+/// reversal and refund slips carry it with a signature line.
 pub fn outcome_slip(
     p: &PrinterProfile,
     o: &SlipOrder,
     outcome: Outcome,
     at: DateTime<Utc>,
+    by: Option<&str>,
 ) -> Vec<u8> {
     let mut e = Encoder::new(p);
     let (title, amount) = match outcome {
         Outcome::Paid => ("ОПЛАЧЕНО", o.amount),
         Outcome::Reversed => ("ОПЛАТА ОТМЕНЕНА", o.amount),
         Outcome::Refunded(amount) => ("ВОЗВРАТ", amount),
+        Outcome::Cancelled => ("ПРОДАЖА ОТМЕНЕНА", o.amount),
     };
     header(&mut e, p, o.shop_name, "Оплата частями");
     e.bold(true).size(2, 2);
@@ -146,13 +155,30 @@ pub fn outcome_slip(
         .with_timezone(&chrono_tz::Europe::Moscow)
         .format("%d.%m.%Y %H:%M МСК");
     e.line(&when.to_string());
-    if matches!(outcome, Outcome::Reversed | Outcome::Refunded(_)) {
-        rule(&mut e, p);
-        e.align(Align::Center);
-        for line in wrap("Деньги вернутся на счёт покупателя в банке.", p.columns)
-        {
+    if let Some(by) = by {
+        for line in wrap(&format!("Оформил: {by}"), p.columns) {
             e.line(&line);
         }
+    }
+    match outcome {
+        Outcome::Reversed | Outcome::Refunded(_) => {
+            rule(&mut e, p);
+            e.align(Align::Center);
+            for line in wrap("Деньги вернутся на счёт покупателя в банке.", p.columns)
+            {
+                e.line(&line);
+            }
+            e.feed(1).align(Align::Left).line(SIGNATURE);
+        }
+        Outcome::Cancelled => {
+            rule(&mut e, p);
+            e.align(Align::Center);
+            for line in wrap("Ссылка и QR-код на чеке больше не действуют.", p.columns)
+            {
+                e.line(&line);
+            }
+        }
+        Outcome::Paid => {}
     }
     e.cut();
     e.into_bytes()

@@ -12,7 +12,9 @@ use url::Url;
 
 use super::error::{excerpt, GatewayError};
 use super::tls::{client_config, TrustSettings};
-use super::types::{ErrorFields, Method, OrderRef, OrderStatusReport, RegisterRequest, Registered};
+use super::types::{
+    ErrorFields, Method, OrderRef, OrderStatusReport, RegisterRequest, Registered, ShortStatus,
+};
 use crate::domain::GatewayOrderId;
 use crate::money::Kopecks;
 use crate::secret::Secret;
@@ -211,6 +213,12 @@ impl GatewayClient {
             .map(|_| ())
     }
 
+    /// getOrderStatus.do: the older, short status (chasti itself asks the extended one).
+    pub async fn short_status(&self, order: &OrderRef) -> Result<ShortStatus, GatewayError> {
+        self.call(Method::OrderStatus, order_ref_params(order))
+            .await
+    }
+
     /// getOrderStatusExtended.do: the truth about an order.
     pub async fn order_status(&self, order: &OrderRef) -> Result<OrderStatusReport, GatewayError> {
         self.call(Method::OrderStatusExtended, order_ref_params(order))
@@ -351,10 +359,20 @@ impl GatewayClient {
                 detail: tls,
             };
         }
+        let connect = err.is_connect();
+        let detail = error_chain(&err.without_url());
+        if connect {
+            // The connection never opened: nothing was sent.
+            return GatewayError::Unreachable {
+                method,
+                host: self.host.clone(),
+                detail,
+            };
+        }
         GatewayError::Connection {
             method,
             host: self.host.clone(),
-            detail: error_chain(&err.without_url()),
+            detail,
         }
     }
 }

@@ -32,7 +32,14 @@ pub enum GatewayError {
         host: String,
         detail: String,
     },
-    /// The connection could not be made, or broke before the reply was read.
+    /// The connection could not even be opened: the request was never sent.
+    #[error("{method}: cannot reach {host}: {detail}")]
+    Unreachable {
+        method: Method,
+        host: String,
+        detail: String,
+    },
+    /// The connection broke after it was open: the request may have been sent.
     #[error("{method}: connection to {host} failed: {detail}")]
     Connection {
         method: Method,
@@ -68,6 +75,25 @@ impl GatewayError {
         }
     }
 
+    /// What the cashier is told, in Russian: what happened and what to do.
+    pub fn cashier_text(&self) -> String {
+        match self {
+            GatewayError::Refused { code, message, .. } => refused_text(*code, message),
+            GatewayError::Unreachable { .. } => {
+                "Не удалось связаться с банком: продажа не создана. Проверьте подключение к интернету и повторите.".into()
+            }
+            GatewayError::Tls { .. } | GatewayError::Settings(_) => {
+                "Касса не настроена: не удаётся установить защищённое соединение с банком. Обратитесь к администратору.".into()
+            }
+            GatewayError::Timeout { .. }
+            | GatewayError::HttpStatus { .. }
+            | GatewayError::UnreadableReply { .. }
+            | GatewayError::Connection { .. } => {
+                "Банк не ответил вовремя; статус операции уточняется автоматически.".into()
+            }
+        }
+    }
+
     /// True when the call may or may not have reached the bank: the caller must find out
     /// (getOrderStatusExtended) before repeating anything that creates or moves money.
     pub fn outcome_unknown(&self) -> bool {
@@ -97,5 +123,76 @@ pub(crate) fn excerpt(body: &str) -> String {
         "(empty body)".to_string()
     } else {
         flat
+    }
+}
+
+/// The bank's refusal in the cashier's words. A set-up fault (credentials, environment,
+/// currency, a missing parameter, features) is said as such: the cashier cannot fix it.
+fn refused_text(code: ErrorCode, message: &str) -> String {
+    let setup = "Касса не настроена: обратитесь к администратору";
+    let said = if message.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" (банк: «{}»)", message.trim())
+    };
+    match code {
+        ErrorCode::WrongValueOrAccessDenied
+            if message.to_lowercase().contains("access denied")
+                || message.to_lowercase().contains("доступ") =>
+        {
+            format!("{setup} — банк не принял логин кассы (тестовые и боевые данные не взаимозаменяемы).")
+        }
+        ErrorCode::UnknownCurrency
+        | ErrorCode::MissingParameter
+        | ErrorCode::FeaturesNotAllowed
+        | ErrorCode::FeaturesMalformed => format!("{setup}{said}."),
+        ErrorCode::WrongValueOrAccessDenied => format!("Банк отказал: неверное значение{said}."),
+        ErrorCode::Declined => format!("Банк отклонил оплату{said}."),
+        ErrorCode::NumberUsed => format!("Банк отказал: такой номер заказа уже был{said}."),
+        ErrorCode::UnknownOrder => format!("Банк не нашёл этот заказ{said}."),
+        ErrorCode::NotAllowedNow => {
+            format!("Банк сейчас не может выполнить операцию{said}. Повторите позже.")
+        }
+        ErrorCode::CartMismatch => format!("Банк отказал: состав заказа не совпадает{said}."),
+        ErrorCode::EmptyAmount => format!("Банк отказал: не указана сумма{said}."),
+        ErrorCode::Success => "Банк ответил без ошибки.".into(),
+        ErrorCode::Other(n) => format!("Банк отказал (код {n}){said}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_reads_differently_and_names_what_to_do() {
+        let refused = |code, message: &str| GatewayError::refused(Method::Register, code, message);
+        let texts = [
+            refused(5, "Access denied").cashier_text(),
+            refused(5, "Wrong amount").cashier_text(),
+            refused(7, "System error").cashier_text(),
+            refused(4, "Password is empty").cashier_text(),
+            refused(99, "").cashier_text(),
+            GatewayError::Unreachable {
+                method: Method::Register,
+                host: "h".into(),
+                detail: "refused".into(),
+            }
+            .cashier_text(),
+            GatewayError::Timeout {
+                method: Method::Register,
+                after: std::time::Duration::from_secs(1),
+            }
+            .cashier_text(),
+        ];
+        assert!(texts[0].starts_with("Касса не настроена") && !texts[0].contains("Банк отказал"));
+        assert!(texts[1].contains("Wrong amount"));
+        assert!(texts[2].contains("Повторите позже"));
+        assert!(texts[3].starts_with("Касса не настроена"));
+        assert!(texts[4].contains("код 99"));
+        assert!(texts[5].contains("продажа не создана"));
+        assert!(texts[6].contains("не ответил вовремя"));
+        let distinct: std::collections::HashSet<_> = texts.iter().collect();
+        assert_eq!(distinct.len(), texts.len());
     }
 }

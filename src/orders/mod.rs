@@ -8,11 +8,16 @@ pub mod reconcile;
 pub mod record;
 pub mod state;
 pub mod store;
+pub mod totals;
 pub mod transition;
 
 pub use engine::{
-    Clock, Engine, EngineError, EngineSettings, ManualClock, Recovery, SaleRequest, SystemClock,
+    Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Recovery, SaleRequest,
+    SystemClock,
 };
-pub use order::{ActionError, Event, Mode, NewOrder, Order, Refund, RefundStatus};
+pub use order::{
+    ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
+};
 pub use state::{AtBank, State, StateKind};
 pub use store::{Store, StoreError};
+pub use totals::DayTotals;

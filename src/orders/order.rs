@@ -37,13 +37,48 @@ pub struct Refund {
     pub requested_at: DateTime<Utc>,
 }
 
+/// Who asked for an action: the API token's name from the config (never the token), and the
+/// cashier named in the `X-Cashier` header when the till sends one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier: Option<String>,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cashier {
+            Some(cashier) => write!(f, "{} ({cashier})", self.token),
+            None => f.write_str(&self.token),
+        }
+    }
+}
+
 /// One line of an order's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub at: DateTime<Utc>,
     pub from: StateKind,
     pub to: StateKind,
+    /// What happened, in English, for logs and the integrator.
     pub what: String,
+    /// What happened, in Russian, for the cashier and the manager.
+    #[serde(default)]
+    pub text: String,
+    /// Who asked for it; none when the bank or chasti itself moved the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+/// A payment attempt the bank declined while the order stays payable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedAttempt {
+    pub at: DateTime<Utc>,
+    /// The bank's actionCode.
+    pub code: i64,
+    /// The bank's actionCodeDescription.
+    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +103,10 @@ pub struct Order {
     pub refunded: Kopecks,
     pub refunds: Vec<Refund>,
     pub reversal_attempted: bool,
+    /// The shop asked to cancel: a decline the bank confirms makes the order Cancelled.
+    pub cancel_requested: bool,
+    /// The declined attempts the bank reported while the order stayed payable, the latest last.
+    pub failed_attempts: Vec<FailedAttempt>,
     /// Bumped by every transition; the store's compare-and-swap checks it.
     pub version: u64,
     pub history: Vec<Event>,
@@ -90,6 +129,8 @@ pub enum ActionError {
     RefundTooLarge { asked: Kopecks, available: Kopecks },
     #[error("Заказ в состоянии «{0}»: списать можно только заблокированную сумму.")]
     NotDepositable(&'static str),
+    #[error("Заказ в состоянии «{0}»: отменить продажу можно, пока она не оплачена. Для оплаченной — отмена оплаты или возврат.")]
+    NotCancellable(&'static str),
 }
 
 /// What a new sale is made of.
@@ -105,6 +146,8 @@ pub struct NewOrder {
     pub idempotency_key: Option<IdempotencyKey>,
     pub created_at: DateTime<Utc>,
     pub link_expires_at: DateTime<Utc>,
+    /// Who asked for the sale.
+    pub actor: Option<Actor>,
 }
 
 impl Order {
@@ -129,8 +172,25 @@ impl Order {
             refunded: Kopecks::ZERO,
             refunds: Vec::new(),
             reversal_attempted: false,
+            cancel_requested: false,
+            failed_attempts: Vec::new(),
             version: 0,
-            history: Vec::new(),
+            history: vec![Event {
+                at: n.created_at,
+                from: StateKind::Registering,
+                to: StateKind::Registering,
+                what: format!("sale of {} started", n.amount),
+                text: format!("Продажа на {} начата", n.amount),
+                actor: n.actor,
+            }],
+        }
+    }
+
+    /// May the shop cancel this sale now? Only while it is not paid.
+    pub fn check_cancel(&self) -> Result<(), ActionError> {
+        match self.state {
+            State::Registering | State::AwaitingPayment(_) => Ok(()),
+            _ => Err(ActionError::NotCancellable(self.state.russian())),
         }
     }
 

@@ -18,6 +18,31 @@ pub enum FollowUp {
     Deposit,
     /// Close an unpaid order whose link ran out (decline.do), then mark it expired.
     Decline,
+    /// The shop asked to cancel: decline.do, then mark it cancelled.
+    Cancel,
+}
+
+/// A failed payment attempt the bank reports that the order does not have yet. The bank's reply
+/// does not count attempts, so a failure with the same code and text as the last one recorded is
+/// taken to be that one.
+fn new_failed_attempt(order: &Order, report: &OrderStatusReport) -> Option<Input> {
+    let code = report.action_code?;
+    if !code.is_failure() {
+        return None;
+    }
+    let why = report
+        .action_code_description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| format!("код банка {code}"));
+    let last = order.failed_attempts.last();
+    if last.is_some_and(|a| a.code == code.code() && a.why == why) {
+        return None;
+    }
+    Some(Input::AttemptFailed {
+        code: code.code(),
+        why,
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,17 +78,27 @@ pub fn decide(
         return attention("the gateway does not report this order's status");
     };
     let deposited = report.deposited();
-    let paid = Input::PaymentConfirmed { deposited };
+    let paid = Input::PaymentConfirmed {
+        deposited,
+        at: report.paid_at(),
+    };
+    let held = Input::HoldConfirmed {
+        at: report.authorized_at(),
+    };
     let wrong_amount = deposited != order.amount;
     match (order.state.kind(), status) {
         // The order is being registered: the engine handles it by number, not here.
         (StateKind::Registering, _) => nothing(),
 
         (StateKind::AwaitingPayment, G::Registered | G::Authenticating) => {
-            if past(order.link_expires_at, policy.expiry_grace, now) {
-                (Vec::new(), FollowUp::Decline)
+            let attempt = new_failed_attempt(order, report).into_iter().collect();
+            if order.cancel_requested {
+                // The shop asked to cancel and the decline has not gone through yet.
+                (attempt, FollowUp::Cancel)
+            } else if past(order.link_expires_at, policy.expiry_grace, now) {
+                (attempt, FollowUp::Decline)
             } else {
-                nothing()
+                (attempt, FollowUp::None)
             }
         }
         (StateKind::AwaitingPayment, G::Held) => match order.mode {
@@ -73,7 +108,7 @@ pub fn decide(
                 } else {
                     FollowUp::None
                 };
-                (vec![Input::HoldConfirmed], follow)
+                (vec![held], follow)
             }
             Mode::OneStage => attention("the gateway holds money on a one-stage order"),
         },
@@ -84,12 +119,18 @@ pub fn decide(
         (StateKind::AwaitingPayment, G::Deposited) => match order.mode {
             Mode::OneStage => (vec![paid], FollowUp::None),
             // The hold was missed and the money already taken: both steps at once.
-            Mode::TwoStage => (vec![Input::HoldConfirmed, paid], FollowUp::None),
+            Mode::TwoStage => (vec![held, paid], FollowUp::None),
         },
+        (StateKind::AwaitingPayment, G::Declined) if order.cancel_requested => {
+            (vec![Input::Cancelled], FollowUp::None)
+        }
         (StateKind::AwaitingPayment, G::Declined) => {
             let expired = report.action_code == Some(ActionCode::SessionExpired)
                 || now >= order.link_expires_at;
-            if expired {
+            if report.action_code == Some(ActionCode::AttemptsExhausted) {
+                let why = "попытки оплаты исчерпаны (банк допускает три)".to_string();
+                (vec![Input::Declined { why }], FollowUp::None)
+            } else if expired {
                 (vec![Input::Expired], FollowUp::None)
             } else {
                 let why = report
@@ -219,6 +260,7 @@ mod tests {
             idempotency_key: None,
             created_at: now(),
             link_expires_at: now() + chrono::Duration::minutes(20),
+            actor: None,
         });
         o.state = state(bank());
         o.version = 1;
@@ -234,6 +276,8 @@ mod tests {
             amount: Kopecks::new(10_000).unwrap(),
             currency: None,
             date: None,
+            auth_date_time: None,
+            deposited_date: None,
             order_description: None,
             payment_amount_info: Some(PaymentAmountInfo {
                 approved_amount: Kopecks::new(10_000).unwrap(),
@@ -252,7 +296,7 @@ mod tests {
     fn a_hold_is_deposited_once_confirmed_when_auto() {
         let o = order(Mode::TwoStage, State::AwaitingPayment);
         let (inputs, follow) = decide(&o, &report(OrderStatus::Held, 0, 0), now(), &policy(true));
-        assert_eq!(inputs, vec![Input::HoldConfirmed]);
+        assert_eq!(inputs, vec![Input::HoldConfirmed { at: None }]);
         assert_eq!(follow, FollowUp::Deposit);
         let (_, manual) = decide(&o, &report(OrderStatus::Held, 0, 0), now(), &policy(false));
         assert_eq!(manual, FollowUp::None);
@@ -337,6 +381,65 @@ mod tests {
             matches!(inputs.as_slice(), [Input::Attention { why }] if why.contains("7 days")),
             "{inputs:?}"
         );
+    }
+
+    #[test]
+    fn failed_attempts_are_recorded_once_and_a_cancel_follows_the_bank() {
+        let mut o = order(Mode::OneStage, State::AwaitingPayment);
+        let mut r = report(OrderStatus::Registered, 0, 0);
+        r.action_code = Some(ActionCode::from_code(116));
+        r.action_code_description = Some("Недостаточно средств".into());
+        let (inputs, follow) = decide(&o, &r, now(), &policy(true));
+        assert!(matches!(
+            inputs.as_slice(),
+            [Input::AttemptFailed { code: 116, .. }]
+        ));
+        assert_eq!(follow, FollowUp::None);
+        o.failed_attempts.push(crate::orders::order::FailedAttempt {
+            at: now(),
+            code: 116,
+            why: "Недостаточно средств".into(),
+        });
+        assert_eq!(
+            decide(&o, &r, now(), &policy(true)),
+            nothing(),
+            "the same attempt again"
+        );
+        r.action_code = Some(ActionCode::IssuerRefused3ds);
+        r.action_code_description = Some("Отказ эмитента в 3-D Secure".into());
+        assert_eq!(decide(&o, &r, now(), &policy(true)).0.len(), 1, "a new one");
+
+        o.cancel_requested = true;
+        let (_, follow) = decide(
+            &o,
+            &report(OrderStatus::Registered, 0, 0),
+            now(),
+            &policy(true),
+        );
+        assert_eq!(follow, FollowUp::Cancel);
+        let (inputs, _) = decide(
+            &o,
+            &report(OrderStatus::Declined, 0, 0),
+            now(),
+            &policy(true),
+        );
+        assert_eq!(inputs, vec![Input::Cancelled]);
+        let (inputs, _) = decide(
+            &o,
+            &report(OrderStatus::Deposited, 10_000, 0),
+            now(),
+            &policy(true),
+        );
+        assert!(
+            matches!(inputs.as_slice(), [Input::PaymentConfirmed { .. }]),
+            "paid before the decline: the order follows the money"
+        );
+
+        let mut exhausted = report(OrderStatus::Declined, 0, 0);
+        exhausted.action_code = Some(ActionCode::AttemptsExhausted);
+        o.cancel_requested = false;
+        let (inputs, _) = decide(&o, &exhausted, now(), &policy(true));
+        assert!(matches!(&inputs[..], [Input::Declined { why }] if why.contains("исчерпаны")));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::order::{Event, Mode, Order, Refund};
+use super::order::{Event, FailedAttempt, Mode, Order, Refund};
 use super::state::{AtBank, State, StateKind};
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
 use crate::money::Kopecks;
@@ -50,6 +50,10 @@ struct RecordV1 {
     refunded: Kopecks,
     refunds: Vec<Refund>,
     reversal_attempted: bool,
+    #[serde(default)]
+    cancel_requested: bool,
+    #[serde(default)]
+    failed_attempts: Vec<FailedAttempt>,
     version: u64,
     history: Vec<Event>,
 }
@@ -90,6 +94,8 @@ pub fn encode(order: &Order) -> Vec<u8> {
         refunded: order.refunded,
         refunds: order.refunds.clone(),
         reversal_attempted: order.reversal_attempted,
+        cancel_requested: order.cancel_requested,
+        failed_attempts: order.failed_attempts.clone(),
         version: order.version,
         history: order.history.clone(),
     };
@@ -133,6 +139,8 @@ pub fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
         refunded: record.refunded,
         refunds: record.refunds,
         reversal_attempted: record.reversal_attempted,
+        cancel_requested: record.cancel_requested,
+        failed_attempts: record.failed_attempts,
         version: record.version,
         history: record.history,
     })
@@ -161,6 +169,7 @@ fn state_of(r: &RecordV1) -> Result<State, Unreadable> {
             why: why(),
         },
         StateKind::Expired => State::Expired(bank()?),
+        StateKind::Cancelled => State::Cancelled(bank()?),
         StateKind::Failed => State::Failed {
             why: why(),
             cashier: r
@@ -192,7 +201,7 @@ mod tests {
         let now = Utc::now();
         let fresh = order(Mode::TwoStage);
         let waiting = apply(&fresh, Input::Registered(bank()), now).unwrap();
-        let held = apply(&waiting, Input::HoldConfirmed, now).unwrap();
+        let held = apply(&waiting, Input::HoldConfirmed { at: None }, now).unwrap();
         let attention = apply(&held, Input::Attention { why: "x".into() }, now).unwrap();
         let failed = apply(
             &fresh,

@@ -28,6 +28,8 @@ pub enum State {
         why: String,
     },
     Expired(AtBank),
+    /// The shop cancelled it before it was paid (decline.do): the link is dead.
+    Cancelled(AtBank),
     /// No payment could be created; nothing to pay. `why` is for logs, `cashier` is what the
     /// till was told (and is told again on a retry with the same key).
     Failed {
@@ -58,6 +60,7 @@ pub enum StateKind {
     Paid,
     Declined,
     Expired,
+    Cancelled,
     Failed,
     Reversing,
     Reversed,
@@ -68,7 +71,7 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    pub const ALL: [StateKind; 14] = [
+    pub const ALL: [StateKind; 15] = [
         StateKind::Registering,
         StateKind::AwaitingPayment,
         StateKind::Held,
@@ -76,6 +79,7 @@ impl StateKind {
         StateKind::Paid,
         StateKind::Declined,
         StateKind::Expired,
+        StateKind::Cancelled,
         StateKind::Failed,
         StateKind::Reversing,
         StateKind::Reversed,
@@ -94,6 +98,7 @@ impl StateKind {
             StateKind::Paid => "paid",
             StateKind::Declined => "declined",
             StateKind::Expired => "expired",
+            StateKind::Cancelled => "cancelled",
             StateKind::Failed => "failed",
             StateKind::Reversing => "reversing",
             StateKind::Reversed => "reversed",
@@ -118,6 +123,7 @@ impl StateKind {
             StateKind::Paid => "Оплачено",
             StateKind::Declined => "Оплата отклонена",
             StateKind::Expired => "Время на оплату истекло",
+            StateKind::Cancelled => "Продажа отменена",
             StateKind::Failed => "Не удалось создать оплату",
             StateKind::Reversing => "Отменяем оплату",
             StateKind::Reversed => "Оплата отменена",
@@ -161,6 +167,7 @@ impl State {
             State::Paid(_) => StateKind::Paid,
             State::Declined { .. } => StateKind::Declined,
             State::Expired(_) => StateKind::Expired,
+            State::Cancelled(_) => StateKind::Cancelled,
             State::Failed { .. } => StateKind::Failed,
             State::Reversing(_) => StateKind::Reversing,
             State::Reversed(_) => StateKind::Reversed,
@@ -196,6 +203,7 @@ impl State {
             | State::Paid(b)
             | State::Declined { bank: b, .. }
             | State::Expired(b)
+            | State::Cancelled(b)
             | State::Reversing(b)
             | State::Reversed(b)
             | State::Refunding(b)

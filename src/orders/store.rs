@@ -73,6 +73,7 @@ pub struct Store {
     callbacks: Tree,
     meta: Tree,
     print_queue: Tree,
+    cancel_requests: Tree,
 }
 
 fn day_key(day: NaiveDate, id: &str) -> Vec<u8> {
@@ -121,6 +122,7 @@ impl Store {
             callbacks: tree("callbacks")?,
             meta: tree("meta")?,
             print_queue: tree("print_queue")?,
+            cancel_requests: tree("cancel_requests")?,
             db,
         })
     }
@@ -356,6 +358,30 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// A cancel asked for while the order is busy registering, flushed: the register path takes
+    /// it up once the bank has answered.
+    pub async fn request_cancel(
+        &self,
+        id: &uuid::Uuid,
+        actor: &super::order::Actor,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(actor).unwrap_or_default();
+        self.cancel_requests
+            .insert(id.to_string().as_bytes(), bytes)?;
+        self.flush().await
+    }
+
+    /// Takes a pending cancel request (who asked), if any.
+    pub fn take_cancel_request(
+        &self,
+        id: &uuid::Uuid,
+    ) -> Result<Option<super::order::Actor>, StoreError> {
+        match self.cancel_requests.remove(id.to_string().as_bytes())? {
+            Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            None => Ok(None),
+        }
     }
 
     /// Adds a slip to the printer's queue, flushed: a slip asked for survives a stop or a crash.

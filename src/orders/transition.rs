@@ -1,9 +1,10 @@
 //! The only place states change: `apply(order, input, now)` gives the next order or says why
-//! not. Pure; the engine writes what it returns.
+//! not. Pure; the engine writes what it returns. Every change adds a history line in English
+//! (for logs) and in Russian (for the cashier and the manager), with who asked for it.
 
 use chrono::{DateTime, Utc};
 
-use super::order::{Event, Mode, Order, Refund, RefundStatus};
+use super::order::{Actor, Event, FailedAttempt, Mode, Order, Refund, RefundStatus};
 use super::state::{AtBank, State};
 use crate::domain::IdempotencyKey;
 use crate::money::Kopecks;
@@ -16,21 +17,35 @@ pub enum Input {
         why: String,
         cashier: String,
     },
-    /// The gateway confirms a hold (orderStatus 1).
-    HoldConfirmed,
+    /// The gateway confirms a hold (orderStatus 1); `at` is the bank's authorization time.
+    HoldConfirmed {
+        at: Option<DateTime<Utc>>,
+    },
     DepositStarted,
-    /// The gateway confirms the money is taken (orderStatus 2).
+    /// The gateway confirms the money is taken (orderStatus 2); `at` is the bank's own time of
+    /// the payment (depositedDate, else authDateTime), which the same-day reversal rule uses.
     PaymentConfirmed {
         deposited: Kopecks,
+        at: Option<DateTime<Utc>>,
     },
     /// A deposit the gateway refused for good, or that did not happen: back to Held.
     DepositFailed {
         why: String,
     },
+    /// The bank closed the order unpaid.
     Declined {
         why: String,
     },
     Expired,
+    /// A payment attempt failed; the order stays payable.
+    AttemptFailed {
+        code: i64,
+        why: String,
+    },
+    /// The shop asked to cancel; decline.do follows.
+    CancelRequested,
+    /// The bank confirmed the decline of a sale the shop cancelled.
+    Cancelled,
     ReversalStarted,
     ReversalConfirmed,
     ReversalFailed {
@@ -47,6 +62,10 @@ pub enum Input {
         key: IdempotencyKey,
         why: String,
     },
+    /// A slip printed again on request: a history line, no change of state.
+    Reprinted {
+        slip: String,
+    },
     Attention {
         why: String,
     },
@@ -57,18 +76,22 @@ impl Input {
         match self {
             Input::Registered { .. } => "registered",
             Input::RegistrationFailed { .. } => "registration failed",
-            Input::HoldConfirmed => "hold confirmed",
+            Input::HoldConfirmed { .. } => "hold confirmed",
             Input::DepositStarted => "deposit started",
             Input::PaymentConfirmed { .. } => "payment confirmed",
             Input::DepositFailed { .. } => "deposit failed",
             Input::Declined { .. } => "declined",
             Input::Expired => "expired",
+            Input::AttemptFailed { .. } => "attempt failed",
+            Input::CancelRequested => "cancel requested",
+            Input::Cancelled => "cancelled",
             Input::ReversalStarted => "reversal started",
             Input::ReversalConfirmed => "reversal confirmed",
             Input::ReversalFailed { .. } => "reversal failed",
             Input::RefundStarted { .. } => "refund started",
             Input::RefundConfirmed { .. } => "refund confirmed",
             Input::RefundFailed { .. } => "refund failed",
+            Input::Reprinted { .. } => "reprinted",
             Input::Attention { .. } => "attention",
         }
     }
@@ -86,44 +109,65 @@ pub struct TransitionRefused {
 
 /// The next order after `input`, or why it is refused.
 pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, TransitionRefused> {
+    apply_by(order, input, now, None)
+}
+
+/// The next order after `input` asked for by `actor` (recorded on the history line).
+pub fn apply_by(
+    order: &Order,
+    input: Input,
+    now: DateTime<Utc>,
+    actor: Option<&Actor>,
+) -> Result<Order, TransitionRefused> {
     let refuse = |reason: &str| TransitionRefused {
         state: order.state.name(),
         input: input.name(),
         reason: reason.to_string(),
     };
     let mut next = order.clone();
-    let what: String;
-    match (&order.state, &input) {
+    let (what, text): (String, String) = match (&order.state, &input) {
         (State::Registering, Input::Registered(bank)) => {
-            what = format!("registered at the gateway as {}", bank.id);
             next.state = State::AwaitingPayment(bank.clone());
+            (
+                format!("registered at the gateway as {}", bank.id),
+                "Банк зарегистрировал заказ, ссылка на оплату готова".into(),
+            )
         }
         (State::Registering, Input::RegistrationFailed { why, cashier }) => {
-            what = format!("registration failed: {why}");
             next.state = State::Failed {
                 why: why.clone(),
                 cashier: cashier.clone(),
             };
+            (format!("registration failed: {why}"), cashier.clone())
         }
-        (State::AwaitingPayment(bank), Input::HoldConfirmed) => {
+        (State::AwaitingPayment(bank), Input::HoldConfirmed { at }) => {
             if order.mode != Mode::TwoStage {
                 return Err(refuse("a one-stage order cannot be held"));
             }
             next.state = State::Held(bank.clone());
-            next.held_at = Some(now);
-            what = "the gateway holds the amount".into();
+            next.held_at = Some(at.unwrap_or(now));
+            (
+                "the gateway holds the amount".into(),
+                format!("Банк заблокировал сумму {}", order.amount),
+            )
         }
         (State::Held(bank), Input::DepositStarted) => {
             next.state = State::Depositing(bank.clone());
-            what = "deposit requested".into();
+            (
+                "deposit requested".into(),
+                "Запрошено списание заблокированной суммы".into(),
+            )
         }
         (State::Depositing(bank), Input::DepositFailed { why }) => {
             next.state = State::Held(bank.clone());
-            what = format!("deposit did not happen: {why}");
+            (
+                format!("deposit did not happen: {why}"),
+                "Списание не прошло; сумма по-прежнему заблокирована".into(),
+            )
         }
         (
             State::AwaitingPayment(bank) | State::Held(bank) | State::Depositing(bank),
-            Input::PaymentConfirmed { deposited },
+            Input::PaymentConfirmed { deposited, at },
         ) => {
             if *deposited != order.amount {
                 return Err(refuse(
@@ -134,20 +178,51 @@ pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, T
                 return Err(refuse("a two-stage order is held before it is paid"));
             }
             next.deposited = *deposited;
-            next.paid_at = Some(now);
+            next.paid_at = Some(at.unwrap_or(now));
             next.state = State::Paid(bank.clone());
-            what = format!("paid: {deposited} deposited");
+            (
+                format!("paid: {deposited} deposited"),
+                format!("Оплачено: {deposited}"),
+            )
         }
         (State::AwaitingPayment(bank), Input::Declined { why }) => {
             next.state = State::Declined {
                 bank: bank.clone(),
                 why: why.clone(),
             };
-            what = format!("declined: {why}");
+            (
+                format!("declined: {why}"),
+                format!("Оплата отклонена: {why}"),
+            )
         }
         (State::AwaitingPayment(bank), Input::Expired) => {
             next.state = State::Expired(bank.clone());
-            what = "the payment link expired unpaid".into();
+            (
+                "the payment link expired unpaid".into(),
+                "Время на оплату истекло, заказ закрыт в банке".into(),
+            )
+        }
+        (State::AwaitingPayment(_), Input::AttemptFailed { code, why }) => {
+            next.failed_attempts.push(FailedAttempt {
+                at: now,
+                code: *code,
+                why: why.clone(),
+            });
+            (
+                format!("a payment attempt failed: actionCode {code}: {why}"),
+                format!("Попытка оплаты не прошла: {why}. Покупатель может попробовать ещё раз"),
+            )
+        }
+        (State::Registering | State::AwaitingPayment(_), Input::CancelRequested) => {
+            next.cancel_requested = true;
+            ("cancel requested".into(), "Запрошена отмена продажи".into())
+        }
+        (State::AwaitingPayment(bank), Input::Cancelled) => {
+            next.state = State::Cancelled(bank.clone());
+            (
+                "cancelled: declined at the gateway".into(),
+                "Продажа отменена: ссылка на оплату больше не действует".into(),
+            )
         }
         (State::Held(bank) | State::Paid(bank), Input::ReversalStarted) => {
             if order.reversal_attempted {
@@ -155,15 +230,22 @@ pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, T
             }
             next.reversal_attempted = true;
             next.state = State::Reversing(bank.clone());
-            what = "reversal requested".into();
+            (
+                "reversal requested".into(),
+                "Запрошена отмена оплаты".into(),
+            )
         }
         (State::Reversing(bank), Input::ReversalConfirmed) => {
             next.state = State::Reversed(bank.clone());
-            what = "reversed".into();
+            ("reversed".into(), "Оплата отменена".into())
         }
         (State::Reversing(bank), Input::ReversalFailed { why }) => {
             next.state = order.settled_state(bank.clone());
-            what = format!("reversal failed: {why}");
+            (
+                format!("reversal failed: {why}"),
+                "Отмена оплаты не прошла; банк не допускает повторной отмены — оформите возврат"
+                    .into(),
+            )
         }
         (
             State::Paid(bank) | State::PartiallyRefunded(bank),
@@ -182,7 +264,10 @@ pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, T
                 requested_at: now,
             });
             next.state = State::Refunding(bank.clone());
-            what = format!("refund {key} of {amount} requested");
+            (
+                format!("refund {key} of {amount} requested"),
+                format!("Запрошен возврат {amount}"),
+            )
         }
         (State::Refunding(bank), Input::RefundConfirmed { key }) => {
             let refund =
@@ -199,24 +284,39 @@ pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, T
             } else {
                 State::PartiallyRefunded(bank.clone())
             };
-            what = format!("refund {key} of {amount} done");
+            (
+                format!("refund {key} of {amount} done"),
+                format!("Возврат {amount} оформлен"),
+            )
         }
         (State::Refunding(bank), Input::RefundFailed { key, why }) => {
             let refund =
                 pending_refund(&mut next, key).ok_or_else(|| refuse("no such pending refund"))?;
             refund.status = RefundStatus::Failed { why: why.clone() };
+            let amount = refund.amount;
             next.state = next.settled_state(bank.clone());
-            what = format!("refund {key} failed: {why}");
+            (
+                format!("refund {key} failed: {why}"),
+                format!("Возврат {amount} не прошёл"),
+            )
         }
+        (_, Input::Reprinted { slip }) => (
+            format!("{slip} printed again"),
+            format!("Чек напечатан повторно: {slip}"),
+        ),
         (_, Input::Attention { why }) => {
             next.state = State::NeedsAttention {
                 why: why.clone(),
                 bank: order.state.bank_id().cloned(),
             };
-            what = format!("needs attention: {why}");
+            (
+                format!("needs attention: {why}"),
+                "Требует проверки менеджером: банк и касса расходятся (подробности в журнале)"
+                    .into(),
+            )
         }
         _ => return Err(refuse("no such transition")),
-    }
+    };
     next.version = order.version + 1;
     next.updated_at = now;
     next.history.push(Event {
@@ -224,6 +324,8 @@ pub fn apply(order: &Order, input: Input, now: DateTime<Utc>) -> Result<Order, T
         from: order.state.kind(),
         to: next.state.kind(),
         what,
+        text,
+        actor: actor.cloned(),
     });
     Ok(next)
 }
@@ -274,6 +376,7 @@ pub(crate) mod tests {
             idempotency_key: None,
             created_at: at(10, 0, 0),
             link_expires_at: at(10, 20, 0),
+            actor: None,
         })
     }
 
@@ -291,6 +394,7 @@ pub(crate) mod tests {
             &o,
             Input::PaymentConfirmed {
                 deposited: rub(100),
+                at: None,
             },
         )
     }
@@ -303,19 +407,25 @@ pub(crate) mod tests {
             &o,
             Input::PaymentConfirmed {
                 deposited: rub(100),
+                at: None,
             },
         );
         assert_eq!(o.state, State::Paid(bank()));
         assert_eq!(o.version, 2);
-        assert_eq!(o.history.len(), 2);
-        assert_eq!(o.history[1].from, StateKind::AwaitingPayment);
-        assert_eq!(o.history[1].to, StateKind::Paid);
+        assert_eq!(
+            o.history.len(),
+            3,
+            "the sale's start, its registration, its payment"
+        );
+        assert!(o.history[0].text.contains("Продажа"));
+        assert_eq!(o.history[2].from, StateKind::AwaitingPayment);
+        assert_eq!(o.history[2].to, StateKind::Paid);
     }
 
     #[test]
     fn two_stage_happy_path() {
         let o = step(&order(Mode::TwoStage), registered());
-        let o = step(&o, Input::HoldConfirmed);
+        let o = step(&o, Input::HoldConfirmed { at: None });
         assert_eq!(o.state.kind(), StateKind::Held);
         let o = step(&o, Input::DepositStarted);
         assert_eq!(o.state.kind(), StateKind::Depositing);
@@ -325,6 +435,7 @@ pub(crate) mod tests {
             &o,
             Input::PaymentConfirmed {
                 deposited: rub(100),
+                at: None,
             },
         );
         assert_eq!(o.state.kind(), StateKind::Paid);
@@ -374,21 +485,30 @@ pub(crate) mod tests {
                 &fresh,
                 Input::PaymentConfirmed {
                     deposited: rub(100),
+                    at: None,
                 },
                 "no such transition",
             ),
             (&fresh, Input::Expired, "no such transition"),
-            (&one_stage_waiting, Input::HoldConfirmed, "cannot be held"),
+            (
+                &one_stage_waiting,
+                Input::HoldConfirmed { at: None },
+                "cannot be held",
+            ),
             (
                 &two_stage_waiting,
                 Input::PaymentConfirmed {
                     deposited: rub(100),
+                    at: None,
                 },
                 "held before it is paid",
             ),
             (
                 &one_stage_waiting,
-                Input::PaymentConfirmed { deposited: rub(99) },
+                Input::PaymentConfirmed {
+                    deposited: rub(99),
+                    at: None,
+                },
                 "differs",
             ),
             (
@@ -464,7 +584,7 @@ pub(crate) mod tests {
         // A hold can be reversed any day until it is deposited.
         let held = step(
             &step(&order(Mode::TwoStage), registered()),
-            Input::HoldConfirmed,
+            Input::HoldConfirmed { at: None },
         );
         assert_eq!(
             held.check_reversal(at(23, 0, 0) + chrono::Duration::days(3)),
@@ -475,6 +595,71 @@ pub(crate) mod tests {
             waiting.check_reversal(at(12, 0, 0)),
             Err(ActionError::NotReversible(_))
         ));
+    }
+
+    #[test]
+    fn cancel_attempts_reprints_and_who_did_it() {
+        let boss = Actor {
+            token: "boss".into(),
+            cashier: Some("Иванова".into()),
+        };
+        let waiting = step(&order(Mode::OneStage), registered());
+        let tried = step(
+            &waiting,
+            Input::AttemptFailed {
+                code: 116,
+                why: "Недостаточно средств".into(),
+            },
+        );
+        assert_eq!(tried.state.kind(), StateKind::AwaitingPayment);
+        assert_eq!(tried.failed_attempts.len(), 1);
+        assert!(tried
+            .history
+            .last()
+            .unwrap()
+            .text
+            .contains("Недостаточно средств"));
+        let asked = apply_by(&tried, Input::CancelRequested, at(12, 0, 0), Some(&boss)).unwrap();
+        assert!(asked.cancel_requested);
+        assert_eq!(asked.history.last().unwrap().actor.as_ref(), Some(&boss));
+        assert_eq!(boss.to_string(), "boss (Иванова)");
+        let cancelled = step(&asked, Input::Cancelled);
+        assert_eq!(cancelled.state.kind(), StateKind::Cancelled);
+        assert!(!cancelled.state.is_open());
+        assert!(cancelled.check_cancel().is_err());
+        let reprinted = step(&cancelled, Input::Reprinted { slip: "x".into() });
+        assert_eq!(
+            reprinted.state, cancelled.state,
+            "a reprint changes no state"
+        );
+        assert_eq!(reprinted.version, cancelled.version + 1);
+        let paid = paid_one_stage();
+        assert!(matches!(
+            paid.check_cancel(),
+            Err(ActionError::NotCancellable(_))
+        ));
+        assert!(apply(&paid, Input::Cancelled, at(12, 0, 0)).is_err());
+    }
+
+    #[test]
+    fn the_banks_time_of_payment_is_kept() {
+        let bank_time = at(20, 59, 50); // 23:59:50 MSK
+        let waiting = step(&order(Mode::OneStage), registered());
+        let paid = apply(
+            &waiting,
+            Input::PaymentConfirmed {
+                deposited: rub(100),
+                at: Some(bank_time),
+            },
+            at(21, 0, 10), // learned at 00:00:10 MSK
+        )
+        .unwrap();
+        assert_eq!(paid.paid_at, Some(bank_time));
+        assert_eq!(
+            paid.check_reversal(at(21, 0, 10)),
+            Err(ActionError::ReversalDayOver),
+            "paid yesterday by the bank's clock: refund, never a reversal the bank refuses"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/sandbox/api/orders/{id}", get(order))
         .route("/sandbox/api/orders/{id}/pay", post(pay))
         .route("/sandbox/api/orders/{id}/decline", post(decline))
+        .route("/sandbox/api/orders/{id}/authenticate", post(start_3ds))
         .route(
             "/sandbox/api/faults",
             get(get_faults).put(put_faults).delete(delete_faults),
@@ -192,7 +193,12 @@ async fn payment_form(
             page::TEST_CODE
         )),
         Some(f) if f.action == "pay" => shared.customer_pays(&id).err().map(|r| r.message),
-        Some(f) if f.action == "decline" => shared.customer_declines(&id).err().map(|r| r.message),
+        Some(f) if f.action == "decline" => {
+            match shared.attempt_fails(&id, super::bank::AttemptFailure::InsufficientFunds) {
+                Ok(_) => None,
+                Err(r) => Some(r.message),
+            }
+        }
         Some(_) => Some("Неизвестное действие.".to_string()),
     };
     let order = lock(&shared.bank).page_view(&id);
@@ -235,8 +241,41 @@ async fn pay(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Respo
     page_action_reply(shared.customer_pays(&id))
 }
 
-async fn decline(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    page_action_reply(shared.customer_declines(&id))
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AttemptBody {
+    #[serde(default)]
+    reason: super::bank::AttemptFailure,
+}
+
+/// A failed payment attempt; the body may name the reason (`insufficient_funds`,
+/// `issuer_refused3ds`, `card_expired`).
+async fn decline(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body =
+        if body.is_empty() {
+            AttemptBody::default()
+        } else {
+            match serde_json::from_slice::<AttemptBody>(&body) {
+                Ok(b) => b,
+                Err(e) => return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(
+                        serde_json::json!({"error": format!("the attempt is not understood: {e}")}),
+                    ),
+                )
+                    .into_response(),
+            }
+        };
+    page_action_reply(shared.attempt_fails(&id, body.reason))
+}
+
+/// The customer's bank starts a 3-D Secure check (orderStatus 5).
+async fn start_3ds(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    page_action_reply(shared.authentication_starts(&id))
 }
 
 async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {

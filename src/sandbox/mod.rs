@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use url::Url;
 
-pub use bank::{LedgerEntry, LedgerOrder, Refusal};
+pub use bank::{AttemptFailure, LedgerEntry, LedgerOrder, Refusal};
 pub use callbacks::{CallbackDelivery, CallbackFaults, CallbackSettings};
 pub use faults::{Fault, FaultRule, Faults, Phase};
 
@@ -149,13 +149,23 @@ impl Shared {
         })
     }
 
-    pub(crate) fn customer_declines(&self, order_id: &str) -> Result<OrderStatus, Refusal> {
+    pub(crate) fn attempt_fails(
+        &self,
+        order_id: &str,
+        why: AttemptFailure,
+    ) -> Result<OrderStatus, Refusal> {
         self.expire_due();
-        let result = lock(&self.bank).customer_declines(order_id, self.clock.now());
+        let result = lock(&self.bank).attempt_fails(order_id, why, self.clock.now());
         result.map(|(status, notices)| {
             self.callbacks.dispatch(notices);
             status
         })
+    }
+
+    pub(crate) fn authentication_starts(&self, order_id: &str) -> Result<OrderStatus, Refusal> {
+        self.expire_due();
+        let result = lock(&self.bank).authentication_starts(order_id, self.clock.now());
+        result.map(|(status, _)| status)
     }
 
     pub(crate) fn expire_due(&self) {
@@ -292,9 +302,18 @@ impl Sandbox {
         self.shared.customer_pays(order_id.as_ref())
     }
 
-    /// The customer refuses to pay.
-    pub fn decline(&self, order_id: impl AsRef<str>) -> Result<OrderStatus, Refusal> {
-        self.shared.customer_declines(order_id.as_ref())
+    /// A payment attempt fails (the third closes the order, as the bank's does).
+    pub fn fail_attempt(
+        &self,
+        order_id: impl AsRef<str>,
+        why: AttemptFailure,
+    ) -> Result<OrderStatus, Refusal> {
+        self.shared.attempt_fails(order_id.as_ref(), why)
+    }
+
+    /// The customer's bank starts a 3-D Secure check: orderStatus 5.
+    pub fn start_3ds(&self, order_id: impl AsRef<str>) -> Result<OrderStatus, Refusal> {
+        self.shared.authentication_starts(order_id.as_ref())
     }
 
     /// The order id of a `formUrl` issued by this sandbox.

@@ -17,9 +17,10 @@ pub const INDEX: &str = r#"<!doctype html><html lang="ru"><head><meta charset="u
 <body style="font-family:sans-serif;max-width:40em;margin:2em auto">
 <h1>chasti sandbox</h1>
 <p>A stand-in for the Sber gateway. Methods: <code>/payment/rest/&lt;method&gt;.do</code>
-(register, registerPreAuth, deposit, reverse, refund, decline, getOrderStatusExtended, paymentOrderBinding).</p>
+(register, registerPreAuth, deposit, reverse, refund, decline, getOrderStatus, getOrderStatusExtended, paymentOrderBinding).</p>
 <p>Control API: <code>GET /sandbox/api/ledger</code>, <code>GET /sandbox/api/orders/{orderId}</code>,
-<code>POST /sandbox/api/orders/{orderId}/pay</code>, <code>/decline</code>,
+<code>POST /sandbox/api/orders/{orderId}/pay</code>, <code>/decline</code> (a failed attempt; the
+third closes the order), <code>/authenticate</code> (3-D Secure in progress),
 <code>GET|PUT|DELETE /sandbox/api/faults</code>, <code>GET|POST /sandbox/api/clock</code>.</p>
 </body></html>"#;
 
@@ -85,6 +86,13 @@ fn order_body(order_id: &str, o: &PageOrder, message: Option<&str>) -> String {
     let id = escape(order_id);
     match o.status {
         OrderStatus::Registered | OrderStatus::Authenticating => {
+            if let Some(failure) = &o.last_failure {
+                html.push_str(&format!(
+                    r#"<p class="error" id="attempt">Оплата не прошла: {}. Осталось попыток: {}.</p>"#,
+                    escape(failure),
+                    o.attempts_left
+                ));
+            }
             let (first, rest) = plan(o.amount);
             html.push_str(&format!(
                 r#"<p>{PARTS} платежа: сегодня {first}, затем 3 × {rest} раз в две недели. Без переплат.</p>
@@ -93,7 +101,7 @@ fn order_body(order_id: &str, o: &PageOrder, message: Option<&str>) -> String {
 <label>Телефон<input name="phone" type="tel" placeholder="+7 900 000-00-00" autocomplete="tel"></label>
 <label>Код из SMS (в тестовой среде — {TEST_CODE})<input name="code" inputmode="numeric"></label>
 <button class="pay" name="action" value="pay" id="pay">Оплатить частями</button>
-<button name="action" value="decline" id="decline">Отказаться от оплаты</button>
+<button name="action" value="decline" id="decline">Тест: банк отклоняет попытку</button>
 </form>"#,
                 until = moscow::clock_text(o.expires),
             ));
@@ -102,7 +110,7 @@ fn order_body(order_id: &str, o: &PageOrder, message: Option<&str>) -> String {
             let (title, state) = match status {
                 OrderStatus::Held => ("Оплата одобрена", "held"),
                 OrderStatus::Deposited => ("Оплачено. Спасибо!", "paid"),
-                OrderStatus::Declined => ("Оплата не прошла", "declined"),
+                OrderStatus::Declined => ("Заказ закрыт: оплатить его больше нельзя", "declined"),
                 OrderStatus::Reversed => ("Оплата отменена", "reversed"),
                 OrderStatus::Refunded => ("Оформлен возврат", "refunded"),
                 _ => ("Заказ обрабатывается", "pending"),

@@ -57,13 +57,13 @@ async fn reversal_until_moscow_midnight_then_refund() {
 
     clock.set(msk(23, 59, 59));
     h.sandbox.set_clock(msk(23, 59, 59));
-    let reversed = h.engine.reverse(&a.id).await.unwrap();
+    let reversed = h.engine.reverse(&a.id, None).await.unwrap();
     assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     clock.set(msk(23, 59, 59) + chrono::Duration::seconds(1)); // 00:00:00 MSK
     h.sandbox
         .set_clock(msk(23, 59, 59) + chrono::Duration::seconds(1));
-    let err = h.engine.reverse(&b.id).await.unwrap_err();
+    let err = h.engine.reverse(&b.id, None).await.unwrap_err();
     assert!(
         matches!(err, EngineError::Action(ActionError::ReversalDayOver)),
         "{err}"
@@ -78,7 +78,11 @@ async fn reversal_until_moscow_midnight_then_refund() {
         h.sandbox.ledger().count_ok("reverse.do", &b.order_number),
         0
     );
-    let refunded = h.engine.refund(&b.id, None, &key("r1")).await.unwrap();
+    let refunded = h
+        .engine
+        .refund(&b.id, None, &key("r1"), None)
+        .await
+        .unwrap();
     assert_eq!(refunded.state.kind(), StateKind::Refunded);
 }
 
@@ -123,7 +127,7 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         .unwrap();
     h.sandbox.pay(Harness::gateway_id(&held)).unwrap();
     h.wait_state(&held.id, "held").await;
-    let reversed = h.engine.reverse(&held.id).await.unwrap();
+    let reversed = h.engine.reverse(&held.id, None).await.unwrap();
     assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     // The bank refuses a reversal (its own state changed): reported, then never tried again.
@@ -134,14 +138,14 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         .unwrap();
     h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
     h.wait_state(&paid.id, "held").await;
-    h.engine.deposit(&paid.id).await.unwrap();
+    h.engine.deposit(&paid.id, None).await.unwrap();
     h.sandbox
         .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
-    let err = h.engine.reverse(&paid.id).await.unwrap_err();
+    let err = h.engine.reverse(&paid.id, None).await.unwrap_err();
     assert!(matches!(err, EngineError::BankRefused { .. }), "{err}");
     let after = h.engine.get(&paid.id).unwrap();
     assert_eq!(after.state.kind(), StateKind::Paid);
-    let again = h.engine.reverse(&paid.id).await.unwrap_err();
+    let again = h.engine.reverse(&paid.id, None).await.unwrap_err();
     assert!(
         matches!(
             again,
@@ -170,19 +174,19 @@ async fn refunds_are_limited_and_idempotent() {
 
     let part = h
         .engine
-        .refund(&order.id, Some(rub(30)), &key("k1"))
+        .refund(&order.id, Some(rub(30)), &key("k1"), None)
         .await
         .unwrap();
     assert_eq!(part.state.kind(), StateKind::PartiallyRefunded);
     let retry = h
         .engine
-        .refund(&order.id, Some(rub(30)), &key("k1"))
+        .refund(&order.id, Some(rub(30)), &key("k1"), None)
         .await
         .unwrap();
     assert_eq!(retry.refunded, rub(30), "the same key never refunds twice");
     let too_much = h
         .engine
-        .refund(&order.id, Some(rub(71)), &key("k2"))
+        .refund(&order.id, Some(rub(71)), &key("k2"), None)
         .await
         .unwrap_err();
     assert!(
@@ -197,7 +201,11 @@ async fn refunds_are_limited_and_idempotent() {
     // A refund whose reply is lost after the bank did it: confirmed by status, not repeated.
     h.sandbox
         .add_fault(FaultRule::new("refund.do", Fault::DropConnection));
-    let rest = h.engine.refund(&order.id, None, &key("k3")).await.unwrap();
+    let rest = h
+        .engine
+        .refund(&order.id, None, &key("k3"), None)
+        .await
+        .unwrap();
     assert_eq!(rest.state.kind(), StateKind::Refunded);
     assert_eq!(rest.refunded, rub(100));
     let ledger = h.sandbox.ledger();
@@ -229,7 +237,7 @@ async fn a_request_for_an_order_being_worked_on_is_409_not_a_hang() {
         .add_fault(FaultRule::new("reverse.do", Fault::Latency { ms: 3000 }));
     let engine = h.engine.clone();
     let id = order.id;
-    let reversal = tokio::spawn(async move { engine.reverse(&id).await });
+    let reversal = tokio::spawn(async move { engine.reverse(&id, None).await });
     crate::common::wait_ledger(&h.sandbox, "the reversal reaches the bank", |l| {
         l.operations.iter().any(|o| o.operation == "reverse.do")
     })

@@ -593,6 +593,10 @@ async fn nothing_listening_is_a_connection_error() {
         .order_status(&OrderRef::OrderNumber("1".into()))
         .await
         .unwrap_err();
-    assert!(matches!(err, GatewayError::Connection { .. }), "{err:?}");
+    assert!(matches!(err, GatewayError::Unreachable { .. }), "{err:?}");
+    assert!(
+        !err.outcome_unknown(),
+        "a connection that never opened sent nothing"
+    );
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }

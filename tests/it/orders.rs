@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::{Harness, HarnessOptions};
 use chasti::money::Kopecks;
 use chasti::orders::{EngineError, ManualClock, Mode, State, StateKind};
-use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};
+use chasti::sandbox::{AttemptFailure, CallbackFaults, Fault, FaultRule, Faults};
 
 fn key(k: &str) -> chasti::domain::IdempotencyKey {
     chasti::domain::IdempotencyKey::parse(k).unwrap()
@@ -76,7 +76,16 @@ async fn two_stage_completed_by_callback_deposits_once() {
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     let paid = h.wait_state(&order.id, "paid").await;
     let states: Vec<&str> = paid.history.iter().map(|e| e.to.name()).collect();
-    assert_eq!(states, ["awaiting_payment", "held", "depositing", "paid"]);
+    assert_eq!(
+        states,
+        [
+            "registering",
+            "awaiting_payment",
+            "held",
+            "depositing",
+            "paid"
+        ]
+    );
     // The deposit's own callback arrives too: it changes nothing.
     h.callbacks_handled(order.order_number.as_str(), 2).await;
     let ledger = h.sandbox.ledger();
@@ -127,10 +136,18 @@ async fn a_declined_payment_and_an_expired_link() {
         .create_sale(Harness::sale(10, Mode::OneStage))
         .await
         .unwrap();
-    h.sandbox.decline(Harness::gateway_id(&declined)).unwrap();
+    for why in [
+        AttemptFailure::InsufficientFunds,
+        AttemptFailure::CardExpired,
+        AttemptFailure::IssuerRefused3ds,
+    ] {
+        h.sandbox
+            .fail_attempt(Harness::gateway_id(&declined), why)
+            .unwrap();
+    }
     let order = h.wait_state(&declined.id, "declined").await;
     assert!(
-        matches!(order.state, State::Declined { ref why, .. } if why.contains("отказался")),
+        matches!(order.state, State::Declined { ref why, .. } if why.contains("исчерпаны")),
         "{:?}",
         order.state
     );
@@ -412,13 +429,13 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
         "cut off during deposit"
     );
     assert!(
-        tokio::time::timeout(cut, h.engine.reverse(&paid.id))
+        tokio::time::timeout(cut, h.engine.reverse(&paid.id, None))
             .await
             .is_err(),
         "cut off during reversal"
     );
     assert!(
-        tokio::time::timeout(cut, h.engine.refund(&refund_me.id, None, &key("rk")))
+        tokio::time::timeout(cut, h.engine.refund(&refund_me.id, None, &key("rk"), None))
             .await
             .is_err(),
         "cut off during refund"

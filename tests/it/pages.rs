@@ -224,6 +224,25 @@ async fn the_managers_reverse_button_reverses_the_payment() {
         .click()
         .await
         .unwrap();
+    let question = browser
+        .script("return document.getElementById('question').textContent")
+        .await;
+    assert!(
+        question
+            .as_str()
+            .unwrap()
+            .contains(order.order_number.as_str())
+            && question.as_str().unwrap().contains("700,00"),
+        "{question}"
+    );
+    browser
+        .c()
+        .find(Locator::Id("yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser.wait_for(&row_state, "reversed").await;
     assert_eq!(
         h.engine.get(&order.id).unwrap().state.kind(),

@@ -208,7 +208,11 @@ async fn declines_and_lapsed_lifetimes_are_called_back() {
         .register(&RegisterRequest::new("CB-9", Kopecks::new(100).unwrap()))
         .await
         .unwrap();
-    sb.decline(&r.order_id).unwrap();
+    sb.fail_attempt(
+        &r.order_id,
+        chasti::sandbox::AttemptFailure::InsufficientFunds,
+    )
+    .unwrap();
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].get("operation"), Some("deposited"));
     assert_eq!(got[0].get("status"), Some("0"));

@@ -19,6 +19,16 @@ pub struct Caller {
     pub cashier: Option<String>,
 }
 
+impl Caller {
+    /// Who asked, as the order's history records it.
+    pub fn actor(&self) -> crate::orders::Actor {
+        crate::orders::Actor {
+            token: self.name.clone(),
+            cashier: self.cashier.clone(),
+        }
+    }
+}
+
 /// Any valid token: a cashier's or a manager's.
 #[derive(Debug, Clone)]
 pub struct Cashier(pub Caller);

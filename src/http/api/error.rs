@@ -89,6 +89,7 @@ impl From<EngineError> for ApiError {
             EngineError::Action(_) => status(StatusCode::CONFLICT, "conflict"),
             EngineError::Busy { .. } => status(StatusCode::CONFLICT, "busy"),
             EngineError::StillRegistering { .. } => status(StatusCode::CONFLICT, "registering"),
+            EngineError::AlreadyPaid { .. } => status(StatusCode::CONFLICT, "already_paid"),
             EngineError::KeyReused { .. } => ApiError {
                 errors: vec![FieldProblem {
                     field: "idempotency_key".into(),
@@ -99,6 +100,10 @@ impl From<EngineError> for ApiError {
             EngineError::BankRefused { detail, .. } | EngineError::SaleFailed { detail, .. } => {
                 tracing::info!(%detail, "the bank refused");
                 status(StatusCode::BAD_GATEWAY, "gateway")
+            }
+            EngineError::BankUnreachable { detail, .. } => {
+                tracing::warn!(%detail, "the bank could not be reached");
+                status(StatusCode::SERVICE_UNAVAILABLE, "unreachable")
             }
             EngineError::Pending { detail, .. } => {
                 tracing::info!(%detail, "outcome unknown for now");

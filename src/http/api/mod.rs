@@ -2,8 +2,10 @@
 //! shape everywhere with the request's id, server-sent events, and an OpenAPI document generated
 //! from the handlers themselves (served at `/api/v1/openapi.json`), so the two cannot drift.
 
+mod actions;
 pub mod auth;
 pub mod error;
+pub mod lists;
 mod orders;
 pub mod sales;
 pub mod screen;
@@ -71,7 +73,7 @@ impl Api {
     tags(
         (name = "sales", description = "The till's one call"),
         (name = "orders", description = "Orders, their history and events"),
-        (name = "manager", description = "Reversals and refunds (manager token)"),
+        (name = "manager", description = "Deposits, reversals and refunds (manager token)"),
         (name = "screen", description = "The customer-facing screen"),
         (name = "service", description = "Health, metrics, this document"),
     )
@@ -94,12 +96,15 @@ impl utoipa::Modify for BearerAuth {
 pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sales::create_sale))
-        .routes(routes!(orders::list_orders))
+        .routes(routes!(lists::list_orders))
+        .routes(routes!(lists::orders_csv))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::order_events))
-        .routes(routes!(orders::reverse))
-        .routes(routes!(orders::refund))
-        .routes(routes!(orders::reprint))
+        .routes(routes!(actions::cancel))
+        .routes(routes!(actions::deposit))
+        .routes(routes!(actions::reverse))
+        .routes(routes!(actions::refund))
+        .routes(routes!(actions::reprint))
         .routes(routes!(screen::screen_events))
         .routes(routes!(health))
         .routes(routes!(metrics))

@@ -54,6 +54,7 @@ pub fn read_sale(body: &[u8], max_amount: Kopecks) -> Result<SaleRequest, ApiErr
             till,
             cashier: None,
             idempotency_key: Some(key?),
+            actor: None,
         })
     })
 }
@@ -82,6 +83,7 @@ pub async fn create_sale(
 ) -> Result<(StatusCode, Json<SaleReply>), ApiError> {
     let mut sale = read_sale(&body, api.max_amount)?;
     sale.cashier = caller.cashier.clone();
+    sale.actor = Some(caller.actor());
     let known_before = match &sale.idempotency_key {
         Some(key) => api
             .engine

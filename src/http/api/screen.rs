@@ -34,6 +34,9 @@ pub struct ScreenView {
     pub qr_svg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// A failed attempt while the order stays payable: «Оплата не прошла. Можно попробовать ещё раз».
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 fn view(state: &str, title: &str, amount: Option<String>, hint: Option<&str>) -> ScreenView {
@@ -43,6 +46,7 @@ fn view(state: &str, title: &str, amount: Option<String>, hint: Option<&str>) ->
         amount_text: amount,
         qr_svg: None,
         hint: hint.map(str::to_string),
+        notice: None,
     }
 }
 
@@ -57,6 +61,10 @@ pub fn screen_state(order: Option<&Order>) -> ScreenView {
             qr_svg: QrSymbol::encode(bank.link.as_str())
                 .map(|q| q.to_svg())
                 .ok(),
+            notice: o
+                .failed_attempts
+                .last()
+                .map(|a| format!("Оплата не прошла: {}. Можно попробовать ещё раз", a.why)),
             ..view(
                 "awaiting",
                 "Оплата частями",
@@ -124,6 +132,7 @@ pub async fn screen_events(
                     | OrderState::Paid(_)
                     | OrderState::Declined { .. }
                     | OrderState::Expired(_)
+                    | OrderState::Cancelled(_)
                     | OrderState::Failed { .. }
             );
             (ours(order) && shown).then(|| screen_state(Some(order)))

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
 use crate::money::Kopecks;
-use crate::orders::{Event, Mode, Order, Refund, StateKind};
+use crate::orders::{DayTotals, Event, FailedAttempt, Mode, Order, Refund, StateKind};
 
 /// `POST /api/v1/sales`. Every field is checked and every bad one named in one 422.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -89,7 +89,13 @@ pub struct OrderView {
     /// What can still be refunded.
     pub refundable: Kopecks,
     pub refunds: Vec<Refund>,
-    /// The order's history, oldest first.
+    /// Payment attempts the bank declined while the order stayed payable.
+    #[serde(default)]
+    pub failed_attempts: Vec<FailedAttempt>,
+    /// The shop asked to cancel it.
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// The order's history, oldest first, each line with who asked for it.
     pub events: Vec<Event>,
 }
 
@@ -120,6 +126,8 @@ impl From<&Order> for OrderView {
             refunded: o.refunded,
             refundable: o.refundable(),
             refunds: o.refunds.clone(),
+            failed_attempts: o.failed_attempts.clone(),
+            cancel_requested: o.cancel_requested,
             events: o.history.clone(),
         }
     }
@@ -145,10 +153,16 @@ pub struct SaleReply {
 /// `GET /api/v1/orders`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrderList {
-    /// The Moscow day listed.
+    /// The first Moscow day listed (the only one for `day=`).
     pub day: NaiveDate,
+    /// The last Moscow day listed.
+    pub to: NaiveDate,
     pub orders: Vec<OrderView>,
     pub count: usize,
+    /// Each day's totals of the listed orders, oldest day first.
+    pub days: Vec<DayTotals>,
+    /// The totals of the whole range.
+    pub total: DayTotals,
     /// What the shop keeps from the listed orders: deposited minus refunded, reversals excluded.
     pub net_paid: Kopecks,
     pub net_paid_text: String,
@@ -166,12 +180,20 @@ pub struct FieldProblem {
 pub struct ErrorBody {
     /// Also in the `x-request-id` header and in the daemon's log line for this request.
     pub request_id: String,
-    /// `unauthorized`, `forbidden`, `not_found`, `validation`, `conflict`, `busy`,
-    /// `registering`, `gateway`, `pending`, `not_ready`, `shutting_down`, `device`,
+    /// `unauthorized`, `forbidden`, `not_found`, `validation`, `conflict`, `busy`, `already_paid`,
+    /// `registering`, `gateway`, `unreachable`, `pending`, `not_ready`, `shutting_down`, `device`,
     /// `bad_request`, `internal`.
     pub error_type: String,
     pub message: String,
     pub errors: Vec<FieldProblem>,
+}
+
+/// `POST /api/v1/orders/{id}/cancel`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CancelReply {
+    pub order: OrderView,
+    /// What happened, in Russian, for the cashier.
+    pub message: String,
 }
 
 /// `GET /api/v1/health`.

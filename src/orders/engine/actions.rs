@@ -6,28 +6,75 @@ use super::{bank_refused, Engine, EngineError};
 use crate::domain::IdempotencyKey;
 use crate::gateway::{GatewayError, Method};
 use crate::money::Kopecks;
-use crate::orders::order::{Order, RefundStatus};
+use crate::orders::order::{Actor, Order, RefundStatus};
 use crate::orders::state::State;
 use crate::orders::transition::Input;
 
 impl Engine {
     /// Captures a hold now (for `deposit = "manual"`).
-    pub async fn deposit(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+    pub async fn deposit(
+        &self,
+        id: &uuid::Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
         let _held = self.lock_order(&order).await?;
         let order = self.get(id)?;
         order.check_deposit()?;
-        self.deposit_locked(order).await
+        let order = self
+            .transition_by(&order, Input::DepositStarted, actor)
+            .await?;
+        let order = self.deposit_locked(order).await?;
+        match &order.state {
+            State::Paid(_) => Ok(order),
+            State::Depositing(_) => Err(EngineError::Pending {
+                order_number: order.order_number.to_string(),
+                detail: "the deposit is not confirmed yet".into(),
+            }),
+            other => Err(EngineError::BankRefused {
+                message: format!(
+                    "банк не списал сумму, заказ в состоянии «{}»",
+                    other.russian()
+                ),
+                detail: format!("state after deposit.do: {}", other.name()),
+            }),
+        }
+    }
+
+    /// A slip printed again on someone's request: a line in the order's history.
+    pub async fn note_reprint(
+        &self,
+        id: &uuid::Uuid,
+        slip: &str,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        self.transition_by(
+            &order,
+            Input::Reprinted {
+                slip: slip.to_string(),
+            },
+            actor,
+        )
+        .await
     }
 
     /// Reverses a hold, or a payment on its own Moscow day. The gateway allows one try: a
     /// failed reversal is reported, never repeated.
-    pub async fn reverse(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+    pub async fn reverse(
+        &self,
+        id: &uuid::Uuid,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
         let _held = self.lock_order(&order).await?;
         let order = self.get(id)?;
         order.check_reversal(self.now())?;
-        let order = self.transition(&order, Input::ReversalStarted).await?;
+        let order = self
+            .transition_by(&order, Input::ReversalStarted, actor)
+            .await?;
         let State::Reversing(bank) = &order.state else {
             return Ok(order);
         };
@@ -49,6 +96,7 @@ impl Engine {
         id: &uuid::Uuid,
         amount: Option<Kopecks>,
         key: &IdempotencyKey,
+        actor: Option<&Actor>,
     ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
         let _held = self.lock_order(&order).await?;
@@ -61,12 +109,13 @@ impl Engine {
         }
         let amount = order.check_refund(amount)?;
         let order = self
-            .transition(
+            .transition_by(
                 &order,
                 Input::RefundStarted {
                     key: key.clone(),
                     amount,
                 },
+                actor,
             )
             .await?;
         let State::Refunding(bank) = &order.state else {

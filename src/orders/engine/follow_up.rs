@@ -63,6 +63,7 @@ impl Engine {
             FollowUp::None => Ok(order),
             FollowUp::Deposit => self.deposit_locked(order).await,
             FollowUp::Decline => self.expire_locked(order).await,
+            FollowUp::Cancel => self.decline_cancelled(order, None).await,
         }
     }
 

@@ -7,6 +7,7 @@
 //! [`poller`] runs recovery and the polling loop.
 
 mod actions;
+mod cancel;
 mod clock;
 mod follow_up;
 mod locks;
@@ -23,14 +24,15 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use poller::Recovery;
 pub use sale::SaleRequest;
 
-use super::order::{ActionError, Order};
+use super::order::{ActionError, Actor, Order};
 use super::reconcile::Policy;
 use super::store::{JournalEntry, Store, StoreError};
-use super::transition::{apply, Input};
+use super::transition::{apply_by, Input};
 use crate::domain::{OrderNumber, StorePrefix, TillId};
 use crate::gateway::{GatewayClient, GatewayError, Method, OrderRef, OrderStatusReport};
 use locks::{OrderGuard, OrderLocks};
@@ -88,9 +90,12 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Action(#[from] ActionError),
-    /// The bank answered no.
-    #[error("Банк отказал: {message}")]
+    /// The bank answered no; `message` is the whole sentence for the cashier.
+    #[error("{message}")]
     BankRefused { message: String, detail: String },
+    /// The bank could not be reached at all: nothing was created; the cashier may retry.
+    #[error("{message}")]
+    BankUnreachable { message: String, detail: String },
     /// The sale could not be created; `message` is the whole sentence the till was told.
     #[error("{message}")]
     SaleFailed { message: String, detail: String },
@@ -112,6 +117,13 @@ pub enum EngineError {
     KeyReused { order_number: String },
     #[error("Продажа {order_number} с этим ключом ещё создаётся в банке; повторите через несколько секунд.")]
     StillRegistering { order_number: String },
+    /// A cancel came too late: the customer had paid (or the amount is held). The order now
+    /// shows the money; nothing was cancelled.
+    #[error("Покупатель уже оплатил заказ {order_number} ({state}); продажа не отменена. Если нужно вернуть деньги, оформите отмену оплаты или возврат.")]
+    AlreadyPaid {
+        order_number: String,
+        state: &'static str,
+    },
     #[error("Внутренняя ошибка хранилища заказов: {0}")]
     Store(#[from] StoreError),
 }
@@ -289,7 +301,17 @@ impl Engine {
 
     /// Applies one input: computes the next order, writes it (flushed), tells listeners.
     async fn transition(&self, order: &Order, input: Input) -> Result<Order, EngineError> {
-        let next = match apply(order, input, self.now()) {
+        self.transition_by(order, input, None).await
+    }
+
+    /// A transition someone asked for: the history line and the log line name them.
+    async fn transition_by(
+        &self,
+        order: &Order,
+        input: Input,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
+        let next = match apply_by(order, input, self.now(), actor) {
             Ok(next) => next,
             Err(refused) => {
                 // Our own logic asked for something the state machine forbids: keep the order
@@ -300,7 +322,14 @@ impl Engine {
         };
         self.inner.store.replace(&next).await?;
         let last = next.history.last().map(|e| e.what.as_str()).unwrap_or("");
-        tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), "{last}");
+        match actor {
+            Some(actor) => {
+                tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), by = %actor, "{last}")
+            }
+            None => {
+                tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), "{last}")
+            }
+        }
         let kind = next.state.kind();
         if !kind.is_transitional() && kind != super::StateKind::Held {
             self.inner.metrics.sale(kind.name());
@@ -374,13 +403,16 @@ fn shown(reference: &str) -> String {
     }
 }
 
-/// The message for the cashier when the bank refused, and the English detail for the log.
+/// What the cashier is told when the bank said no, and the English detail for the log.
 fn bank_refused(error: &GatewayError) -> EngineError {
-    EngineError::BankRefused {
-        message: match error {
-            GatewayError::Refused { message, .. } => message.clone(),
-            other => other.to_string(),
+    match error {
+        GatewayError::Unreachable { .. } => EngineError::BankUnreachable {
+            message: error.cashier_text(),
+            detail: error.to_string(),
         },
-        detail: error.to_string(),
+        _ => EngineError::BankRefused {
+            message: error.cashier_text(),
+            detail: error.to_string(),
+        },
     }
 }

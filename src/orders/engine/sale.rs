@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{bank_refused, Engine, EngineError};
 use crate::domain::{Description, IdempotencyKey, TillId};
-use crate::gateway::{ErrorCode, Method, OrderRef, OrderStatus, RegisterRequest};
+use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatus, RegisterRequest};
 use crate::money::Kopecks;
 use crate::moscow;
 use crate::orders::order::{Mode, NewOrder, Order};
@@ -23,6 +23,8 @@ pub struct SaleRequest {
     pub till: Option<TillId>,
     pub cashier: Option<String>,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Who asked for the sale.
+    pub actor: Option<crate::orders::order::Actor>,
 }
 
 /// What an earlier attempt of a sale left behind, found by number at the bank.
@@ -71,6 +73,7 @@ impl Engine {
             idempotency_key: request.idempotency_key.clone(),
             created_at: now,
             link_expires_at: now + lifetime,
+            actor: request.actor.clone(),
         });
         // Locked before it is stored: the poller must never see it before register is sent.
         let _held = self.lock_order(&order).await?;
@@ -94,7 +97,14 @@ impl Engine {
         }
         // The first poll waits its turn: a fresh sale needs no status call at once.
         self.schedule(order.id, self.inner.settings.poll_first);
-        tracing::info!(order = %order.order_number, amount = %order.amount, mode = ?order.mode, "sale started");
+        match &request.actor {
+            Some(by) => {
+                tracing::info!(order = %order.order_number, amount = %order.amount, mode = ?order.mode, %by, "sale started")
+            }
+            None => {
+                tracing::info!(order = %order.order_number, amount = %order.amount, mode = ?order.mode, "sale started")
+            }
+        }
         let _ = self.inner.updates.send(order.clone());
         self.register(order).await
     }
@@ -122,10 +132,28 @@ impl Engine {
                         id: registered.order_id,
                         link: registered.form_url,
                     };
-                    return self.transition(&order, Input::Registered(bank)).await;
+                    let order = self.transition(&order, Input::Registered(bank)).await?;
+                    return self.cancel_if_requested(order).await;
                 }
                 Err(e) => e,
             };
+            // Never sent: no order exists at the bank, and none will; say so and let them retry.
+            if matches!(
+                error,
+                GatewayError::Unreachable { .. } | GatewayError::Tls { .. }
+            ) {
+                let failed = bank_refused(&error);
+                self.transition(
+                    &order,
+                    Input::RegistrationFailed {
+                        why: error.to_string(),
+                        cashier: failed.to_string(),
+                    },
+                )
+                .await?;
+                tracing::warn!(order = %order.order_number, error = %error, "the bank could not be reached; no sale was created");
+                return Err(failed);
+            }
             // errorCode 1: the number is taken, by an earlier attempt of ours that we lost.
             if let Some(code) = error.code().filter(|c| *c != ErrorCode::NumberUsed) {
                 let refused = bank_refused(&error);
@@ -145,7 +173,7 @@ impl Engine {
             // The outcome is unknown: ask by order number before anything else.
             match self.adopt_by_number(&order, true).await? {
                 Adopted::Settled(order) if matches!(order.state, State::AwaitingPayment(_)) => {
-                    return Ok(*order)
+                    return self.cancel_if_requested(*order).await;
                 }
                 Adopted::Settled(order) => {
                     return Err(match &order.state {
@@ -255,7 +283,7 @@ impl Engine {
     /// An order stuck in Registering (a crash, a lost reply): what became of it at the bank.
     pub(super) async fn settle_registering(&self, order: Order) -> Result<Order, EngineError> {
         match self.adopt_by_number(&order, false).await? {
-            Adopted::Settled(order) => Ok(*order),
+            Adopted::Settled(order) => self.cancel_if_requested(*order).await,
             Adopted::NotRegistered => {
                 let input = Input::RegistrationFailed {
                     why: "the sale was interrupted before the gateway registered it".into(),

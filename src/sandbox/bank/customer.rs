@@ -4,21 +4,21 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    accept_payment, page_state_text, refuse, Bank, Notice, Outcome, Refusal,
-    ACTION_CUSTOMER_DECLINED, ACTION_SESSION_EXPIRED,
+    accept_payment, page_state_text, refuse, AttemptFailure, Bank, Notice, Outcome, Refusal,
+    ACTION_ATTEMPTS_EXHAUSTED, ACTION_SESSION_EXPIRED,
 };
 use crate::gateway::OrderStatus;
 use crate::money::Kopecks;
 
 impl Bank {
-    /// The customer paid on the payment page.
+    /// The customer paid on the payment page (also at the end of a 3-D Secure check).
     pub fn customer_pays(&mut self, order_id: &str, now: DateTime<Utc>) -> Outcome<OrderStatus> {
         let mut notices = Vec::new();
         let order = self.orders.get_mut(order_id).ok_or(Refusal {
             code: 6,
             message: "Order not found".into(),
         })?;
-        if order.status != OrderStatus::Registered {
+        if !payable(order.status) {
             let result = refuse(7, page_state_text(order.status));
             self.record(
                 "page:pay",
@@ -50,13 +50,56 @@ impl Bank {
         Ok((status, notices))
     }
 
-    /// The customer refused to pay on the payment page.
-    pub fn customer_declines(
+    /// A payment attempt fails. The order stays payable (orderStatus 0, the failure's action
+    /// code) until the last allowed attempt, which closes it (orderStatus 6, actionCode −2013).
+    /// Each failure is called back with status 0, as the bank does.
+    pub fn attempt_fails(
+        &mut self,
+        order_id: &str,
+        why: AttemptFailure,
+        now: DateTime<Utc>,
+    ) -> Outcome<OrderStatus> {
+        let order = self.orders.get_mut(order_id).ok_or(Refusal {
+            code: 6,
+            message: "Order not found".into(),
+        })?;
+        if !payable(order.status) {
+            return refuse(7, page_state_text(order.status));
+        }
+        order.attempts_left = order.attempts_left.saturating_sub(1);
+        if order.attempts_left == 0 {
+            order.status = OrderStatus::Declined;
+            order.action_code = ACTION_ATTEMPTS_EXHAUSTED;
+            order.action_text = "Исчерпаны попытки оплаты".into();
+        } else {
+            order.status = OrderStatus::Registered;
+            order.action_code = why.action_code();
+            order.action_text = why.text().into();
+        }
+        let operation = if order.two_stage {
+            "approved"
+        } else {
+            "deposited"
+        };
+        let notice = order.notice(operation, 0, Some(order.amount));
+        let (status, number, left) = (order.status, order.number.clone(), order.attempts_left);
+        self.record(
+            "page:attempt-failed",
+            now,
+            Some(order_id.into()),
+            Some(number),
+            Kopecks::ZERO,
+            format!("actionCode {}, attempts left {left}", why.action_code()),
+        );
+        Ok((status, vec![notice]))
+    }
+
+    /// The customer's bank is checking them (3-D Secure): orderStatus 5 until they pay or fail.
+    pub fn authentication_starts(
         &mut self,
         order_id: &str,
         now: DateTime<Utc>,
     ) -> Outcome<OrderStatus> {
-        let mut notices = Vec::new();
         let order = self.orders.get_mut(order_id).ok_or(Refusal {
             code: 6,
             message: "Order not found".into(),
@@ -64,25 +107,17 @@ impl Bank {
         if order.status != OrderStatus::Registered {
             return refuse(7, page_state_text(order.status));
         }
-        order.status = OrderStatus::Declined;
-        order.action_code = ACTION_CUSTOMER_DECLINED;
-        order.action_text = "Покупатель отказался от оплаты частями".into();
-        let operation = if order.two_stage {
-            "approved"
-        } else {
-            "deposited"
-        };
-        notices.push(order.notice(operation, 0, Some(order.amount)));
+        order.status = OrderStatus::Authenticating;
         let number = order.number.clone();
         self.record(
-            "page:decline",
+            "page:3ds",
             now,
             Some(order_id.into()),
             Some(number),
             Kopecks::ZERO,
             "ok".into(),
         );
-        Ok((OrderStatus::Declined, notices))
+        Ok((OrderStatus::Authenticating, Vec::new()))
     }
 
     /// Orders whose lifetime ran out unpaid become declined by timeout.
@@ -110,4 +145,12 @@ impl Bank {
         }
         notices
     }
+}
+
+/// An order the customer can still pay (not yet paid, closed, or in 3-D Secure).
+fn payable(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::Registered | OrderStatus::Authenticating
+    )
 }

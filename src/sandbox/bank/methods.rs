@@ -11,8 +11,8 @@ use super::params::{
     parse_register_amount,
 };
 use super::{
-    accept_payment, refuse, report, Bank, Order, Outcome, Params, Refusal,
-    ACTION_CUSTOMER_DECLINED, ACTION_NO_ATTEMPT, MAX_DESCRIPTION, MAX_ORDER_NUMBER,
+    accept_payment, refuse, report, Bank, Order, Outcome, Params, Refusal, ACTION_NO_ATTEMPT,
+    MAX_DESCRIPTION, MAX_ORDER_NUMBER,
 };
 use crate::gateway::{Feature, OrderStatus, CURRENCY_RUB};
 use crate::money::Kopecks;
@@ -100,7 +100,9 @@ impl Bank {
             approved: Kopecks::ZERO,
             deposited: Kopecks::ZERO,
             refunded: Kopecks::ZERO,
+            authorized: None,
             paid_at: None,
+            attempts_left: super::ATTEMPTS,
             reversal_attempted: false,
             refund_ids: HashMap::new(),
             binding_id: None,
@@ -228,14 +230,44 @@ impl Bank {
             code: 6,
             message: "Order not found".into(),
         })?;
-        if order.status != OrderStatus::Registered {
+        if !matches!(
+            order.status,
+            OrderStatus::Registered | OrderStatus::Authenticating
+        ) {
             return refuse(7, "Only an order that is not paid can be declined");
         }
+        // Not a payment attempt: the last attempt's actionCode stays as it was.
         order.status = OrderStatus::Declined;
-        order.action_code = ACTION_CUSTOMER_DECLINED;
-        order.action_text = "Заказ отменён магазином".into();
         // The merchant's own decline.do is not notified back by callback.
         Ok((success_number(), Vec::new()))
+    }
+
+    /// getOrderStatus.do: the older short reply, fields capitalised as the bank sends them.
+    pub(super) fn short_status(&mut self, p: &Params) -> Outcome<serde_json::Value> {
+        let order = match (p.value("orderId"), p.value("orderNumber")) {
+            (Some(id), _) => self.orders.get(id),
+            (None, Some(n)) => self.find_by_number(n),
+            (None, None) => return refuse(1, "Expected orderId or orderNumber"),
+        };
+        let Some(o) = order else {
+            return refuse(6, "Order not found");
+        };
+        let mut reply = serde_json::json!({
+            "ErrorCode": "0",
+            "ErrorMessage": "Успешно",
+            "OrderStatus": o.status.code(),
+            "OrderNumber": o.number,
+            "Amount": o.amount.get(),
+            "currency": CURRENCY_RUB,
+            "depositAmount": o.deposited.get(),
+        });
+        if o.approved.get() > 0 {
+            reply["Pan"] = "220220**1111".into();
+            reply["expiration"] = "203012".into();
+            reply["cardholderName"] = "SANDBOX INSTALLMENTS".into();
+            reply["approvalCode"] = "123456".into();
+        }
+        Ok((reply, Vec::new()))
     }
 
     pub(super) fn status(&mut self, p: &Params) -> Outcome<serde_json::Value> {

@@ -23,8 +23,43 @@ pub use params::Params;
 pub const ACTION_NO_ATTEMPT: i64 = -100;
 /// The action code for a lifetime that ran out.
 pub const ACTION_SESSION_EXPIRED: i64 = -2007;
-/// The sandbox's action code for a customer who refused the installment plan.
-pub const ACTION_CUSTOMER_DECLINED: i64 = -2006;
+/// The action code of an order closed because its payment attempts are used up.
+pub const ACTION_ATTEMPTS_EXHAUSTED: i64 = -2013;
+/// How many payment attempts an order allows.
+pub const ATTEMPTS: u8 = 3;
+
+/// Why a payment attempt failed, with the bank's action code and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptFailure {
+    /// 116: not enough money on the card.
+    #[default]
+    InsufficientFunds,
+    /// −2006: the card's issuer refused the 3-D Secure authentication.
+    IssuerRefused3ds,
+    /// 101: the card has expired.
+    CardExpired,
+}
+
+impl AttemptFailure {
+    pub fn action_code(self) -> i64 {
+        match self {
+            AttemptFailure::InsufficientFunds => 116,
+            AttemptFailure::IssuerRefused3ds => -2006,
+            AttemptFailure::CardExpired => 101,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            AttemptFailure::InsufficientFunds => "Недостаточно средств на карте",
+            AttemptFailure::IssuerRefused3ds => {
+                "Банк, выпустивший карту, отклонил проверку 3-D Secure"
+            }
+            AttemptFailure::CardExpired => "Истёк срок действия карты",
+        }
+    }
+}
 
 const MAX_ORDER_NUMBER: usize = 32;
 const MAX_DESCRIPTION: usize = 99;
@@ -90,6 +125,9 @@ pub struct LedgerOrder {
     pub expires: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub form_url: String,
+    /// Payment attempts still allowed.
+    pub attempts_left: u8,
+    pub action_code: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +151,10 @@ struct Order {
     approved: Kopecks,
     deposited: Kopecks,
     refunded: Kopecks,
+    /// When the bank authorized the payment (hold or one-stage payment).
+    authorized: Option<DateTime<Utc>>,
     paid_at: Option<DateTime<Utc>>,
+    attempts_left: u8,
     reversal_attempted: bool,
     refund_ids: HashMap<String, Kopecks>,
     binding_id: Option<String>,
@@ -178,6 +219,7 @@ impl Bank {
             Method::Reverse => self.reverse(p, now),
             Method::Refund => self.refund(p),
             Method::Decline => self.decline(p),
+            Method::OrderStatus => self.short_status(p),
             Method::OrderStatusExtended => self.status(p),
             Method::PaymentOrderBinding => self.pay_with_binding(p, now),
         };
@@ -251,6 +293,8 @@ impl Bank {
 /// The order for the payment page.
 #[derive(Debug, Clone)]
 pub struct PageOrder {
+    pub attempts_left: u8,
+    pub last_failure: Option<String>,
     pub order_number: String,
     pub amount: Kopecks,
     pub description: Option<String>,
@@ -274,6 +318,9 @@ impl Bank {
     pub fn page_view(&self, order_id: &str) -> Option<PageOrder> {
         let o = self.orders.get(order_id)?;
         Some(PageOrder {
+            attempts_left: o.attempts_left,
+            last_failure: (o.action_code != 0 && o.action_code != ACTION_NO_ATTEMPT)
+                .then(|| o.action_text.clone()),
             order_number: o.number.clone(),
             amount: o.amount,
             description: o.description.clone(),
@@ -308,6 +355,8 @@ impl Bank {
                 expires: o.expires,
                 paid_at: o.paid_at,
                 form_url: o.form_url.clone(),
+                attempts_left: o.attempts_left,
+                action_code: o.action_code,
             })
             .collect();
         orders.sort_by(|a, b| {
@@ -328,6 +377,7 @@ fn accept_payment(order: &mut Order, now: DateTime<Utc>) -> Notice {
     order.action_code = 0;
     order.action_text = "Успешно".into();
     order.approved = order.amount;
+    order.authorized = Some(now);
     if order.two_stage {
         order.status = OrderStatus::Held;
         order.notice("approved", 1, Some(order.amount))
@@ -357,6 +407,8 @@ fn report(o: &Order) -> OrderStatusReport {
         amount: o.amount,
         currency: Some(CURRENCY_RUB.to_string()),
         date: Some(o.created.timestamp_millis()),
+        auth_date_time: o.authorized.map(|t| t.timestamp_millis()),
+        deposited_date: o.paid_at.map(|t| t.timestamp_millis()),
         order_description: o.description.clone(),
         payment_amount_info: Some(PaymentAmountInfo {
             approved_amount: o.approved,

@@ -238,6 +238,7 @@ impl Harness {
             till: None,
             cashier: Some("Иванова".into()),
             idempotency_key: None,
+            actor: None,
         }
     }
 

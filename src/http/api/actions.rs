@@ -1,0 +1,216 @@
+//! What a cashier or a manager does to an order: cancel an unpaid sale, deposit a hold, reverse,
+//! refund, print the slip again. Each records who asked (the token's name, and the cashier in
+//! `X-Cashier`). `{id}` is the order's id or the number printed on the slip.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::auth::{Cashier, Manager};
+use super::error::{ApiError, Fields};
+use super::types::{CancelReply, ErrorBody, OrderView, RefundBody, Reprinted};
+use super::Api;
+use crate::domain::IdempotencyKey;
+use crate::money::Kopecks;
+use crate::orders::Cancel;
+
+/// Cancel a sale that is not paid (decline.do): the link stops working, the customer screen
+/// returns to idle, the display says «Продажа отменена», a short slip prints. A sale still
+/// registering is cancelled as soon as the bank answers (202).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled at the bank", body = CancelReply),
+        (status = 202, description = "Still registering: it is cancelled as soon as the bank answers", body = CancelReply),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already paid or held (`already_paid`: the order now shows the money), or not cancellable in its state", body = ErrorBody),
+        (status = 502, body = ErrorBody),
+        (status = 503, description = "The bank's answer is not known yet", body = ErrorBody),
+    )
+)]
+pub async fn cancel(
+    State(api): State<Api>,
+    Cashier(caller): Cashier,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<CancelReply>), ApiError> {
+    let order = api.engine.find(&id)?;
+    match api.engine.cancel(&order.id, &caller.actor()).await? {
+        Cancel::Done(order) => Ok((
+            StatusCode::OK,
+            Json(CancelReply {
+                message: format!(
+                    "Продажа {} на {} отменена: ссылка на оплату больше не действует.",
+                    order.order_number, order.amount
+                ),
+                order: OrderView::from(&order),
+            }),
+        )),
+        Cancel::Requested(order) => Ok((
+            StatusCode::ACCEPTED,
+            Json(CancelReply {
+                message: format!(
+                    "Продажа {} ещё создаётся в банке; она будет отменена, как только банк ответит.",
+                    order.order_number
+                ),
+                order: OrderView::from(&order),
+            }),
+        )),
+    }
+}
+
+/// Take a held amount now (for `orders.deposit = "manual"`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/deposit",
+    tag = "manager",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a held amount, or the order is busy", body = ErrorBody),
+        (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn deposit(
+    State(api): State<Api>,
+    Manager(caller): Manager,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order = api.engine.find(&id)?;
+    let actor = caller.actor();
+    Ok(Json(OrderView::from(
+        &api.engine.deposit(&order.id, Some(&actor)).await?,
+    )))
+}
+
+/// Reverse a hold, or a payment on the Moscow day the bank took it (the bank allows one try).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/reverse",
+    tag = "manager",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "A cashier's token", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not reversible now (after midnight: refund), or the order is busy", body = ErrorBody),
+        (status = 502, description = "The bank refused", body = ErrorBody),
+        (status = 503, description = "The bank's answer is not known yet", body = ErrorBody),
+    )
+)]
+pub async fn reverse(
+    State(api): State<Api>,
+    Manager(caller): Manager,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order = api.engine.find(&id)?;
+    let actor = caller.actor();
+    Ok(Json(OrderView::from(
+        &api.engine.reverse(&order.id, Some(&actor)).await?,
+    )))
+}
+
+/// Refund all that is left, or an amount. The same key refunds once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/refund",
+    tag = "manager",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    request_body = RefundBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not refundable, or above what is left", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn refund(
+    State(api): State<Api>,
+    Manager(caller): Manager,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<OrderView>, ApiError> {
+    let mut f = Fields::read(&body, &RefundBody::FIELDS)?;
+    let amount = f.optional("amount", ", например \"500.00\"", |s| {
+        Kopecks::parse_amount(s).map_err(|e| e.to_string())
+    });
+    let key = f.required(
+        "idempotency_key",
+        "ключ этого возврата (1–64 символа, например UUID)",
+        "",
+        |s| IdempotencyKey::parse(s).map_err(|e| e.ru),
+    );
+    let (amount, key) = f.finish(|| Some((amount, key?)))?;
+    let order = api.engine.find(&id)?;
+    let actor = caller.actor();
+    Ok(Json(OrderView::from(
+        &api.engine
+            .refund(&order.id, amount, &key, Some(&actor))
+            .await?,
+    )))
+}
+
+/// Print the slip of the order's current state again (the payment slip while unpaid).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/reprint",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Reprinted),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No printer, or no slip for this state", body = ErrorBody),
+        (status = 503, description = "The printer cannot print now", body = ErrorBody),
+    )
+)]
+pub async fn reprint(
+    State(api): State<Api>,
+    Cashier(caller): Cashier,
+    Path(id): Path<String>,
+) -> Result<Json<Reprinted>, ApiError> {
+    let order = api.engine.find(&id)?;
+    let Some(devices) = &api.devices else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Принтер не настроен.",
+        ));
+    };
+    let actor = caller.actor();
+    match devices.reprint(&api.engine, &order, Some(&actor)).await {
+        Ok(printed) => {
+            api.engine
+                .note_reprint(&order.id, &printed, Some(&actor))
+                .await?;
+            Ok(Json(Reprinted { printed }))
+        }
+        Err(crate::devices::ReprintError::Nothing(message)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "conflict", message))
+        }
+        Err(crate::devices::ReprintError::Device(message)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "device",
+            message,
+        )),
+    }
+}

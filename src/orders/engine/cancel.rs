@@ -1,0 +1,127 @@
+//! Cancelling a sale that is not paid: the customer walked away, or the amount was wrong. The
+//! request is written first, then decline.do; if the bank says the order was already paid or
+//! held, the order follows the money and the cashier is told so. A sale still registering is
+//! cancelled as soon as the bank's order id is known.
+
+use super::{Engine, EngineError};
+use crate::gateway::{Method, OrderRef};
+use crate::orders::order::{Actor, Order};
+use crate::orders::reconcile::decide;
+use crate::orders::state::State;
+use crate::orders::transition::Input;
+
+/// What a cancel did.
+#[derive(Debug, Clone)]
+pub enum Cancel {
+    /// Declined at the bank: the link is dead.
+    Done(Order),
+    /// The sale is still being registered: it is declined as soon as the bank answers.
+    Requested(Order),
+}
+
+impl Engine {
+    /// Cancels an unpaid sale (decline.do). A paid or held one is refused with what to do
+    /// instead; one the customer paid at the last moment ends Paid or Held, never lost.
+    pub async fn cancel(&self, id: &uuid::Uuid, actor: &Actor) -> Result<Cancel, EngineError> {
+        let order = self.get(id)?;
+        order.check_cancel()?;
+        let held = match self.lock_order(&order).await {
+            Ok(held) => held,
+            Err(EngineError::Busy { .. }) if order.state == State::Registering => {
+                // The register call holds the order: leave the request where it will look.
+                self.inner.store.request_cancel(&order.id, actor).await?;
+                tracing::info!(order = %order.order_number, by = %actor, "cancel requested while the sale is registering");
+                return Ok(Cancel::Requested(self.get(id)?));
+            }
+            Err(e) => return Err(e),
+        };
+        let order = self.get(id)?;
+        order.check_cancel()?;
+        let order = self
+            .transition_by(&order, Input::CancelRequested, Some(actor))
+            .await?;
+        let result = match &order.state {
+            State::Registering => {
+                // Interrupted before the bank answered: find out what the bank has.
+                let looked = self.look_locked(order).await?.order;
+                if matches!(looked.state, State::AwaitingPayment(_)) {
+                    self.decline_cancelled(looked, Some(actor)).await
+                } else {
+                    Ok(looked)
+                }
+            }
+            _ => self.decline_cancelled(order, Some(actor)).await,
+        };
+        drop(held);
+        let order = result?;
+        match &order.state {
+            State::Cancelled(_) | State::Failed { .. } => Ok(Cancel::Done(order)),
+            State::Held(_) | State::Depositing(_) | State::Paid(_) => {
+                Err(EngineError::AlreadyPaid {
+                    order_number: order.order_number.to_string(),
+                    state: order.state.russian(),
+                })
+            }
+            _ => Err(EngineError::Pending {
+                order_number: order.order_number.to_string(),
+                detail: format!(
+                    "the decline is not confirmed yet; state {}",
+                    order.state.name()
+                ),
+            }),
+        }
+    }
+
+    /// decline.do for an order the shop asked to cancel (the caller holds its lock), then the
+    /// bank's status decides: Cancelled, or the money the customer paid meanwhile.
+    pub(super) async fn decline_cancelled(
+        &self,
+        order: Order,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
+        let Some(bank) = order.state.bank() else {
+            return Ok(order);
+        };
+        let declined = self
+            .journaled(
+                Method::Decline,
+                &order.order_number,
+                self.inner
+                    .gateway
+                    .decline(&OrderRef::OrderId(bank.id.clone())),
+            )
+            .await;
+        if declined.is_ok() {
+            return self.transition_by(&order, Input::Cancelled, actor).await;
+        }
+        // Refused (errorCode 7: not declinable now) or unknown: the bank's status is the truth.
+        let report = match self.status_of(&order).await {
+            Ok(report) => report,
+            Err(_) => return Ok(order),
+        };
+        let (inputs, _) = decide(&order, &report, self.now(), &self.policy());
+        let mut order = order;
+        for input in inputs {
+            order = self.transition(&order, input).await?;
+        }
+        if matches!(order.state, State::Held(_)) && self.inner.settings.auto_deposit {
+            order = self.deposit_locked(order).await?;
+        }
+        Ok(order)
+    }
+
+    /// A cancel asked for while the sale was registering, now that it is registered (the
+    /// caller holds the lock).
+    pub(super) async fn cancel_if_requested(&self, order: Order) -> Result<Order, EngineError> {
+        let Some(actor) = self.inner.store.take_cancel_request(&order.id)? else {
+            return Ok(order);
+        };
+        if !matches!(order.state, State::AwaitingPayment(_)) {
+            return Ok(order);
+        }
+        let order = self
+            .transition_by(&order, Input::CancelRequested, Some(&actor))
+            .await?;
+        self.decline_cancelled(order, Some(&actor)).await
+    }
+}
