@@ -175,6 +175,11 @@ impl Kopecks {
     }
 
     /// `1 499,50` without the currency sign (for narrow displays that add «руб» themselves).
+    /// Roubles and kopecks as a spreadsheet reads a number: `1499,50` (no grouping).
+    pub fn format_plain(self) -> String {
+        format!("{},{:02}", self.0 / 100, self.0 % 100)
+    }
+
     pub fn format_number(self) -> String {
         let roubles = self.0 / 100;
         let kopecks = self.0 % 100;

@@ -153,15 +153,20 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
     println!("Ссылка на оплату: {}", sale.payment_url);
     println!("  принтер: {}", sale.devices.printer);
     println!("  дисплей: {}", sale.devices.display);
-    if wait(&api, &order.id.to_string()).await? {
+    // With manual deposit a hold is the sale's outcome at the till: a manager takes it later.
+    let hold_is_done = Config::load(config)
+        .map(|c| c.orders.deposit == chasti::config::DepositMode::Manual)
+        .unwrap_or(false);
+    if wait(&api, &order.id.to_string(), hold_is_done).await? {
         Ok(())
     } else {
         Err("продажа не оплачена".into())
     }
 }
 
-/// Follows the order's event stream until it settles, with a progress line. True when paid.
-async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
+/// Follows the order's event stream until it settles, with a progress line. True when paid
+/// (or held, when `hold_is_done`: the shop deposits by hand).
+async fn wait(api: &DaemonApi, id: &str, hold_is_done: bool) -> Result<bool, String> {
     let mut events = api.events(id).await?;
     let started = std::time::Instant::now();
     let mut buffer = String::new();
@@ -213,6 +218,13 @@ async fn wait(api: &DaemonApi, id: &str) -> Result<bool, String> {
                 | StateKind::NeedsAttention => {
                     println!("\r  {}            ", order.state_text);
                     return Ok(false);
+                }
+                StateKind::Held if hold_is_done => {
+                    println!(
+                        "\r  {}: {}. Списание — по команде менеджера: chasti deposit {}",
+                        order.state_text, order.amount_text, order.order_number
+                    );
+                    return Ok(true);
                 }
                 StateKind::Held | StateKind::Depositing => {
                     print!("\r  {}…            ", order.state_text);
@@ -300,7 +312,7 @@ pub async fn cancel(config: &Path, args: OrderArgs) -> Result<(), String> {
 pub async fn reprint(config: &Path, args: OrderArgs) -> Result<(), String> {
     let api = client(config, &args.api, Role::Cashier)?;
     let printed = api.reprint(&args.id).await?;
-    println!("Напечатано: {}", printed.printed);
+    println!("{}", printed.printed);
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use display::Screen;
 use pole::Display;
 use serial::Printer;
 
-pub use queue::{attach, SlipKind};
+pub use queue::{attach, Reprint, SlipKind};
 
 /// The devices of one till.
 #[derive(Clone)]

@@ -255,7 +255,7 @@ impl Devices {
         engine: &Engine,
         order: &Order,
         by: Option<&crate::orders::Actor>,
-    ) -> Result<String, super::ReprintError> {
+    ) -> Result<Reprint, super::ReprintError> {
         use super::ReprintError;
         if self.printer.is_none() {
             return Err(ReprintError::Nothing("Принтер не настроен.".into()));
@@ -272,7 +272,14 @@ impl Devices {
             .await
             .await;
         if outcome.starts_with("чек напечатан") {
-            Ok(slip.label(order))
+            Ok(Reprint {
+                label: slip.label(order),
+                russian: format!(
+                    "чек «{}» заказа {}",
+                    russian_label(slip),
+                    order.order_number
+                ),
+            })
         } else {
             Err(ReprintError::Device(outcome))
         }
@@ -328,6 +335,15 @@ impl Devices {
             drop(printer.submit(job(self, printer, engine, seq, queued, label)));
         }
     }
+}
+
+/// A slip printed again: what it was, for the log and for the cashier.
+#[derive(Debug, Clone)]
+pub struct Reprint {
+    /// "paid slip T-1-261123-0001"
+    pub label: String,
+    /// "чек «оплачено» заказа T-1-261123-0001"
+    pub russian: String,
 }
 
 fn russian_label(slip: SlipKind) -> &'static str {

@@ -48,6 +48,10 @@ pub struct CallbackFaults {
     /// Hold every callback back this long before its first try (reordering).
     #[serde(default)]
     pub delay_ms: u64,
+    /// Keep every callback queued until `release_held` (the bank's queue is stuck: the
+    /// callback comes after, say, Moscow midnight, exactly when the test says).
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// One delivery attempt, for tests to read.
@@ -68,6 +72,7 @@ pub struct CallbackSender {
     settings: Arc<Mutex<CallbackSettings>>,
     faults: Arc<Mutex<CallbackFaults>>,
     log: Arc<Mutex<Vec<CallbackDelivery>>>,
+    held: Arc<Mutex<Vec<Notice>>>,
 }
 
 impl CallbackSender {
@@ -93,6 +98,7 @@ impl CallbackSender {
             settings: Arc::new(Mutex::new(settings)),
             faults: Arc::new(Mutex::new(CallbackFaults::default())),
             log: Arc::new(Mutex::new(Vec::new())),
+            held: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -158,12 +164,7 @@ impl CallbackSender {
             }
             now
         };
-        let target = notice
-            .callback_url
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .or(settings.url.clone());
-        let Some(target) = target else {
+        let Some(target) = target_of(&notice, &settings) else {
             self.note(&notice, 0, "no callback URL".into());
             return;
         };
@@ -171,6 +172,40 @@ impl CallbackSender {
             self.note(&notice, 0, "dropped (fault)".into());
             return;
         }
+        if faults.hold {
+            self.note(&notice, 0, "held (fault)".into());
+            lock(&self.held).push(notice);
+            return;
+        }
+        self.send(notice, target, settings, faults);
+    }
+
+    /// Sends the callbacks kept by the `hold` fault, in the order they were made; returns how
+    /// many. Later callbacks are held again while the fault stays set.
+    pub fn release_held(&self) -> usize {
+        let held = std::mem::take(&mut *lock(&self.held));
+        let settings = lock(&self.settings).clone();
+        let faults = CallbackFaults {
+            hold: false,
+            ..self.faults()
+        };
+        let count = held.len();
+        for notice in held {
+            match target_of(&notice, &settings) {
+                Some(target) => self.send(notice, target, settings.clone(), faults.clone()),
+                None => self.note(&notice, 0, "no callback URL".into()),
+            }
+        }
+        count
+    }
+
+    fn send(
+        &self,
+        notice: Notice,
+        target: Url,
+        settings: CallbackSettings,
+        faults: CallbackFaults,
+    ) {
         let params = CallbackSender::params(&notice, settings.key.as_ref());
         let sender = self.clone();
         tokio::spawn(async move {
@@ -227,6 +262,15 @@ impl CallbackSender {
             outcome,
         });
     }
+}
+
+/// Where a notice goes: the order's own `dynamicCallbackUrl`, else the merchant's URL.
+fn target_of(notice: &Notice, settings: &CallbackSettings) -> Option<Url> {
+    notice
+        .callback_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .or(settings.url.clone())
 }
 
 /// A poisoned lock only means another task panicked mid-update of test bookkeeping;

@@ -33,6 +33,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/sandbox/api/faults",
             get(get_faults).put(put_faults).delete(delete_faults),
         )
+        .route("/sandbox/api/callbacks/release", post(release_callbacks))
         .route("/sandbox/api/clock", get(get_clock).post(move_clock))
         .with_state(shared)
 }
@@ -299,6 +300,10 @@ async fn put_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
 async fn delete_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
     shared.set_faults(Faults::default());
     Json(shared.faults())
+}
+
+async fn release_callbacks(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"released": shared.callbacks.release_held()}))
 }
 
 #[derive(Deserialize)]

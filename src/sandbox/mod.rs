@@ -297,6 +297,11 @@ impl Sandbox {
         self.shared.clock.now()
     }
 
+    /// Sends the callbacks the `hold` fault kept back; returns how many.
+    pub fn release_callbacks(&self) -> usize {
+        self.shared.callbacks.release_held()
+    }
+
     /// The customer pays the order (as the payment page's button does).
     pub fn pay(&self, order_id: impl AsRef<str>) -> Result<OrderStatus, Refusal> {
         self.shared.customer_pays(order_id.as_ref())

@@ -4,68 +4,31 @@
 
 use std::time::Duration;
 
-use crate::common::{Harness, HarnessOptions, CASHIER, MANAGER};
+use crate::common::{Harness, HarnessOptions, TillClient, CASHIER, MANAGER};
 use serde_json::{json, Value};
 
 struct Till {
     h: Harness,
-    base: String,
-    http: reqwest::Client,
+    api: TillClient,
+}
+
+impl std::ops::Deref for Till {
+    type Target = TillClient;
+    fn deref(&self) -> &TillClient {
+        &self.api
+    }
 }
 
 async fn till() -> Till {
     let h = Harness::new(HarnessOptions::default()).await;
     Till {
-        base: h.api(),
+        api: TillClient::new(h.api()),
         h,
-        http: crate::common::http(),
     }
 }
 
 fn uuid(v: &Value) -> uuid::Uuid {
     uuid::Uuid::parse_str(v.as_str().unwrap()).unwrap()
-}
-
-impl Till {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut req = match method {
-            "GET" => self.http.get(url),
-            _ => self.http.post(url),
-        };
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn sale(&self, amount: &str, key: &str) -> Value {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/api/v1/sales",
-                Some(CASHIER),
-                Some(json!({"amount": amount, "idempotency_key": key})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body
-    }
 }
 
 fn assert_error_shape(body: &Value, error_type: &str) {

@@ -219,6 +219,11 @@ struct Daemon {
 }
 
 fn start_daemon() -> Daemon {
+    start_daemon_with(|text| text)
+}
+
+/// The same, with the config text changed first.
+fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let shipped = include_str!("../../config/chasti.toml");
     let text = shipped
@@ -230,6 +235,7 @@ fn start_daemon() -> Daemon {
             &format!("path = \"{}\"", dir.path().join("orders").display()),
         )
         .replace("poll_first_secs = 3", "poll_first_secs = 1");
+    let text = change(text);
     let config = dir.path().join("chasti.toml");
     std::fs::write(&config, text).unwrap();
     let serve = ServeProcess::start(&config, &dir.path().join("serve.log"), &[]);
@@ -329,4 +335,151 @@ fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
         !ok && bad.contains("amount: Сумма «-5» отрицательная"),
         "{bad}"
     );
+}
+
+/// Reads a running `chasti sale` up to its link; returns the lines so far and the link.
+fn read_to_link(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> (String, String) {
+    let mut head = String::new();
+    loop {
+        let line = lines.next().expect("the sale prints its link").unwrap();
+        head.push_str(&line);
+        head.push('\n');
+        if let Some(link) = line.strip_prefix("Ссылка на оплату: ") {
+            return (head, link.to_string());
+        }
+    }
+}
+
+fn sandbox_pay(d: &Daemon, link: &str) {
+    let order_id = link.rsplit('/').next().unwrap();
+    let paid = Command::new("curl")
+        .args(["-sf", "-X", "POST"])
+        .arg(format!(
+            "{}sandbox/api/orders/{order_id}/pay",
+            d.serve.sandbox.as_deref().unwrap()
+        ))
+        .output()
+        .unwrap();
+    assert!(paid.status.success(), "the sandbox takes the payment");
+}
+
+/// The number printed on the slip works with every command; each action names who did it in
+/// the history (Moscow time, МСК) and in the daemon's log, never the token.
+#[test]
+fn every_command_takes_the_slips_number_and_says_who_did_what() {
+    let paper = crate::common::FakeDevice::start(0x12);
+    let d = start_daemon_with(|text| {
+        text.replace("deposit = \"auto\"", "deposit = \"manual\"")
+            + &format!(
+                "\n[[printer]]\nname = \"receipt\"\nprofile = \"epson-tm-t20iii\"\nport = \"{}\"\n",
+                paper.path().display()
+            )
+    });
+
+    // A two-stage sale: «Создаю заказ…» at once, then the link; held is the till's outcome.
+    let mut sale = command(&d, &["sale", "700", "--preauth"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sale.stdout.take().unwrap()).lines();
+    let (head, link) = read_to_link(&mut lines);
+    assert!(head.starts_with("Создаю заказ…\n"), "{head}");
+    let number = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Заказ "))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_string();
+    sandbox_pay(&d, &link);
+    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(sale.wait().unwrap().success(), "{rest}");
+    assert!(
+        rest.contains(&format!("Сумма заблокирована: 700,00 ₽. Списание — по команде менеджера: chasti deposit {number}")),
+        "{rest}"
+    );
+
+    let (ok, out) = chasti(&d, &["deposit", &number]);
+    assert!(ok && out.contains("состояние  Оплачено"), "{out}");
+    let (ok, out) = chasti(&d, &["reprint", &number.to_lowercase()]);
+    assert!(
+        ok && out.contains(&format!(
+            "Напечатан повторно чек «оплачено» заказа {number}"
+        )),
+        "{out}"
+    );
+    let (ok, out) = chasti(&d, &["refund", &number, "100"]);
+    assert!(ok && out.contains("Частичный возврат"), "{out}");
+    let (ok, shown) = chasti(&d, &["status", &number]);
+    assert!(ok, "{shown}");
+    for line in [
+        "Продажа на 700,00 ₽ начата — till-1",
+        "Запрошено списание заблокированной суммы — manager",
+        "Запрошен возврат 100,00 ₽ — manager",
+    ] {
+        assert!(shown.contains(line), "{line:?} in {shown}");
+    }
+    assert!(
+        shown.lines().filter(|l| l.contains(" МСК  ")).count() >= 6,
+        "every history line in Moscow time: {shown}"
+    );
+
+    // An unpaid sale cancelled by its number while the till waits on it.
+    let mut waiting = command(&d, &["sale", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(waiting.stdout.take().unwrap()).lines();
+    let (head, _) = read_to_link(&mut lines);
+    let unpaid = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Заказ "))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_string();
+    let (ok, out) = chasti(&d, &["cancel", &unpaid]);
+    assert!(ok && out.contains("отменена"), "{out}");
+    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(!waiting.wait().unwrap().success());
+    assert!(rest.contains("Продажа отменена"), "{rest}");
+
+    // A one-stage sale paid, then reversed by its number.
+    let mut paid = command(&d, &["sale", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(paid.stdout.take().unwrap()).lines();
+    let (head, link) = read_to_link(&mut lines);
+    let paid_number = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Заказ "))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_string();
+    sandbox_pay(&d, &link);
+    for _ in lines.by_ref() {}
+    assert!(paid.wait().unwrap().success());
+    let (ok, out) = chasti(&d, &["reverse", &paid_number]);
+    assert!(ok && out.contains("состояние  Оплата отменена"), "{out}");
+
+    let (ok, out) = chasti(&d, &["status", "T-1-261123-9999"]);
+    assert!(!ok && out.contains("не найден"), "{out}");
+
+    // A token the daemon does not know: the hint names where it came from.
+    let (ok, out) = chasti(
+        &d,
+        &["status", &number, "--token", "not-a-token-of-this-till"],
+    );
+    assert!(!ok && out.contains("--token или CHASTI_TOKEN"), "{out}");
+
+    let log = std::fs::read_to_string(d._dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&number) && l.contains("by=manager")),
+        "the log names who deposited and refunded"
+    );
+    assert!(!log.contains("demo-manager-token-change-me"));
+    assert!(!log.contains("demo-cashier-token-change-me"));
 }

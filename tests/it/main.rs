@@ -15,4 +15,6 @@ mod gateway_client;
 mod orders;
 mod pages;
 mod sandbox;
+mod shop_day;
+mod shop_records;
 mod tls;

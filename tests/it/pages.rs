@@ -256,3 +256,192 @@ async fn the_managers_reverse_button_reverses_the_payment() {
     );
     browser.close().await;
 }
+
+/// A store manager's page over two days: ДД.ММ.ГГГГ dates, totals per day, who did what; each
+/// action asks first (naming the order and the amount), «Не надо» does nothing, a double click
+/// on «Подтвердить» refunds once; a hold is deposited and an unpaid sale cancelled from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
+    require_browser();
+    let day_one = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 22, 9, 0, 0).unwrap();
+    let clock = std::sync::Arc::new(chasti::orders::ManualClock::new(day_one));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        auto_deposit: false,
+        ..HarnessOptions::default()
+    })
+    .await;
+    let till = crate::common::TillClient::new(h.api());
+    let sell = |amount: &'static str, mode: &'static str, key: &'static str| {
+        let till = &till;
+        async move {
+            let (status, sale) = till
+                .call_as(
+                    "POST",
+                    "/api/v1/sales",
+                    Some(crate::common::CASHIER),
+                    Some("Иванова"),
+                    Some(json!({"amount": amount, "mode": mode, "idempotency_key": key})),
+                )
+                .await;
+            assert_eq!(status, 201, "{sale}");
+            let id = uuid::Uuid::parse_str(sale["order"]["id"].as_str().unwrap()).unwrap();
+            (
+                id,
+                sale["order"]["order_number"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (yesterday, _) = sell("1000", "one-stage", "y").await;
+    h.sandbox
+        .pay(Harness::gateway_id(&h.engine.get(&yesterday).unwrap()))
+        .unwrap();
+    h.wait_state(&yesterday, "paid").await;
+    clock.advance(chrono::Duration::days(1));
+    let (held, _) = sell("400", "two-stage", "h").await;
+    let (paid, paid_number) = sell("700", "one-stage", "p").await;
+    let (unpaid, unpaid_number) = sell("250", "one-stage", "u").await;
+    for id in [held, paid] {
+        h.sandbox
+            .pay(Harness::gateway_id(&h.engine.get(&id).unwrap()))
+            .unwrap();
+    }
+    h.wait_state(&held, "held").await;
+    h.wait_state(&paid, "paid").await;
+
+    let browser = Browser::start().await;
+    let c = browser.c();
+    c.goto(&format!("{}/manager", h.api())).await.unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(MANAGER)
+        .await
+        .unwrap();
+    let set = |id: &'static str, value: &'static str| async move {
+        let field = c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    };
+    let click = |css: String| async move {
+        c.find(Locator::Css(&css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    };
+
+    // ISO dates are refused with the format to use.
+    set("from", "2026-11-22").await;
+    click("#load".into()).await;
+    browser
+        .wait_for(
+            "return document.getElementById('error').textContent",
+            "ДД.ММ.ГГГГ",
+        )
+        .await;
+    set("from", "22.11.2026").await;
+    set("to", "23.11.2026").await;
+    click("#load".into()).await;
+    let state_of = |id: uuid::Uuid| {
+        format!("return document.querySelector(\"tr[data-id='{id}']\")?.dataset.state || ''")
+    };
+    browser
+        .wait_for(&state_of(unpaid), "awaiting_payment")
+        .await;
+    let days = browser
+        .script("return [...document.querySelectorAll('#days tbody tr')].map(r => r.innerText)")
+        .await;
+    let days: Vec<String> = serde_json::from_value::<Vec<String>>(days)
+        .unwrap()
+        .iter()
+        .map(|d| d.replace('\u{a0}', " "))
+        .collect();
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert!(
+        days[0].starts_with("22.11.2026") && days[0].contains("1 000,00 ₽"),
+        "{days:?}"
+    );
+    assert_eq!(days[1], "23.11.2026\t3\t700,00 ₽\t0,00 ₽\t0,00 ₽\t700,00 ₽");
+    let who = browser
+        .script(&format!(
+            "return document.querySelector(\"tr[data-id='{paid}'] .who\").textContent"
+        ))
+        .await;
+    assert_eq!(who, "продал: till-1 (Иванова)");
+
+    // Cancel: asked first; «Не надо» does nothing.
+    let row = |id: uuid::Uuid| format!("tr[data-id='{id}']");
+    click(format!("{} button.cancel", row(unpaid))).await;
+    let question = browser
+        .script("return document.getElementById('question').textContent")
+        .await;
+    let question = question.as_str().unwrap().to_string();
+    assert!(
+        question.contains(&unpaid_number) && question.contains("250,00"),
+        "{question}"
+    );
+    click("#no".into()).await;
+    let open = browser
+        .script("return document.getElementById('confirm').open")
+        .await;
+    assert_eq!(open, false);
+    assert_eq!(
+        h.engine.get(&unpaid).unwrap().state.kind(),
+        chasti::orders::StateKind::AwaitingPayment
+    );
+    assert_eq!(h.sandbox.ledger().count_ok("decline.do", &unpaid_number), 0);
+    click(format!("{} button.cancel", row(unpaid))).await;
+    click("#yes".into()).await;
+    browser.wait_for(&state_of(unpaid), "cancelled").await;
+    assert_eq!(h.sandbox.ledger().count_ok("decline.do", &unpaid_number), 1);
+
+    // The hold, deposited from the page.
+    click(format!("{} button.deposit", row(held))).await;
+    click("#yes".into()).await;
+    browser.wait_for(&state_of(held), "paid").await;
+
+    // A refund of 300 ₽ with «Подтвердить» clicked twice: one refund at the bank.
+    c.find(Locator::Css(&format!("{} input.refund", row(paid))))
+        .await
+        .unwrap()
+        .send_keys("300")
+        .await
+        .unwrap();
+    click(format!("{} button.refund", row(paid))).await;
+    let question = browser
+        .script("return document.getElementById('question').textContent")
+        .await;
+    let question = question.as_str().unwrap().to_string();
+    assert!(
+        question.contains(&paid_number)
+            && question.contains("700,00")
+            && question.contains("300 ₽"),
+        "{question}"
+    );
+    browser
+        .script("const yes = document.getElementById('yes'); yes.click(); yes.click(); return ''")
+        .await;
+    browser
+        .wait_for(&state_of(paid), "partially_refunded")
+        .await;
+    let left = browser
+        .script(&format!(
+            "return document.querySelector(\"{} .left\").textContent",
+            row(paid)
+        ))
+        .await;
+    assert_eq!(left, "400,00\u{a0}₽");
+    let who = browser
+        .script(&format!(
+            "return document.querySelector(\"{} .who\").textContent",
+            row(paid)
+        ))
+        .await;
+    assert!(who.as_str().unwrap().contains("boss"), "{who}");
+    assert_eq!(h.sandbox.ledger().count_ok("refund.do", &paid_number), 1);
+    assert_eq!(h.engine.get(&paid).unwrap().refunds.len(), 1);
+    browser.close().await;
+}

@@ -200,9 +200,11 @@ pub async fn reprint(
     match devices.reprint(&api.engine, &order, Some(&actor)).await {
         Ok(printed) => {
             api.engine
-                .note_reprint(&order.id, &printed, Some(&actor))
+                .note_reprint(&order.id, &printed.label, &printed.russian, Some(&actor))
                 .await?;
-            Ok(Json(Reprinted { printed }))
+            Ok(Json(Reprinted {
+                printed: format!("Напечатан повторно {}.", printed.russian),
+            }))
         }
         Err(crate::devices::ReprintError::Nothing(message)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "conflict", message))

@@ -69,17 +69,10 @@ fn caller(parts: &Parts, api: &Api) -> Result<Caller, ApiError> {
             "Токен доступа не подходит: проверьте [[api.tokens]] в конфигурации кассы.",
         ));
     };
-    let cashier = parts
-        .headers
-        .get("x-cashier")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|s| !s.trim().is_empty());
+    let cashier = match parts.headers.get("x-cashier") {
+        Some(value) => cashier_name(value.as_bytes())?,
+        None => None,
+    };
     Ok(Caller {
         name: token.name.clone(),
         role: token.role,
@@ -108,5 +101,55 @@ impl FromRequestParts<Api> for Manager {
             ));
         }
         Ok(Manager(caller))
+    }
+}
+
+/// The longest cashier name kept (a name on a slip line, not a document).
+const CASHIER_MAX: usize = 64;
+
+/// `X-Cashier`: the cashier's name as UTF-8, sent raw or percent-encoded (header values are
+/// bytes; a POS may do either). Empty means none; anything unreadable is a 400 that says so.
+fn cashier_name(raw: &[u8]) -> Result<Option<String>, ApiError> {
+    let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
+    let Ok(name) = String::from_utf8(decoded) else {
+        return Err(ApiError::bad_request(
+            "Заголовок X-Cashier: имя кассира должно быть в UTF-8 (как есть или в %-кодировке).",
+        ));
+    };
+    let name = name.trim();
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "Заголовок X-Cashier: в имени кассира не должно быть управляющих символов.",
+        ));
+    }
+    if name.chars().count() > CASHIER_MAX {
+        return Err(ApiError::bad_request(format!(
+            "Заголовок X-Cashier: имя кассира длиннее {CASHIER_MAX} символов."
+        )));
+    }
+    Ok((!name.is_empty()).then(|| name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cashier_name;
+
+    #[test]
+    fn the_cashier_header_reads_raw_or_percent_encoded_utf8_and_refuses_the_rest() {
+        assert_eq!(
+            cashier_name("Петрова".as_bytes()).unwrap().as_deref(),
+            Some("Петрова")
+        );
+        assert_eq!(
+            cashier_name(b"%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2%D0%B0")
+                .unwrap()
+                .as_deref(),
+            Some("Петрова")
+        );
+        assert_eq!(cashier_name(b"  ").unwrap(), None);
+        assert!(cashier_name(b"\xff\xfe").is_err());
+        assert!(cashier_name(b"a%0Ab").is_err(), "a line break");
+        assert!(cashier_name("я".repeat(65).as_bytes()).is_err());
+        assert!(cashier_name("я".repeat(64).as_bytes()).is_ok());
     }
 }

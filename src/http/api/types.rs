@@ -206,6 +206,6 @@ pub struct Health {
 /// `POST /api/v1/orders/{id}/reprint`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Reprinted {
-    /// Which slip was printed.
+    /// Which slip was printed, for the cashier: «Напечатан повторно чек «оплачено» заказа …».
     pub printed: String,
 }

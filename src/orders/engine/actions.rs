@@ -46,6 +46,7 @@ impl Engine {
         &self,
         id: &uuid::Uuid,
         slip: &str,
+        russian: &str,
         actor: Option<&Actor>,
     ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
@@ -55,6 +56,7 @@ impl Engine {
             &order,
             Input::Reprinted {
                 slip: slip.to_string(),
+                russian: russian.to_string(),
             },
             actor,
         )

@@ -31,7 +31,11 @@ impl Engine {
                 // The register call holds the order: leave the request where it will look.
                 self.inner.store.request_cancel(&order.id, actor).await?;
                 tracing::info!(order = %order.order_number, by = %actor, "cancel requested while the sale is registering");
-                return Ok(Cancel::Requested(self.get(id)?));
+                // The request is durable in its own tree (the order's record belongs to the
+                // register call now); the reply shows it.
+                let mut order = self.get(id)?;
+                order.cancel_requested = true;
+                return Ok(Cancel::Requested(order));
             }
             Err(e) => return Err(e),
         };

@@ -6,11 +6,13 @@ mod device;
 mod harness;
 mod process;
 mod receiver;
+mod till;
 
 pub use device::{settings, FakeDevice};
 pub use harness::*;
 pub use process::{store_released, ServeProcess};
 pub use receiver::{CallbackReceiver, Received};
+pub use till::{EventStream, TillClient};
 
 use std::time::Duration;
 
