@@ -69,6 +69,10 @@ async fn a_cashier_cancels_an_unpaid_sale_by_its_number_and_every_door_shows_it(
     let mut screen = api.events("/api/v1/screen/events", None).await;
     let sale = api.sale("1499", "walked-away").await;
     let number = number(&sale);
+    assert_eq!(
+        sale["devices"]["printer"], "чек напечатан (оплата по QR-коду)",
+        "the devices' outcome in the cashier's words: {sale}"
+    );
     screen
         .until("the QR on the screen", |s| s["state"] == "awaiting")
         .await;
@@ -163,6 +167,12 @@ async fn a_cancel_after_the_payment_follows_the_money() {
         );
         let id = uuid::Uuid::parse_str(sale["order"]["id"].as_str().unwrap()).unwrap();
         assert_eq!(h.engine.get(&id).unwrap().state.name(), state);
+        // Asked again, now that chasti knows: the same answer.
+        let (status, again) = cancel(&api, &number(&sale)).await;
+        assert_eq!(
+            (status, again["error_type"].as_str()),
+            (409, Some("already_paid"))
+        );
         let ledger = h.sandbox.ledger();
         assert_eq!(ledger.count_ok("decline.do", number(&sale)), 0);
         assert_eq!(

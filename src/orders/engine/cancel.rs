@@ -24,7 +24,7 @@ impl Engine {
     /// instead; one the customer paid at the last moment ends Paid or Held, never lost.
     pub async fn cancel(&self, id: &uuid::Uuid, actor: &Actor) -> Result<Cancel, EngineError> {
         let order = self.get(id)?;
-        order.check_cancel()?;
+        refuse_cancel(&order)?;
         let held = match self.lock_order(&order).await {
             Ok(held) => held,
             Err(EngineError::Busy { .. }) if order.state == State::Registering => {
@@ -40,7 +40,7 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let order = self.get(id)?;
-        order.check_cancel()?;
+        refuse_cancel(&order)?;
         let order = self
             .transition_by(&order, Input::CancelRequested, Some(actor))
             .await?;
@@ -60,12 +60,7 @@ impl Engine {
         let order = result?;
         match &order.state {
             State::Cancelled(_) | State::Failed { .. } => Ok(Cancel::Done(order)),
-            State::Held(_) | State::Depositing(_) | State::Paid(_) => {
-                Err(EngineError::AlreadyPaid {
-                    order_number: order.order_number.to_string(),
-                    state: order.state.russian(),
-                })
-            }
+            State::Held(_) | State::Depositing(_) | State::Paid(_) => Err(already_paid(&order)),
             _ => Err(EngineError::Pending {
                 order_number: order.order_number.to_string(),
                 detail: format!(
@@ -127,5 +122,21 @@ impl Engine {
             .transition_by(&order, Input::CancelRequested, Some(&actor))
             .await?;
         self.decline_cancelled(order, Some(&actor)).await
+    }
+}
+
+/// Why an order cannot be cancelled: the customer has paid (the same answer whether chasti knew
+/// it before the cancel or learned it from the bank's refusal), or a state with no sale to cancel.
+fn refuse_cancel(order: &Order) -> Result<(), EngineError> {
+    match order.state {
+        State::Held(_) | State::Depositing(_) | State::Paid(_) => Err(already_paid(order)),
+        _ => Ok(order.check_cancel()?),
+    }
+}
+
+fn already_paid(order: &Order) -> EngineError {
+    EngineError::AlreadyPaid {
+        order_number: order.order_number.to_string(),
+        state: order.state.russian(),
     }
 }
