@@ -269,42 +269,14 @@ fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
 #[test]
 fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
     let d = start_daemon();
-    let mut sale = command(&d, &["sale", "1499"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Read the link from the sale's output, then pay it in the sandbox.
-    let stdout = sale.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let mut head = String::new();
-    let link = loop {
-        let line = lines.next().expect("the sale prints its link").unwrap();
-        head.push_str(&line);
-        head.push('\n');
-        if let Some(link) = line.strip_prefix("Ссылка на оплату: ") {
-            break link.to_string();
-        }
-    };
+    let sale = SaleRun::start(&d, &["sale", "1499"]);
+    let head = sale.head.clone();
     assert!(head.contains("1 499,00 ₽"), "{head}");
     assert!(head.contains('█'), "a QR in the terminal: {head}");
-    let order_id = link.rsplit('/').next().unwrap().to_string();
-    let paid = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "POST",
-            &format!(
-                "{}sandbox/api/orders/{order_id}/pay",
-                d.serve.sandbox.as_deref().unwrap()
-            ),
-        ])
-        .output()
-        .unwrap();
-    assert!(paid.status.success());
-    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
-    let status = sale.wait().unwrap();
-    assert!(status.success(), "{head}{rest}");
+    sandbox_pay(&d, &sale.link);
+    let (ok, rest) = sale.finish();
+    assert!(ok, "{head}{rest}");
     assert!(rest.contains("Оплачено"), "{rest}");
 
     let (ok, list) = chasti(&d, &["orders", "--today"]);
@@ -337,16 +309,52 @@ fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
     );
 }
 
-/// Reads a running `chasti sale` up to its link; returns the lines so far and the link.
-fn read_to_link(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> (String, String) {
-    let mut head = String::new();
-    loop {
-        let line = lines.next().expect("the sale prints its link").unwrap();
-        head.push_str(&line);
-        head.push('\n');
-        if let Some(link) = line.strip_prefix("Ссылка на оплату: ") {
-            return (head, link.to_string());
+/// A `chasti sale` under way: what it printed up to its link, the order's number and link, and
+/// the rest of its output still to read.
+struct SaleRun {
+    child: Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    head: String,
+    number: String,
+    link: String,
+}
+
+impl SaleRun {
+    fn start(d: &Daemon, args: &[&str]) -> SaleRun {
+        let mut child = command(d, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut head = String::new();
+        let link = loop {
+            let line = lines.next().expect("the sale prints its link").unwrap();
+            head.push_str(&line);
+            head.push('\n');
+            if let Some(link) = line.strip_prefix("Ссылка на оплату: ") {
+                break link.to_string();
+            }
+        };
+        let number = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Заказ "))
+            .and_then(|l| l.split(':').next())
+            .expect("the sale prints its number")
+            .to_string();
+        SaleRun {
+            child,
+            lines,
+            head,
+            number,
+            link,
         }
+    }
+
+    /// The rest of the output and whether the command succeeded.
+    fn finish(mut self) -> (bool, String) {
+        let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
+        (self.child.wait().unwrap().success(), rest.join("\n"))
     }
 }
 
@@ -377,23 +385,12 @@ fn every_command_takes_the_slips_number_and_says_who_did_what() {
     });
 
     // A two-stage sale: «Создаю заказ…» at once, then the link; held is the till's outcome.
-    let mut sale = command(&d, &["sale", "700", "--preauth"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(sale.stdout.take().unwrap()).lines();
-    let (head, link) = read_to_link(&mut lines);
-    assert!(head.starts_with("Создаю заказ…\n"), "{head}");
-    let number = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Заказ "))
-        .and_then(|l| l.split(':').next())
-        .unwrap()
-        .to_string();
-    sandbox_pay(&d, &link);
-    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
-    assert!(sale.wait().unwrap().success(), "{rest}");
+    let sale = SaleRun::start(&d, &["sale", "700", "--preauth"]);
+    assert!(sale.head.starts_with("Создаю заказ…\n"), "{}", sale.head);
+    let number = sale.number.clone();
+    sandbox_pay(&d, &sale.link);
+    let (ok, rest) = sale.finish();
+    assert!(ok, "{rest}");
     assert!(
         rest.contains(&format!("Сумма заблокирована: 700,00 ₽. Списание — по команде менеджера: chasti deposit {number}")),
         "{rest}"
@@ -425,42 +422,17 @@ fn every_command_takes_the_slips_number_and_says_who_did_what() {
     );
 
     // An unpaid sale cancelled by its number while the till waits on it.
-    let mut waiting = command(&d, &["sale", "50"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(waiting.stdout.take().unwrap()).lines();
-    let (head, _) = read_to_link(&mut lines);
-    let unpaid = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Заказ "))
-        .and_then(|l| l.split(':').next())
-        .unwrap()
-        .to_string();
-    let (ok, out) = chasti(&d, &["cancel", &unpaid]);
+    let waiting = SaleRun::start(&d, &["sale", "50"]);
+    let (ok, out) = chasti(&d, &["cancel", &waiting.number]);
     assert!(ok && out.contains("отменена"), "{out}");
-    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
-    assert!(!waiting.wait().unwrap().success());
-    assert!(rest.contains("Продажа отменена"), "{rest}");
+    let (ok, rest) = waiting.finish();
+    assert!(!ok && rest.contains("Продажа отменена"), "{rest}");
 
     // A one-stage sale paid, then reversed by its number.
-    let mut paid = command(&d, &["sale", "60"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(paid.stdout.take().unwrap()).lines();
-    let (head, link) = read_to_link(&mut lines);
-    let paid_number = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Заказ "))
-        .and_then(|l| l.split(':').next())
-        .unwrap()
-        .to_string();
-    sandbox_pay(&d, &link);
-    for _ in lines.by_ref() {}
-    assert!(paid.wait().unwrap().success());
+    let paid = SaleRun::start(&d, &["sale", "60"]);
+    let paid_number = paid.number.clone();
+    sandbox_pay(&d, &paid.link);
+    assert!(paid.finish().0);
     let (ok, out) = chasti(&d, &["reverse", &paid_number]);
     assert!(ok && out.contains("состояние  Оплата отменена"), "{out}");
 
