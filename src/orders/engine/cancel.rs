@@ -19,25 +19,29 @@ pub enum Cancel {
     Requested(Order),
 }
 
+/// A cancel of a registering order: the caller now holds the order, or already has its answer.
+enum Claim {
+    Locked(super::locks::OrderGuard),
+    Answered(Box<Cancel>),
+}
+
 impl Engine {
     /// Cancels an unpaid sale (decline.do). A paid or held one is refused with what to do
     /// instead; one the customer paid at the last moment ends Paid or Held, never lost.
     pub async fn cancel(&self, id: &uuid::Uuid, actor: &Actor) -> Result<Cancel, EngineError> {
         let order = self.get(id)?;
         refuse_cancel(&order)?;
-        let held = match self.lock_order(&order).await {
-            Ok(held) => held,
-            Err(EngineError::Busy { .. }) if order.state == State::Registering => {
-                // The register call holds the order: leave the request where it will look.
-                self.inner.store.request_cancel(&order.id, actor).await?;
-                tracing::info!(order = %order.order_number, by = %actor, "cancel requested while the sale is registering");
-                // The request is durable in its own tree (the order's record belongs to the
-                // register call now); the reply shows it.
-                let mut order = self.get(id)?;
-                order.cancel_requested = true;
-                return Ok(Cancel::Requested(order));
+        let held = if order.state == State::Registering {
+            // The register call holds a registering order: never wait for the bank's answer.
+            match self.inner.locks.try_lock(order.id) {
+                Some(held) => held,
+                None => match self.request_cancel(&order, actor).await? {
+                    Claim::Locked(held) => held,
+                    Claim::Answered(answer) => return Ok(*answer),
+                },
             }
-            Err(e) => return Err(e),
+        } else {
+            self.lock_order(&order).await?
         };
         let order = self.get(id)?;
         refuse_cancel(&order)?;
@@ -69,6 +73,28 @@ impl Engine {
                 ),
             }),
         }
+    }
+
+    /// Leaves a cancel where the register call will look once the bank answers. The call may
+    /// have finished between the caller's check and the write: then the lock is free, the
+    /// request is taken back and the caller cancels (with the lock it gets here), or the order
+    /// is already cancelled by the register call that saw the request.
+    async fn request_cancel(&self, order: &Order, actor: &Actor) -> Result<Claim, EngineError> {
+        self.inner.store.request_cancel(&order.id, actor).await?;
+        let Some(held) = self.inner.locks.try_lock(order.id) else {
+            tracing::info!(order = %order.order_number, by = %actor, "cancel requested while the sale is registering");
+            // The request is durable in its own tree (the order's record belongs to the
+            // register call now); the reply shows it.
+            let mut order = self.get(&order.id)?;
+            order.cancel_requested = true;
+            return Ok(Claim::Answered(Box::new(Cancel::Requested(order))));
+        };
+        let ours = self.inner.store.take_cancel_request(&order.id)?.is_some();
+        let now = self.get(&order.id)?;
+        if !ours && matches!(now.state, State::Cancelled(_)) {
+            return Ok(Claim::Answered(Box::new(Cancel::Done(now))));
+        }
+        Ok(Claim::Locked(held))
     }
 
     /// decline.do for an order the shop asked to cancel (the caller holds its lock), then the
