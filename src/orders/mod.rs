@@ -2,6 +2,7 @@
 //! (`record`) and the sled store, what the gateway's answers mean (`reconcile`), and the
 //! engine that drives them against the gateway.
 
+mod commit;
 pub mod engine;
 pub mod order;
 pub mod reconcile;

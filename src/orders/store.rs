@@ -74,6 +74,7 @@ pub struct Store {
     meta: Tree,
     print_queue: Tree,
     cancel_requests: Tree,
+    commit: super::commit::GroupCommit,
 }
 
 fn day_key(day: NaiveDate, id: &str) -> Vec<u8> {
@@ -123,27 +124,26 @@ impl Store {
             meta: tree("meta")?,
             print_queue: tree("print_queue")?,
             cancel_requests: tree("cancel_requests")?,
+            commit: super::commit::GroupCommit::new(db.clone()),
             db,
         })
     }
 
-    /// Waits until everything written so far is on disk.
+    /// Waits until everything written so far is on disk. Concurrent callers share flushes
+    /// (`commit.rs`): each returns once a flush that started after its call has finished.
     ///
     /// The blocking `flush()` on tokio's blocking pool, not sled 0.34's `flush_async()`: the
     /// latter's futures can stay pending forever when several are polled at once
     /// (spacejam/sled#1241, #1308); the bench hit exactly that with concurrent callbacks.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Io(format!("flush task failed: {e}")))??;
-        Ok(())
+        self.commit.flush().await.map_err(StoreError::Io)
     }
 
     /// The next order number for a till on a Moscow day: `PREFIX-TILL-YYMMDD-NNNN`.
-    /// The counter is flushed before the number is handed out, so a crash can never
-    /// hand the same number out twice.
-    pub async fn allocate_order_number(
+    /// The counter is not flushed here: the number goes nowhere before the order that carries
+    /// it is inserted, and that insert's flush writes the counter too (sled keeps writes in
+    /// order), so a crash can never hand the same number out twice.
+    pub fn allocate_order_number(
         &self,
         prefix: &crate::domain::StorePrefix,
         till: &crate::domain::TillId,
@@ -163,7 +163,6 @@ impl Store {
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(1);
-        self.flush().await?;
         Ok(OrderNumber::new(prefix, till, day, next))
     }
 

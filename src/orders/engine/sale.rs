@@ -1,4 +1,4 @@
-//! A sale: take a number (flushed), store the order, register it with the bank, hand back the
+//! A sale: take a number, store the order (flushed with the number), register it with the bank, hand back the
 //! link. A register whose reply was lost is looked up by number before anything else, so one
 //! purchase is never registered twice.
 
@@ -55,11 +55,11 @@ impl Engine {
             }
         }
         let now = self.now();
-        let number = self
-            .inner
-            .store
-            .allocate_order_number(&self.inner.settings.store_prefix, &till, moscow::date(now))
-            .await?;
+        let number = self.inner.store.allocate_order_number(
+            &self.inner.settings.store_prefix,
+            &till,
+            moscow::date(now),
+        )?;
         let lifetime = chrono::Duration::from_std(self.inner.settings.order_lifetime)
             .unwrap_or(chrono::Duration::seconds(1200));
         let order = Order::registering(NewOrder {
