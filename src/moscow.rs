@@ -18,6 +18,13 @@ pub fn from_local(local: NaiveDateTime) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// 00:00 Moscow time of a day, as an instant.
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    // Moscow has one 00:00 a day; the fixed +3 is only a fallback for a rule change.
+    from_local(midnight).unwrap_or_else(|| (midnight - chrono::Duration::hours(3)).and_utc())
+}
+
 /// The next 00:00 Moscow time after `at`: when a same-day reversal stops being possible.
 pub fn next_midnight(at: DateTime<Utc>) -> DateTime<Utc> {
     let tomorrow = date(at).succ_opt().unwrap_or(NaiveDate::MAX);

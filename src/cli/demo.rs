@@ -197,7 +197,7 @@ async fn walkthrough(handle: &DaemonHandle, printer: &Printer, slips: &Path) -> 
     println!("2. the customer pays in installments on the sandbox's page");
     let paid = wait_for(handle, order.id, StateKind::Paid).await?;
     for e in &paid.history {
-        println!("   {} → {}: {}", e.from, e.to, e.what);
+        println!("   {} → {}: {}", e.from, e.to, e.what());
     }
     let deposits = sandbox
         .ledger()

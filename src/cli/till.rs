@@ -252,21 +252,51 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
     if let Some(s) = &args.state {
         query.push(format!("state={s}"));
     }
-    let list = api.orders(&query.join("&")).await?;
-    println!(
-        "Заказы за {} ({}):",
-        list.day.format("%d.%m.%Y"),
-        list.count
-    );
-    for o in &list.orders {
-        let created = o
-            .created_at
-            .with_timezone(&chrono_tz::Europe::Moscow)
-            .format("%H:%M МСК");
-        println!(
-            "  {}  {:>16}  {:<22}  {}  {}",
-            o.order_number, o.amount_text, o.state_text, created, o.id
-        );
+    let query = query.join("&");
+    // Page by page: a busy range is never loaded at once.
+    let mut list = api.orders(&format!("{query}&limit=500")).await?;
+    let range = if list.day == list.to {
+        list.day.format("%d.%m.%Y").to_string()
+    } else {
+        format!(
+            "{} – {}",
+            list.day.format("%d.%m.%Y"),
+            list.to.format("%d.%m.%Y")
+        )
+    };
+    println!("Заказы за {range} ({}):", list.total.count);
+    loop {
+        for o in &list.orders {
+            let created = o
+                .created_at
+                .with_timezone(&chrono_tz::Europe::Moscow)
+                .format("%d.%m %H:%M МСК");
+            println!(
+                "  {}  {:>16}  {:<22}  {}  {}",
+                o.order_number, o.amount_text, o.state_text, created, o.id
+            );
+        }
+        match &list.next_cursor {
+            Some(cursor) => {
+                list = api
+                    .orders(&format!("{query}&limit=500&cursor={cursor}"))
+                    .await?
+            }
+            None => break,
+        }
+    }
+    if list.days.len() > 1 {
+        for d in list.days.iter().filter(|d| d.count > 0) {
+            println!(
+                "  {}: заказов {}, продано {}, отменено {}, возвращено {}, итого {}",
+                d.day.format("%d.%m.%Y"),
+                d.count,
+                d.sold,
+                d.reversed,
+                d.refunded,
+                d.net
+            );
+        }
     }
     println!("Итого оплачено: {}", list.net_paid_text);
     Ok(())

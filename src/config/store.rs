@@ -16,6 +16,7 @@ pub(super) struct RawStore {
     prefix: String,
     till: String,
     retention_days: u64,
+    cache_mb: u64,
 }
 
 impl Default for RawStore {
@@ -25,6 +26,7 @@ impl Default for RawStore {
             prefix: "S1".into(),
             till: "1".into(),
             retention_days: 90,
+            cache_mb: 8,
         }
     }
 }
@@ -36,12 +38,24 @@ pub struct StoreConfig {
     pub till: TillId,
     /// How long the gateway-call journal and received callbacks are kept.
     pub retention: Duration,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 pub(super) fn check_store(s: RawStore, fail: &Fail) -> Result<StoreConfig, ConfigError> {
     let retention =
         super::seconds_in("store.retention_days", s.retention_days, 1..=3650, fail)? * 86_400;
+    if !(1..=1024).contains(&s.cache_mb) {
+        return Err(fail(
+            "store.cache_mb",
+            format!(
+                "found {}; allowed: 1..1024 (megabytes of sled's page cache)",
+                s.cache_mb
+            ),
+        ));
+    }
     Ok(StoreConfig {
+        cache_bytes: s.cache_mb << 20,
         prefix: StorePrefix::parse(&s.prefix).map_err(|e| fail("store.prefix", e.to_string()))?,
         till: TillId::parse(&s.till).map_err(|e| fail("store.till", e.to_string()))?,
         path: s.path,

@@ -330,7 +330,10 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
-    Store::open(path).map_err(|e| fail(e.to_string()))
+    let options = crate::orders::store::StoreOptions {
+        cache_bytes: config.store.cache_bytes,
+    };
+    Store::open_with(path, options).map_err(|e| fail(e.to_string()))
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {

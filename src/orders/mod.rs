@@ -4,6 +4,7 @@
 
 mod commit;
 pub mod engine;
+pub mod event;
 pub mod order;
 pub mod reconcile;
 pub mod record;
@@ -13,8 +14,8 @@ pub mod totals;
 pub mod transition;
 
 pub use engine::{
-    Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Recovery, SaleRequest,
-    SystemClock,
+    Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Page, PageQuery, Recovery,
+    SaleRequest, SystemClock,
 };
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

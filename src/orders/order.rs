@@ -37,39 +37,7 @@ pub struct Refund {
     pub requested_at: DateTime<Utc>,
 }
 
-/// Who asked for an action: the API token's name from the config (never the token), and the
-/// cashier named in the `X-Cashier` header when the till sends one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Actor {
-    pub token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cashier: Option<String>,
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.cashier {
-            Some(cashier) => write!(f, "{} ({cashier})", self.token),
-            None => f.write_str(&self.token),
-        }
-    }
-}
-
-/// One line of an order's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Event {
-    pub at: DateTime<Utc>,
-    pub from: StateKind,
-    pub to: StateKind,
-    /// What happened, in English, for logs and the integrator.
-    pub what: String,
-    /// What happened, in Russian, for the cashier and the manager.
-    #[serde(default)]
-    pub text: String,
-    /// Who asked for it; none when the bank or chasti itself moved the order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<Actor>,
-}
+pub use super::event::{Actor, Event, EventKind};
 
 /// A payment attempt the bank declined while the order stays payable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -79,6 +47,17 @@ pub struct FailedAttempt {
     pub code: i64,
     /// The bank's actionCodeDescription.
     pub why: String,
+}
+
+/// A new order's id: a UUID v7 from the engine's clock, so ids sort by creation time and a
+/// Moscow day's orders are one key range in the store (monotonic within this process).
+pub fn new_order_id(at: DateTime<Utc>) -> uuid::Uuid {
+    static CONTEXT: std::sync::LazyLock<std::sync::Mutex<uuid::ContextV7>> =
+        std::sync::LazyLock::new(|| std::sync::Mutex::new(uuid::ContextV7::new()));
+    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
+    let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+    let ts = uuid::Timestamp::from_unix(&*context, secs, at.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(ts)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,8 +158,7 @@ impl Order {
                 at: n.created_at,
                 from: StateKind::Registering,
                 to: StateKind::Registering,
-                what: format!("sale of {} started", n.amount),
-                text: format!("Продажа на {} начата", n.amount),
+                kind: EventKind::Started { amount: n.amount },
                 actor: n.actor,
             }],
         }

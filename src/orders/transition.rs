@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::order::{Actor, Event, FailedAttempt, Mode, Order, Refund, RefundStatus};
+use super::order::{Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus};
 use super::state::{AtBank, State};
 use crate::domain::IdempotencyKey;
 use crate::money::Kopecks;
@@ -128,20 +128,20 @@ pub fn apply_by(
         reason: reason.to_string(),
     };
     let mut next = order.clone();
-    let (what, text): (String, String) = match (&order.state, &input) {
+    let kind = match (&order.state, &input) {
         (State::Registering, Input::Registered(bank)) => {
             next.state = State::AwaitingPayment(bank.clone());
-            (
-                format!("registered at the gateway as {}", bank.id),
-                "Банк зарегистрировал заказ, ссылка на оплату готова".into(),
-            )
+            EventKind::Registered
         }
         (State::Registering, Input::RegistrationFailed { why, cashier }) => {
             next.state = State::Failed {
                 why: why.clone(),
                 cashier: cashier.clone(),
             };
-            (format!("registration failed: {why}"), cashier.clone())
+            EventKind::RegistrationFailed {
+                why: why.clone(),
+                cashier: cashier.clone(),
+            }
         }
         (State::AwaitingPayment(bank), Input::HoldConfirmed { at }) => {
             if order.mode != Mode::TwoStage {
@@ -149,24 +149,17 @@ pub fn apply_by(
             }
             next.state = State::Held(bank.clone());
             next.held_at = Some(at.unwrap_or(now));
-            (
-                "the gateway holds the amount".into(),
-                format!("Банк заблокировал сумму {}", order.amount),
-            )
+            EventKind::HoldConfirmed {
+                amount: order.amount,
+            }
         }
         (State::Held(bank), Input::DepositStarted) => {
             next.state = State::Depositing(bank.clone());
-            (
-                "deposit requested".into(),
-                "Запрошено списание заблокированной суммы".into(),
-            )
+            EventKind::DepositRequested
         }
         (State::Depositing(bank), Input::DepositFailed { why }) => {
             next.state = State::Held(bank.clone());
-            (
-                format!("deposit did not happen: {why}"),
-                "Списание не прошло; сумма по-прежнему заблокирована".into(),
-            )
+            EventKind::DepositFailed { why: why.clone() }
         }
         (
             State::AwaitingPayment(bank) | State::Held(bank) | State::Depositing(bank),
@@ -183,27 +176,18 @@ pub fn apply_by(
             next.deposited = *deposited;
             next.paid_at = Some(at.unwrap_or(now));
             next.state = State::Paid(bank.clone());
-            (
-                format!("paid: {deposited} deposited"),
-                format!("Оплачено: {deposited}"),
-            )
+            EventKind::Paid { amount: *deposited }
         }
         (State::AwaitingPayment(bank), Input::Declined { why }) => {
             next.state = State::Declined {
                 bank: bank.clone(),
                 why: why.clone(),
             };
-            (
-                format!("declined: {why}"),
-                format!("Оплата отклонена: {why}"),
-            )
+            EventKind::Declined { why: why.clone() }
         }
         (State::AwaitingPayment(bank), Input::Expired) => {
             next.state = State::Expired(bank.clone());
-            (
-                "the payment link expired unpaid".into(),
-                "Время на оплату истекло, заказ закрыт в банке".into(),
-            )
+            EventKind::Expired
         }
         (State::AwaitingPayment(_), Input::AttemptFailed { code, why }) => {
             next.failed_attempts.push(FailedAttempt {
@@ -211,21 +195,18 @@ pub fn apply_by(
                 code: *code,
                 why: why.clone(),
             });
-            (
-                format!("a payment attempt failed: actionCode {code}: {why}"),
-                format!("Попытка оплаты не прошла: {why}. Покупатель может попробовать ещё раз"),
-            )
+            EventKind::AttemptFailed {
+                code: *code,
+                why: why.clone(),
+            }
         }
         (State::Registering | State::AwaitingPayment(_), Input::CancelRequested) => {
             next.cancel_requested = true;
-            ("cancel requested".into(), "Запрошена отмена продажи".into())
+            EventKind::CancelRequested
         }
         (State::AwaitingPayment(bank), Input::Cancelled) => {
             next.state = State::Cancelled(bank.clone());
-            (
-                "cancelled: declined at the gateway".into(),
-                "Продажа отменена: ссылка на оплату больше не действует".into(),
-            )
+            EventKind::Cancelled
         }
         (State::Held(bank) | State::Paid(bank), Input::ReversalStarted) => {
             if order.reversal_attempted {
@@ -233,22 +214,15 @@ pub fn apply_by(
             }
             next.reversal_attempted = true;
             next.state = State::Reversing(bank.clone());
-            (
-                "reversal requested".into(),
-                "Запрошена отмена оплаты".into(),
-            )
+            EventKind::ReversalRequested
         }
         (State::Reversing(bank), Input::ReversalConfirmed) => {
             next.state = State::Reversed(bank.clone());
-            ("reversed".into(), "Оплата отменена".into())
+            EventKind::Reversed
         }
         (State::Reversing(bank), Input::ReversalFailed { why }) => {
             next.state = order.settled_state(bank.clone());
-            (
-                format!("reversal failed: {why}"),
-                "Отмена оплаты не прошла; банк не допускает повторной отмены — оформите возврат"
-                    .into(),
-            )
+            EventKind::ReversalFailed { why: why.clone() }
         }
         (
             State::Paid(bank) | State::PartiallyRefunded(bank),
@@ -267,10 +241,10 @@ pub fn apply_by(
                 requested_at: now,
             });
             next.state = State::Refunding(bank.clone());
-            (
-                format!("refund {key} of {amount} requested"),
-                format!("Запрошен возврат {amount}"),
-            )
+            EventKind::RefundRequested {
+                key: key.clone(),
+                amount: *amount,
+            }
         }
         (State::Refunding(bank), Input::RefundConfirmed { key }) => {
             let refund =
@@ -287,10 +261,10 @@ pub fn apply_by(
             } else {
                 State::PartiallyRefunded(bank.clone())
             };
-            (
-                format!("refund {key} of {amount} done"),
-                format!("Возврат {amount} оформлен"),
-            )
+            EventKind::RefundDone {
+                key: key.clone(),
+                amount,
+            }
         }
         (State::Refunding(bank), Input::RefundFailed { key, why }) => {
             let refund =
@@ -298,25 +272,22 @@ pub fn apply_by(
             refund.status = RefundStatus::Failed { why: why.clone() };
             let amount = refund.amount;
             next.state = next.settled_state(bank.clone());
-            (
-                format!("refund {key} failed: {why}"),
-                format!("Возврат {amount} не прошёл"),
-            )
+            EventKind::RefundFailed {
+                key: key.clone(),
+                amount,
+                why: why.clone(),
+            }
         }
-        (_, Input::Reprinted { slip, russian }) => (
-            format!("{slip} printed again"),
-            format!("Напечатан повторно {russian}"),
-        ),
+        (_, Input::Reprinted { slip, russian }) => EventKind::Reprinted {
+            slip: slip.clone(),
+            russian: russian.clone(),
+        },
         (_, Input::Attention { why }) => {
             next.state = State::NeedsAttention {
                 why: why.clone(),
                 bank: order.state.bank_id().cloned(),
             };
-            (
-                format!("needs attention: {why}"),
-                "Требует проверки менеджером: банк и касса расходятся (подробности в журнале)"
-                    .into(),
-            )
+            EventKind::Attention { why: why.clone() }
         }
         _ => return Err(refuse("no such transition")),
     };
@@ -326,8 +297,7 @@ pub fn apply_by(
         at: now,
         from: order.state.kind(),
         to: next.state.kind(),
-        what,
-        text,
+        kind,
         actor: actor.cloned(),
     });
     Ok(next)

@@ -17,4 +17,5 @@ mod pages;
 mod sandbox;
 mod shop_day;
 mod shop_records;
+mod store_scale;
 mod tls;

@@ -445,3 +445,51 @@ async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
     assert_eq!(h.engine.get(&paid).unwrap().refunds.len(), 1);
     browser.close().await;
 }
+
+/// A busy day on the manager's page: a page of orders at a time, «Показать ещё» for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_page_shows_a_busy_day_a_page_at_a_time() {
+    require_browser();
+    let h = Harness::new(HarnessOptions::default()).await;
+    let today = chasti::moscow::date(h.engine.now());
+    let orders = crate::common::history::day_of_orders(today, 150, "1", 0);
+    h.engine.store().insert_many(&orders).await.unwrap();
+    let browser = Browser::start().await;
+    let c = browser.c();
+    c.goto(&format!("{}/manager", h.api())).await.unwrap();
+    let day = today.format("%d.%m.%Y").to_string();
+    for (id, value) in [
+        ("token", MANAGER),
+        ("from", day.as_str()),
+        ("to", day.as_str()),
+    ] {
+        let field = c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    c.find(Locator::Id("load"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = "return document.getElementById('shown').textContent";
+    browser.wait_for(shown, "Показано 100 из 150").await;
+    c.find(Locator::Id("more"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(shown, "Показано 150 из 150").await;
+    let hidden = browser
+        .script("return document.getElementById('more').hidden")
+        .await;
+    assert_eq!(hidden, true);
+    let last = browser
+        .script("const rows = document.getElementById('orders').rows; return rows[rows.length - 1].dataset.id")
+        .await;
+    assert_eq!(last, orders[149].id.to_string());
+    browser.close().await;
+}

@@ -131,7 +131,7 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
         order
             .history
             .iter()
-            .find(|e| e.what.contains(what))
+            .find(|e| e.what().contains(what))
             .and_then(|e| e.actor.clone())
             .map(|a| a.to_string())
             .unwrap_or_else(|| panic!("{what} with an actor in {:#?}", order.history))

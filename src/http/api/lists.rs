@@ -1,6 +1,7 @@
-//! The orders of a Moscow day or of a range of days, with each day's totals, as JSON for the till
-//! and the manager's page, and as CSV for the accountant (UTF-8 with a BOM and `;` between fields,
-//! so Excel opens the Cyrillic and the amounts as they are in Russia).
+//! The orders of a Moscow day or of a range of days, a page at a time with each day's totals
+//! (from the sums kept with every order write), as JSON for the till and the manager's page, and
+//! as CSV for the accountant, streamed (UTF-8 with a BOM and `;` between fields, so Excel opens
+//! the Cyrillic and the amounts as numbers). Neither holds more than a page of orders.
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -13,11 +14,16 @@ use super::auth::Cashier;
 use super::error::ApiError;
 use super::types::{ErrorBody, FieldProblem, OrderList, OrderView};
 use super::Api;
-use crate::orders::{DayTotals, Order, StateKind};
+use crate::orders::{DayTotals, Order, PageQuery, StateKind};
+use bytes::Bytes;
 
-/// The longest range the JSON list gives at once, and the CSV export.
-const LIST_DAYS: i64 = 92;
-const CSV_DAYS: i64 = 366;
+/// The longest range a list or an export covers.
+const MAX_DAYS: i64 = 366;
+/// Orders on a page unless `limit` says otherwise, and the most it may say.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 500;
+/// CSV rows sent together.
+const CSV_CHUNK: usize = 200;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,6 +36,10 @@ pub struct ListQuery {
     to: Option<String>,
     /// Only orders in this state (e.g. `paid`).
     state: Option<String>,
+    /// Orders on a page: 1–500, 100 when absent (JSON list only).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page (JSON list only).
+    cursor: Option<String>,
 }
 
 /// A day as people write it here: `2026-11-23` or `23.11.2026`.
@@ -44,9 +54,11 @@ struct Range {
     from: NaiveDate,
     to: NaiveDate,
     state: Option<StateKind>,
+    limit: usize,
+    after: Option<uuid::Uuid>,
 }
 
-fn read_range(api: &Api, q: &ListQuery, max_days: i64) -> Result<Range, ApiError> {
+fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
     let mut errors = Vec::new();
     let mut day = |name: &str, value: &Option<String>| -> Option<NaiveDate> {
         let text = value.as_deref()?;
@@ -82,12 +94,41 @@ fn read_range(api: &Api, q: &ListQuery, max_days: i64) -> Result<Range, ApiError
             field: "to".into(),
             problem: "конец диапазона раньше его начала".into(),
         });
-    } else if (to - from).num_days() >= max_days {
+    } else if (to - from).num_days() >= MAX_DAYS {
         errors.push(FieldProblem {
             field: "to".into(),
-            problem: format!("диапазон не длиннее {max_days} дней"),
+            problem: format!("диапазон не длиннее {MAX_DAYS} дней"),
         });
     }
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None => PAGE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                errors.push(FieldProblem {
+                    field: "limit".into(),
+                    problem: format!("«{}»: целое число от 1 до {MAX_PAGE}", shown(text)),
+                });
+                PAGE
+            }
+        },
+    };
+    let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => {
+            let cursor = uuid::Uuid::try_parse(text).ok();
+            if cursor.is_none() {
+                errors.push(FieldProblem {
+                    field: "cursor".into(),
+                    problem: format!(
+                        "«{}»: передайте next_cursor из ответа на предыдущую страницу",
+                        shown(text)
+                    ),
+                });
+            }
+            cursor
+        }
+    };
     let state = match &q.state {
         None => None,
         Some(s) => {
@@ -105,7 +146,18 @@ fn read_range(api: &Api, q: &ListQuery, max_days: i64) -> Result<Range, ApiError
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    Ok(Range { from, to, state })
+    Ok(Range {
+        from,
+        to,
+        state,
+        limit,
+        after,
+    })
+}
+
+/// A value echoed in an error, cut short: it may be huge.
+fn shown(text: &str) -> String {
+    text.chars().take(40).collect()
 }
 
 fn overflow(e: crate::orders::totals::TotalsOverflow) -> ApiError {
@@ -116,27 +168,14 @@ fn overflow(e: crate::orders::totals::TotalsOverflow) -> ApiError {
     )
 }
 
-/// The orders of the range, oldest first, and the totals of each day and of all.
-fn collect(api: &Api, r: &Range) -> Result<(Vec<Order>, Vec<DayTotals>, DayTotals), ApiError> {
-    let mut orders = Vec::new();
-    let mut days = Vec::new();
+/// Each day's money and the range's, from the kept sums.
+fn totals(api: &Api, r: &Range) -> Result<(Vec<DayTotals>, DayTotals), ApiError> {
+    let days = api.engine.day_totals(r.from, r.to)?;
     let mut total = DayTotals::new(r.from);
-    let mut day = r.from;
-    while day <= r.to {
-        let listed = api.engine.list(day, r.state)?;
-        let mut totals = DayTotals::new(day);
-        for o in &listed {
-            totals.add(o).map_err(overflow)?;
-        }
-        total.merge(&totals).map_err(overflow)?;
-        days.push(totals);
-        orders.extend(listed);
-        day = match day.succ_opt() {
-            Some(next) => next,
-            None => break,
-        };
+    for day in &days {
+        total.merge(day).map_err(overflow)?;
     }
-    Ok((orders, days, total))
+    Ok((days, total))
 }
 
 /// The orders of a Moscow day or a range, with each day's totals.
@@ -157,13 +196,21 @@ pub async fn list_orders(
     _caller: Cashier,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<OrderList>, ApiError> {
-    let range = read_range(&api, &q, LIST_DAYS)?;
-    let (orders, days, total) = collect(&api, &range)?;
+    let range = read_range(&api, &q)?;
+    let page = api.engine.page(&PageQuery {
+        from: range.from,
+        to: range.to,
+        state: range.state,
+        after: range.after,
+        limit: range.limit,
+    })?;
+    let (days, total) = totals(&api, &range)?;
     Ok(Json(OrderList {
         day: range.from,
         to: range.to,
-        count: orders.len(),
-        orders: orders.iter().map(OrderView::from).collect(),
+        count: page.orders.len(),
+        orders: page.orders.iter().map(OrderView::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
         net_paid: total.net,
         net_paid_text: total.net.to_string(),
         days,
@@ -190,40 +237,43 @@ pub async fn orders_csv(
     _caller: Cashier,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let range = read_range(&api, &q, CSV_DAYS)?;
-    let (orders, _, _) = collect(&api, &range)?;
-    let mut out = String::from("\u{feff}");
-    out.push_str("Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Возвращено;Можно вернуть;Состояние;Кто продал;Описание\r\n");
-    for o in &orders {
-        let at = o.created_at.with_timezone(&chrono_tz::Europe::Moscow);
-        let seller = o
-            .history
-            .first()
-            .and_then(|e| e.actor.as_ref())
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let fields = [
-            at.format("%d.%m.%Y").to_string(),
-            at.format("%H:%M:%S").to_string(),
-            o.order_number.to_string(),
-            o.till.to_string(),
-            match o.mode {
-                crate::orders::Mode::OneStage => "одностадийная".into(),
-                crate::orders::Mode::TwoStage => "двухстадийная".into(),
-            },
-            o.amount.format_plain(),
-            o.deposited.format_plain(),
-            o.refunded.format_plain(),
-            o.refundable().format_plain(),
-            o.state.russian().to_string(),
-            text_cell(&seller),
-            text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
-        out.push_str(&row.join(";"));
-        out.push_str("\r\n");
-    }
+    let range = read_range(&api, &q)?;
     let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
+    // Rows are made on a blocking thread as the client reads them; the channel holds a few
+    // chunks, so an export of a year holds no more than that in memory.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let orders = api.engine.orders_between(range.from, range.to);
+    let state = range.state;
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = String::from("\u{feff}");
+        chunk.push_str(CSV_HEADER);
+        let mut rows = 0;
+        for order in orders {
+            let order = match order {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "the CSV export stopped at an unreadable order");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            if state.is_some_and(|s| order.state.kind() != s) {
+                continue;
+            }
+            csv_row(&mut chunk, &order);
+            rows += 1;
+            if rows % CSV_CHUNK == 0 {
+                let full = std::mem::take(&mut chunk);
+                if tx.blocking_send(Ok(Bytes::from(full))).is_err() {
+                    return; // the client went away
+                }
+            }
+        }
+        let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -232,9 +282,41 @@ pub async fn orders_csv(
                 format!("attachment; filename=\"{file}\""),
             ),
         ],
-        out,
+        body,
     )
         .into_response())
+}
+
+const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Возвращено;Можно вернуть;Состояние;Кто продал;Описание\r\n";
+
+fn csv_row(out: &mut String, o: &Order) {
+    let at = o.created_at.with_timezone(&chrono_tz::Europe::Moscow);
+    let seller = o
+        .history
+        .first()
+        .and_then(|e| e.actor.as_ref())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let fields = [
+        at.format("%d.%m.%Y").to_string(),
+        at.format("%H:%M:%S").to_string(),
+        o.order_number.to_string(),
+        o.till.to_string(),
+        match o.mode {
+            crate::orders::Mode::OneStage => "одностадийная".into(),
+            crate::orders::Mode::TwoStage => "двухстадийная".into(),
+        },
+        o.amount.format_plain(),
+        o.deposited.format_plain(),
+        o.refunded.format_plain(),
+        o.refundable().format_plain(),
+        o.state.russian().to_string(),
+        text_cell(&seller),
+        text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
+    ];
+    let row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
+    out.push_str(&row.join(";"));
+    out.push_str("\r\n");
 }
 
 /// Free text never starts a formula in a spreadsheet (`=`, `+`, `-`, `@`).

@@ -108,21 +108,19 @@ pub async fn screen_events(
 ) -> Result<Response, ApiError> {
     let till = q.till.filter(|t| !t.is_empty());
     let updates = api.engine.subscribe();
-    let today = api
-        .engine
-        .list(crate::moscow::date(api.engine.now()), None)?;
+    // A till id that cannot exist shows nothing (and never matches an order).
+    let parsed = till.as_deref().map(crate::domain::TillId::parse);
+    let current = match &parsed {
+        Some(Err(_)) => None,
+        Some(Ok(t)) => api.engine.current_sale(Some(t))?,
+        None => api.engine.current_sale(None)?,
+    };
     let ours = move |o: &Order| till.as_deref().is_none_or(|t| o.till.as_str() == t);
-    let current = today.iter().rev().find(|o| ours(o)).filter(|o| {
-        matches!(
-            o.state,
-            OrderState::AwaitingPayment(_) | OrderState::Held(_) | OrderState::Depositing(_)
-        )
-    });
     Ok(update_stream(
         &api.engine,
         "screen",
         updates,
-        screen_state(current),
+        screen_state(current.as_ref()),
         move |order| {
             let shown = matches!(
                 order.state,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
 use crate::money::Kopecks;
-use crate::orders::{DayTotals, Event, FailedAttempt, Mode, Order, Refund, StateKind};
+use crate::orders::{Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund, StateKind};
 
 /// `POST /api/v1/sales`. Every field is checked and every bad one named in one 422.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -96,7 +96,35 @@ pub struct OrderView {
     #[serde(default)]
     pub cancel_requested: bool,
     /// The order's history, oldest first, each line with who asked for it.
-    pub events: Vec<Event>,
+    pub events: Vec<EventView>,
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    pub from: StateKind,
+    pub to: StateKind,
+    /// What happened, in English, for logs and the integrator.
+    pub what: String,
+    /// What happened, in Russian, for the cashier and the manager.
+    pub text: String,
+    /// Who asked for it; absent when the bank or chasti itself moved the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> EventView {
+        EventView {
+            at: e.at,
+            from: e.from,
+            to: e.to,
+            what: e.what(),
+            text: e.text(),
+            actor: e.actor.clone(),
+        }
+    }
 }
 
 impl From<&Order> for OrderView {
@@ -128,7 +156,7 @@ impl From<&Order> for OrderView {
             refunds: o.refunds.clone(),
             failed_attempts: o.failed_attempts.clone(),
             cancel_requested: o.cancel_requested,
-            events: o.history.clone(),
+            events: o.history.iter().map(EventView::from).collect(),
         }
     }
 }
@@ -150,20 +178,25 @@ pub struct SaleReply {
     pub devices: DevicesView,
 }
 
-/// `GET /api/v1/orders`.
+/// `GET /api/v1/orders`: one page of the range's orders and the range's money.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrderList {
     /// The first Moscow day listed (the only one for `day=`).
     pub day: NaiveDate,
     /// The last Moscow day listed.
     pub to: NaiveDate,
+    /// This page, oldest first.
     pub orders: Vec<OrderView>,
+    /// Orders on this page.
     pub count: usize,
-    /// Each day's totals of the listed orders, oldest day first.
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Each day's money, oldest day first: every order of the day, whatever `state` and page.
     pub days: Vec<DayTotals>,
-    /// The totals of the whole range.
+    /// The whole range's money (`total.count`: orders in the range; `total.day`: its first day).
     pub total: DayTotals,
-    /// What the shop keeps from the listed orders: deposited minus refunded, reversals excluded.
+    /// What the shop keeps in the range: taken minus reversed minus refunded.
     pub net_paid: Kopecks,
     pub net_paid_text: String,
 }

@@ -186,14 +186,16 @@ impl Engine {
         md_order: Option<&str>,
         order_number: Option<&str>,
     ) -> Result<Option<Order>, EngineError> {
+        // The bank's callbacks carry the order number; the bank's id alone is looked up
+        // among the open orders only (the store indexes orders by number, not by bank id).
         let store = &self.inner.store;
-        if let Some(id) = md_order.and_then(|m| GatewayOrderId::parse(m).ok()) {
-            if let Some(order) = store.by_gateway_id(&id)? {
+        if let Some(number) = order_number.and_then(|n| OrderNumber::parse(n).ok()) {
+            if let Some(order) = store.by_number(&number)? {
                 return Ok(Some(order));
             }
         }
-        match order_number.and_then(|n| OrderNumber::parse(n).ok()) {
-            Some(number) => Ok(store.by_number(&number)?),
+        match md_order.and_then(|m| GatewayOrderId::parse(m).ok()) {
+            Some(id) => Ok(store.open_by_bank_id(&id)?),
             None => Ok(None),
         }
     }

@@ -10,6 +10,7 @@ mod actions;
 mod cancel;
 mod clock;
 mod follow_up;
+mod lists;
 mod locks;
 mod poller;
 mod sale;
@@ -26,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use lists::{Page, PageQuery};
 pub use poller::Recovery;
 pub use sale::SaleRequest;
 
@@ -196,8 +198,10 @@ impl Engine {
         &self.inner.settings
     }
 
+    /// Now, to the microsecond: the precision an order's times are stored with, so an order
+    /// read back equals the one written.
     pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        chrono::SubsecRound::trunc_subsecs(self.inner.clock.now(), 6)
     }
 
     /// The engine's clock, for parts that keep time with it (the printer's queue).
@@ -321,7 +325,7 @@ impl Engine {
             }
         };
         self.inner.store.replace(&next).await?;
-        let last = next.history.last().map(|e| e.what.as_str()).unwrap_or("");
+        let last = next.history.last().map(|e| e.what()).unwrap_or_default();
         match actor {
             Some(actor) => {
                 tracing::info!(order = %next.order_number, from = order.state.name(), to = next.state.name(), by = %actor, "{last}")
@@ -338,7 +342,8 @@ impl Engine {
         Ok(next)
     }
 
-    /// Runs a gateway call and writes it to the journal (method, order number, outcome, time).
+    /// Runs a gateway call and journals it (method, order number, outcome, time) when it moved
+    /// something or failed.
     async fn journaled<T>(
         &self,
         method: Method,
@@ -352,6 +357,12 @@ impl Engine {
             started.elapsed().as_secs_f64(),
             result.is_ok(),
         );
+        // A status call that succeeded is not kept: what it found is in the order's history.
+        let quiet =
+            result.is_ok() && matches!(method, Method::OrderStatusExtended | Method::OrderStatus);
+        if quiet {
+            return result;
+        }
         let outcome = match &result {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),

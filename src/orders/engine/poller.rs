@@ -9,7 +9,6 @@ use futures_util::StreamExt;
 
 use super::{lock, Engine, EngineError, PollSlot};
 use crate::orders::order::Order;
-use crate::orders::state::StateKind;
 use crate::orders::transition::Input;
 
 /// How often the journal and callback trees are trimmed to the retention period.
@@ -210,18 +209,5 @@ impl Engine {
             })
             .await;
         Ok(())
-    }
-
-    /// The orders of a Moscow day, optionally of one state.
-    pub fn list(
-        &self,
-        day: chrono::NaiveDate,
-        state: Option<StateKind>,
-    ) -> Result<Vec<Order>, EngineError> {
-        let orders = self.inner.store.day(day)?;
-        Ok(orders
-            .into_iter()
-            .filter(|o| state.is_none_or(|s| o.state.kind() == s))
-            .collect())
     }
 }

@@ -63,7 +63,7 @@ impl Engine {
         let lifetime = chrono::Duration::from_std(self.inner.settings.order_lifetime)
             .unwrap_or(chrono::Duration::seconds(1200));
         let order = Order::registering(NewOrder {
-            id: uuid::Uuid::now_v7(),
+            id: crate::orders::order::new_order_id(now),
             order_number: number,
             amount: request.amount,
             mode: request.mode,

@@ -77,7 +77,7 @@ fn one_stage_happy_path() {
         3,
         "the sale's start, its registration, its payment"
     );
-    assert!(o.history[0].text.contains("Продажа"));
+    assert!(o.history[0].text().contains("Продажа"));
     assert_eq!(o.history[2].from, StateKind::AwaitingPayment);
     assert_eq!(o.history[2].to, StateKind::Paid);
 }
@@ -277,7 +277,7 @@ fn cancel_attempts_reprints_and_who_did_it() {
         .history
         .last()
         .unwrap()
-        .text
+        .text()
         .contains("Недостаточно средств"));
     let asked = apply_by(&tried, Input::CancelRequested, at(12, 0, 0), Some(&boss)).unwrap();
     assert!(asked.cancel_requested);

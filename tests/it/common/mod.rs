@@ -4,6 +4,7 @@
 
 mod device;
 mod harness;
+pub mod history;
 mod process;
 mod receiver;
 mod till;

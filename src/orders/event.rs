@@ -1,0 +1,184 @@
+//! One line of an order's history: when, from which state to which, what happened (a typed
+//! kind with only the facts that vary) and who asked. The English line for the log and the
+//! Russian line for the cashier are derived from the kind, so the store keeps neither.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::state::StateKind;
+use crate::domain::IdempotencyKey;
+use crate::money::Kopecks;
+
+/// Who asked for an action: the API token's name from the config (never the token), and the
+/// cashier named in the `X-Cashier` header when the till sends one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier: Option<String>,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cashier {
+            Some(cashier) => write!(f, "{} ({cashier})", self.token),
+            None => f.write_str(&self.token),
+        }
+    }
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub from: StateKind,
+    pub to: StateKind,
+    pub kind: EventKind,
+    /// Who asked for it; none when the bank or chasti itself moved the order.
+    pub actor: Option<Actor>,
+}
+
+impl Event {
+    /// What happened, in English, for logs and the integrator.
+    pub fn what(&self) -> String {
+        self.kind.what()
+    }
+
+    /// What happened, in Russian, for the cashier and the manager.
+    pub fn text(&self) -> String {
+        self.kind.text()
+    }
+}
+
+/// What happened to an order. Stored as is (record schema 2): add variants at the end only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Started {
+        amount: Kopecks,
+    },
+    /// The bank registered the order (its id is on the order).
+    Registered,
+    RegistrationFailed {
+        why: String,
+        cashier: String,
+    },
+    HoldConfirmed {
+        amount: Kopecks,
+    },
+    DepositRequested,
+    DepositFailed {
+        why: String,
+    },
+    Paid {
+        amount: Kopecks,
+    },
+    Declined {
+        why: String,
+    },
+    Expired,
+    AttemptFailed {
+        code: i64,
+        why: String,
+    },
+    CancelRequested,
+    Cancelled,
+    ReversalRequested,
+    Reversed,
+    ReversalFailed {
+        why: String,
+    },
+    RefundRequested {
+        key: IdempotencyKey,
+        amount: Kopecks,
+    },
+    RefundDone {
+        key: IdempotencyKey,
+        amount: Kopecks,
+    },
+    RefundFailed {
+        key: IdempotencyKey,
+        amount: Kopecks,
+        why: String,
+    },
+    /// A slip printed again: the slip in English and in Russian.
+    Reprinted {
+        slip: String,
+        russian: String,
+    },
+    Attention {
+        why: String,
+    },
+    /// A line of a record written before history lines were typed (schema 1): its words.
+    Written {
+        what: String,
+        text: String,
+    },
+}
+
+impl EventKind {
+    pub fn what(&self) -> String {
+        match self {
+            EventKind::Started { amount } => format!("sale of {amount} started"),
+            EventKind::Registered => "registered at the gateway".into(),
+            EventKind::RegistrationFailed { why, .. } => format!("registration failed: {why}"),
+            EventKind::HoldConfirmed { .. } => "the gateway holds the amount".into(),
+            EventKind::DepositRequested => "deposit requested".into(),
+            EventKind::DepositFailed { why } => format!("deposit did not happen: {why}"),
+            EventKind::Paid { amount } => format!("paid: {amount} deposited"),
+            EventKind::Declined { why } => format!("declined: {why}"),
+            EventKind::Expired => "the payment link expired unpaid".into(),
+            EventKind::AttemptFailed { code, why } => {
+                format!("a payment attempt failed: actionCode {code}: {why}")
+            }
+            EventKind::CancelRequested => "cancel requested".into(),
+            EventKind::Cancelled => "cancelled: declined at the gateway".into(),
+            EventKind::ReversalRequested => "reversal requested".into(),
+            EventKind::Reversed => "reversed".into(),
+            EventKind::ReversalFailed { why } => format!("reversal failed: {why}"),
+            EventKind::RefundRequested { key, amount } => {
+                format!("refund {key} of {amount} requested")
+            }
+            EventKind::RefundDone { key, amount } => format!("refund {key} of {amount} done"),
+            EventKind::RefundFailed { key, why, .. } => format!("refund {key} failed: {why}"),
+            EventKind::Reprinted { slip, .. } => format!("{slip} printed again"),
+            EventKind::Attention { why } => format!("needs attention: {why}"),
+            EventKind::Written { what, .. } => what.clone(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            EventKind::Started { amount } => format!("Продажа на {amount} начата"),
+            EventKind::Registered => "Банк зарегистрировал заказ, ссылка на оплату готова".into(),
+            EventKind::RegistrationFailed { cashier, .. } => cashier.clone(),
+            EventKind::HoldConfirmed { amount } => format!("Банк заблокировал сумму {amount}"),
+            EventKind::DepositRequested => "Запрошено списание заблокированной суммы".into(),
+            EventKind::DepositFailed { .. } => {
+                "Списание не прошло; сумма по-прежнему заблокирована".into()
+            }
+            EventKind::Paid { amount } => format!("Оплачено: {amount}"),
+            EventKind::Declined { why } => format!("Оплата отклонена: {why}"),
+            EventKind::Expired => "Время на оплату истекло, заказ закрыт в банке".into(),
+            EventKind::AttemptFailed { why, .. } => {
+                format!("Попытка оплаты не прошла: {why}. Покупатель может попробовать ещё раз")
+            }
+            EventKind::CancelRequested => "Запрошена отмена продажи".into(),
+            EventKind::Cancelled => "Продажа отменена: ссылка на оплату больше не действует".into(),
+            EventKind::ReversalRequested => "Запрошена отмена оплаты".into(),
+            EventKind::Reversed => "Оплата отменена".into(),
+            EventKind::ReversalFailed { .. } => {
+                "Отмена оплаты не прошла; банк не допускает повторной отмены — оформите возврат"
+                    .into()
+            }
+            EventKind::RefundRequested { amount, .. } => format!("Запрошен возврат {amount}"),
+            EventKind::RefundDone { amount, .. } => format!("Возврат {amount} оформлен"),
+            EventKind::RefundFailed { amount, .. } => format!("Возврат {amount} не прошёл"),
+            EventKind::Reprinted { russian, .. } => format!("Напечатан повторно {russian}"),
+            EventKind::Attention { .. } => {
+                "Требует проверки менеджером: банк и касса расходятся (подробности в журнале)"
+                    .into()
+            }
+            EventKind::Written { text, .. } => text.clone(),
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! Schema 2: postcard (a compact, stable binary serde format) after the tag byte 2. Times are
+//! microseconds (the creation time since the Unix epoch, every other time relative to it), the
+//! state is a fixed code, the bank's order id is 16 bytes when it is a UUID, the payment link
+//! is kept without the id it contains, and history lines are typed kinds without their words.
+//! A paid order takes about 250 bytes, against 1.3–1.7 KB as schema 1 JSON.
+//!
+//! Append-only rules: never reorder fields or enum variants here or in `EventKind`; add new
+//! fields only in a new schema.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Unreadable;
+use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
+use crate::money::Kopecks;
+use crate::orders::order::{
+    Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
+};
+use crate::orders::state::{AtBank, State, StateKind};
+
+pub(super) const TAG: u8 = 2;
+
+#[derive(Serialize, Deserialize)]
+struct RecordV2 {
+    id: [u8; 16],
+    number: String,
+    amount: u64,
+    two_stage: bool,
+    description: Option<String>,
+    till: String,
+    cashier: Option<String>,
+    key: Option<String>,
+    /// Microseconds since the Unix epoch.
+    created: i64,
+    /// The other times: microseconds after `created` (negative when the bank's clock is behind).
+    updated: i64,
+    expires: i64,
+    held: Option<i64>,
+    paid: Option<i64>,
+    state: u8,
+    why: Option<String>,
+    state_cashier: Option<String>,
+    bank: Option<Bank>,
+    deposited: u64,
+    refunded: u64,
+    refunds: Vec<RefundV2>,
+    reversal_attempted: bool,
+    cancel_requested: bool,
+    attempts: Vec<AttemptV2>,
+    version: u64,
+    history: Vec<EventV2>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum BankId {
+    Uuid([u8; 16]),
+    Text(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Bank {
+    id: BankId,
+    link: Link,
+}
+
+/// The payment link: the bank's links carry the order's id (`…?mdOrder=<id>`), kept once.
+#[derive(Serialize, Deserialize)]
+enum Link {
+    AroundId { before: String, after: String },
+    Whole(String),
+}
+
+#[derive(Serialize, Deserialize)]
+enum RefundStatusV2 {
+    Pending,
+    Done,
+    Failed(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefundV2 {
+    key: String,
+    amount: u64,
+    status: RefundStatusV2,
+    requested: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AttemptV2 {
+    at: i64,
+    code: i64,
+    why: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventV2 {
+    at: i64,
+    from: u8,
+    to: u8,
+    kind: EventKind,
+    actor: Option<(String, Option<String>)>,
+}
+
+/// The fixed code of each state on disk.
+const STATES: [StateKind; 15] = [
+    StateKind::Registering,
+    StateKind::AwaitingPayment,
+    StateKind::Held,
+    StateKind::Depositing,
+    StateKind::Paid,
+    StateKind::Declined,
+    StateKind::Expired,
+    StateKind::Cancelled,
+    StateKind::Failed,
+    StateKind::Reversing,
+    StateKind::Reversed,
+    StateKind::Refunding,
+    StateKind::Refunded,
+    StateKind::PartiallyRefunded,
+    StateKind::NeedsAttention,
+];
+
+fn state_code(kind: StateKind) -> u8 {
+    // STATES lists every kind; the position fits a byte.
+    STATES.iter().position(|k| *k == kind).unwrap_or(0) as u8
+}
+
+fn state_of_code(code: u8) -> Result<StateKind, Unreadable> {
+    STATES
+        .get(usize::from(code))
+        .copied()
+        .ok_or_else(|| Unreadable(format!("unknown state code {code}")))
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn after(created: i64, at: DateTime<Utc>) -> i64 {
+    micros(at).saturating_sub(created)
+}
+
+fn time(created: i64, offset: i64) -> Result<DateTime<Utc>, Unreadable> {
+    created
+        .checked_add(offset)
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(|| Unreadable(format!("time {created}+{offset} µs is out of range")))
+}
+
+fn bank_of(bank: &AtBank) -> Bank {
+    let id_text = bank.id.as_str();
+    let id = match uuid::Uuid::try_parse(id_text) {
+        // Only when the text is the UUID's own spelling, so it reads back the same.
+        Ok(u) if u.hyphenated().to_string() == id_text => BankId::Uuid(*u.as_bytes()),
+        _ => BankId::Text(id_text.to_string()),
+    };
+    let link = bank.link.as_str();
+    let link = match link.split_once(id_text) {
+        Some((before, after)) if !id_text.is_empty() => Link::AroundId {
+            before: before.to_string(),
+            after: after.to_string(),
+        },
+        _ => Link::Whole(link.to_string()),
+    };
+    Bank { id, link }
+}
+
+fn at_bank(bank: Bank) -> Result<AtBank, Unreadable> {
+    let id = match bank.id {
+        BankId::Uuid(bytes) => uuid::Uuid::from_bytes(bytes).hyphenated().to_string(),
+        BankId::Text(text) => text,
+    };
+    let link = match bank.link {
+        Link::AroundId { before, after } => format!("{before}{id}{after}"),
+        Link::Whole(link) => link,
+    };
+    Ok(AtBank {
+        id: GatewayOrderId::parse(&id).map_err(|e| Unreadable(format!("bank id: {e}")))?,
+        link: PaymentUrl::parse(&link).map_err(|e| Unreadable(format!("payment link: {e}")))?,
+    })
+}
+
+pub(super) fn encode(o: &Order) -> Result<Vec<u8>, Unreadable> {
+    let created = micros(o.created_at);
+    let record = RecordV2 {
+        id: *o.id.as_bytes(),
+        number: o.order_number.to_string(),
+        amount: o.amount.get(),
+        two_stage: o.mode == Mode::TwoStage,
+        description: o.description.as_ref().map(|d| d.to_string()),
+        till: o.till.to_string(),
+        cashier: o.cashier.clone(),
+        key: o.idempotency_key.as_ref().map(|k| k.to_string()),
+        created,
+        updated: after(created, o.updated_at),
+        expires: after(created, o.link_expires_at),
+        held: o.held_at.map(|t| after(created, t)),
+        paid: o.paid_at.map(|t| after(created, t)),
+        state: state_code(o.state.kind()),
+        why: o.state.why().map(str::to_string),
+        state_cashier: match &o.state {
+            State::Failed { cashier, .. } => Some(cashier.clone()),
+            _ => None,
+        },
+        bank: match (o.state.bank(), o.state.bank_id()) {
+            (Some(bank), _) => Some(bank_of(bank)),
+            // NeedsAttention may know the bank's id without a link.
+            (None, Some(id)) => Some(Bank {
+                id: BankId::Text(id.to_string()),
+                link: Link::Whole(String::new()),
+            }),
+            (None, None) => None,
+        },
+        deposited: o.deposited.get(),
+        refunded: o.refunded.get(),
+        refunds: o
+            .refunds
+            .iter()
+            .map(|r| RefundV2 {
+                key: r.key.to_string(),
+                amount: r.amount.get(),
+                status: match &r.status {
+                    RefundStatus::Pending => RefundStatusV2::Pending,
+                    RefundStatus::Done => RefundStatusV2::Done,
+                    RefundStatus::Failed { why } => RefundStatusV2::Failed(why.clone()),
+                },
+                requested: after(created, r.requested_at),
+            })
+            .collect(),
+        reversal_attempted: o.reversal_attempted,
+        cancel_requested: o.cancel_requested,
+        attempts: o
+            .failed_attempts
+            .iter()
+            .map(|a| AttemptV2 {
+                at: after(created, a.at),
+                code: a.code,
+                why: a.why.clone(),
+            })
+            .collect(),
+        version: o.version,
+        history: o
+            .history
+            .iter()
+            .map(|e| EventV2 {
+                at: after(created, e.at),
+                from: state_code(e.from),
+                to: state_code(e.to),
+                kind: e.kind.clone(),
+                actor: e
+                    .actor
+                    .as_ref()
+                    .map(|a| (a.token.clone(), a.cashier.clone())),
+            })
+            .collect(),
+    };
+    let mut bytes = vec![TAG];
+    let body = postcard::to_allocvec(&record)
+        .map_err(|e| Unreadable(format!("the record cannot be written: {e}")))?;
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+fn kopecks(value: u64, what: &str) -> Result<Kopecks, Unreadable> {
+    Kopecks::new(value).ok_or_else(|| Unreadable(format!("{what}: {value} is above the limit")))
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
+    let r: RecordV2 = postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
+    let created = r.created;
+    let kind = state_of_code(r.state)?;
+    let why = || r.why.clone().unwrap_or_default();
+    let bank = r.bank.map(at_bank_or_id).transpose()?;
+    let needs_bank = || match &bank {
+        Some((Some(b), _)) => Ok(b.clone()),
+        _ => Err(Unreadable(format!(
+            "state {kind} needs the bank's order id and payment link, and the record lacks them"
+        ))),
+    };
+    let state = match kind {
+        StateKind::Registering => State::Registering,
+        StateKind::AwaitingPayment => State::AwaitingPayment(needs_bank()?),
+        StateKind::Held => State::Held(needs_bank()?),
+        StateKind::Depositing => State::Depositing(needs_bank()?),
+        StateKind::Paid => State::Paid(needs_bank()?),
+        StateKind::Declined => State::Declined {
+            bank: needs_bank()?,
+            why: why(),
+        },
+        StateKind::Expired => State::Expired(needs_bank()?),
+        StateKind::Cancelled => State::Cancelled(needs_bank()?),
+        StateKind::Failed => State::Failed {
+            why: why(),
+            cashier: r
+                .state_cashier
+                .clone()
+                .unwrap_or_else(|| StateKind::Failed.russian().to_string()),
+        },
+        StateKind::Reversing => State::Reversing(needs_bank()?),
+        StateKind::Reversed => State::Reversed(needs_bank()?),
+        StateKind::Refunding => State::Refunding(needs_bank()?),
+        StateKind::Refunded => State::Refunded(needs_bank()?),
+        StateKind::PartiallyRefunded => State::PartiallyRefunded(needs_bank()?),
+        StateKind::NeedsAttention => State::NeedsAttention {
+            why: why(),
+            bank: bank.as_ref().map(|(_, id)| id.clone()),
+        },
+    };
+    let parse = |what: &str, e: crate::domain::Invalid| Unreadable(format!("{what}: {e}"));
+    Ok(Order {
+        id: uuid::Uuid::from_bytes(r.id),
+        order_number: OrderNumber::parse(&r.number).map_err(|e| parse("order number", e))?,
+        amount: kopecks(r.amount, "amount")?,
+        mode: if r.two_stage {
+            Mode::TwoStage
+        } else {
+            Mode::OneStage
+        },
+        description: r
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(|e| parse("description", e))?,
+        till: TillId::parse(&r.till).map_err(|e| parse("till", e))?,
+        cashier: r.cashier,
+        idempotency_key: r
+            .key
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose()
+            .map_err(|e| parse("idempotency key", e))?,
+        created_at: time(created, 0)?,
+        updated_at: time(created, r.updated)?,
+        link_expires_at: time(created, r.expires)?,
+        held_at: r.held.map(|t| time(created, t)).transpose()?,
+        paid_at: r.paid.map(|t| time(created, t)).transpose()?,
+        state,
+        deposited: kopecks(r.deposited, "deposited")?,
+        refunded: kopecks(r.refunded, "refunded")?,
+        refunds: r
+            .refunds
+            .into_iter()
+            .map(|f| {
+                Ok(Refund {
+                    key: IdempotencyKey::parse(&f.key).map_err(|e| parse("refund key", e))?,
+                    amount: kopecks(f.amount, "refund")?,
+                    status: match f.status {
+                        RefundStatusV2::Pending => RefundStatus::Pending,
+                        RefundStatusV2::Done => RefundStatus::Done,
+                        RefundStatusV2::Failed(why) => RefundStatus::Failed { why },
+                    },
+                    requested_at: time(created, f.requested)?,
+                })
+            })
+            .collect::<Result<_, Unreadable>>()?,
+        reversal_attempted: r.reversal_attempted,
+        cancel_requested: r.cancel_requested,
+        failed_attempts: r
+            .attempts
+            .into_iter()
+            .map(|a| {
+                Ok(FailedAttempt {
+                    at: time(created, a.at)?,
+                    code: a.code,
+                    why: a.why,
+                })
+            })
+            .collect::<Result<_, Unreadable>>()?,
+        version: r.version,
+        history: r
+            .history
+            .into_iter()
+            .map(|e| {
+                Ok(Event {
+                    at: time(created, e.at)?,
+                    from: state_of_code(e.from)?,
+                    to: state_of_code(e.to)?,
+                    kind: e.kind,
+                    actor: e.actor.map(|(token, cashier)| Actor { token, cashier }),
+                })
+            })
+            .collect::<Result<_, Unreadable>>()?,
+    })
+}
+
+/// The bank's side of a record: the full `AtBank` when it has a link, and its id either way.
+fn at_bank_or_id(bank: Bank) -> Result<(Option<AtBank>, GatewayOrderId), Unreadable> {
+    match bank.link {
+        Link::Whole(ref link) if link.is_empty() => {
+            let id = match bank.id {
+                BankId::Uuid(bytes) => uuid::Uuid::from_bytes(bytes).hyphenated().to_string(),
+                BankId::Text(text) => text,
+            };
+            let id = GatewayOrderId::parse(&id).map_err(|e| Unreadable(format!("bank id: {e}")))?;
+            Ok((None, id))
+        }
+        _ => {
+            let at = at_bank(bank)?;
+            let id = at.id.clone();
+            Ok((Some(at), id))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode, encode};
+    use crate::orders::order::{Actor, Mode};
+    use crate::orders::transition::tests::{bank, order};
+    use crate::orders::transition::{apply, apply_by, Input};
+    use chrono::Utc;
+
+    #[test]
+    fn an_order_survives_the_round_trip_in_every_shape() {
+        // Times are kept to the microsecond (the engine's clock gives no finer).
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        let by = Actor {
+            token: "boss".into(),
+            cashier: Some("Сидорова".into()),
+        };
+        let fresh = order(Mode::TwoStage);
+        let waiting = apply(&fresh, Input::Registered(bank()), now).unwrap();
+        let failed_try = apply(
+            &waiting,
+            Input::AttemptFailed {
+                code: 116,
+                why: "Недостаточно средств".into(),
+            },
+            now,
+        )
+        .unwrap();
+        let held = apply(&failed_try, Input::HoldConfirmed { at: None }, now).unwrap();
+        let depositing = apply_by(&held, Input::DepositStarted, now, Some(&by)).unwrap();
+        let attention = apply(&held, Input::Attention { why: "x".into() }, now).unwrap();
+        let failed = apply(
+            &fresh,
+            Input::RegistrationFailed {
+                why: "errorCode 5".into(),
+                cashier: "Банк отказал".into(),
+            },
+            now,
+        )
+        .unwrap();
+        for o in [
+            fresh, waiting, failed_try, held, depositing, attention, failed,
+        ] {
+            let bytes = encode(&o).unwrap();
+            assert_eq!(bytes[0], 2);
+            assert_eq!(decode(&bytes).unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn a_paid_order_is_a_few_hundred_bytes() {
+        let now = Utc::now();
+        let o = apply(&order(Mode::OneStage), Input::Registered(bank()), now).unwrap();
+        let o = apply(
+            &o,
+            Input::PaymentConfirmed {
+                deposited: o.amount,
+                at: Some(now),
+            },
+            now,
+        )
+        .unwrap();
+        let bytes = encode(&o).unwrap();
+        assert!(bytes.len() < 200, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn bad_records_are_unreadable_not_guessed() {
+        let waiting = apply(
+            &order(Mode::OneStage),
+            Input::Registered(bank()),
+            Utc::now(),
+        )
+        .unwrap();
+        let good = encode(&waiting).unwrap();
+        for bad in [&b""[..], b"\x07binary", b"\x02", &good[..good.len() / 2]] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+        // Every truncation and every single flipped byte: an error or an order, never a panic.
+        for cut in 0..good.len() {
+            let _ = decode(&good[..cut]);
+        }
+        for i in 1..good.len() {
+            let mut flipped = good.clone();
+            flipped[i] ^= 0xFF;
+            let _ = decode(&flipped);
+        }
+    }
+}

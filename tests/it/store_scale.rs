@@ -1,0 +1,186 @@
+//! A store with history: lists come a page at a time after a cursor, each day's money comes from
+//! sums kept with every write (and matches the orders), the CSV export streams every order, and
+//! a daemon serving 100 000 orders stays within a small, fixed memory.
+
+use chasti::orders::{DayTotals, Mode};
+use serde_json::{json, Value};
+
+use crate::common::history::day_of_orders;
+use crate::common::{Harness, HarnessOptions, TillClient, CASHIER, MANAGER};
+
+fn expected_totals(orders: &[chasti::orders::Order], day: chrono::NaiveDate) -> DayTotals {
+    let mut totals = DayTotals::new(day);
+    for o in orders {
+        totals.add(o).unwrap();
+    }
+    totals
+}
+
+fn totals_json(t: &DayTotals) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
+#[tokio::test]
+async fn a_busy_day_pages_through_and_its_money_comes_from_kept_sums() {
+    let h = Harness::new(HarnessOptions::default()).await;
+    let today = chasti::moscow::date(h.engine.now());
+    let orders = day_of_orders(today, 250, "1", 0);
+    h.engine.store().insert_many(&orders).await.unwrap();
+    let api = TillClient::new(h.api());
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/orders?day={today}&limit=100&cursor={c}"),
+            None => format!("/api/v1/orders?day={today}&limit=100"),
+        };
+        let (status, page) = api.call("GET", &path, Some(CASHIER), None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        assert_eq!(
+            page["days"][0],
+            totals_json(&expected_totals(&orders, today)),
+            "every page carries the day's money"
+        );
+        for o in page["orders"].as_array().unwrap() {
+            seen.push(o["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(page["count"], page["orders"].as_array().unwrap().len());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+    assert_eq!(seen, ids, "every order once, oldest first");
+
+    // One state across pages.
+    let refunded = orders
+        .iter()
+        .filter(|o| o.state.name() == "partially_refunded")
+        .count();
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/api/v1/orders?day={today}&state=partially_refunded&limit=500"),
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(page["count"], refunded);
+    assert_eq!(
+        page["total"]["count"], 250,
+        "the day's money is the whole day's"
+    );
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=много", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+    ] {
+        let (status, body) = api
+            .call(
+                "GET",
+                &format!("/api/v1/orders?day={today}&{query}"),
+                Some(CASHIER),
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+
+    // The CSV streams every order of the day.
+    let csv = api
+        .http
+        .get(format!("{}/api/v1/orders.csv?day={today}", api.base))
+        .bearer_auth(CASHIER)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let rows = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(&csv[3..])
+        .records()
+        .count();
+    assert_eq!(rows, 250);
+
+    // A live sale, its payment and a refund move the kept sums as they move the orders.
+    let sale = api.sale("100", "live").await;
+    let id = uuid::Uuid::parse_str(sale["order"]["id"].as_str().unwrap()).unwrap();
+    h.sandbox
+        .pay(Harness::gateway_id(&h.engine.get(&id).unwrap()))
+        .unwrap();
+    h.wait_state(&id, "paid").await;
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/refund"),
+            Some(MANAGER),
+            Some(json!({"amount": "30", "idempotency_key": "r"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let all = h.engine.list(today, None).unwrap();
+    let kept = h.engine.day_totals(today, today).unwrap();
+    assert_eq!(kept[0], expected_totals(&all, today));
+    assert_eq!(kept[0].count, 251);
+}
+
+#[tokio::test]
+async fn sums_follow_every_kind_of_change() {
+    let h = Harness::new(HarnessOptions {
+        auto_deposit: false,
+        ..HarnessOptions::default()
+    })
+    .await;
+    let today = chasti::moscow::date(h.engine.now());
+    let mut ids = Vec::new();
+    for (i, mode) in [
+        Mode::OneStage,
+        Mode::TwoStage,
+        Mode::OneStage,
+        Mode::OneStage,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let o = h
+            .engine
+            .create_sale(Harness::sale(100 + i as u64, mode))
+            .await
+            .unwrap();
+        ids.push(o.id);
+    }
+    for id in &ids[..3] {
+        h.sandbox
+            .pay(Harness::gateway_id(&h.engine.get(id).unwrap()))
+            .unwrap();
+    }
+    h.wait_state(&ids[0], "paid").await;
+    h.wait_state(&ids[1], "held").await;
+    h.wait_state(&ids[2], "paid").await;
+    h.engine.deposit(&ids[1], None).await.unwrap();
+    h.engine.reverse(&ids[0], None).await.unwrap();
+    let key = chasti::domain::IdempotencyKey::parse("k").unwrap();
+    h.engine.refund(&ids[2], None, &key, None).await.unwrap();
+    let actor = chasti::orders::Actor {
+        token: "till-1".into(),
+        cashier: None,
+    };
+    h.engine.cancel(&ids[3], &actor).await.unwrap();
+    let all = h.engine.list(today, None).unwrap();
+    let kept = h.engine.day_totals(today, today).unwrap()[0];
+    assert_eq!(kept, expected_totals(&all, today));
+    assert_eq!(kept.sold.get(), 10_000 + 10_100 + 10_200);
+    assert_eq!(kept.reversed.get(), 10_000);
+    assert_eq!(kept.refunded.get(), 10_200);
+    assert_eq!(kept.net.get(), 10_100);
+}
