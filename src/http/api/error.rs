@@ -109,7 +109,6 @@ impl From<EngineError> for ApiError {
                 tracing::info!(%detail, "outcome unknown for now");
                 status(StatusCode::SERVICE_UNAVAILABLE, "pending")
             }
-            EngineError::NotReady => status(StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             EngineError::ShuttingDown => status(StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             EngineError::Store(detail) => {
                 tracing::error!(error = %detail, "store error");

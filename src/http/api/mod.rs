@@ -147,15 +147,16 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
-/// `ready` once recovery is done; 503 while recovering, stopping, or when the engine has
-/// stopped (the process then exits non-zero for systemd to restart it).
+/// `ready` as soon as the store is open and sales are taken (interrupted orders are reconciled
+/// meanwhile: `recovering`); 503 while stopping, or when the engine has stopped (the
+/// process then exits non-zero for systemd to restart it).
 #[utoipa::path(
     get,
     path = "/api/v1/health",
     tag = "service",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "Recovering, stopping, or the engine has stopped", body = Health),
+        (status = 503, description = "Stopping, or the engine has stopped", body = Health),
     )
 )]
 pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
@@ -163,8 +164,6 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
         "engine_stopped"
     } else if api.engine.is_stopping() {
         "stopping"
-    } else if !api.engine.is_ready() {
-        "recovering"
     } else {
         "ready"
     };
@@ -176,6 +175,7 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
         code,
         Json(Health {
             status: status.into(),
+            recovering: api.engine.recovering(),
         }),
     )
 }

@@ -214,7 +214,7 @@ pub struct ErrorBody {
     /// Also in the `x-request-id` header and in the daemon's log line for this request.
     pub request_id: String,
     /// `unauthorized`, `forbidden`, `not_found`, `validation`, `conflict`, `busy`, `already_paid`,
-    /// `registering`, `gateway`, `unreachable`, `pending`, `not_ready`, `shutting_down`, `device`,
+    /// `registering`, `gateway`, `unreachable`, `pending`, `shutting_down`, `device`,
     /// `bad_request`, `internal`.
     pub error_type: String,
     pub message: String,
@@ -232,8 +232,13 @@ pub struct CancelReply {
 /// `GET /api/v1/health`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ready`, `recovering`, `stopping`, or `engine_stopped` (the process is about to exit).
+    /// `ready` (sales are taken), `stopping`, or `engine_stopped` (the process is about to
+    /// exit).
     pub status: String,
+    /// Orders interrupted before this start are still being reconciled with the bank (sales
+    /// are taken meanwhile).
+    #[serde(default)]
+    pub recovering: bool,
 }
 
 /// `POST /api/v1/orders/{id}/reprint`.

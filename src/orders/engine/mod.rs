@@ -16,7 +16,6 @@ mod poller;
 mod sale;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,8 +108,6 @@ pub enum EngineError {
         order_number: String,
         detail: String,
     },
-    #[error("chasti ещё восстанавливает незавершённые заказы; повторите через несколько секунд.")]
-    NotReady,
     #[error("Касса останавливается и не принимает новые продажи; повторите через минуту.")]
     ShuttingDown,
     #[error("Заказ {order_number} сейчас обрабатывается; повторите через несколько секунд.")]
@@ -143,11 +140,13 @@ struct Inner {
     updates: broadcast::Sender<Order>,
     locks: OrderLocks,
     polls: Mutex<std::collections::HashMap<uuid::Uuid, PollSlot>>,
-    ready: AtomicBool,
     stopping: CancellationToken,
     /// Work started by callbacks after their 200: drained at shutdown.
     follow_ups: TaskTracker,
     last_recovery: Mutex<Option<poller::Recovery>>,
+    /// The orders a crash or a lost reply left transitional, as found when the store opened:
+    /// recovery's work (sales made since settle themselves).
+    interrupted: Vec<uuid::Uuid>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -168,6 +167,18 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Engine {
         let (updates, _) = broadcast::channel(256);
+        let interrupted = match store.open_orders() {
+            Ok(open) => open
+                .into_iter()
+                .filter(|o| o.state.is_transitional())
+                .map(|o| o.id)
+                .collect(),
+            Err(e) => {
+                // Recovery then has nothing to do; the poller still looks at every open order.
+                tracing::error!(error = %e, "the open orders could not be read at start");
+                Vec::new()
+            }
+        };
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -177,10 +188,10 @@ impl Engine {
                 updates,
                 locks: OrderLocks::default(),
                 polls: Mutex::new(std::collections::HashMap::new()),
-                ready: AtomicBool::new(false),
                 stopping: CancellationToken::new(),
                 follow_ups: TaskTracker::new(),
                 last_recovery: Mutex::new(None),
+                interrupted,
                 metrics: Arc::new(crate::metrics::Metrics::default()),
             }),
         }
@@ -215,9 +226,10 @@ impl Engine {
         self.inner.updates.subscribe()
     }
 
-    /// True once recovery has dealt with every interrupted order.
-    pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst)
+    /// True while interrupted orders from before this start are still being reconciled (sales
+    /// are taken meanwhile: the engine is ready as soon as its store is open).
+    pub fn recovering(&self) -> bool {
+        self.last_recovery().is_none()
     }
 
     /// What the last recovery did (None until it has finished).

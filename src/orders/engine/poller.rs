@@ -1,5 +1,6 @@
-//! The engine's own loop: recovery at start, then polling every open order on a growing
-//! interval, a bounded number at a time, and the journal's retention. One order's trouble never
+//! The engine's own loop: sales open at once; interrupted orders are reconciled in the
+//! background (several at a time, each under its lock) while every open order is polled on a
+//! growing interval, a bounded number at a time; and the journal's retention. One order's trouble never
 //! stops the others, and nothing here waits on an order another task is working on.
 
 use std::collections::HashMap;
@@ -26,42 +27,69 @@ pub struct Recovery {
 }
 
 enum Recovered {
-    NotInterrupted,
+    /// Not (or no longer) in a transitional state.
     Settled,
-    SetAside,
+    /// Looked at, still unsettled: counts as a try.
     NotYet,
+    /// Another task holds the order now: looked at again next pass, not a try.
+    Busy,
+    SetAside,
 }
 
+/// Interrupted orders reconciled at once during recovery.
+const RECOVERY_CONCURRENCY: usize = 8;
+
 impl Engine {
-    /// Reconciles every order left in a transitional state by a crash or a lost reply. An order
-    /// still unsettled after `recovery_tries` passes becomes NeedsAttention with the reason, so
-    /// recovery ends and sales open whatever the gateway does.
+    /// Reconciles every order a crash or a lost reply left in a transitional state, several at
+    /// a time, each under its own lock, while sales are already open. An order still unsettled
+    /// after `recovery_tries` passes becomes NeedsAttention with the reason, so recovery ends
+    /// whatever the gateway does.
     pub async fn recover(&self) -> Result<Recovery, EngineError> {
+        // The orders interrupted before this start; sales made since settle themselves.
+        let mut pending = self.inner.interrupted.clone();
+        if !pending.is_empty() {
+            tracing::info!(
+                interrupted = pending.len(),
+                "reconciling interrupted orders"
+            );
+        }
         let mut tries: HashMap<uuid::Uuid, u32> = HashMap::new();
         let mut result = Recovery::default();
         let mut pause = Duration::from_millis(500);
-        loop {
-            let mut unresolved = 0;
-            for id in self.inner.store.open_ids()? {
-                match self.recover_one(id, &mut tries).await {
+        while !pending.is_empty() {
+            let pass: Vec<(uuid::Uuid, Result<Recovered, EngineError>)> =
+                futures_util::stream::iter(pending.iter().copied())
+                    .map(|id| {
+                        let attempt = tries.get(&id).copied().unwrap_or(0) + 1;
+                        async move { (id, self.recover_one(id, attempt).await) }
+                    })
+                    .buffer_unordered(RECOVERY_CONCURRENCY)
+                    .collect()
+                    .await;
+            pending.clear();
+            for (id, outcome) in pass {
+                match outcome {
                     Ok(Recovered::Settled) => result.reconciled += 1,
                     Ok(Recovered::SetAside) => result.set_aside += 1,
-                    Ok(Recovered::NotInterrupted) => {}
-                    Ok(Recovered::NotYet) => unresolved += 1,
+                    Ok(Recovered::NotYet) => {
+                        *tries.entry(id).or_default() += 1;
+                        pending.push(id);
+                    }
+                    Ok(Recovered::Busy) => pending.push(id),
                     Err(e) => {
                         // A record that cannot be read or written is for a person: it must not
-                        // keep the till closed.
+                        // keep recovery going for ever.
                         tracing::error!(order = %id, error = %e, "recovery of one order failed; the others go on");
                     }
                 }
             }
-            if unresolved == 0 {
+            if pending.is_empty() || self.is_stopping() {
                 break;
             }
-            if self.is_stopping() {
-                return Ok(result);
-            }
-            tracing::warn!(unresolved, "recovery incomplete; trying again");
+            tracing::warn!(
+                unresolved = pending.len(),
+                "recovery incomplete; trying again"
+            );
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.stopping() => return Ok(result),
@@ -69,43 +97,31 @@ impl Engine {
             pause = (pause * 2).min(Duration::from_secs(30));
         }
         *lock(&self.inner.last_recovery) = Some(result);
-        self.inner
-            .ready
-            .store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(
             reconciled = result.reconciled,
             set_aside = result.set_aside,
-            "recovery done; accepting sales"
+            "recovery done"
         );
         Ok(result)
     }
 
-    async fn recover_one(
-        &self,
-        id: uuid::Uuid,
-        tries: &mut HashMap<uuid::Uuid, u32>,
-    ) -> Result<Recovered, EngineError> {
-        if !self.get(&id)?.state.is_transitional() {
-            return Ok(Recovered::NotInterrupted);
-        }
-        let Some(_held) = self
-            .inner
-            .locks
-            .lock(id, self.inner.settings.lock_wait)
-            .await
-        else {
-            return Ok(Recovered::NotYet);
+    async fn recover_one(&self, id: uuid::Uuid, attempt: u32) -> Result<Recovered, EngineError> {
+        let Some(_held) = self.inner.locks.try_lock(id) else {
+            return Ok(Recovered::Busy);
         };
-        let looked = self.look_locked(self.get(&id)?).await?;
+        let order = self.get(&id)?;
+        if !order.state.is_transitional() {
+            return Ok(Recovered::Settled);
+        }
+        let looked = self.look_locked(order).await?;
         if !looked.order.state.is_transitional() {
             return Ok(Recovered::Settled);
         }
-        let n = tries.entry(id).or_default();
-        *n += 1;
-        if *n < self.inner.settings.recovery_tries {
+        if attempt < self.inner.settings.recovery_tries {
             return Ok(Recovered::NotYet);
         }
-        self.set_aside(&looked.order, *n, looked.unknown).await?;
+        self.set_aside(&looked.order, attempt, looked.unknown)
+            .await?;
         Ok(Recovered::SetAside)
     }
 
@@ -125,20 +141,26 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs recovery, then polls open orders until shutdown begins.
+    /// Opens sales, reconciles interrupted orders in the background, and polls open orders
+    /// until shutdown begins.
     pub async fn run(self) {
-        let mut pause = Duration::from_secs(1);
-        loop {
-            match self.recover().await {
-                Ok(_) => break,
-                Err(e) => tracing::error!(error = %e, "recovery failed; trying again"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = self.stopping() => return,
-            }
-            pause = (pause * 2).min(Duration::from_secs(30));
-        }
+        let recovering = {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let mut pause = Duration::from_secs(1);
+                loop {
+                    match engine.recover().await {
+                        Ok(_) => return,
+                        Err(e) => tracing::error!(error = %e, "recovery failed; trying again"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = engine.stopping() => return,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+            })
+        };
         let mut pruned_at: Option<Instant> = None;
         while !self.is_stopping() {
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -152,6 +174,9 @@ impl Engine {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = self.stopping() => {}
             }
+        }
+        if let Err(e) = recovering.await {
+            tracing::error!(error = %e, "the recovery task failed");
         }
         tracing::info!("poller stopped");
     }

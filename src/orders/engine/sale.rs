@@ -42,9 +42,6 @@ impl Engine {
         if self.is_stopping() {
             return Err(EngineError::ShuttingDown);
         }
-        if !self.is_ready() {
-            return Err(EngineError::NotReady);
-        }
         let till = request
             .till
             .clone()

@@ -190,7 +190,7 @@ impl Harness {
         let engine = handle.engine.clone();
         if o.wait_ready {
             wait_until("the daemon recovers", Duration::from_secs(10), || {
-                engine.is_ready()
+                engine.last_recovery().is_some()
             })
             .await;
         }
