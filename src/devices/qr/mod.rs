@@ -30,18 +30,21 @@ impl QrSymbol {
         drawn.draw_all_functional_patterns();
         drawn.draw_data(&encoded, &ec);
         let modules = version.width() as usize;
-        let mut best: Option<(u32, Vec<bool>)> = None;
+        let mut best: Option<(u32, mask::Symbol)> = None;
         for pattern in mask::PATTERNS {
             let mut masked = drawn.clone();
             masked.apply_mask(pattern);
-            let cells = mask::cells(&masked, modules);
-            let score = mask::penalty(&cells, modules);
+            let symbol = mask::Symbol::of(masked, modules);
+            let score = symbol.penalty();
             if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((score, cells));
+                best = Some((score, symbol));
             }
         }
-        let (_, cells) = best.ok_or("no QR mask")?;
-        Ok(QrSymbol { modules, cells })
+        let (_, symbol) = best.ok_or("no QR mask")?;
+        Ok(QrSymbol {
+            modules,
+            cells: symbol.cells(),
+        })
     }
 
     pub fn dark(&self, x: usize, y: usize) -> bool {

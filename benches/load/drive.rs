@@ -1,0 +1,210 @@
+//! What drives the processes: tills selling over the till API, the same number of register.do
+//! calls straight to the sandbox (the peer a sale is compared with), signed callbacks, and raw
+//! sled writes on the same disk (the peer durable callbacks are compared with).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chasti::sandbox::{DEFAULT_PASSWORD, DEFAULT_USER};
+
+use super::procs::{CALLBACK_KEY, CASHIER};
+
+/// Latencies of a run and how long it took.
+pub struct Run {
+    pub latencies: Vec<Duration>,
+    pub wall: Duration,
+}
+
+impl Run {
+    pub fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i]
+    }
+}
+
+/// A counter shared by the clients, for keys and order numbers no one else uses.
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn next() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `total` calls made by `clients` concurrent clients, each one after the other.
+async fn run<F, Fut>(clients: usize, total: usize, call: F) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let left = Arc::new(AtomicUsize::new(total));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (call, left) = (call.clone(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                let t = Instant::now();
+                call().await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    Run {
+        latencies,
+        wall: started.elapsed(),
+    }
+}
+
+/// A sale made: the bank's order id and the order number.
+pub type Sold = (String, String);
+
+/// Sales through the till API, as tills do; returns the run and the sales made.
+pub async fn sales(
+    http: &reqwest::Client,
+    api: &str,
+    clients: usize,
+    total: usize,
+) -> (Run, Vec<Sold>) {
+    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
+    let (http, url, kept) = (http.clone(), format!("{api}/api/v1/sales"), ids.clone());
+    let run = run(clients, total, move || {
+        let (http, url, kept) = (http.clone(), url.clone(), kept.clone());
+        async move {
+            let body = serde_json::json!({
+                "amount": format!("{}.00", 100 + next() % 50_000),
+                "idempotency_key": format!("bench-{}", uuid::Uuid::new_v4()),
+            });
+            let reply = http
+                .post(&url)
+                .bearer_auth(CASHIER)
+                .json(&body)
+                .send()
+                .await
+                .expect("the till API answers");
+            assert_eq!(reply.status().as_u16(), 201, "a sale is created");
+            let reply: serde_json::Value = reply.json().await.unwrap();
+            let order = &reply["order"];
+            if let (Some(id), Some(number)) = (
+                order["gateway_order_id"].as_str(),
+                order["order_number"].as_str(),
+            ) {
+                kept.lock()
+                    .unwrap()
+                    .push((id.to_string(), number.to_string()));
+            }
+        }
+    })
+    .await;
+    let ids = std::mem::take(&mut *ids.lock().unwrap());
+    (run, ids)
+}
+
+/// register.do straight to the sandbox: what a sale costs at the bank alone.
+pub async fn registers(http: &reqwest::Client, sandbox: &str, clients: usize, total: usize) -> Run {
+    let (http, url) = (http.clone(), format!("{sandbox}payment/rest/register.do"));
+    run(clients, total, move || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let form = [
+                ("userName", DEFAULT_USER.to_string()),
+                ("password", DEFAULT_PASSWORD.to_string()),
+                ("orderNumber", format!("DIRECT-{}", next())),
+                ("amount", "10000".to_string()),
+                ("returnUrl", "https://shop.example/paid".to_string()),
+            ];
+            let reply = http.post(&url).form(&form).send().await.unwrap();
+            assert_eq!(reply.status().as_u16(), 200);
+            let _ = reply.bytes().await;
+        }
+    })
+    .await
+}
+
+/// The customer pays each order (the sandbox then calls chasti back).
+pub async fn pay_all(http: &reqwest::Client, sandbox: &str, sold: &[Sold]) {
+    for (id, _) in sold {
+        let reply = http
+            .post(format!("{sandbox}sandbox/api/orders/{id}/pay"))
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success());
+    }
+}
+
+/// Signed callbacks about one order, straight to chasti's callback route.
+pub async fn callbacks(
+    http: &reqwest::Client,
+    url: &str,
+    md_order: &str,
+    order_number: &str,
+    clients: usize,
+    total: usize,
+) -> Run {
+    let params = [
+        ("mdOrder", md_order),
+        ("orderNumber", order_number),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let sum = chasti::gateway::checksum::hmac_sha256_checksum(CALLBACK_KEY, params);
+    let mut query: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    query.push(("checksum".into(), sum));
+    let (http, url) = (http.clone(), url.to_string());
+    run(clients, total, move || {
+        let (http, url, query) = (http.clone(), url.clone(), query.clone());
+        async move {
+            let reply = http.get(&url).query(&query).send().await.unwrap();
+            assert_eq!(
+                reply.status().as_u16(),
+                200,
+                "a callback is kept and answered"
+            );
+        }
+    })
+    .await
+}
+
+/// sled alone on the same disk: `threads` threads each inserting a callback-sized value and
+/// flushing, `total` in all; writes per second.
+pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(8 << 20)
+        .open()
+        .unwrap();
+    let tree = db.open_tree("raw").unwrap();
+    let value = vec![7u8; 160];
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (db, tree, value) = (&db, &tree, &value);
+            s.spawn(move || {
+                for i in 0..total / threads {
+                    tree.insert(((t * total + i) as u64).to_be_bytes(), value.as_slice())
+                        .unwrap();
+                    db.flush().unwrap();
+                }
+            });
+        }
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
