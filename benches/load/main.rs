@@ -58,110 +58,21 @@ async fn main() {
     let callback_port = procs::free_port();
     let callback_url = format!("http://127.0.0.1:{callback_port}/cb");
     let (sandbox, sandbox_url) = procs::sandbox(&callback_url);
-    let live_store = scratch.join("live");
-    let config = procs::config(&scratch, &live_store, &sandbox_url, callback_port);
-    let (serve, api, _) = procs::serve(&config, &scratch.join("live.log"));
-    let pid = serve.pid();
-    drive::sales(&http, &api, 10, WARMUP).await;
-
-    let (cpu0, bank0) = (procs::cpu_seconds(pid), procs::cpu_seconds(sandbox.pid()));
-    let (_, paid_ids) = drive::sales(&http, &api, 10, CPU_SALES).await;
-    let cpu = (procs::cpu_seconds(pid) - cpu0) / CPU_SALES as f64;
-    let bank = (procs::cpu_seconds(sandbox.pid()) - bank0) / CPU_SALES as f64;
-    rows.push(Row {
-        figure: "chasti's own CPU per sale",
-        measured: format!(
-            "{:.2} ms (the sandbox: {:.2} ms per sale)",
-            cpu * 1e3,
-            bank * 1e3
-        ),
-        goal: "≤ 0.5 ms",
-        met: cpu <= 0.0005,
-    });
-
-    if std::env::var_os("LOAD_CPU_ONLY").is_some() {
-        // A quick look while working on the sale path: the first row only.
-        println!("{}: {}", rows[0].figure, rows[0].measured);
-        return;
-    }
-    let (saturated, _) = drive::sales(&http, &api, 64, SATURATION_SALES).await;
-    let direct = drive::registers(&http, &sandbox_url, 64, SATURATION_SALES).await;
-    rows.push(Row {
-        figure: "sales/s before the till API saturates",
-        measured: format!(
-            "{:.0} (register.do straight to the sandbox: {:.0}/s)",
-            saturated.per_second(),
-            direct.per_second()
-        ),
-        goal: "≥ 2 000",
-        met: saturated.per_second() >= 2000.0,
-    });
-
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampling = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                let rss = procs::memory_mb(pid).0;
-                peak.fetch_max((rss * 1024.0) as u64, std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
+    let history_only = std::env::var("LOAD_ONLY").as_deref() == Ok("history");
+    let (live_bytes, live_orders) = if history_only {
+        (0.0, 0)
+    } else {
+        till_day(
+            &http,
+            &scratch,
+            &sandbox,
+            &sandbox_url,
+            &callback_url,
+            callback_port,
+            &mut rows,
+        )
+        .await
     };
-    let (tills, _) = drive::sales(&http, &api, TILLS, TILL_SALES).await;
-    sampling.abort();
-    let direct = drive::registers(&http, &sandbox_url, TILLS, TILL_SALES).await;
-    let overhead = tills
-        .percentile(0.99)
-        .saturating_sub(direct.percentile(0.99));
-    rows.push(Row {
-        figure: "sale overhead beyond the gateway, 50 tills, p99",
-        measured: format!(
-            "{:.1} ms (sale p99 {:.1} ms, p50 {:.1} ms; register.do p99 {:.1} ms)",
-            ms(overhead),
-            ms(tills.percentile(0.99)),
-            ms(tills.percentile(0.5)),
-            ms(direct.percentile(0.99))
-        ),
-        goal: "< 5 ms",
-        met: overhead < Duration::from_millis(5),
-    });
-    let till_rss = peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
-
-    // Customers pay: callbacks, status calls, Paid.
-    drive::pay_all(&http, &sandbox_url, &paid_ids[..PAID]).await;
-    let (md, number) = paid_ids[PAID - 1].clone();
-    wait_paid(&http, &api, &number).await;
-    let cbs = drive::callbacks(
-        &http,
-        &callback_url,
-        &md,
-        &number,
-        CALLBACK_CLIENTS,
-        CALLBACKS,
-    )
-    .await;
-    let raw = drive::raw_sled(&scratch.join("raw8"), CALLBACK_CLIENTS, CALLBACKS);
-    let raw_one = drive::raw_sled(&scratch.join("raw1"), 1, CALLBACKS / 4);
-    let ratio = cbs.per_second() / raw;
-    rows.push(Row {
-        figure: "durable callbacks/s vs raw sled insert+flush/s",
-        measured: format!(
-            "{ratio:.2} ({:.0}/s vs {raw:.0}/s, both {CALLBACK_CLIENTS} at once; raw sled one at a time: {raw_one:.0}/s)",
-            cbs.per_second()
-        ),
-        goal: "≥ 0.8",
-        met: ratio >= 0.8,
-    });
-    rows.push(Row {
-        figure: "RSS under 50 concurrent tills",
-        measured: format!("{till_rss:.1} MB"),
-        goal: "< 30 MB",
-        met: till_rss < 30.0,
-    });
-    serve.stop();
-    let live_orders = WARMUP + CPU_SALES + SATURATION_SALES + TILL_SALES;
-    let live_bytes = procs::dir_bytes(&live_store) as f64 / live_orders as f64;
 
     // --- a store of history -----------------------------------------------------------------
     let history_store = scratch.join("history");
@@ -269,6 +180,126 @@ async fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// A till's day on a fresh store: sales, customers paying, callbacks. Adds its rows; returns
+/// the store's bytes per order and the number of sales.
+async fn till_day(
+    http: &reqwest::Client,
+    scratch: &std::path::Path,
+    sandbox: &procs::Running,
+    sandbox_url: &str,
+    callback_url: &str,
+    callback_port: u16,
+    rows: &mut Vec<Row>,
+) -> (f64, usize) {
+    let live_store = scratch.join("live");
+    let config = procs::config(scratch, &live_store, sandbox_url, callback_port);
+    let (serve, api, _) = procs::serve(&config, &scratch.join("live.log"));
+    let pid = serve.pid();
+    drive::sales(http, &api, 10, WARMUP).await;
+
+    let (cpu0, bank0) = (procs::cpu_seconds(pid), procs::cpu_seconds(sandbox.pid()));
+    let (_, paid_ids) = drive::sales(http, &api, 10, CPU_SALES).await;
+    let cpu = (procs::cpu_seconds(pid) - cpu0) / CPU_SALES as f64;
+    let bank = (procs::cpu_seconds(sandbox.pid()) - bank0) / CPU_SALES as f64;
+    rows.push(Row {
+        figure: "chasti's own CPU per sale",
+        measured: format!(
+            "{:.2} ms (the sandbox: {:.2} ms per sale)",
+            cpu * 1e3,
+            bank * 1e3
+        ),
+        goal: "≤ 0.5 ms",
+        met: cpu <= 0.0005,
+    });
+
+    if std::env::var_os("LOAD_CPU_ONLY").is_some() {
+        // A quick look while working on the sale path: the first row only.
+        println!("{}: {}", rows[0].figure, rows[0].measured);
+        std::process::exit(0);
+    }
+    let (saturated, _) = drive::sales(http, &api, 64, SATURATION_SALES).await;
+    let direct = drive::registers(http, sandbox_url, 64, SATURATION_SALES).await;
+    rows.push(Row {
+        figure: "sales/s before the till API saturates",
+        measured: format!(
+            "{:.0} (register.do straight to the sandbox: {:.0}/s)",
+            saturated.per_second(),
+            direct.per_second()
+        ),
+        goal: "≥ 2 000",
+        met: saturated.per_second() >= 2000.0,
+    });
+
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                let rss = procs::memory_mb(pid).0;
+                peak.fetch_max((rss * 1024.0) as u64, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let (tills, _) = drive::sales(http, &api, TILLS, TILL_SALES).await;
+    sampling.abort();
+    let direct = drive::registers(http, sandbox_url, TILLS, TILL_SALES).await;
+    let overhead = tills
+        .percentile(0.99)
+        .saturating_sub(direct.percentile(0.99));
+    rows.push(Row {
+        figure: "sale overhead beyond the gateway, 50 tills, p99",
+        measured: format!(
+            "{:.1} ms (sale p99 {:.1} ms, p50 {:.1} ms; register.do p99 {:.1} ms)",
+            ms(overhead),
+            ms(tills.percentile(0.99)),
+            ms(tills.percentile(0.5)),
+            ms(direct.percentile(0.99))
+        ),
+        goal: "< 5 ms",
+        met: overhead < Duration::from_millis(5),
+    });
+    let till_rss = peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
+
+    // Customers pay: callbacks, status calls, Paid.
+    drive::pay_all(http, sandbox_url, &paid_ids[..PAID]).await;
+    let (md, number) = paid_ids[PAID - 1].clone();
+    wait_paid(http, &api, &number).await;
+    let cbs = drive::callbacks(
+        http,
+        callback_url,
+        &md,
+        &number,
+        CALLBACK_CLIENTS,
+        CALLBACKS,
+    )
+    .await;
+    let raw = drive::raw_sled(&scratch.join("raw8"), CALLBACK_CLIENTS, CALLBACKS);
+    let raw_one = drive::raw_sled(&scratch.join("raw1"), 1, CALLBACKS / 4);
+    let ratio = cbs.per_second() / raw;
+    rows.push(Row {
+        figure: "durable callbacks/s vs raw sled insert+flush/s",
+        measured: format!(
+            "{ratio:.2} ({:.0}/s vs {raw:.0}/s, both {CALLBACK_CLIENTS} at once; raw sled one at a time: {raw_one:.0}/s)",
+            cbs.per_second()
+        ),
+        goal: "≥ 0.8",
+        met: ratio >= 0.8,
+    });
+    rows.push(Row {
+        figure: "RSS under 50 concurrent tills",
+        measured: format!("{till_rss:.1} MB"),
+        goal: "< 30 MB",
+        met: till_rss < 30.0,
+    });
+    serve.stop();
+    let live_orders = WARMUP + CPU_SALES + SATURATION_SALES + TILL_SALES;
+    (
+        procs::dir_bytes(&live_store) as f64 / live_orders as f64,
+        live_orders,
+    )
 }
 
 /// Waits (bounded) until the order is paid.

@@ -49,14 +49,13 @@ pub struct FailedAttempt {
     pub why: String,
 }
 
-/// A new order's id: a UUID v7 from the engine's clock, so ids sort by creation time and a
-/// Moscow day's orders are one key range in the store (monotonic within this process).
+/// A new order's id: a UUID v7 of exactly its creation time (the engine's clock), so ids sort
+/// by creation time and a Moscow day's orders are one key range in the store. No monotonic
+/// counter: after the clock is set back, new ids must still carry their own time, not a
+/// remembered later one. Ids of one millisecond differ in their 74 random bits.
 pub fn new_order_id(at: DateTime<Utc>) -> uuid::Uuid {
-    static CONTEXT: std::sync::LazyLock<std::sync::Mutex<uuid::ContextV7>> =
-        std::sync::LazyLock::new(|| std::sync::Mutex::new(uuid::ContextV7::new()));
-    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
     let secs = u64::try_from(at.timestamp()).unwrap_or(0);
-    let ts = uuid::Timestamp::from_unix(&*context, secs, at.timestamp_subsec_nanos());
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, at.timestamp_subsec_nanos());
     uuid::Uuid::new_v7(ts)
 }
 

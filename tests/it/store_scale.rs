@@ -184,3 +184,38 @@ async fn sums_follow_every_kind_of_change() {
     assert_eq!(kept.refunded.get(), 10_200);
     assert_eq!(kept.net.get(), 10_100);
 }
+
+/// A key answers with its sale for `KEY_DAYS` Moscow days (a till retries within minutes);
+/// after that it is a new sale, and the sweep forgets the old days' keys.
+#[tokio::test]
+async fn an_idempotency_key_answers_for_a_week_then_is_forgotten() {
+    let start = chrono::Utc::now();
+    let clock = std::sync::Arc::new(chasti::orders::ManualClock::new(start));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let sale = |key: &str| {
+        let mut s = Harness::sale(100, Mode::OneStage);
+        s.idempotency_key = Some(chasti::domain::IdempotencyKey::parse(key).unwrap());
+        s
+    };
+    let first = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    let days = chasti::orders::store::KEY_DAYS;
+    clock.set(start + chrono::Duration::days(days - 1));
+    let again = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    assert_eq!(again.id, first.id, "the same sale within the week");
+    clock.set(start + chrono::Duration::days(days));
+    let later = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    assert_ne!(later.id, first.id, "a new sale after it");
+    h.engine.prune();
+    let cutoff = start + chrono::Duration::days(days);
+    let key = chasti::domain::IdempotencyKey::parse("receipt-1").unwrap();
+    let found = h.engine.store().by_idempotency_key(&key, cutoff).unwrap();
+    assert_eq!(
+        found.map(|o| o.id),
+        Some(later.id),
+        "the old day's key is gone"
+    );
+}

@@ -88,7 +88,7 @@ pub async fn create_sale(
         Some(key) => api
             .engine
             .store()
-            .by_idempotency_key(key)
+            .by_idempotency_key(key, api.engine.now())
             .ok()
             .flatten()
             .is_some(),

@@ -181,7 +181,8 @@ impl Engine {
         tracing::info!("poller stopped");
     }
 
-    /// Drops journal entries and stored callbacks older than the retention period.
+    /// Drops journal entries and stored callbacks older than the retention period, and the
+    /// idempotency keys of days that no longer answer (`KEY_DAYS`).
     pub fn prune(&self) {
         let retention = chrono::Duration::from_std(self.inner.settings.retention)
             .unwrap_or(chrono::Duration::days(90));
@@ -189,6 +190,13 @@ impl Engine {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "old journal entries and callbacks removed"),
             Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+        }
+        let oldest = crate::moscow::date(self.now())
+            - chrono::Duration::days(crate::orders::store::KEY_DAYS - 1);
+        match self.inner.store.prune_keys_before(oldest) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "idempotency keys of past days removed"),
+            Err(e) => tracing::warn!(error = %e, "idempotency key sweep failed"),
         }
     }
 

@@ -47,7 +47,7 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| self.inner.settings.default_till.clone());
         if let Some(key) = &request.idempotency_key {
-            if let Some(existing) = self.inner.store.by_idempotency_key(key)? {
+            if let Some(existing) = self.inner.store.by_idempotency_key(key, self.now())? {
                 return replay(existing, &request, &till);
             }
         }
@@ -80,7 +80,7 @@ impl Engine {
                 // Another request with the same key won the race.
                 let key = request.idempotency_key.as_ref();
                 if let Some(existing) = key
-                    .map(|k| self.inner.store.by_idempotency_key(k))
+                    .map(|k| self.inner.store.by_idempotency_key(k, self.now()))
                     .transpose()?
                     .flatten()
                 {

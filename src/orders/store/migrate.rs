@@ -181,7 +181,9 @@ mod tests {
             let number = OrderNumber::parse("T-1-261123-0001").unwrap();
             assert_eq!(store.by_number(&number).unwrap().unwrap().id, id);
             let key = IdempotencyKey::parse("pos-0001").unwrap();
-            assert_eq!(store.by_idempotency_key(&key).unwrap().unwrap().id, id);
+            let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap();
+            let found = store.by_idempotency_key(&key, at.into()).unwrap();
+            assert_eq!(found.unwrap().id, id);
             let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
             let totals = store.day_totals(day, day).unwrap();
             assert_eq!((totals[0].count, totals[0].sold.get()), (1, 149_900));

@@ -5,7 +5,8 @@
 //!
 //! Layout 2 (`migrate.rs` upgrades layout 1 in place at open):
 //! - `orders2`: order id (16 bytes, UUID v7: creation order) → record (schema 2)
-//! - `numbers`: order number → id;  `keys`: SHA-256 of the idempotency key (16 bytes) → id
+//! - `numbers`: order number → id;  `keys`: the sale's day and the idempotency key's SHA-256
+//!   → id, kept for `KEY_DAYS` (a till retries a sale within minutes; a link lives 20)
 //! - `open2`: ids of orders still moving;  `days`: Moscow day → that day's sums
 //! - `journal2`, `callbacks2`: diagnostics, time-keyed, trimmed to the retention period
 //! - `cancel2`: cancels asked for while a sale registers;  `print_queue`;  `meta`: counters
@@ -32,6 +33,10 @@ use crate::moscow;
 use days::DaySums;
 
 pub use diagnostics::{JournalEntry, StoredCallback};
+
+/// How many Moscow days an idempotency key keeps answering with its sale (today and the days
+/// before): a retry after that is a new sale.
+pub const KEY_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -200,7 +205,10 @@ impl Store {
         let id = keys::id(&order.id);
         let bytes = encode(order)?;
         let day = keys::day(moscow::date(order.created_at));
-        let key = order.idempotency_key.as_ref().map(keys::idempotency);
+        let key = order
+            .idempotency_key
+            .as_ref()
+            .map(|k| keys::idempotency(k, moscow::date(order.created_at)));
         let trees = (
             &self.orders,
             &self.numbers,
@@ -292,8 +300,32 @@ impl Store {
         self.get_via(&self.numbers, number.as_str().as_bytes())
     }
 
-    pub fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, StoreError> {
-        self.get_via(&self.keys, &keys::idempotency(key))
+    /// The sale made with this idempotency key on the Moscow day of `now` or the days before
+    /// it (`KEY_DAYS` in all), newest first.
+    pub fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Order>, StoreError> {
+        let today = moscow::date(now);
+        for back in 0..KEY_DAYS {
+            let day = today - chrono::Duration::days(back);
+            if let Some(order) = self.get_via(&self.keys, &keys::idempotency(key, day))? {
+                return Ok(Some(order));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Forgets the idempotency keys of days before `day`; returns how many went.
+    pub fn prune_keys_before(&self, day: NaiveDate) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.keys.range(..keys::day(day)) {
+            let (key, _) = entry?;
+            self.keys.remove(key)?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// An order still moving, by the bank's id (a callback without an order number). Closed
