@@ -333,3 +333,57 @@ async fn the_callback_route_refuses_sources_outside_the_allow_list() {
         assert_eq!(refused, expected == 403);
     }
 }
+
+/// A burst of the same callback (the bank retrying, a proxy repeating) costs a couple of status
+/// calls, not one per callback: looks at one order coalesce, and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_callbacks_for_one_order_coalesces_into_a_few_looks() {
+    let h = Harness::new(callbacks_only()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(70, Mode::OneStage))
+        .await
+        .unwrap();
+    let gid = Harness::gateway_id(&order);
+    let number = order.order_number.to_string();
+    // The payment's own callback is lost in transit; the burst below is what tells chasti.
+    h.sandbox.set_faults(Faults {
+        callbacks: CallbackFaults {
+            drop_next: 1,
+            ..CallbackFaults::default()
+        },
+        ..Faults::default()
+    });
+    h.sandbox.pay(&gid).unwrap();
+    let base = [
+        ("mdOrder", gid.as_str()),
+        ("orderNumber", number.as_str()),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ];
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, base);
+    let mut params = base.to_vec();
+    params.push(("checksum", &sum));
+    let sent = futures_util::future::join_all((0..40).map(|_| send(&h, &params))).await;
+    assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+    h.quiet().await;
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state.kind(),
+        StateKind::Paid
+    );
+    let looks = h
+        .sandbox
+        .ledger()
+        .operations
+        .iter()
+        .filter(|o| o.operation == "getOrderStatusExtended.do")
+        .filter(|o| o.order_number.as_deref() == Some(number.as_str()))
+        .count();
+    // One look per callback would be 40; coalesced, a look runs at most once more after each.
+    assert!(looks <= 20, "{looks} status calls for 40 callbacks");
+    assert_eq!(
+        h.engine.store().callbacks().unwrap().len(),
+        40,
+        "each one kept"
+    );
+}

@@ -1,7 +1,7 @@
 //! Finding out: ask the gateway about an order and act on the answer. The one path for
 //! callbacks, polls and recovery; a callback only says something moved, never what to believe.
 
-use super::{Engine, EngineError};
+use super::{lock, Engine, EngineError};
 use crate::domain::{GatewayOrderId, OrderNumber};
 use crate::gateway::{GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::Order;
@@ -173,10 +173,30 @@ impl Engine {
         };
         // A callback means something moved: poll this order promptly from now on.
         self.schedule(order.id, self.inner.settings.poll_first);
+        {
+            // Duplicates and bursts (the bank retries; several operations close together)
+            // coalesce: while a look is under way, later callbacks ask for one more look.
+            let mut following = lock(&self.inner.following);
+            if let Some(again) = following.get_mut(&order.id) {
+                *again = true;
+                return;
+            }
+            following.insert(order.id, false);
+        }
         let engine = self.clone();
         self.inner.follow_ups.spawn(async move {
-            if let Err(e) = engine.refresh(&order.id).await {
-                tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
+            loop {
+                if let Err(e) = engine.refresh(&order.id).await {
+                    tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
+                }
+                let mut following = lock(&engine.inner.following);
+                match following.get_mut(&order.id) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        following.remove(&order.id);
+                        return;
+                    }
+                }
             }
         });
     }

@@ -143,6 +143,9 @@ struct Inner {
     stopping: CancellationToken,
     /// Work started by callbacks after their 200: drained at shutdown.
     follow_ups: TaskTracker,
+    /// Orders with a callback follow-up under way, and whether another callback came meanwhile
+    /// (then one more look follows, never one per callback).
+    following: Mutex<std::collections::HashMap<uuid::Uuid, bool>>,
     last_recovery: Mutex<Option<poller::Recovery>>,
     /// The orders a crash or a lost reply left transitional, as found when the store opened:
     /// recovery's work (sales made since settle themselves).
@@ -190,6 +193,7 @@ impl Engine {
                 polls: Mutex::new(std::collections::HashMap::new()),
                 stopping: CancellationToken::new(),
                 follow_ups: TaskTracker::new(),
+                following: Mutex::new(std::collections::HashMap::new()),
                 last_recovery: Mutex::new(None),
                 interrupted,
                 metrics: Arc::new(crate::metrics::Metrics::default()),
