@@ -36,8 +36,19 @@ fn next() -> usize {
     SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
+/// How clients make their calls.
+#[derive(Clone, Copy)]
+pub enum Load {
+    /// Each client calls again as soon as its last call is answered (closed loop): measures
+    /// throughput, and latency at saturation.
+    BackToBack,
+    /// Each client starts a call every so often, whatever the others do (open loop), as tills
+    /// do: measures latency at a given rate.
+    Every(Duration),
+}
+
 /// `total` calls made by `clients` concurrent clients, each one after the other.
-async fn run<F, Fut>(clients: usize, total: usize, call: F) -> Run
+async fn run<F, Fut>(clients: usize, total: usize, load: Load, call: F) -> Run
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -45,14 +56,28 @@ where
     let started = Instant::now();
     let left = Arc::new(AtomicUsize::new(total));
     let mut tasks = Vec::new();
-    for _ in 0..clients {
+    for client in 0..clients {
         let (call, left) = (call.clone(), left.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut ticks = match load {
+                Load::BackToBack => None,
+                Load::Every(every) => {
+                    // Tills spread over the period rather than all at its start.
+                    let offset = every * client as u32 / clients as u32;
+                    let mut ticks =
+                        tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    Some(ticks)
+                }
+            };
             while left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
                 let t = Instant::now();
                 call().await;
                 latencies.push(t.elapsed());
@@ -79,10 +104,11 @@ pub async fn sales(
     api: &str,
     clients: usize,
     total: usize,
+    load: Load,
 ) -> (Run, Vec<Sold>) {
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
     let (http, url, kept) = (http.clone(), format!("{api}/api/v1/sales"), ids.clone());
-    let run = run(clients, total, move || {
+    let run = run(clients, total, load, move || {
         let (http, url, kept) = (http.clone(), url.clone(), kept.clone());
         async move {
             let body = serde_json::json!({
@@ -115,9 +141,15 @@ pub async fn sales(
 }
 
 /// register.do straight to the sandbox: what a sale costs at the bank alone.
-pub async fn registers(http: &reqwest::Client, sandbox: &str, clients: usize, total: usize) -> Run {
+pub async fn registers(
+    http: &reqwest::Client,
+    sandbox: &str,
+    clients: usize,
+    total: usize,
+    load: Load,
+) -> Run {
     let (http, url) = (http.clone(), format!("{sandbox}payment/rest/register.do"));
-    run(clients, total, move || {
+    run(clients, total, load, move || {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let form = [
@@ -169,7 +201,7 @@ pub async fn callbacks(
         .collect();
     query.push(("checksum".into(), sum));
     let (http, url) = (http.clone(), url.to_string());
-    run(clients, total, move || {
+    run(clients, total, Load::BackToBack, move || {
         let (http, url, query) = (http.clone(), url.clone(), query.clone());
         async move {
             let reply = http.get(&url).query(&query).send().await.unwrap();

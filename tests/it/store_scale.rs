@@ -219,3 +219,112 @@ async fn an_idempotency_key_answers_for_a_week_then_is_forgotten() {
         "the old day's key is gone"
     );
 }
+
+/// Resident and peak resident memory of a process, in MB.
+fn memory_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `chasti serve` (the shipped config, embedded sandbox, free ports) on the store at `store`.
+fn serve_on(dir: &std::path::Path, store: &std::path::Path) -> crate::common::ServeProcess {
+    let text = include_str!("../../config/chasti.toml")
+        .replace("listen = \"127.0.0.1:8907\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "path = \"chasti-data/orders\"",
+            &format!("path = \"{}\"", store.display()),
+        );
+    let config = dir.join(format!(
+        "{}.toml",
+        store.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&config, text).unwrap();
+    crate::common::ServeProcess::start(&config, &dir.join("serve.log"), &[])
+}
+
+/// Memory does not grow with the store's history: a daemon on 100 000 orders starts within a
+/// few MB of one on an empty store, and listing pages, a day's CSV and the manager page add
+/// little. (Figures for the release build are in the README, from `cargo bench --bench load`;
+/// this asserts the shape with a generous margin, on the test build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_serving_100_000_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let today = chrono::Utc::now();
+    let last = chasti::moscow::date(today) - chrono::Duration::days(1);
+    let first = last - chrono::Duration::days(29);
+    {
+        let store = chasti::orders::Store::open(&history).unwrap();
+        let mut day = first;
+        while day <= last {
+            let n = if day == last { 13_000 } else { 3_000 };
+            store
+                .insert_many(&day_of_orders(day, n, "1", 0))
+                .await
+                .unwrap();
+            day = day.succ_opt().unwrap();
+        }
+    }
+    let empty = serve_on(dir.path(), &dir.path().join("empty"));
+    let (baseline, _) = memory_mb(empty.child.id());
+    drop(empty);
+
+    let serve = serve_on(dir.path(), &history);
+    let pid = serve.child.id();
+    let (started, _) = memory_mb(pid);
+    let http = crate::common::http();
+    let manager = "demo-manager-token-change-me";
+    let mut cursor = String::new();
+    for _ in 0..5 {
+        let reply: Value = http
+            .get(format!(
+                "{}/api/v1/orders?day={last}&limit=100{cursor}",
+                serve.api
+            ))
+            .bearer_auth(manager)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(reply["total"]["count"], 13_000);
+        cursor = format!("&cursor={}", reply["next_cursor"].as_str().unwrap());
+    }
+    let csv = http
+        .get(format!("{}/api/v1/orders.csv?day={last}", serve.api))
+        .bearer_auth(manager)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(csv.len() > 1_000_000, "{} bytes", csv.len());
+    let page = http
+        .get(format!("{}/manager", serve.api))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_success());
+    let (after, peak) = memory_mb(pid);
+    eprintln!("memory: empty store {baseline:.1} MB, 100 000 orders {started:.1} MB at start, {after:.1} MB after (peak {peak:.1} MB)");
+    assert!(
+        started - baseline < 40.0,
+        "serving 100 000 orders takes {started:.1} MB at start, an empty store {baseline:.1} MB"
+    );
+    assert!(
+        peak - started < 40.0,
+        "listing, a day's CSV and the manager page took it from {started:.1} MB to {after:.1} MB (peak {peak:.1} MB)"
+    );
+}
