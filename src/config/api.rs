@@ -4,13 +4,15 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Fail};
+use super::{check_max_connections, ConfigError, Fail};
+use crate::http::server::Limits;
 use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawApi {
     listen: String,
+    max_connections: usize,
     tokens: Vec<RawToken>,
 }
 
@@ -18,6 +20,7 @@ impl Default for RawApi {
     fn default() -> Self {
         RawApi {
             listen: "127.0.0.1:8080".into(),
+            max_connections: Limits::API.max_connections,
             tokens: Vec::new(),
         }
     }
@@ -53,6 +56,8 @@ pub struct ApiToken {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
+    /// The listener's bounds (`api.max_connections`; timeouts fixed).
+    pub limits: Limits,
     pub tokens: Vec<ApiToken>,
 }
 
@@ -70,6 +75,10 @@ pub(super) fn check_api(
             ),
         )
     })?;
+    let limits = Limits {
+        max_connections: check_max_connections("api.max_connections", a.max_connections, fail)?,
+        ..Limits::API
+    };
     let mut tokens = Vec::new();
     for (i, t) in a.tokens.into_iter().enumerate() {
         let key = format!("api.tokens[{i}]");
@@ -92,5 +101,9 @@ pub(super) fn check_api(
             token,
         });
     }
-    Ok(ApiConfig { listen, tokens })
+    Ok(ApiConfig {
+        listen,
+        limits,
+        tokens,
+    })
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Fail, ENV_CALLBACK_KEY};
+use super::{check_max_connections, ConfigError, Fail, ENV_CALLBACK_KEY};
+use crate::http::server::Limits;
 use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
@@ -17,6 +18,8 @@ pub(super) struct RawCallback {
     public_key_file: Option<PathBuf>,
     allow: Vec<String>,
     trusted_proxies: Vec<String>,
+    allow_unsigned: bool,
+    max_connections: usize,
 }
 
 impl Default for RawCallback {
@@ -28,6 +31,8 @@ impl Default for RawCallback {
             public_key_file: None,
             allow: Vec::new(),
             trusted_proxies: Vec::new(),
+            allow_unsigned: false,
+            max_connections: Limits::CALLBACK.max_connections,
         }
     }
 }
@@ -43,6 +48,17 @@ pub struct CallbackConfig {
     pub allow: Vec<ipnet::IpNet>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Unsigned callbacks accepted on an address other hosts can reach (`callback.allow_unsigned`).
+    pub allow_unsigned: bool,
+    /// The listener's bounds (`callback.max_connections`; timeouts fixed).
+    pub limits: Limits,
+}
+
+impl CallbackConfig {
+    /// No key to check callbacks with: anyone who reaches the port can send one.
+    pub fn unsigned(&self) -> bool {
+        self.key.is_none() && self.public_key.is_none()
+    }
 }
 
 pub(super) fn check_callback(
@@ -104,12 +120,33 @@ pub(super) fn check_callback(
     };
     let allow = nets("callback.allow", &c.allow)?;
     let trusted_proxies = nets("callback.trusted_proxies", &c.trusted_proxies)?;
-    Ok(CallbackConfig {
+    let limits = Limits {
+        max_connections: check_max_connections(
+            "callback.max_connections",
+            c.max_connections,
+            fail,
+        )?,
+        ..Limits::CALLBACK
+    };
+    let config = CallbackConfig {
         listen,
         path: c.path,
         key,
         public_key,
         allow,
         trusted_proxies,
-    })
+        allow_unsigned: c.allow_unsigned,
+        limits,
+    };
+    // Anyone who reaches the port could report payments: on such an address a key is required,
+    // unless the integrator says in so many words that they accept the risk.
+    if config.unsigned() && !listen.ip().is_loopback() && !config.allow_unsigned {
+        return Err(fail(
+            "callback.key",
+            format!(
+                "found no callback.key or callback.public_key_file while callback.listen is {listen}, which other hosts can reach; allowed: the key from the merchant cabinet (or CHASTI_CALLBACK_KEY), or callback.allow_unsigned = true to accept unsigned callbacks knowingly"
+            ),
+        ));
+    }
+    Ok(config)
 }

@@ -196,6 +196,20 @@ pub(crate) fn absolute_url(key: &str, text: &str, fail: &Fail) -> Result<Url, Co
     }
 }
 
+/// A listener's cap on open connections: enough for a shop, and far below the descriptors the
+/// systemd unit allows (`LimitNOFILE=65536`).
+pub(crate) fn check_max_connections(
+    key: &str,
+    value: usize,
+    fail: &Fail,
+) -> Result<usize, ConfigError> {
+    if (1..=4096).contains(&value) {
+        Ok(value)
+    } else {
+        Err(fail(key, format!("found {value}; allowed: 1..4096")))
+    }
+}
+
 /// Rewords serde's messages into "found …; allowed: …" where they are about a value.
 fn explain_serde(message: &str) -> String {
     let mut message = one_line(message);

@@ -140,6 +140,21 @@ fn each_bad_config_has_its_own_message() {
             "scanner",
             "unknown key `scanner`",
         ),
+        (
+            format!("{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\n"),
+            "callback.key",
+            "callback.allow_unsigned = true",
+        ),
+        (
+            format!("{GOOD}[callback]\nmax_connections = 0\n"),
+            "callback.max_connections",
+            "found 0; allowed: 1..4096",
+        ),
+        (
+            format!("{GOOD}[api]\nmax_connections = 100000\n"),
+            "api.max_connections",
+            "found 100000; allowed: 1..4096",
+        ),
         ("[gateway\n".to_string(), "(syntax)", ""),
     ];
     let mut seen = std::collections::HashSet::new();
@@ -150,6 +165,17 @@ fn each_bad_config_has_its_own_message() {
         assert!(e.to_string().starts_with("chasti.toml: "), "{e}");
         assert!(seen.insert(e.to_string()), "message repeated: {e}");
     }
+}
+
+#[test]
+fn unsigned_callbacks_on_a_reachable_address_need_saying_so() {
+    let open = format!("{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\nallow_unsigned = true\n");
+    let config = parse(&open).unwrap();
+    assert!(config.callback.unsigned() && config.callback.allow_unsigned);
+    let signed = format!("{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\nkey = \"k\"\n");
+    assert!(!parse(&signed).unwrap().callback.unsigned());
+    // Loopback (behind the shop's reverse proxy): allowed unsigned, as before.
+    assert!(parse(GOOD).unwrap().callback.unsigned());
 }
 
 #[test]

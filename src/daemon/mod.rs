@@ -181,6 +181,7 @@ impl Daemon {
             callback_listener,
             crate::http::callback::router(engine.clone(), &config.callback.path, auth),
             None,
+            config.callback.limits,
         );
 
         let devices = startup::devices(&config, parts.printer, parts.display);
@@ -191,7 +192,12 @@ impl Daemon {
         api.max_amount = config.orders.max_amount;
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
-        let api_server = server::spawn(api_listener, crate::http::api::router(api.clone()), None);
+        let api_server = server::spawn(
+            api_listener,
+            crate::http::api::router(api.clone()),
+            None,
+            config.api.limits,
+        );
 
         let engine_task = tokio::spawn(engine.clone().run());
         let handle = DaemonHandle {

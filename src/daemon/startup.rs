@@ -88,11 +88,11 @@ pub fn announce(config: &Config, handle: &DaemonHandle) {
         (None, None) => "UNSIGNED (no callback.key): each is confirmed with a status call",
     };
     tracing::info!(url = %handle.callback_url(), "bank callbacks expected here, {signed}");
-    let unsigned = config.callback.key.is_none() && config.callback.public_key.is_none();
-    if unsigned && !is_loopback(&handle.callback_addr) {
+    if config.callback.unsigned() && !is_loopback(&handle.callback_addr) {
+        // Only with callback.allow_unsigned = true: the config refuses it otherwise.
         tracing::warn!(
             listen = %handle.callback_addr,
-            "callbacks are unsigned on an address other hosts can reach: set callback.key from the merchant cabinet"
+            "callbacks are unsigned on an address other hosts can reach (callback.allow_unsigned): set callback.key from the merchant cabinet"
         );
     }
     tracing::info!(api = %format!("{}/api/v1", handle.api_url()), tokens = config.api.tokens.len(), "till API listening");

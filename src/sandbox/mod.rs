@@ -216,7 +216,12 @@ impl Sandbox {
             fault_rules: Mutex::new(Vec::new()),
             public_base,
         });
-        let server = crate::http::server::spawn(listener, http::router(shared.clone()), tls);
+        let server = crate::http::server::spawn(
+            listener,
+            http::router(shared.clone()),
+            tls,
+            crate::http::server::Limits::SANDBOX,
+        );
         // Lifetimes run out even when nobody asks: the bank sends declinedByTimeout by itself.
         let sweeper = {
             let shared = shared.clone();

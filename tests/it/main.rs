@@ -12,6 +12,7 @@ mod daemon;
 mod devices;
 mod doctor;
 mod gateway_client;
+mod hostile;
 mod orders;
 mod pages;
 mod sandbox;
