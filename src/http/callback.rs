@@ -9,7 +9,7 @@ use axum::routing::any;
 use axum::Router;
 
 use crate::gateway::checksum::{verify_hmac_sha256, verify_rsa_sha512, CallbackPublicKey};
-use crate::orders::Engine;
+use crate::orders::{CallbackOutcome, Engine};
 use crate::secret::Secret;
 
 /// Callbacks are a handful of short fields; anything bigger is not the bank.
@@ -147,6 +147,13 @@ async fn intake(
     if method != Method::GET && method != Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
     }
+    // The body is capped by the route's limit; the query is capped the same (the listener's
+    // header cap stops anything far bigger before it is read).
+    if query.as_ref().is_some_and(|q| q.len() > MAX_CALLBACK_BYTES) {
+        intake.engine.metrics().callback("too_big");
+        tracing::warn!("callback with an oversized query refused");
+        return (StatusCode::URI_TOO_LONG, "query too long\n");
+    }
     let peer_ip = peer
         .map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
@@ -192,15 +199,24 @@ async fn intake(
     };
     let operation = get("operation");
     let status = get("status");
-    if let Err(e) = intake.engine.record_callback(params, signature).await {
-        // Not kept, so not acknowledged: the bank will try again.
-        tracing::error!(error = %e, "callback could not be stored");
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
+    match intake.engine.accept_callback(params, signature).await {
+        Ok(CallbackOutcome::Accepted) => {
+            intake.engine.metrics().callback("accepted");
+            tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, signature, "callback received");
+        }
+        Ok(CallbackOutcome::Replayed) => {
+            intake.engine.metrics().callback("replayed");
+            tracing::debug!(md_order = ?md_order, order_number = ?order_number, "a repeated callback ignored");
+        }
+        Ok(CallbackOutcome::UnknownUnsigned) => {
+            intake.engine.metrics().callback("unknown_unsigned");
+            tracing::debug!(md_order = ?md_order, order_number = ?order_number, "an unsigned callback for an unknown order ignored");
+        }
+        Err(e) => {
+            // Not kept, so not acknowledged: the bank will try again.
+            tracing::error!(error = %e, "callback could not be stored");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
+        }
     }
-    intake.engine.metrics().callback("accepted");
-    tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, "callback received");
-    intake
-        .engine
-        .follow_callback(md_order.as_deref(), order_number.as_deref());
     (StatusCode::OK, "OK\n")
 }

@@ -14,8 +14,9 @@ pub mod totals;
 pub mod transition;
 
 pub use engine::{
-    Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Page, PageQuery, Recovery,
-    SaleRequest, SystemClock,
+    CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Page,
+    PageQuery, Recovery, SaleRequest, SystemClock, LOOKS_PER_SECOND, REPLAY_WINDOW,
+    UNSIGNED_KEPT_PER_ORDER,
 };
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

@@ -361,10 +361,30 @@ async fn a_burst_of_callbacks_for_one_order_coalesces_into_a_few_looks() {
         ("operation", "deposited"),
         ("status", "1"),
     ];
-    let sum = hmac_sha256_checksum(CALLBACK_KEY, base);
-    let mut params = base.to_vec();
-    params.push(("checksum", &sum));
-    let sent = futures_util::future::join_all((0..40).map(|_| send(&h, &params))).await;
+    // Forty distinct callbacks (a replay of one would be answered and ignored; see hostile.rs).
+    let bursts: Vec<Vec<(String, String)>> = (0..40)
+        .map(|i| {
+            let stamp = format!("{}", 1_700_000_000_000u64 + i);
+            let mut params: Vec<(&str, &str)> = base.to_vec();
+            params.push(("callbackCreationDate", stamp.as_str()));
+            let sum = hmac_sha256_checksum(CALLBACK_KEY, params.iter().copied());
+            let mut owned: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            owned.push(("checksum".into(), sum));
+            owned
+        })
+        .collect();
+    let h = &h;
+    let sent = futures_util::future::join_all(bursts.iter().map(|params| async move {
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        send(h, &params).await
+    }))
+    .await;
     assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
     h.quiet().await;
     assert_eq!(

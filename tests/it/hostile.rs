@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use chasti::gateway::checksum::hmac_sha256_checksum;
+use chasti::orders::{Mode, StateKind};
 use tokio::io::AsyncReadExt;
 
-use crate::common::{Harness, HarnessOptions, TillClient};
+use crate::common::{Harness, HarnessOptions, TillClient, CALLBACK_KEY};
 
 /// More silent connections to the callback port than its cap: the ones over the cap are closed
 /// at once, and a sale on the till API still answers within a second.
@@ -69,5 +71,209 @@ async fn silent_connections_to_the_callback_port_cannot_starve_the_till_api() {
             "the callback port never answered again"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn callbacks_only(unsigned: bool) -> HarnessOptions {
+    HarnessOptions {
+        // Polls so rare that every status call in these tests was caused by a callback.
+        poll_first: Duration::from_secs(600),
+        configure: unsigned.then(|| -> crate::common::Configure {
+            Box::new(|c: &mut chasti::config::Config| c.callback.key = None)
+        }),
+        ..HarnessOptions::default()
+    }
+}
+
+fn signed(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let sum = hmac_sha256_checksum(CALLBACK_KEY, params.iter().copied());
+    let mut all: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all.push(("checksum".into(), sum));
+    all
+}
+
+async fn send(h: &Harness, params: &[(String, String)]) -> u16 {
+    match crate::common::http()
+        .get(h.callback_url.clone())
+        .query(params)
+        .send()
+        .await
+    {
+        Ok(reply) => reply.status().as_u16(),
+        Err(_) => 0, // the server closed the connection
+    }
+}
+
+fn looks(h: &Harness, number: Option<&str>) -> Vec<chrono::DateTime<chrono::Utc>> {
+    h.sandbox
+        .ledger()
+        .operations
+        .iter()
+        .filter(|o| o.operation == "getOrderStatusExtended.do")
+        .filter(|o| number.is_none() || o.order_number.as_deref() == number)
+        .map(|o| o.at)
+        .collect()
+}
+
+/// The same signed callback again and again (a replay, or the bank's retries): one is kept
+/// and looked into; the rest are answered 200 and ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_signed_callback_is_answered_and_ignored() {
+    let h = Harness::new(callbacks_only(false)).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(90, Mode::OneStage))
+        .await
+        .unwrap();
+    let (gid, number) = (Harness::gateway_id(&order), order.order_number.to_string());
+    let params = signed(&[
+        ("mdOrder", gid.as_str()),
+        ("orderNumber", number.as_str()),
+        ("operation", "deposited"),
+        ("status", "1"),
+    ]);
+    let sent = futures_util::future::join_all((0..30).map(|_| send(&h, &params))).await;
+    assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+    for _ in 0..30 {
+        assert_eq!(send(&h, &params).await, 200);
+    }
+    h.quiet().await;
+    assert_eq!(h.engine.store().callbacks().unwrap().len(), 1, "one kept");
+    assert_eq!(looks(&h, Some(&number)).len(), 1, "one status call");
+}
+
+/// With no callback key (the shipped default on loopback), anyone who reaches the port can
+/// send a callback: huge ones are refused before they are read, ones about unknown orders are
+/// not kept, ones about a real order are kept only as its reference and only a few, and the
+/// bank sees a handful of status calls, not one per callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
+    let h = Harness::new(callbacks_only(true)).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(91, Mode::OneStage))
+        .await
+        .unwrap();
+    let number = order.order_number.to_string();
+
+    // 60 KB queries: refused by the listener's header cap or the route's query cap.
+    let huge = "x".repeat(60 * 1024);
+    for _ in 0..200 {
+        let params = vec![
+            ("orderNumber".to_string(), number.clone()),
+            ("junk".to_string(), huge.clone()),
+        ];
+        let status = send(&h, &params).await;
+        assert!(matches!(status, 0 | 400 | 414 | 431), "{status}");
+    }
+    // A query over the route's cap but under the listener's: 414.
+    let params = vec![
+        ("orderNumber".to_string(), number.clone()),
+        ("junk".to_string(), "y".repeat(20 * 1024)),
+    ];
+    assert_eq!(send(&h, &params).await, 414);
+
+    // 1 500 about orders that do not exist: answered, not kept, no status calls.
+    let unknown: Vec<_> = (0..1500)
+        .map(|i| {
+            vec![
+                ("orderNumber".to_string(), format!("T-1-261123-{i:04}X")),
+                ("mdOrder".to_string(), uuid::Uuid::new_v4().to_string()),
+                ("operation".to_string(), "deposited".to_string()),
+            ]
+        })
+        .collect();
+    for chunk in unknown.chunks(50) {
+        let sent = futures_util::future::join_all(chunk.iter().map(|p| send(&h, p))).await;
+        assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+    }
+    // 1 500 distinct ones about the real order.
+    let about_order: Vec<_> = (0..1500)
+        .map(|i| {
+            vec![
+                ("orderNumber".to_string(), number.clone()),
+                ("operation".to_string(), "deposited".to_string()),
+                ("status".to_string(), "1".to_string()),
+                ("n".to_string(), i.to_string()),
+            ]
+        })
+        .collect();
+    for chunk in about_order.chunks(50) {
+        let sent = futures_util::future::join_all(chunk.iter().map(|p| send(&h, p))).await;
+        assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+    }
+    h.quiet().await;
+
+    let kept = h.engine.store().callbacks().unwrap();
+    assert_eq!(kept.len(), chasti::orders::UNSIGNED_KEPT_PER_ORDER as usize);
+    for callback in &kept {
+        assert_eq!(callback.signature, "unsigned");
+        let names: Vec<&str> = callback.params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["orderNumber", "unsigned"],
+            "only the reference is kept"
+        );
+    }
+    let calls = looks(&h, None);
+    assert!(
+        calls.len() <= 10,
+        "{} status calls for 3 000 unsigned callbacks",
+        calls.len()
+    );
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state.kind(),
+        StateKind::AwaitingPayment,
+        "nothing unsigned moves money"
+    );
+}
+
+/// Signed callbacks about many orders at once: the status calls they cause keep to one rate
+/// (a burst of LOOKS_PER_SECOND, then LOOKS_PER_SECOND a second), and every order is looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_about_many_orders_cause_status_calls_at_a_bounded_rate() {
+    let h = Harness::new(callbacks_only(false)).await;
+    let mut orders = Vec::new();
+    for _ in 0..60 {
+        orders.push(
+            h.engine
+                .create_sale(Harness::sale(92, Mode::OneStage))
+                .await
+                .unwrap(),
+        );
+    }
+    let callbacks: Vec<_> = orders
+        .iter()
+        .map(|o| {
+            let (gid, number) = (Harness::gateway_id(o), o.order_number.to_string());
+            signed(&[
+                ("mdOrder", gid.as_str()),
+                ("orderNumber", number.as_str()),
+                ("operation", "approved"),
+                ("status", "1"),
+            ])
+        })
+        .collect();
+    let sent = futures_util::future::join_all(callbacks.iter().map(|p| send(&h, p))).await;
+    assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+    h.quiet().await;
+
+    let mut calls = looks(&h, None);
+    calls.sort();
+    assert_eq!(calls.len(), 60, "every order looked at once");
+    let rate = chasti::orders::LOOKS_PER_SECOND as usize;
+    // In any one second: the burst plus what a second replenishes, no more.
+    for (i, first) in calls.iter().enumerate() {
+        let within = calls[i..]
+            .iter()
+            .take_while(|at| (**at - *first) < chrono::Duration::seconds(1))
+            .count();
+        assert!(
+            within <= 2 * rate + 1,
+            "{within} status calls within a second"
+        );
     }
 }

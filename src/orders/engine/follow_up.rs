@@ -1,13 +1,11 @@
 //! Finding out: ask the gateway about an order and act on the answer. The one path for
 //! callbacks, polls and recovery; a callback only says something moved, never what to believe.
 
-use super::{lock, Engine, EngineError};
-use crate::domain::{GatewayOrderId, OrderNumber};
+use super::{Engine, EngineError};
 use crate::gateway::{GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::Order;
 use crate::orders::reconcile::{decide, FollowUp};
 use crate::orders::state::State;
-use crate::orders::store::StoredCallback;
 use crate::orders::transition::Input;
 
 /// An order after a look at the bank, and why it is still unsettled when the bank did not say.
@@ -138,85 +136,6 @@ impl Engine {
                 Ok(order)
             }
             Err(_) => Ok(order),
-        }
-    }
-
-    /// Keeps a verified callback durably. Call before answering the bank 200.
-    pub async fn record_callback(
-        &self,
-        params: Vec<(String, String)>,
-        signature: &str,
-    ) -> Result<(), EngineError> {
-        let record = StoredCallback {
-            at: self.now(),
-            params,
-            signature: signature.to_string(),
-        };
-        self.inner.store.callback_append(&record).await?;
-        Ok(())
-    }
-
-    /// A callback names an order: confirm with the gateway and act, in the background (the bank
-    /// has its 200 already). Unknown orders are logged and ignored. Work started here is
-    /// drained at shutdown.
-    pub fn follow_callback(&self, md_order: Option<&str>, order_number: Option<&str>) {
-        let order = match self.callback_order(md_order, order_number) {
-            Ok(Some(order)) => order,
-            Ok(None) => {
-                tracing::warn!(md_order = ?md_order, order_number = ?order_number, "callback for an order chasti does not know; ignored");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "callback's order could not be read; the poller will look");
-                return;
-            }
-        };
-        // A callback means something moved: poll this order promptly from now on.
-        self.schedule(order.id, self.inner.settings.poll_first);
-        {
-            // Duplicates and bursts (the bank retries; several operations close together)
-            // coalesce: while a look is under way, later callbacks ask for one more look.
-            let mut following = lock(&self.inner.following);
-            if let Some(again) = following.get_mut(&order.id) {
-                *again = true;
-                return;
-            }
-            following.insert(order.id, false);
-        }
-        let engine = self.clone();
-        self.inner.follow_ups.spawn(async move {
-            loop {
-                if let Err(e) = engine.refresh(&order.id).await {
-                    tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
-                }
-                let mut following = lock(&engine.inner.following);
-                match following.get_mut(&order.id) {
-                    Some(again) if *again => *again = false,
-                    _ => {
-                        following.remove(&order.id);
-                        return;
-                    }
-                }
-            }
-        });
-    }
-
-    fn callback_order(
-        &self,
-        md_order: Option<&str>,
-        order_number: Option<&str>,
-    ) -> Result<Option<Order>, EngineError> {
-        // The bank's callbacks carry the order number; the bank's id alone is looked up
-        // among the open orders only (the store indexes orders by number, not by bank id).
-        let store = &self.inner.store;
-        if let Some(number) = order_number.and_then(|n| OrderNumber::parse(n).ok()) {
-            if let Some(order) = store.by_number(&number)? {
-                return Ok(Some(order));
-            }
-        }
-        match md_order.and_then(|m| GatewayOrderId::parse(m).ok()) {
-            Some(id) => Ok(store.open_by_bank_id(&id)?),
-            None => Ok(None),
         }
     }
 

@@ -7,6 +7,7 @@
 //! [`poller`] runs recovery and the polling loop.
 
 mod actions;
+mod callbacks;
 mod cancel;
 mod clock;
 mod follow_up;
@@ -24,6 +25,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use callbacks::{
+    CallbackOutcome, LOOKS_PER_SECOND, ONE_ORDER_SPACING, REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
+};
 pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lists::{Page, PageQuery};
@@ -146,6 +150,10 @@ struct Inner {
     /// Orders with a callback follow-up under way, and whether another callback came meanwhile
     /// (then one more look follows, never one per callback).
     following: Mutex<std::collections::HashMap<uuid::Uuid, bool>>,
+    /// Recent callbacks (replays) and unsigned ones kept per order.
+    callback_guard: Mutex<callbacks::CallbackGuard>,
+    /// Status calls callbacks may cause: one rate for all orders.
+    callback_looks: governor::DefaultDirectRateLimiter,
     last_recovery: Mutex<Option<poller::Recovery>>,
     /// The orders a crash or a lost reply left transitional, as found when the store opened:
     /// recovery's work (sales made since settle themselves).
@@ -194,6 +202,8 @@ impl Engine {
                 stopping: CancellationToken::new(),
                 follow_ups: TaskTracker::new(),
                 following: Mutex::new(std::collections::HashMap::new()),
+                callback_guard: Mutex::new(callbacks::CallbackGuard::default()),
+                callback_looks: callbacks::look_rate(),
                 last_recovery: Mutex::new(None),
                 interrupted,
                 metrics: Arc::new(crate::metrics::Metrics::default()),
