@@ -206,6 +206,11 @@ fn take<'b>(bytes: &'b [u8], at: &mut usize, n: usize) -> Result<&'b [u8], Strin
     Ok(slice)
 }
 
+/// The widest raster a receipt printer takes: 4 096 dots (no head is wider than 832).
+pub const MAX_RASTER_WIDTH_BYTES: usize = 512;
+/// The tallest raster in one command (a QR is a few hundred rows).
+pub const MAX_RASTER_HEIGHT: usize = 8192;
+
 /// Reads the subset of ESC/POS that [`Encoder`] writes.
 pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> {
     let mut out = Vec::new();
@@ -263,9 +268,14 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                     }
                     let len = head[1] as usize + 256 * head[2] as usize;
                     let body = take(bytes, &mut at, len)?;
+                    // Lengths come from the device's bytes: every field is read with a bounds check.
                     match (body.first(), body.get(1)) {
-                        (Some(0x31), Some(0x43)) => qr_module = body[2],
-                        (Some(0x31), Some(0x50)) => qr_data = body[3..].to_vec(),
+                        (Some(0x31), Some(0x43)) => {
+                            qr_module = *body.get(2).ok_or("GS ( k 1 C without its size")?
+                        }
+                        (Some(0x31), Some(0x50)) => {
+                            qr_data = body.get(3..).ok_or("GS ( k 1 P without its data")?.to_vec()
+                        }
                         (Some(0x31), Some(0x51)) => out.push(Element::NativeQr {
                             data: std::mem::take(&mut qr_data),
                             module: qr_module,
@@ -278,6 +288,11 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                     let mode = head[1];
                     let width_bytes = head[2] as usize + 256 * head[3] as usize;
                     let height = head[4] as usize + 256 * head[5] as usize;
+                    if width_bytes > MAX_RASTER_WIDTH_BYTES || height > MAX_RASTER_HEIGHT {
+                        return Err(format!(
+                            "GS v 0 of {width_bytes} bytes x {height} rows; allowed: up to {MAX_RASTER_WIDTH_BYTES} x {MAX_RASTER_HEIGHT}"
+                        ));
+                    }
                     let data = take(bytes, &mut at, width_bytes * height)?.to_vec();
                     out.push(Element::Raster {
                         mode,
@@ -320,11 +335,16 @@ pub fn raster_pixels(
         3 => (2, 2),
         _ => (1, 1),
     };
+    // Whatever the caller passes: no bigger than a printer's raster, no read past the data.
+    let width_bytes = width_bytes.min(MAX_RASTER_WIDTH_BYTES);
+    let height = height.min(MAX_RASTER_HEIGHT);
+    let border = border.min(1024);
     let (w, h) = (width_bytes * 8 * sx + 2 * border, height * sy + 2 * border);
     let mut pixels = vec![255u8; w * h];
     for y in 0..height {
         for x in 0..width_bytes * 8 {
-            if data[y * width_bytes + x / 8] & (0x80 >> (x % 8)) != 0 {
+            let byte = data.get(y * width_bytes + x / 8).copied().unwrap_or(0);
+            if byte & (0x80 >> (x % 8)) != 0 {
                 for dy in 0..sy {
                     for dx in 0..sx {
                         pixels[(border + y * sy + dy) * w + border + x * sx + dx] = 0;

@@ -96,7 +96,47 @@ const BUNDLED: [(&str, &str); 5] = [
 ];
 
 pub fn parse(file: &str, text: &str) -> Result<Profile, String> {
-    toml::from_str(text).map_err(|e| format!("profile {file}: {}", e.message()))
+    let profile: Profile =
+        toml::from_str(text).map_err(|e| format!("profile {file}: {}", e.message()))?;
+    check(&profile).map_err(|problem| format!("profile {file}: {problem}"))?;
+    Ok(profile)
+}
+
+/// Numbers a real printer or display has: a profile outside them is a typo, and the sizes
+/// computed from it (the QR's dots, the slip's picture) must never overflow.
+fn check(profile: &Profile) -> Result<(), String> {
+    fn within(key: &str, value: u64, allowed: std::ops::RangeInclusive<u64>) -> Result<(), String> {
+        if allowed.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key}: found {value}; allowed: {}..{}",
+                allowed.start(),
+                allowed.end()
+            ))
+        }
+    }
+    match profile {
+        Profile::Printer(p) => {
+            within("paper_mm", p.paper_mm.into(), 38..=120)?;
+            within("dots_per_mm", p.dots_per_mm.into(), 4..=24)?;
+            within("dots_per_line", p.dots_per_line.into(), 128..=2048)?;
+            within("columns", p.columns as u64, 16..=80)?;
+            within(
+                "qr_target_mm",
+                p.qr_target_mm.into(),
+                10..=u64::from(p.paper_mm),
+            )?;
+            if u64::from(p.dots_per_line) > u64::from(p.paper_mm) * u64::from(p.dots_per_mm) {
+                return Err(format!(
+                    "dots_per_line: found {}, more than {} mm of paper at {} dots a mm holds",
+                    p.dots_per_line, p.paper_mm, p.dots_per_mm
+                ));
+            }
+            Ok(())
+        }
+        Profile::Display(d) => within("columns", d.columns as u64, 8..=40),
+    }
 }
 
 /// Every bundled profile.

@@ -13,6 +13,7 @@ mod devices;
 mod doctor;
 mod gateway_client;
 mod hostile;
+mod no_panics;
 mod orders;
 mod pages;
 mod sandbox;
