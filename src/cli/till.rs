@@ -102,6 +102,7 @@ fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, S
                         match role {
                             Role::Cashier => "cashier",
                             Role::Manager => "manager",
+                            Role::Screen => "screen",
                         },
                         config_path.display()
                     ))

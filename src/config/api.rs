@@ -13,6 +13,8 @@ use crate::secret::Secret;
 pub(super) struct RawApi {
     listen: String,
     max_connections: usize,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
     tokens: Vec<RawToken>,
 }
 
@@ -21,6 +23,8 @@ impl Default for RawApi {
         RawApi {
             listen: "127.0.0.1:8080".into(),
             max_connections: Limits::API.max_connections,
+            tls_cert: None,
+            tls_key: None,
             tokens: Vec::new(),
         }
     }
@@ -44,6 +48,9 @@ pub enum Role {
     Cashier,
     /// Everything a cashier may, plus reversals and refunds.
     Manager,
+    /// Only the customer screen's stream and `/metrics` (a customer screen or a monitor on
+    /// another host, when the API listens beyond loopback).
+    Screen,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +65,8 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// The listener's bounds (`api.max_connections`; timeouts fixed).
     pub limits: Limits,
+    /// HTTPS: the certificate chain and key files (PEM), both or neither.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     pub tokens: Vec<ApiToken>,
 }
 
@@ -78,6 +87,26 @@ pub(super) fn check_api(
     let limits = Limits {
         max_connections: check_max_connections("api.max_connections", a.max_connections, fail)?,
         ..Limits::API
+    };
+    let tls = match (a.tls_cert, a.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            // Read now, so a wrong path or a key that does not match fails the config check,
+            // not the first browser that connects.
+            crate::http::server::tls_acceptor(&cert, &key).map_err(|problem| {
+                fail(
+                    "api.tls_cert",
+                    format!("{problem}; allowed: a PEM certificate chain and its PEM private key"),
+                )
+            })?;
+            Some((cert, key))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(fail(
+                "api.tls_cert",
+                "found only one of tls_cert and tls_key; allowed: both (HTTPS) or neither".into(),
+            ))
+        }
     };
     let mut tokens = Vec::new();
     for (i, t) in a.tokens.into_iter().enumerate() {
@@ -104,6 +133,7 @@ pub(super) fn check_api(
     Ok(ApiConfig {
         listen,
         limits,
+        tls,
         tokens,
     })
 }

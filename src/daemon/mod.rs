@@ -46,6 +46,8 @@ pub enum DaemonError {
     Gateway(String),
     #[error("the embedded sandbox: {0}")]
     Sandbox(String),
+    #[error("the till API's TLS: {0}")]
+    Tls(String),
     /// The engine's task ended on its own: the process must exit non-zero (systemd restarts it).
     #[error("the orders engine stopped: {0}")]
     EngineStopped(String),
@@ -83,6 +85,8 @@ pub struct DaemonHandle {
     pub engine: Engine,
     pub api: Api,
     pub api_addr: SocketAddr,
+    /// The till API serves HTTPS (`api.tls_cert`).
+    pub api_tls: bool,
     pub callback_addr: SocketAddr,
     pub callback_path: String,
     pub sandbox: Option<Arc<Sandbox>>,
@@ -91,9 +95,10 @@ pub struct DaemonHandle {
 }
 
 impl DaemonHandle {
-    /// `http://addr` of the till API (its routes are under `/api/v1`).
+    /// `http://addr` (or `https://`) of the till API (its routes are under `/api/v1`).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api_addr)
+        let scheme = if self.api_tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.api_addr)
     }
 
     /// `http://addr/path` of the callback route.
@@ -190,12 +195,17 @@ impl Daemon {
             .map(|d| crate::devices::attach(&engine, d.clone()));
         let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
         api.max_amount = config.orders.max_amount;
+        api.open_reads = config.api.listen.ip().is_loopback();
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
+        let api_tls = match &config.api.tls {
+            Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(DaemonError::Tls)?),
+            None => None,
+        };
         let api_server = server::spawn(
             api_listener,
             crate::http::api::router(api.clone()),
-            None,
+            api_tls.clone(),
             config.api.limits,
         );
 
@@ -205,6 +215,7 @@ impl Daemon {
             engine,
             api,
             api_addr,
+            api_tls: api_tls.is_some(),
             callback_addr,
             callback_path: config.callback.path.clone(),
             sandbox,

@@ -128,6 +128,7 @@ async fn a_validation_error_names_every_bad_field() {
         .http
         .post(format!("{}/api/v1/sales", t.base))
         .bearer_auth(CASHIER)
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await

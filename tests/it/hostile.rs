@@ -277,3 +277,140 @@ async fn callbacks_about_many_orders_cause_status_calls_at_a_bounded_rate() {
         );
     }
 }
+
+/// Beyond loopback, `/metrics` and the customer screen's stream need a token; a `screen`
+/// token reads them and nothing else. On loopback they stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_the_screen_stream_need_a_token_beyond_loopback() {
+    const SCREEN: &str = "screen-token-0123456789";
+    let h = Harness::new(HarnessOptions {
+        configure: Some(Box::new(|c: &mut chasti::config::Config| {
+            c.api.listen = "0.0.0.0:0".parse().unwrap();
+            c.api.tokens.push(chasti::config::ApiToken {
+                name: "screen-1".into(),
+                role: chasti::config::Role::Screen,
+                token: chasti::secret::Secret::new(SCREEN.to_string()),
+            });
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let base = h.api().replacen("0.0.0.0", "127.0.0.1", 1);
+    let http = crate::common::http();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let metrics = format!("{base}/api/v1/metrics");
+    assert_eq!(status(http.get(&metrics).send().await.unwrap()), 401);
+    assert_eq!(
+        status(http.get(&metrics).bearer_auth(SCREEN).send().await.unwrap()),
+        200
+    );
+    let events = format!("{base}/api/v1/screen/events?till=1");
+    assert_eq!(status(http.get(&events).send().await.unwrap()), 401);
+    let with_token = http
+        .get(format!("{events}&access_token={SCREEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(with_token), 200);
+    // A screen token sells nothing and lists nothing.
+    let till = TillClient::new(base.clone());
+    let (code, body) = till
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some(SCREEN),
+            Some(serde_json::json!({"amount": "10.00", "idempotency_key": "screen-1"})),
+        )
+        .await;
+    assert_eq!(code, 403, "{body}");
+    let (code, _) = till.call("GET", "/api/v1/orders", Some(SCREEN), None).await;
+    assert_eq!(code, 403);
+
+    // The default (loopback) daemon: open, as before.
+    let local = Harness::new(HarnessOptions::default()).await;
+    let open = http
+        .get(format!("{}/api/v1/metrics", local.api()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status().as_u16(), 200);
+}
+
+/// Requests a POS should never send: control characters in a description (they would reach
+/// the printer and the bank), a JSON object with a key twice (which one wins is a guess), a
+/// body that does not say it is JSON. Each is refused with what was wrong; nothing is sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_sale_requests_are_refused_and_sell_nothing() {
+    let h = Harness::new(HarnessOptions::default()).await;
+    let till = TillClient::new(h.api());
+    for (i, bad) in [
+        "Чайник\u{0}",
+        "Чайник\u{1b}@",
+        "Чайник\u{202e}кинйач",
+        "a\u{7}b",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (code, body) = till
+            .call(
+                "POST",
+                "/api/v1/sales",
+                Some(crate::common::CASHIER),
+                Some(serde_json::json!({
+                    "amount": "10.00",
+                    "idempotency_key": format!("ctl-{i}"),
+                    "description": bad,
+                })),
+            )
+            .await;
+        assert_eq!(code, 422, "{bad:?}: {body}");
+        assert_eq!(body["errors"][0]["field"], "description", "{body}");
+        assert!(
+            body["errors"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("управляющ"),
+            "{body}"
+        );
+    }
+    let http = crate::common::http();
+    let url = format!("{}/api/v1/sales", h.api());
+    let twice = r#"{"amount": "10.00", "amount": "10000.00", "idempotency_key": "dup-1"}"#;
+    let reply = http
+        .post(&url)
+        .bearer_auth(crate::common::CASHIER)
+        .header("content-type", "application/json")
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    let code = reply.status().as_u16();
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("amount"),
+        "{body}"
+    );
+
+    let reply = http
+        .post(&url)
+        .bearer_auth(crate::common::CASHIER)
+        .body(r#"{"amount": "10.00", "idempotency_key": "ct-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 415);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{body}"
+    );
+    assert!(
+        h.sandbox.ledger().orders.is_empty(),
+        "nothing reached the bank"
+    );
+}

@@ -48,27 +48,72 @@ fn find<'a>(tokens: &'a [ApiToken], given: &str) -> Option<&'a ApiToken> {
     found
 }
 
-fn caller(parts: &Parts, api: &Api) -> Result<Caller, ApiError> {
-    let given = parts
+/// Who may read `/metrics` and the customer screen's stream: anyone on a loopback-only API,
+/// else any valid token (in `Authorization`, or `access_token` in the query for EventSource).
+#[derive(Debug, Clone)]
+pub struct Viewer;
+
+impl FromRequestParts<Api> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        if api.open_reads {
+            return Ok(Viewer);
+        }
+        let from_query = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned())
+        });
+        let given = bearer(parts).map(str::to_string).or(from_query);
+        match given {
+            Some(given) if find(&api.tokens, &given).is_some() => Ok(Viewer),
+            Some(_) => Err(bad_token()),
+            None => Err(no_token()),
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+}
+
+fn no_token() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Нужен токен доступа (заголовок Authorization: Bearer …).",
+    )
+}
+
+fn bad_token() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Токен доступа не подходит: проверьте [[api.tokens]] в конфигурации кассы.",
+    )
+}
+
+fn caller(parts: &Parts, api: &Api) -> Result<Caller, ApiError> {
+    let given = bearer(parts);
     let Some(given) = given else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Нужен токен доступа (заголовок Authorization: Bearer …).",
-        ));
+        return Err(no_token());
     };
     let Some(token) = find(&api.tokens, given) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Токен доступа не подходит: проверьте [[api.tokens]] в конфигурации кассы.",
-        ));
+        return Err(bad_token());
     };
+    if token.role == Role::Screen {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Этот токен только для экрана покупателя и метрик.",
+        ));
+    }
     let cashier = match parts.headers.get("x-cashier") {
         Some(value) => cashier_name(value.as_bytes())?,
         None => None,

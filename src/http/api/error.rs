@@ -33,6 +33,37 @@ pub async fn request_scope(request: Request, next: Next) -> Response {
     REQUEST_ID.scope(id, next.run(request)).await
 }
 
+/// A request with a body must say it is JSON: a form or text posted by mistake gets 415 with
+/// what to send, not a guess at what it meant.
+pub async fn require_json(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("application/json")
+                || (v.len() > 17
+                    && v[..12].eq_ignore_ascii_case("application/")
+                    && v.to_ascii_lowercase().ends_with("+json"))
+        });
+    if has_body && !json {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Тело запроса должно быть JSON с заголовком Content-Type: application/json.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -131,12 +162,12 @@ impl Fields {
         let map = if body.is_empty() {
             serde_json::Map::new()
         } else {
-            match serde_json::from_slice::<serde_json::Value>(body) {
-                Ok(serde_json::Value::Object(map)) => map,
-                Ok(_) => {
-                    return Err(ApiError::bad_request(
-                        "Тело запроса должно быть JSON-объектом.",
-                    ))
+            match serde_json::from_slice::<UniqueKeys>(body) {
+                Ok(UniqueKeys(map)) => map,
+                Err(e) if e.is_data() => {
+                    return Err(ApiError::bad_request(format!(
+                        "Тело запроса должно быть JSON-объектом без повторяющихся полей: {e}"
+                    )))
                 }
                 Err(e) => {
                     return Err(ApiError::bad_request(format!(
@@ -210,6 +241,40 @@ impl Fields {
             (true, Some(v)) => Ok(v),
             (_, _) => Err(ApiError::validation(self.errors)),
         }
+    }
+}
+
+/// A JSON object whose keys are each given once. serde_json keeps the last of repeated keys
+/// silently (no option says otherwise), and which of `"amount": "10.00", "amount": "10000.00"`
+/// the POS meant is a guess chasti must not make; hence this visitor.
+struct UniqueKeys(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "поле «{key}» указано дважды"
+                        )));
+                    }
+                    let value = a.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeys(map))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 

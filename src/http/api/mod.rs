@@ -48,6 +48,9 @@ pub struct Api {
     pub device_wait: Duration,
     /// Set by the daemon when the engine's task has ended: health says so.
     pub engine_down: Arc<AtomicBool>,
+    /// `/metrics` and the customer screen's stream answer without a token: true when the API
+    /// listens on loopback only (set by the daemon from `api.listen`).
+    pub open_reads: bool,
 }
 
 impl Api {
@@ -59,6 +62,7 @@ impl Api {
             max_amount: Kopecks::new(crate::money::MAX_KOPECKS).unwrap_or_default(),
             device_wait: Duration::from_secs(3),
             engine_down: Arc::new(AtomicBool::new(false)),
+            open_reads: true,
         }
     }
 }
@@ -140,6 +144,7 @@ pub fn router(api: Api) -> Router {
         .route("/manager", get(screen::manager_page))
         .layer(axum::Extension(doc))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(error::require_json))
         .layer(axum::middleware::from_fn(error::request_scope))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
@@ -187,7 +192,7 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
     tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
-pub async fn metrics(State(api): State<Api>) -> Response {
+pub async fn metrics(State(api): State<Api>, _viewer: auth::Viewer) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         api.engine.metrics().render(),

@@ -94,7 +94,9 @@ pub struct ScreenQuery {
 }
 
 /// The customer screen's stream (`event: screen`): the till's current sale, then every change.
-/// Open without a token: it shows only what the customer sees anyway, on loopback.
+/// Open without a token while the API listens on loopback (it shows what the customer sees
+/// anyway); beyond loopback any token, `screen` role included, in `Authorization` or as
+/// `access_token` (a browser's EventSource cannot send headers).
 #[utoipa::path(
     get,
     path = "/api/v1/screen/events",
@@ -104,6 +106,7 @@ pub struct ScreenQuery {
 )]
 pub async fn screen_events(
     State(api): State<Api>,
+    _viewer: super::auth::Viewer,
     Query(q): Query<ScreenQuery>,
 ) -> Result<Response, ApiError> {
     let till = q.till.filter(|t| !t.is_empty());
