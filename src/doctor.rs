@@ -213,8 +213,8 @@ pub async fn clock(config: &Config, now: DateTime<Utc>) -> Check {
     }
 }
 
-/// The bank must be able to call back, and callbacks should be signed.
-pub fn callback(config: &Config) -> Vec<Check> {
+/// The bank must be able to call back, and callbacks should be signed (must, for `go_live`).
+pub fn callback(config: &Config, go_live: bool) -> Vec<Check> {
     let c = &config.callback;
     let mut out = Vec::new();
     let url = format!("http://{}{}", c.listen, c.path);
@@ -223,8 +223,18 @@ pub fn callback(config: &Config) -> Vec<Check> {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(check("callback", Verdict::Ok, format!("{url} is in use (chasti serve is running?); the bank's callback must reach it through your proxy"))),
         Err(e) => out.push(check("callback", Verdict::Fail, format!("cannot listen on {}: {e}; set callback.listen", c.listen))),
     }
-    if c.key.is_none() && c.public_key.is_none() {
-        out.push(check("callback key", Verdict::Warn, "no callback.key or callback.public_key_file: unsigned callbacks are accepted (they are still confirmed with the gateway); set the key from the merchant cabinet"));
+    if c.unsigned() {
+        let verdict = if go_live {
+            Verdict::Fail
+        } else {
+            Verdict::Warn
+        };
+        let allowed = if c.allow_unsigned {
+            " (callback.allow_unsigned = true)"
+        } else {
+            ""
+        };
+        out.push(check("callback key", verdict, format!("no callback.key or callback.public_key_file: unsigned callbacks are accepted{allowed} (each only prompts a status call); set the key from the merchant cabinet")));
     } else {
         out.push(check(
             "callback key",

@@ -56,7 +56,11 @@ enum Command {
     /// Check the config file and print what it resolves to (secrets hidden).
     CheckConfig,
     /// Check the set-up: config, certificates, gateway and credentials, devices, callback, clock.
-    Doctor,
+    Doctor {
+        /// Also what a live shop needs: what only warns otherwise fails (unsigned callbacks).
+        #[arg(long)]
+        go_live: bool,
+    },
     /// Print a test payment slip on a configured printer.
     PrintTest {
         /// The printer's name in the config.
@@ -82,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Reverse(args) => till::reverse(&config, args).await,
         Command::Refund(args) => till::refund(&config, args).await,
         Command::CheckConfig => setup::check_config(&config),
-        Command::Doctor => setup::doctor(&config).await,
+        Command::Doctor { go_live } => setup::doctor(&config, go_live).await,
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,
         Command::Render(args) => hardware::render(&config, args),
     }

@@ -22,7 +22,7 @@ pub fn check_config(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn doctor(path: &Path) -> Result<(), String> {
+pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
     use chasti::doctor::{self, Verdict};
     let config = match Config::load(path) {
         Ok(c) => {
@@ -47,7 +47,7 @@ pub async fn doctor(path: &Path) -> Result<(), String> {
     let mut checks = doctor::certificates(now);
     checks.extend(doctor::gateway(&config, now).await);
     checks.extend(doctor::devices(&config));
-    checks.extend(doctor::callback(&config));
+    checks.extend(doctor::callback(&config, go_live));
     checks.push(doctor::api_tokens(&config));
     checks.push(doctor::clock(&config, now).await);
     let mut failed = 0;

@@ -15,7 +15,7 @@ pub mod transition;
 
 pub use engine::{
     CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Page,
-    PageQuery, Recovery, SaleRequest, SystemClock, LOOKS_PER_SECOND, REPLAY_WINDOW,
+    PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND, REPLAY_WINDOW,
     UNSIGNED_KEPT_PER_ORDER,
 };
 pub use order::{

@@ -83,3 +83,28 @@ fn the_shipped_demo_tokens_are_flagged() {
         c.detail
     );
 }
+
+#[test]
+fn unsigned_callbacks_warn_and_fail_the_go_live_check() {
+    let base = "[gateway]\nenvironment = \"sandbox\"\nuser_name = \"u\"\npassword = \"p\"\nreturn_url = \"https://shop.example/paid\"\n[callback]\nlisten = \"127.0.0.1:0\"\n";
+    let parse = |extra: &str| {
+        Config::parse(
+            std::path::Path::new("doctor.toml"),
+            &format!("{base}{extra}"),
+            |_| None,
+        )
+        .unwrap()
+    };
+    let verdict = |config: &Config, go_live: bool| {
+        doctor::callback(config, go_live)
+            .into_iter()
+            .find(|c| c.name == "callback key")
+            .unwrap()
+            .verdict
+    };
+    let unsigned = parse("");
+    assert_eq!(verdict(&unsigned, false), Verdict::Warn);
+    assert_eq!(verdict(&unsigned, true), Verdict::Fail);
+    let signed = parse("key = \"merchant-key\"\n");
+    assert_eq!(verdict(&signed, true), Verdict::Ok);
+}

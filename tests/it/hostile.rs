@@ -414,3 +414,39 @@ async fn malformed_sale_requests_are_refused_and_sell_nothing() {
         "nothing reached the bank"
     );
 }
+
+/// A till that retries a sale (same key, even at the same moment as the first try, or after a
+/// restart) is answered with the sale as it stands and never waits for the printer: only the
+/// call that made the sale waits for its slip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_key_retry_is_answered_at_once_as_a_retry() {
+    let mut h = Harness::new(HarnessOptions::default()).await;
+    let sale = || {
+        let mut s = Harness::sale(93, Mode::OneStage);
+        s.idempotency_key = Some(chasti::domain::IdempotencyKey::parse("retry-race-1").unwrap());
+        s
+    };
+    let (a, b) = tokio::join!(h.engine.sell(sale()), h.engine.sell(sale()));
+    let outcomes: Vec<_> = [a, b].into_iter().filter_map(Result::ok).collect();
+    assert!(!outcomes.is_empty());
+    assert_eq!(
+        outcomes.iter().filter(|s| s.fresh).count(),
+        1.min(outcomes.len()),
+        "exactly one call made the sale"
+    );
+    let first = h.engine.sell(sale()).await.unwrap();
+    assert!(!first.fresh);
+
+    // After a restart, still a retry.
+    h.stop().await.unwrap();
+    let dir = h.dir.clone();
+    drop(h);
+    let again = Harness::new(HarnessOptions {
+        dir: Some(dir),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let retried = again.engine.sell(sale()).await.unwrap();
+    assert!(!retried.fresh);
+    assert_eq!(retried.order.id, first.order.id);
+}

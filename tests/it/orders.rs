@@ -320,6 +320,41 @@ async fn a_lost_register_reply_without_a_known_link_is_declined_at_the_bank() {
     assert_eq!(ledger.count_ok("decline.do", &orders[0].order_number), 1);
 }
 
+/// The same, and the decline's reply is lost too (the bank declined: orderStatus 6). The order
+/// settles as Failed on the next look, not NeedsAttention (issue 11: reproduced by dropping
+/// decline.do's reply).
+#[tokio::test]
+async fn a_lost_register_reply_then_a_lost_decline_reply_ends_failed() {
+    let h = Harness::new(HarnessOptions {
+        request_timeout: Duration::from_millis(400),
+        template: false,
+        poll_first: Duration::from_millis(100),
+        ..HarnessOptions::default()
+    })
+    .await;
+    h.sandbox
+        .add_fault(FaultRule::new("register.do", Fault::GarbageBody).times(Some(1)));
+    h.sandbox
+        .add_fault(FaultRule::new("decline.do", Fault::DropConnection).times(Some(1)));
+    let err = h
+        .engine
+        .create_sale(Harness::sale(71, Mode::OneStage))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Pending { .. } | EngineError::SaleFailed { .. }
+        ),
+        "{err}"
+    );
+    let id = h.engine.store().all().unwrap()[0].id;
+    let order = h.wait_state(&id, "failed").await;
+    let ledger = h.sandbox.ledger();
+    assert_eq!(ledger.count_ok("register.do", &order.order_number), 1);
+    assert_eq!(ledger.order(&order.order_number).unwrap().order_status, 6);
+}
+
 #[tokio::test]
 async fn deposit_faults_end_in_the_truth_with_one_deposit() {
     let h = Harness::new(polling_only()).await;

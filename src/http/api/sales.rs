@@ -84,17 +84,8 @@ pub async fn create_sale(
     let mut sale = read_sale(&body, api.max_amount)?;
     sale.cashier = caller.cashier.clone();
     sale.actor = Some(caller.actor());
-    let known_before = match &sale.idempotency_key {
-        Some(key) => api
-            .engine
-            .store()
-            .by_idempotency_key(key, api.engine.now())
-            .ok()
-            .flatten()
-            .is_some(),
-        None => false,
-    };
-    let order = api.engine.create_sale(sale).await?;
+    let sold = api.engine.sell(sale).await?;
+    let order = sold.order;
     let OrderState::AwaitingPayment(bank) = &order.state else {
         // A replayed key of a sale that has moved on: the order as it stands, its link.
         return match order.state.bank() {
@@ -115,8 +106,8 @@ pub async fn create_sale(
         };
     };
     // A fresh sale waits (bounded) for the printer's answer; a retry answers at once.
-    let devices = match (&api.devices, known_before) {
-        (Some(d), false) => d.wait_outcome(order.id, api.device_wait).await,
+    let devices = match (&api.devices, sold.fresh) {
+        (Some(d), true) => d.wait_outcome(order.id, api.device_wait).await,
         _ => api.devices_now(),
     };
     Ok((

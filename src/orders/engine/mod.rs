@@ -32,7 +32,7 @@ pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lists::{Page, PageQuery};
 pub use poller::Recovery;
-pub use sale::SaleRequest;
+pub use sale::{SaleRequest, Sold};
 
 use super::order::{ActionError, Actor, Order};
 use super::reconcile::Policy;

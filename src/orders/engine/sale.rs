@@ -34,11 +34,29 @@ enum Adopted {
     Unknown,
 }
 
+/// A sale as [`Engine::sell`] answers it.
+#[derive(Debug, Clone)]
+pub struct Sold {
+    pub order: Order,
+    /// Made by this call (false: an earlier sale with the same idempotency key).
+    pub fresh: bool,
+}
+
 impl Engine {
     /// Registers a sale and returns it with its payment link. The same idempotency key returns
     /// the same sale (or its failure), never a second order; a key reused for another sale is
     /// refused.
     pub async fn create_sale(&self, request: SaleRequest) -> Result<Order, EngineError> {
+        self.sell(request).await.map(|sold| sold.order)
+    }
+
+    /// [`Engine::create_sale`], saying whether this call made the sale or answered an earlier
+    /// one with the same key (a retry: its slip printed long ago, so nothing to wait for).
+    pub async fn sell(&self, request: SaleRequest) -> Result<Sold, EngineError> {
+        let replayed = |order: Order| Sold {
+            order,
+            fresh: false,
+        };
         if self.is_stopping() {
             return Err(EngineError::ShuttingDown);
         }
@@ -48,7 +66,7 @@ impl Engine {
             .unwrap_or_else(|| self.inner.settings.default_till.clone());
         if let Some(key) = &request.idempotency_key {
             if let Some(existing) = self.inner.store.by_idempotency_key(key, self.now())? {
-                return replay(existing, &request, &till);
+                return replay(existing, &request, &till).map(replayed);
             }
         }
         let now = self.now();
@@ -84,7 +102,7 @@ impl Engine {
                     .transpose()?
                     .flatten()
                 {
-                    return replay(existing, &request, &till);
+                    return replay(existing, &request, &till).map(replayed);
                 }
                 return Err(EngineError::Store(StoreError::Io(
                     "the idempotency index names an order that is not stored".into(),
@@ -103,7 +121,8 @@ impl Engine {
             }
         }
         let _ = self.inner.updates.send(order.clone());
-        self.register(order).await
+        let order = self.register(order).await?;
+        Ok(Sold { order, fresh: true })
     }
 
     async fn register(&self, order: Order) -> Result<Order, EngineError> {
@@ -261,6 +280,19 @@ impl Engine {
             }
             let why = format!(
                 "the register reply was lost; the order {gateway_id} was declined at the bank"
+            );
+            let input = Input::RegistrationFailed {
+                why,
+                cashier: LINK_LOST.into(),
+            };
+            let order = self.transition(order, input).await?;
+            return Ok(Adopted::Settled(Box::new(order)));
+        }
+        if report.order_status == Some(OrderStatus::Declined) {
+            // Declined at the bank and never handed out: chasti's own decline whose reply was
+            // lost, or the bank closed it. No money moved; the sale failed, as it would have.
+            let why = format!(
+                "the register reply was lost; the bank shows the order {gateway_id} declined"
             );
             let input = Input::RegistrationFailed {
                 why,
