@@ -9,7 +9,7 @@ use axum::routing::any;
 use axum::Router;
 
 use crate::gateway::checksum::{verify_hmac_sha256, verify_rsa_sha512, CallbackPublicKey};
-use crate::orders::{CallbackOutcome, Engine};
+use crate::orders::{callback_param, CallbackOutcome, Engine};
 use crate::secret::Secret;
 
 /// Callbacks are a handful of short fields; anything bigger is not the bank.
@@ -170,13 +170,7 @@ async fn intake(
             return (StatusCode::BAD_REQUEST, "unreadable callback\n");
         }
     };
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| callback_param(&params, name);
     let (md_order, order_number) = (get("mdOrder"), get("orderNumber"));
     if md_order.is_none() && order_number.is_none() {
         intake.engine.metrics().callback("unreadable");

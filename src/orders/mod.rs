@@ -14,9 +14,9 @@ pub mod totals;
 pub mod transition;
 
 pub use engine::{
-    CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings, ManualClock, Page,
-    PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND, REPLAY_WINDOW,
-    UNSIGNED_KEPT_PER_ORDER,
+    callback_param, CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings,
+    ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND,
+    REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
 };
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

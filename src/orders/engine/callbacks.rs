@@ -87,6 +87,15 @@ impl CallbackGuard {
     }
 }
 
+/// A callback's parameter by name; an empty value counts as absent.
+pub fn callback_param(params: &[(String, String)], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+}
+
 /// The parameters as a set (order does not matter), hashed.
 fn fingerprint(params: &[(String, String)]) -> [u8; 32] {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
@@ -113,14 +122,10 @@ impl Engine {
         if lock(&self.inner.callback_guard).replayed(&params, Instant::now()) {
             return Ok(CallbackOutcome::Replayed);
         }
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-        };
-        let (md_order, order_number) = (get("mdOrder"), get("orderNumber"));
+        let (md_order, order_number) = (
+            callback_param(&params, "mdOrder"),
+            callback_param(&params, "orderNumber"),
+        );
         let order = match self.callback_order(md_order.as_deref(), order_number.as_deref()) {
             Ok(order) => order,
             Err(e) => {

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use callbacks::{
-    CallbackOutcome, LOOKS_PER_SECOND, ONE_ORDER_SPACING, REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
+    callback_param, CallbackOutcome, LOOKS_PER_SECOND, ONE_ORDER_SPACING, REPLAY_WINDOW,
+    UNSIGNED_KEPT_PER_ORDER,
 };
 pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
