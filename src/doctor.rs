@@ -274,18 +274,27 @@ pub fn api_tokens(config: &Config) -> Check {
 
 /// Each configured device answers.
 pub fn devices(config: &Config) -> Vec<Check> {
+    use crate::devices::link::{self, Transport};
     let mut out = Vec::new();
     for p in &config.devices.printers {
-        let opened = serialport::new(p.port.path.to_string_lossy(), p.port.baud)
-            .timeout(Duration::from_millis(500))
-            .open();
+        let transport = Transport::of(&p.port.path);
+        let opened = link::open(&p.port, Duration::from_millis(500));
         let verdict = match opened {
-            Err(e) => check("printer", Verdict::Fail, format!("{}: cannot open {} ({e}); check the cable, the path and that the user is in the dialout group", p.name, p.port.path.display())),
+            Err(e) => {
+                let hint = match transport {
+                    Transport::Serial => "check the cable, the path (ls -l /dev/serial/by-id) and that the user is in the dialout group",
+                    Transport::UsbPrinter => "check the cable, the path (ls -l /dev/usb/lp*) and that the user is in the lp group",
+                    Transport::Network(_) => "check the printer's IP address (its self-test page shows it), power and the network",
+                };
+                check("printer", Verdict::Fail, format!("{}: cannot open {} ({e}); {hint}", p.name, p.port.path.display()))
+            }
+            Ok(port) if !port.reads_answers() => check("printer", Verdict::Warn, format!("{}: {} opens; the USB printer class gives no status here, so paper-out is not seen before a slip (a serial or network connection reports it)", p.name, p.port.path.display())),
             Ok(mut port) if p.profile.status => {
                 let mut answer = [0u8; 1];
                 let asked = port.write_all(&[0x10, 0x04, 4]).and_then(|_| port.read_exact(&mut answer));
                 match asked {
                     Ok(()) if answer[0] & 0x60 == 0x60 => check("printer", Verdict::Fail, format!("{}: paper out", p.name)),
+                    Ok(()) if answer[0] & 0x0c == 0x0c => check("printer", Verdict::Warn, format!("{}: paper near its end", p.name)),
                     Ok(()) => check("printer", Verdict::Ok, format!("{} ({}) answers on {}", p.name, p.profile.model, p.port.path.display())),
                     Err(e) => check("printer", Verdict::Fail, format!("{}: no answer to a status query ({e}); check power, baud ({}) and the profile", p.name, p.port.baud)),
                 }
@@ -295,7 +304,7 @@ pub fn devices(config: &Config) -> Vec<Check> {
         out.push(verdict);
     }
     for d in &config.devices.displays {
-        match serialport::new(d.port.path.to_string_lossy(), d.port.baud).open() {
+        match crate::devices::link::open(&d.port, Duration::from_millis(500)) {
             Ok(_) => out.push(check(
                 "display",
                 Verdict::Ok,

@@ -81,6 +81,9 @@ pub(super) fn check_port(
             format!("found {}; allowed: {BAUD_RATES:?}", raw.baud),
         ));
     }
+    if let Some(problem) = crate::devices::link::Transport::problem(&raw.port) {
+        return Err(fail(&format!("{key}.port"), problem));
+    }
     Ok(crate::devices::serial::PortSettings {
         path: raw.port.clone(),
         baud: raw.baud,

@@ -10,6 +10,7 @@
 pub mod codepage;
 pub mod display;
 pub mod escpos;
+pub mod link;
 pub mod pole;
 pub mod profile;
 pub mod qr;

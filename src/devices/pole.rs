@@ -5,8 +5,6 @@ use std::io::Write;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serialport::SerialPort;
-
 use super::display::{self, Frame, Screen};
 use super::profile::DisplayProfile;
 use super::serial::{open, PortSettings};
@@ -57,7 +55,7 @@ fn display_loop(
     rx: mpsc::Receiver<Screen>,
     shown: Arc<Mutex<Option<Frame>>>,
 ) {
-    let mut port: Option<Box<dyn SerialPort>> = None;
+    let mut port: Option<Box<dyn super::link::Link>> = None;
     let mut screen = Screen::Idle;
     let mut since = Instant::now();
     let mut written: Option<Frame> = None;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use super::link::Link;
 use serde::Deserialize;
-use serialport::{ClearBuffer, FlowControl, SerialPort};
 use tokio::sync::{broadcast, oneshot};
 
 use super::profile::PrinterProfile;
@@ -25,6 +25,9 @@ pub enum Flow {
     Hardware,
     /// XON/XOFF.
     Software,
+    /// DTR/DSR (Epson's serial default): written while the printer holds DSR.
+    #[serde(rename = "dtr_dsr")]
+    DtrDsr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,20 +85,8 @@ pub enum PrinterEvent {
     },
 }
 
-pub(super) fn open(settings: &PortSettings) -> Result<Box<dyn SerialPort>, DeviceError> {
-    let flow = match settings.flow {
-        Flow::None => FlowControl::None,
-        Flow::Hardware => FlowControl::Hardware,
-        Flow::Software => FlowControl::Software,
-    };
-    serialport::new(settings.path.to_string_lossy(), settings.baud)
-        .flow_control(flow)
-        .timeout(STATUS_TIMEOUT)
-        .open()
-        .map_err(|e| DeviceError::Port {
-            port: settings.path.display().to_string(),
-            detail: e.to_string(),
-        })
+pub(super) fn open(settings: &PortSettings) -> Result<Box<dyn Link>, DeviceError> {
+    super::link::open(settings, STATUS_TIMEOUT)
 }
 
 fn port_error(settings: &PortSettings, e: std::io::Error) -> DeviceError {
@@ -106,8 +97,8 @@ fn port_error(settings: &PortSettings, e: std::io::Error) -> DeviceError {
 }
 
 /// Asks `DLE EOT 1`, `2` and `4` (real-time: answered even while the printer is stopped).
-fn check_status(port: &mut dyn SerialPort, settings: &PortSettings) -> Result<(), DeviceError> {
-    let _ = port.clear(ClearBuffer::Input);
+fn check_status(port: &mut dyn Link, settings: &PortSettings) -> Result<(), DeviceError> {
+    port.clear_input();
     let mut answers = [0u8; 3];
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
         port.write_all(&[0x10, 0x04, n])
@@ -338,7 +329,7 @@ struct PrinterWorker {
     events: broadcast::Sender<PrinterEvent>,
     kept: Arc<AtomicUsize>,
     busy: tokio::sync::watch::Sender<bool>,
-    port: Option<Box<dyn SerialPort>>,
+    port: Option<Box<dyn Link>>,
     queue: VecDeque<Job>,
 }
 
@@ -422,7 +413,7 @@ impl PrinterWorker {
     }
 
     fn print_one(
-        port: &mut Option<Box<dyn SerialPort>>,
+        port: &mut Option<Box<dyn Link>>,
         settings: &PortSettings,
         profile: &PrinterProfile,
         bytes: &[u8],
@@ -432,7 +423,7 @@ impl PrinterWorker {
             None => port.insert(open(settings)?),
         };
         let result = (|| {
-            if profile.status {
+            if profile.status && p.reads_answers() {
                 check_status(p.as_mut(), settings)?;
             }
             // In chunks, each drained before the next: a port that goes away mid-slip fails
@@ -445,7 +436,7 @@ impl PrinterWorker {
             // so a slow printer is never cut off mid-slip.
             let chunk_time = wire_time(WRITE_CHUNK, settings.baud);
             p.set_timeout((chunk_time * 20).max(CHUNK_DEADLINE_MIN))
-                .map_err(|e| port_error(settings, e.into()))?;
+                .map_err(|e| port_error(settings, e))?;
             let started = Instant::now();
             let mut sent = 0usize;
             for chunk in bytes.chunks(WRITE_CHUNK) {
@@ -458,7 +449,7 @@ impl PrinterWorker {
                 }
             }
             p.set_timeout(STATUS_TIMEOUT)
-                .map_err(|e| port_error(settings, e.into()))?;
+                .map_err(|e| port_error(settings, e))?;
             Ok(())
         })();
         if let Err(DeviceError::Port { .. } | DeviceError::NoAnswer) = &result {

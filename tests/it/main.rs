@@ -21,3 +21,4 @@ mod shop_day;
 mod shop_records;
 mod store_scale;
 mod tls;
+mod transports;
