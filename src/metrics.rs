@@ -19,6 +19,7 @@ pub struct Metrics {
     callbacks: Mutex<BTreeMap<String, u64>>,
     gateway: Mutex<BTreeMap<String, GatewayStats>>,
     device_errors: Mutex<BTreeMap<String, u64>>,
+    device_warnings: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -54,6 +55,13 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Something to see to that did not stop a slip (`paper_near_end`).
+    pub fn device_warning(&self, what: &str) {
+        *lock(&self.device_warnings)
+            .entry(what.to_string())
+            .or_default() += 1;
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter =
@@ -83,6 +91,13 @@ impl Metrics {
             "Printer and display errors.",
             "device",
             &lock(&self.device_errors),
+        );
+        counter(
+            &mut out,
+            "chasti_device_warnings_total",
+            "Slips printed with something to see to (paper near its end).",
+            "warning",
+            &lock(&self.device_warnings),
         );
         let g = lock(&self.gateway);
         let _ = writeln!(out, "# HELP chasti_gateway_call_seconds Time spent in gateway calls.\n# TYPE chasti_gateway_call_seconds summary");

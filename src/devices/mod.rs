@@ -29,6 +29,9 @@ use display::Screen;
 use pole::Display;
 use serial::Printer;
 
+/// What the cashier is told while the paper-near-end sensor is on.
+pub const PAPER_LOW: &str = "бумага заканчивается, замените рулон";
+
 pub use queue::{attach, Reprint, SlipKind};
 
 /// The devices of one till.
@@ -127,6 +130,7 @@ impl Devices {
         DevicesView {
             printer: match &self.printer {
                 Some(p) if p.kept() > 0 => format!("ждут печати: {} чек(а)", p.kept()),
+                Some(p) if p.paper_low() => format!("готов; {PAPER_LOW}"),
                 Some(_) => "готов".into(),
                 None => "не настроен".into(),
             },

@@ -234,11 +234,21 @@ impl Devices {
             }
         };
         let (engine, number) = (engine.clone(), order.order_number.clone());
+        let printer = self.printer.clone();
+        let paper_low = move || printer.as_ref().is_some_and(|p| p.paper_low());
         async move {
             let Some(outcome) = submitted else {
                 return "не настроен".to_string();
             };
             match outcome.await {
+                Ok(()) if paper_low() => {
+                    engine.metrics().device_warning("paper_near_end");
+                    format!(
+                        "чек напечатан ({}); {}",
+                        russian_label(slip),
+                        super::PAPER_LOW
+                    )
+                }
                 Ok(()) => format!("чек напечатан ({})", russian_label(slip)),
                 Err(e) => {
                     engine.metrics().device_error("printer");

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,8 @@ fn port_error(settings: &PortSettings, e: std::io::Error) -> DeviceError {
 }
 
 /// Asks `DLE EOT 1`, `2` and `4` (real-time: answered even while the printer is stopped).
-fn check_status(port: &mut dyn Link, settings: &PortSettings) -> Result<(), DeviceError> {
+/// Ok(true) when the paper is near its end (the slip still prints).
+fn check_status(port: &mut dyn Link, settings: &PortSettings) -> Result<bool, DeviceError> {
     port.clear_input();
     let mut answers = [0u8; 3];
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
@@ -124,7 +125,7 @@ fn check_status(port: &mut dyn Link, settings: &PortSettings) -> Result<(), Devi
     if printer & 0x08 != 0 || cause & 0x40 != 0 {
         return Err(DeviceError::Offline);
     }
-    Ok(())
+    Ok(paper & 0x0C == 0x0C)
 }
 
 /// Makes a slip's bytes at the moment it is printed, or says it is no longer wanted.
@@ -172,6 +173,8 @@ pub struct Printer {
     tx: mpsc::Sender<Job>,
     events: broadcast::Sender<PrinterEvent>,
     kept: Arc<AtomicUsize>,
+    /// The paper-near-end sensor at the last status answer.
+    paper_low: Arc<AtomicBool>,
     /// True while the thread is writing a slip to the port.
     busy: tokio::sync::watch::Receiver<bool>,
     pub profile: Arc<PrinterProfile>,
@@ -182,6 +185,7 @@ impl Printer {
         let (tx, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(64);
         let kept = Arc::new(AtomicUsize::new(0));
+        let paper_low = Arc::new(AtomicBool::new(false));
         let (busy_tx, busy) = tokio::sync::watch::channel(false);
         let profile = Arc::new(profile);
         let worker = PrinterWorker {
@@ -189,6 +193,7 @@ impl Printer {
             profile: profile.clone(),
             events: events.clone(),
             kept: kept.clone(),
+            paper_low: paper_low.clone(),
             busy: busy_tx,
             port: None,
             queue: VecDeque::new(),
@@ -204,6 +209,7 @@ impl Printer {
             tx,
             events,
             kept,
+            paper_low,
             busy,
             profile,
         }
@@ -276,6 +282,7 @@ impl Printer {
             tx,
             events,
             kept,
+            paper_low: Arc::new(AtomicBool::new(false)),
             busy,
             profile,
         }
@@ -313,6 +320,11 @@ impl Printer {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The paper is near its end (the last status said so): slips still print.
+    pub fn paper_low(&self) -> bool {
+        self.paper_low.load(Ordering::SeqCst)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<PrinterEvent> {
         self.events.subscribe()
     }
@@ -328,6 +340,7 @@ struct PrinterWorker {
     profile: Arc<PrinterProfile>,
     events: broadcast::Sender<PrinterEvent>,
     kept: Arc<AtomicUsize>,
+    paper_low: Arc<AtomicBool>,
     busy: tokio::sync::watch::Sender<bool>,
     port: Option<Box<dyn Link>>,
     queue: VecDeque<Job>,
@@ -371,7 +384,13 @@ impl PrinterWorker {
                 continue;
             };
             let _ = self.busy.send(true);
-            let printed = Self::print_one(&mut self.port, &self.settings, &self.profile, &bytes);
+            let printed = Self::print_one(
+                &mut self.port,
+                &self.settings,
+                &self.profile,
+                &self.paper_low,
+                &bytes,
+            );
             let _ = self.busy.send(false);
             let waiting = self.queue.len();
             let Some(job) = self.queue.front_mut() else {
@@ -416,6 +435,7 @@ impl PrinterWorker {
         port: &mut Option<Box<dyn Link>>,
         settings: &PortSettings,
         profile: &PrinterProfile,
+        paper_low: &AtomicBool,
         bytes: &[u8],
     ) -> Result<(), DeviceError> {
         let p = match port {
@@ -424,7 +444,11 @@ impl PrinterWorker {
         };
         let result = (|| {
             if profile.status && p.reads_answers() {
-                check_status(p.as_mut(), settings)?;
+                let low = check_status(p.as_mut(), settings)?;
+                if low && !paper_low.load(Ordering::SeqCst) {
+                    tracing::warn!(port = %settings.path.display(), "the printer's paper is near its end");
+                }
+                paper_low.store(low, Ordering::SeqCst);
             }
             // In chunks, each drained before the next: a port that goes away mid-slip fails
             // the write instead of swallowing the rest into a buffer nobody reads.

@@ -401,3 +401,84 @@ async fn an_empty_printer_never_fails_a_sale() {
     assert!(order.state.bank().is_some(), "the link is still returned");
     eventually("the slip kept for reprint", || printer.kept() == 1).await;
 }
+
+/// The printer is off (paper out) while a sale is made; the customer pays from the screen;
+/// then the printer comes back. Only the paid slip prints: a kept payment slip never puts a
+/// dead QR in a customer's hand.
+#[tokio::test]
+async fn a_payment_slip_kept_while_the_printer_was_off_is_dropped_once_the_order_is_paid() {
+    let paper = FakeDevice::start(0x72);
+    let tm = profile::printer("epson-tm-t20iii", None).unwrap();
+    let printer = Printer::spawn(settings(&paper.path()), tm.clone());
+    let mut events = printer.subscribe();
+    let h = crate::common::Harness::new(crate::common::HarnessOptions {
+        printer: Some(printer),
+        ..Default::default()
+    })
+    .await;
+    let order = h
+        .engine
+        .create_sale(crate::common::Harness::sale(
+            777,
+            chasti::orders::Mode::OneStage,
+        ))
+        .await
+        .unwrap();
+    let link = crate::common::Harness::link(&order);
+    let kept = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(PrinterEvent::Kept { label, .. }) = events.recv().await {
+                return label;
+            }
+        }
+    })
+    .await
+    .expect("the payment slip is kept while the paper is out");
+    assert!(
+        kept.contains("payment") || kept.contains(order.order_number.as_str()),
+        "{kept}"
+    );
+
+    h.sandbox
+        .pay(crate::common::Harness::gateway_id(&order))
+        .unwrap();
+    h.wait_state(&order.id, "paid").await;
+    paper.status.store(0x12, Ordering::SeqCst);
+    let paid = tm.code_page.encode("ОПЛАЧЕНО");
+    eventually("the paid slip", || contains(&paper.captured(), &paid)).await;
+    assert!(
+        !contains(&paper.captured(), link.as_bytes()),
+        "the payment slip with its link never printed"
+    );
+}
+
+/// The paper-near-end sensor: the slip prints, and the till, `/metrics` and the devices view
+/// say to change the roll.
+#[tokio::test]
+async fn paper_near_its_end_prints_and_warns_the_till() {
+    let paper = FakeDevice::start(0x12);
+    paper.paper.store(0x12 | 0x0C, Ordering::SeqCst); // near-end sensor on
+    let tm = profile::printer("epson-tm-t20iii", None).unwrap();
+    let h = crate::common::Harness::new(crate::common::HarnessOptions {
+        printer: Some(Printer::spawn(settings(&paper.path()), tm.clone())),
+        ..Default::default()
+    })
+    .await;
+    let till = crate::common::TillClient::new(h.api());
+    let sale = till.sale("120.00", "paper-low-1").await;
+    let printer = sale["devices"]["printer"].as_str().unwrap();
+    assert!(printer.starts_with("чек напечатан"), "{printer}");
+    assert!(printer.contains("бумага заканчивается"), "{printer}");
+    let metrics = crate::common::http()
+        .get(format!("{}/api/v1/metrics", h.api()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("chasti_device_warnings_total{warning=\"paper_near_end\"} 1"),
+        "{metrics}"
+    );
+}

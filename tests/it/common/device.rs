@@ -11,6 +11,8 @@ use serialport::{SerialPort, TTYPort};
 pub struct FakeDevice {
     captured: Arc<Mutex<Vec<u8>>>,
     pub status: Arc<AtomicU8>,
+    /// The answer to `DLE EOT 4` (the paper sensors) when not 0; else `status`.
+    pub paper: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
     /// Close the master (the device vanishes) after this many bytes; 0 = never.
     pub hang_up_after: Arc<Mutex<usize>>,
@@ -24,13 +26,15 @@ impl FakeDevice {
         master.set_timeout(Duration::from_millis(20)).unwrap();
         let captured = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU8::new(status));
+        let paper = Arc::new(AtomicU8::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let hang_up_after = Arc::new(Mutex::new(0usize));
-        let (c, s, st, h) = (
+        let (c, s, st, h, pa) = (
             captured.clone(),
             status.clone(),
             stop.clone(),
             hang_up_after.clone(),
+            paper.clone(),
         );
         let thread = std::thread::spawn(move || {
             let mut buf = [0u8; 512];
@@ -50,7 +54,13 @@ impl FakeDevice {
                         window.remove(0);
                     }
                     if window.len() == 3 && window[0] == 0x10 && window[1] == 0x04 {
-                        let _ = master.write_all(&[s.load(Ordering::SeqCst)]);
+                        let sensors = pa.load(Ordering::SeqCst);
+                        let answer = if window[2] == 4 && sensors != 0 {
+                            sensors
+                        } else {
+                            s.load(Ordering::SeqCst)
+                        };
+                        let _ = master.write_all(&[answer]);
                         window.clear();
                     }
                 }
@@ -63,6 +73,7 @@ impl FakeDevice {
         FakeDevice {
             captured,
             status,
+            paper,
             stop,
             hang_up_after,
             thread: Some(thread),
