@@ -80,12 +80,8 @@ fn table(link: &str) {
         }
         let micros = started.elapsed().as_secs_f64() * 1e6 / RUNS as f64;
         let modules = chasti::devices::qr::QrSymbol::encode(link).unwrap().modules;
-        let dots = chasti::devices::qr::module_dots(
-            modules,
-            p.dots_per_mm,
-            p.qr_target_mm,
-            p.dots_per_line,
-        );
+        // As printed: quadruple mode prints each sent dot as 2 x 2.
+        let dots = chasti::devices::escpos::printed_module_dots(&p, modules);
         let mm = (modules as u32 * dots) as f64 / p.dots_per_mm as f64;
         let wire = |baud: f64| slip.len() as f64 * 10.0 / baud;
         println!(

@@ -23,6 +23,10 @@ pub struct RenderArgs {
     /// Draw the slip as the printer would print it.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Send the QR as a raster (`GS v 0`) even when the profile has native QR: to test a
+    /// printer whose native QR misbehaves, or the raster path itself.
+    #[arg(long)]
+    raster: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -105,8 +109,12 @@ pub fn render(config_path: &Path, args: RenderArgs) -> Result<(), String> {
         slip: kind,
         out,
         png,
+        raster,
     } = args;
-    let (profile, _, shop) = resolve_printer(config_path, &name)?;
+    let (mut profile, _, shop) = resolve_printer(config_path, &name)?;
+    if raster {
+        profile.native_qr = false;
+    }
     let bytes = sample_slip(&profile, &shop, kind)?;
     if let Some(out) = out {
         std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;

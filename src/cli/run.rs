@@ -15,6 +15,8 @@ pub async fn serve(path: &Path) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     let daemon = Daemon::build(config).await.map_err(|e| e.to_string())?;
     daemon.check_credentials_in_background();
+    // Listening for SIGTERM from before the "serving" line on.
+    let stop = shutdown_signal();
     let handle = daemon.handle();
     // One line on stdout when everything listens: for scripts and tests that start a daemon
     // on free ports (port 0 in the config) and need to know where.
@@ -27,10 +29,7 @@ pub async fn serve(path: &Path) -> Result<(), String> {
         ready.push_str(&format!(" sandbox={}", sandbox.url()));
     }
     println!("{ready}");
-    daemon
-        .run_until(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    daemon.run_until(stop).await.map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args)]

@@ -13,6 +13,8 @@ use super::{ConfigError, Fail};
 pub(super) struct RawDevices {
     shop_name: String,
     profiles_dir: Option<PathBuf>,
+    /// One or two lines the customer display shows between sales.
+    display_idle: Vec<String>,
 }
 
 impl Default for RawDevices {
@@ -20,6 +22,7 @@ impl Default for RawDevices {
         RawDevices {
             shop_name: "Магазин".into(),
             profiles_dir: None,
+            display_idle: Vec::new(),
         }
     }
 }
@@ -92,6 +95,29 @@ pub(super) fn check_port(
     })
 }
 
+/// `devices.display_idle`: one or two lines, each fitting the display, no control characters.
+fn idle_lines(lines: &[String], columns: usize, fail: &Fail) -> Result<[String; 2], ConfigError> {
+    let allowed = format!("allowed: one or two lines of at most {columns} characters");
+    if lines.len() > 2 {
+        return Err(fail(
+            "devices.display_idle",
+            format!("found {} lines; {allowed}", lines.len()),
+        ));
+    }
+    for line in lines {
+        if line.chars().count() > columns || line.chars().any(char::is_control) {
+            return Err(fail(
+                "devices.display_idle",
+                format!("found {line:?}; {allowed}, without control characters"),
+            ));
+        }
+    }
+    Ok([
+        lines.first().cloned().unwrap_or_default(),
+        lines.get(1).cloned().unwrap_or_default(),
+    ])
+}
+
 pub(super) fn check_devices(
     d: RawDevices,
     printers: Vec<RawPort>,
@@ -135,6 +161,10 @@ pub(super) fn check_devices(
             )
         })?;
         let port = check_port(&key, p, fail)?;
+        let mut profile = profile;
+        if !d.display_idle.is_empty() {
+            profile.idle = Some(idle_lines(&d.display_idle, profile.columns, fail)?);
+        }
         out.displays.push(DisplayConfig {
             name: p.name.clone(),
             profile,

@@ -155,6 +155,16 @@ fn each_bad_config_has_its_own_message() {
             "api.max_connections",
             "found 100000; allowed: 1..4096",
         ),
+        (
+            format!("{GOOD}[devices]\ndisplay_idle = [\"Добро пожаловать в наш магазин!\"]\n[[display]]\nname = \"pole\"\nprofile = \"generic-cd5220\"\nport = \"/dev/ttyUSB1\"\n"),
+            "devices.display_idle",
+            "at most 20 characters",
+        ),
+        (
+            format!("{GOOD}[[printer]]\nname = \"p\"\nprofile = \"xprinter-xp58\"\nport = \"tcp://printer\"\n"),
+            "printer[0].port",
+            "tcp://HOST:PORT",
+        ),
         ("[gateway\n".to_string(), "(syntax)", ""),
     ];
     let mut seen = std::collections::HashSet::new();

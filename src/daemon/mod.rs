@@ -363,19 +363,29 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 }
 
 /// SIGTERM (systemd's stop) or Ctrl-C.
-pub async fn shutdown_signal() {
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // The handlers are installed here, when this is called, not when the future is first
+    // polled: a SIGTERM that comes right after the "serving" line (systemd stopping a service
+    // it just started, a test) must stop the daemon gracefully, not kill it by default action.
     #[cfg(unix)]
-    {
+    let (term, interrupt) = {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut interrupt)) = (term, interrupt) {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = ctrl_c() => {}
+                _ = interrupt.recv() => {}
             }
             return;
         }
+        ctrl_c().await;
     }
-    ctrl_c().await;
 }
 
 /// Ctrl-C alone.

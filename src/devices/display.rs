@@ -58,7 +58,10 @@ fn amount_line(profile: &DisplayProfile, amount: Kopecks) -> String {
 /// «Сканируйте QR-код на чеке»).
 pub fn frames(profile: &DisplayProfile, screen: Screen) -> Vec<Frame> {
     match screen {
-        Screen::Idle => vec![["Добро пожаловать!".into(), String::new()]],
+        Screen::Idle => vec![profile
+            .idle
+            .clone()
+            .unwrap_or_else(|| ["Добро пожаловать!".into(), String::new()])],
         Screen::AwaitingPayment(amount) => {
             let top = amount_line(profile, amount);
             let whole = "Сканируйте QR-код на чеке";
@@ -93,10 +96,15 @@ pub fn init_bytes(profile: &DisplayProfile) -> Vec<u8> {
     let mut out = vec![ESC, b'@'];
     match profile.command_set {
         CommandSet::Epson => out.extend_from_slice(&[US, b'C', 0, US, 0x01]),
-        CommandSet::Cd5220 => out.extend_from_slice(&[ESC, 0x11]),
+        // CD5220 firmware picks Cyrillic with its own commands: the international set
+        // Russia (`ESC f R`), then the code table (`ESC c n`); `ESC t` is Epson's.
+        CommandSet::Cd5220 => out.extend_from_slice(&[ESC, 0x11, ESC, b'f', b'R']),
     }
     if let Some(n) = profile.code_table {
-        out.extend_from_slice(&[ESC, b't', n]);
+        match profile.command_set {
+            CommandSet::Epson => out.extend_from_slice(&[ESC, b't', n]),
+            CommandSet::Cd5220 => out.extend_from_slice(&[ESC, b'c', n]),
+        }
     }
     out
 }
@@ -143,7 +151,14 @@ pub fn emulate(profile: &DisplayProfile, bytes: &[u8]) -> Frame {
                 (x, y) = (0, 0);
                 i += 2;
             }
-            ESC if bytes.get(i + 1) == Some(&b't') => i += 3,
+            ESC if profile.command_set == CommandSet::Epson && bytes.get(i + 1) == Some(&b't') => {
+                i += 3
+            }
+            ESC if profile.command_set == CommandSet::Cd5220
+                && matches!(bytes.get(i + 1), Some(b'f' | b'c')) =>
+            {
+                i += 3
+            }
             ESC if bytes.get(i + 1) == Some(&0x11) => i += 2,
             ESC if bytes.get(i + 1) == Some(&b'Q') => {
                 y = if bytes.get(i + 2) == Some(&b'B') {
@@ -196,6 +211,27 @@ pub fn emulate(profile: &DisplayProfile, bytes: &[u8]) -> Frame {
 mod tests {
     use super::*;
     use crate::devices::profile;
+
+    #[test]
+    fn cd5220_selects_cyrillic_its_own_way_and_epson_with_esc_t() {
+        let cd = init_bytes(&profile::display("generic-cd5220", None).unwrap());
+        let has = |b: &[u8], n: &[u8]| b.windows(n.len()).any(|w| w == n);
+        assert!(has(&cd, &[ESC, b'f', b'R']), "{cd:02x?}");
+        assert!(has(&cd, &[ESC, b'c', 17]), "{cd:02x?}");
+        assert!(!has(&cd, &[ESC, b't']), "{cd:02x?}");
+        let epson = init_bytes(&profile::display("epson-dm-d110", None).unwrap());
+        assert!(has(&epson, &[ESC, b't']) && !has(&epson, &[ESC, b'f', b'R']));
+    }
+
+    #[test]
+    fn the_idle_text_is_the_shops_when_set() {
+        let mut p = profile::display("generic-cd5220", None).unwrap();
+        p.idle = Some(["Ромашка".into(), "Оплата частями".into()]);
+        let frame = &frames(&p, Screen::Idle)[0];
+        let mut bytes = init_bytes(&p);
+        bytes.extend(frame_bytes(&p, frame));
+        assert_eq!(emulate(&p, &bytes), ["Ромашка", "Оплата частями"]);
+    }
 
     #[test]
     fn every_state_fits_twenty_columns_on_both_command_sets() {

@@ -4,7 +4,7 @@
 
 use super::codepage::CodePage;
 use super::profile::{Cut, PrinterProfile};
-use super::qr::{module_dots, QrSymbol};
+use super::qr::{module_dots, QrSymbol, QUIET_ZONE};
 
 const ESC: u8 = 0x1B;
 const GS: u8 = 0x1D;
@@ -72,14 +72,23 @@ impl<'a> Encoder<'a> {
         self
     }
 
-    /// The QR: native `GS ( k` when the profile has it, else a `GS v 0` raster.
+    /// The QR: native `GS ( k` when the profile has it, else a `GS v 0` raster, with blank
+    /// paper of at least [`QUIET_ZONE`] modules fed above and below it (the standard's quiet
+    /// zone: a scanner needs it to find the symbol's edge against the text).
     pub fn qr(&mut self, link: &str) -> Result<&mut Self, String> {
         let p = self.profile;
+        let modules = if p.native_qr {
+            super::qr::modules_for(link)?
+        } else {
+            QrSymbol::encode(link)?.modules
+        };
+        let quiet = quiet_lines(printed_module_dots(p, modules), p.dots_per_mm);
+        self.feed(quiet);
         if p.native_qr {
             // The printer draws the symbol: only its size is needed here.
-            let modules = super::qr::modules_for(link)?;
             let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
             self.native_qr(link.as_bytes(), dots as u8)?;
+            self.out.push(LF);
         } else {
             let symbol = QrSymbol::encode(link)?;
             let dots = module_dots(
@@ -90,6 +99,7 @@ impl<'a> Encoder<'a> {
             );
             self.raster_qr(&symbol, dots);
         }
+        self.feed(quiet);
         Ok(self)
     }
 
@@ -122,7 +132,7 @@ impl<'a> Encoder<'a> {
     fn raster_qr(&mut self, symbol: &QrSymbol, module_dots: u32) {
         let quadruple = self.profile.raster_quadruple && module_dots >= 2;
         let (sent, mode) = if quadruple {
-            (module_dots.div_ceil(2) as usize, 3u8)
+            (quadruple_sent(module_dots) as usize, 3u8)
         } else {
             (module_dots as usize, 0u8)
         };
@@ -130,7 +140,6 @@ impl<'a> Encoder<'a> {
         let width_bytes = width_dots.div_ceil(8);
         let height = symbol.modules * sent;
         let o = &mut self.out;
-        o.push(LF);
         o.extend_from_slice(&[ESC, b'a', 1]);
         o.extend_from_slice(&[GS, b'v', b'0', mode]);
         o.extend_from_slice(&[
@@ -172,6 +181,30 @@ impl<'a> Encoder<'a> {
     pub fn into_bytes(self) -> Vec<u8> {
         self.out
     }
+}
+
+/// Dots sent per module in quadruple mode (each prints 2 × 2): the printed module is the even
+/// size nearest the wanted one, never rounded up past it by a whole dot pair.
+fn quadruple_sent(module_dots: u32) -> u32 {
+    (module_dots / 2).max(1)
+}
+
+/// Dots a QR module takes on paper with this profile.
+pub fn printed_module_dots(p: &PrinterProfile, modules: usize) -> u32 {
+    let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
+    if !p.native_qr && p.raster_quadruple && dots >= 2 {
+        2 * quadruple_sent(dots)
+    } else {
+        dots
+    }
+}
+
+/// Text lines (the default 1/6 inch spacing) to feed for a quiet zone of [`QUIET_ZONE`]
+/// modules of `module_dots` each.
+pub fn quiet_lines(module_dots: u32, dots_per_mm: u32) -> u8 {
+    let line_dots = f64::from(dots_per_mm) * 25.4 / 6.0;
+    let wanted = f64::from(module_dots) * QUIET_ZONE as f64;
+    (wanted / line_dots).ceil().clamp(1.0, 8.0) as u8
 }
 
 /// What a printer makes of the bytes.

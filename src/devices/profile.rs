@@ -62,6 +62,10 @@ pub struct DisplayProfile {
     pub code_table: Option<u8>,
     /// The character table has ₽; else amounts end in «руб».
     pub rouble_sign: bool,
+    /// What the display shows between sales: the shop's `devices.display_idle`, set from the
+    /// config (not part of a hardware profile); `None` = «Добро пожаловать!».
+    #[serde(skip)]
+    pub idle: Option<[String; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -102,7 +102,7 @@ pub fn payment_slip(
         e.line(&line);
     }
     e.qr(link.as_str())?;
-    e.feed(1).align(Align::Center);
+    e.align(Align::Center);
     e.line(&format!(
         "Ссылка действует до {} (МСК)",
         moscow::clock_text(o.link_expires_at)

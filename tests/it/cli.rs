@@ -455,3 +455,25 @@ fn every_command_takes_the_slips_number_and_says_who_did_what() {
     assert!(!log.contains("demo-manager-token-change-me"));
     assert!(!log.contains("demo-cashier-token-change-me"));
 }
+
+#[test]
+fn render_raster_forces_the_raster_qr_on_a_native_qr_printer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (native, raster) = (dir.path().join("n.bin"), dir.path().join("r.bin"));
+    for (path, extra) in [(&native, None), (&raster, Some("--raster"))] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["render", "--printer", "epson-tm-t20iii", "--out"])
+            .arg(path);
+        if let Some(flag) = extra {
+            cmd.arg(flag);
+        }
+        assert!(cmd.output().unwrap().status.success());
+    }
+    let has = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let (n, r) = (
+        std::fs::read(native).unwrap(),
+        std::fs::read(raster).unwrap(),
+    );
+    assert!(has(&n, b"\x1d(k") && !has(&n, b"\x1dv0"));
+    assert!(has(&r, b"\x1dv0") && !has(&r, b"\x1d(k"));
+}

@@ -482,3 +482,51 @@ async fn paper_near_its_end_prints_and_warns_the_till() {
         "{metrics}"
     );
 }
+
+/// Every profile's payment slip leaves at least four modules of blank paper above and below
+/// the QR (the standard's quiet zone), and the symbol prints no bigger than the profile's
+/// target (quadruple mode rounds down, never up by a dot pair).
+#[test]
+fn the_qr_has_its_quiet_zone_and_keeps_to_its_target_size() {
+    for profile in printer_profiles() {
+        let bytes = slip::payment_slip(&profile, &sample(), &payment_link()).unwrap();
+        let elements = chasti::devices::escpos::parse(&bytes, profile.code_page).unwrap();
+        let at = elements
+            .iter()
+            .position(|e| matches!(e, Element::NativeQr { .. } | Element::Raster { .. }))
+            .unwrap();
+        let line_dots = profile.dots_per_mm as f64 * 25.4 / 6.0;
+        let blank = |range: &mut dyn Iterator<Item = &Element>| -> f64 {
+            let mut lines = 0.0;
+            for e in range {
+                match e {
+                    Element::Feed(n) => lines += *n as f64,
+                    Element::Text { text, .. } if text.trim().is_empty() => lines += 1.0,
+                    _ => break,
+                }
+            }
+            lines * line_dots
+        };
+        let modules = chasti::devices::qr::QrSymbol::encode(LINK).unwrap().modules;
+        let module = chasti::devices::escpos::printed_module_dots(&profile, modules) as f64;
+        let above = blank(&mut elements[..at].iter().rev());
+        let below = blank(&mut elements[at + 1..].iter());
+        assert!(
+            above >= 4.0 * module,
+            "{}: {above} dots above, module {module}",
+            profile.name
+        );
+        assert!(
+            below >= 4.0 * module,
+            "{}: {below} dots below, module {module}",
+            profile.name
+        );
+        let printed_mm = modules as f64 * module / profile.dots_per_mm as f64;
+        assert!(
+            printed_mm <= profile.qr_target_mm as f64 + 1.0,
+            "{}: {printed_mm:.1} mm for a {} mm target",
+            profile.name,
+            profile.qr_target_mm
+        );
+    }
+}
