@@ -132,7 +132,10 @@ impl<'a> Encoder<'a> {
     fn raster_qr(&mut self, symbol: &QrSymbol, module_dots: u32) {
         let quadruple = self.profile.raster_quadruple && module_dots >= 2;
         let (sent, mode) = if quadruple {
-            (quadruple_sent(module_dots) as usize, 3u8)
+            (
+                quadruple_sent(module_dots, self.profile.dots_per_mm) as usize,
+                3u8,
+            )
         } else {
             (module_dots as usize, 0u8)
         };
@@ -183,17 +186,22 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// The smallest module a phone camera reads reliably off a receipt, in mm.
+pub const SCANNER_MIN_MODULE_MM: f64 = 0.33;
+
 /// Dots sent per module in quadruple mode (each prints 2 × 2): the printed module is the even
-/// size nearest the wanted one, never rounded up past it by a whole dot pair.
-fn quadruple_sent(module_dots: u32) -> u32 {
-    (module_dots / 2).max(1)
+/// size at or below the wanted one (never past the target), unless that is below what a
+/// scanner reads; then the smallest even size it does.
+fn quadruple_sent(module_dots: u32, dots_per_mm: u32) -> u32 {
+    let least = (SCANNER_MIN_MODULE_MM * f64::from(dots_per_mm)).ceil() as u32;
+    (module_dots / 2).max(least.div_ceil(2)).max(1)
 }
 
 /// Dots a QR module takes on paper with this profile.
 pub fn printed_module_dots(p: &PrinterProfile, modules: usize) -> u32 {
     let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
     if !p.native_qr && p.raster_quadruple && dots >= 2 {
-        2 * quadruple_sent(dots)
+        2 * quadruple_sent(dots, p.dots_per_mm)
     } else {
         dots
     }
