@@ -91,19 +91,31 @@ fn padded(profile: &DisplayProfile, text: &str) -> Vec<u8> {
     bytes
 }
 
+/// AEDEX's attention code, before each command.
+const AEDEX_ATTENTION: &[u8] = b"!#";
+
 /// Sent once when the port opens.
 pub fn init_bytes(profile: &DisplayProfile) -> Vec<u8> {
-    let mut out = vec![ESC, b'@'];
+    let mut out = Vec::new();
     match profile.command_set {
-        CommandSet::Epson => out.extend_from_slice(&[US, b'C', 0, US, 0x01]),
+        CommandSet::Epson => out.extend_from_slice(&[ESC, b'@', US, b'C', 0, US, 0x01]),
         // CD5220 firmware picks Cyrillic with its own commands: the international set
         // Russia (`ESC f R`), then the code table (`ESC c n`); `ESC t` is Epson's.
-        CommandSet::Cd5220 => out.extend_from_slice(&[ESC, 0x11, ESC, b'f', b'R']),
+        CommandSet::Cd5220 => out.extend_from_slice(&[ESC, b'@', ESC, 0x11, ESC, b'f', b'R']),
+        // AEDEX has no reset: both lines are written blank.
+        CommandSet::Aedex => {
+            out.extend_from_slice(AEDEX_ATTENTION);
+            out.push(b'9');
+            out.resize(out.len() + 2 * profile.columns, b' ');
+            out.push(0x0D);
+        }
     }
     if let Some(n) = profile.code_table {
         match profile.command_set {
             CommandSet::Epson => out.extend_from_slice(&[ESC, b't', n]),
             CommandSet::Cd5220 => out.extend_from_slice(&[ESC, b'c', n]),
+            // Chosen in the display's own setup; nothing to send.
+            CommandSet::Aedex => {}
         }
     }
     out
@@ -118,6 +130,14 @@ pub fn frame_bytes(profile: &DisplayProfile, frame: &Frame) -> Vec<u8> {
             out.extend(padded(profile, &frame[0]));
             out.extend_from_slice(&[US, b'$', 1, 2]);
             out.extend(padded(profile, &frame[1]));
+        }
+        CommandSet::Aedex => {
+            for (line, text) in [(b'1', &frame[0]), (b'2', &frame[1])] {
+                out.extend_from_slice(AEDEX_ATTENTION);
+                out.push(line);
+                out.extend(padded(profile, text));
+                out.push(0x0D);
+            }
         }
         CommandSet::Cd5220 => {
             out.extend_from_slice(&[ESC, b'Q', b'A']);
@@ -145,6 +165,29 @@ pub fn emulate(profile: &DisplayProfile, bytes: &[u8]) -> Frame {
         *x += 1;
     };
     while i < bytes.len() {
+        if profile.command_set == CommandSet::Aedex && bytes[i..].starts_with(AEDEX_ATTENTION) {
+            // `!#n text CR`: 1 the upper line, 2 the lower, 9 both (the lower continues).
+            let which = bytes.get(i + 2).copied();
+            i += 3;
+            let (first, count) = match which {
+                Some(b'2') => (1, 1),
+                Some(b'9') => (0, 2),
+                _ => (0, 1),
+            };
+            for row in cells.iter_mut().skip(first).take(count) {
+                *row = vec![b' '; cols];
+            }
+            (x, y) = (0, first);
+            while i < bytes.len() && bytes[i] != 0x0D {
+                if x >= cols && y + 1 < first + count {
+                    (x, y) = (0, y + 1);
+                }
+                put(&mut cells, &mut x, y, bytes[i]);
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
         match bytes[i] {
             ESC if bytes.get(i + 1) == Some(&b'@') => {
                 cells = vec![vec![b' '; cols]; 2];
@@ -235,7 +278,7 @@ mod tests {
 
     #[test]
     fn every_state_fits_twenty_columns_on_both_command_sets() {
-        for name in ["epson-dm-d110", "generic-cd5220"] {
+        for name in ["epson-dm-d110", "generic-cd5220", "generic-aedex"] {
             let p = profile::display(name, None).unwrap();
             let amount = Kopecks::new(1_234_500).unwrap();
             let cases = [

@@ -48,6 +48,8 @@ pub struct PrinterProfile {
 pub enum CommandSet {
     Epson,
     Cd5220,
+    /// AEDEX (UTC): `!#1 … CR` upper line, `!#2 … CR` lower, `!#9 … CR` both.
+    Aedex,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -76,7 +78,7 @@ pub enum Profile {
 }
 
 /// The profiles shipped in `hardware/`.
-const BUNDLED: [(&str, &str); 5] = [
+const BUNDLED: [(&str, &str); 6] = [
     (
         "epson-tm-t20iii.toml",
         include_str!("../../hardware/epson-tm-t20iii.toml"),
@@ -96,6 +98,10 @@ const BUNDLED: [(&str, &str); 5] = [
     (
         "generic-cd5220.toml",
         include_str!("../../hardware/generic-cd5220.toml"),
+    ),
+    (
+        "generic-aedex.toml",
+        include_str!("../../hardware/generic-aedex.toml"),
     ),
 ];
 
