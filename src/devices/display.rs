@@ -91,6 +91,15 @@ fn padded(profile: &DisplayProfile, text: &str) -> Vec<u8> {
     bytes
 }
 
+/// DSP-800 commands open with EOT SOH and end with ETB.
+const DSP800_OPEN: [u8; 2] = [0x04, 0x01];
+const DSP800_CLOSE: u8 = 0x17;
+
+/// DSP-800's byte for a display position (1 = upper left, 21 = lower left).
+fn dsp800_position(position: usize) -> u8 {
+    0x30 + position.clamp(1, 40) as u8
+}
+
 /// AEDEX's attention code, before each command.
 const AEDEX_ATTENTION: &[u8] = b"!#";
 
@@ -109,13 +118,19 @@ pub fn init_bytes(profile: &DisplayProfile) -> Vec<u8> {
             out.resize(out.len() + 2 * profile.columns, b' ');
             out.push(0x0D);
         }
+        // Clear positions 1..40.
+        CommandSet::Dsp800 => {
+            out.extend_from_slice(&DSP800_OPEN);
+            out.extend_from_slice(&[b'C', dsp800_position(1), dsp800_position(40)]);
+            out.push(DSP800_CLOSE);
+        }
     }
     if let Some(n) = profile.code_table {
         match profile.command_set {
             CommandSet::Epson => out.extend_from_slice(&[ESC, b't', n]),
             CommandSet::Cd5220 => out.extend_from_slice(&[ESC, b'c', n]),
             // Chosen in the display's own setup; nothing to send.
-            CommandSet::Aedex => {}
+            CommandSet::Aedex | CommandSet::Dsp800 => {}
         }
     }
     out
@@ -130,6 +145,13 @@ pub fn frame_bytes(profile: &DisplayProfile, frame: &Frame) -> Vec<u8> {
             out.extend(padded(profile, &frame[0]));
             out.extend_from_slice(&[US, b'$', 1, 2]);
             out.extend(padded(profile, &frame[1]));
+        }
+        CommandSet::Dsp800 => {
+            for (start, text) in [(1, &frame[0]), (profile.columns + 1, &frame[1])] {
+                out.extend_from_slice(&DSP800_OPEN);
+                out.extend_from_slice(&[b'P', dsp800_position(start), DSP800_CLOSE]);
+                out.extend(padded(profile, text));
+            }
         }
         CommandSet::Aedex => {
             for (line, text) in [(b'1', &frame[0]), (b'2', &frame[1])] {
@@ -186,6 +208,30 @@ pub fn emulate(profile: &DisplayProfile, bytes: &[u8]) -> Frame {
                 i += 1;
             }
             i += 1;
+            continue;
+        }
+        if profile.command_set == CommandSet::Dsp800 && bytes[i..].starts_with(&DSP800_OPEN) {
+            let command = bytes.get(i + 2).copied();
+            let at = |k: usize| {
+                bytes
+                    .get(i + k)
+                    .map_or(1, |b| usize::from(b.saturating_sub(0x30)).max(1))
+                    - 1
+            };
+            match command {
+                Some(b'P') => {
+                    let p = at(3);
+                    (x, y) = (p % cols, p / cols);
+                    i += 5;
+                }
+                Some(b'C') => {
+                    for p in at(3)..=at(4).min(2 * cols - 1) {
+                        cells[p / cols][p % cols] = b' ';
+                    }
+                    i += 6;
+                }
+                _ => i += 2,
+            }
             continue;
         }
         match bytes[i] {
@@ -278,7 +324,12 @@ mod tests {
 
     #[test]
     fn every_state_fits_twenty_columns_on_both_command_sets() {
-        for name in ["epson-dm-d110", "generic-cd5220", "generic-aedex"] {
+        for name in [
+            "epson-dm-d110",
+            "generic-cd5220",
+            "generic-aedex",
+            "generic-dsp800",
+        ] {
             let p = profile::display(name, None).unwrap();
             let amount = Kopecks::new(1_234_500).unwrap();
             let cases = [

@@ -50,6 +50,9 @@ pub enum CommandSet {
     Cd5220,
     /// AEDEX (UTC): `!#1 … CR` upper line, `!#2 … CR` lower, `!#9 … CR` both.
     Aedex,
+    /// DSP-800: `EOT SOH P pos ETB` moves the cursor (positions 1..40 as 0x31..0x58), text
+    /// follows; `EOT SOH C from to ETB` clears a range.
+    Dsp800,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -78,7 +81,7 @@ pub enum Profile {
 }
 
 /// The profiles shipped in `hardware/`.
-const BUNDLED: [(&str, &str); 6] = [
+const BUNDLED: [(&str, &str); 7] = [
     (
         "epson-tm-t20iii.toml",
         include_str!("../../hardware/epson-tm-t20iii.toml"),
@@ -102,6 +105,10 @@ const BUNDLED: [(&str, &str); 6] = [
     (
         "generic-aedex.toml",
         include_str!("../../hardware/generic-aedex.toml"),
+    ),
+    (
+        "generic-dsp800.toml",
+        include_str!("../../hardware/generic-dsp800.toml"),
     ),
 ];
 

@@ -253,7 +253,12 @@ async fn a_port_that_vanishes_mid_slip_prints_the_slip_once_whole_when_it_return
 
 #[tokio::test]
 async fn the_display_shows_each_state_on_both_command_sets() {
-    for name in ["epson-dm-d110", "generic-cd5220", "generic-aedex"] {
+    for name in [
+        "epson-dm-d110",
+        "generic-cd5220",
+        "generic-aedex",
+        "generic-dsp800",
+    ] {
         let device = FakeDevice::start(0x12);
         let profile = profile::display(name, None).unwrap();
         let display = Display::spawn(settings(&device.path()), profile.clone());
