@@ -245,6 +245,62 @@ pub fn callback(config: &Config, go_live: bool) -> Vec<Check> {
     out
 }
 
+/// The order store's folder: there or creatable, writable by whoever runs this, and either free
+/// or held by the running daemon.
+pub fn store(config: &Config) -> Check {
+    let folder = &config.store.path;
+    let existing = if folder.exists() {
+        folder.clone()
+    } else {
+        match folder.ancestors().skip(1).find(|a| a.exists()) {
+            Some(parent) => parent.to_path_buf(),
+            None => {
+                return check(
+                    "store",
+                    Verdict::Fail,
+                    format!(
+                        "{}: no part of the path exists; set store.path",
+                        folder.display()
+                    ),
+                )
+            }
+        }
+    };
+    let probe = existing.join(format!(".chasti-doctor-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&probe, b"probe") {
+        return check(
+            "store",
+            Verdict::Fail,
+            format!(
+                "{} is not writable by this user ({e}); the service user must own it (chown -R chasti: {})",
+                existing.display(),
+                existing.display()
+            ),
+        );
+    }
+    let _ = std::fs::remove_file(&probe);
+    if !folder.exists() {
+        return check(
+            "store",
+            Verdict::Ok,
+            format!("{} will be created at the first start", folder.display()),
+        );
+    }
+    match crate::orders::Store::check_openable(folder) {
+        Ok(()) => check(
+            "store",
+            Verdict::Ok,
+            format!("{} opens and is writable", folder.display()),
+        ),
+        Err(e) if e.to_string().contains("only one chasti") => check(
+            "store",
+            Verdict::Ok,
+            format!("{e} (fine when that is this till's running daemon)"),
+        ),
+        Err(e) => check("store", Verdict::Fail, e.to_string()),
+    }
+}
+
 /// The till API's tokens: present, and not the shipped demo ones.
 pub fn api_tokens(config: &Config) -> Check {
     let tokens = &config.api.tokens;

@@ -48,6 +48,7 @@ pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
     checks.extend(doctor::gateway(&config, now).await);
     checks.extend(doctor::devices(&config));
     checks.extend(doctor::callback(&config, go_live));
+    checks.push(doctor::store(&config));
     checks.push(doctor::api_tokens(&config));
     checks.push(doctor::clock(&config, now).await);
     let mut failed = 0;

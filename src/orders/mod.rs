@@ -16,7 +16,7 @@ pub mod transition;
 pub use engine::{
     callback_param, CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings,
     ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND,
-    REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
+    ONE_ORDER_SPACING, REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
 };
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

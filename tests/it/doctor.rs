@@ -108,3 +108,40 @@ fn unsigned_callbacks_warn_and_fail_the_go_live_check() {
     let signed = parse("key = \"merchant-key\"\n");
     assert_eq!(verdict(&signed, true), Verdict::Ok);
 }
+
+#[tokio::test]
+async fn the_store_check_names_an_unwritable_folder_and_a_store_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[gateway]\nenvironment = \"sandbox\"\nuser_name = \"u\"\npassword = \"p\"\nreturn_url = \"https://shop.example/paid\"\n";
+    let config_for = |path: &std::path::Path| {
+        Config::parse(
+            std::path::Path::new("doctor.toml"),
+            &format!("{base}[store]\npath = {:?}\n", path.display().to_string()),
+            |_| None,
+        )
+        .unwrap()
+    };
+    // Not there yet: fine, it is made at the first start.
+    let fresh = doctor::store(&config_for(&dir.path().join("orders")));
+    assert_eq!(fresh.verdict, Verdict::Ok, "{}", fresh.detail);
+    assert!(fresh.detail.contains("will be created"), "{}", fresh.detail);
+    // Read-only folder (unless this runs as root, which writes anywhere).
+    let locked_down = dir.path().join("ro");
+    std::fs::create_dir(&locked_down).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked_down, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let probe = locked_down.join("probe");
+    let root = std::fs::write(&probe, b"x").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    if !root {
+        let ro = doctor::store(&config_for(&locked_down.join("orders")));
+        assert_eq!(ro.verdict, Verdict::Fail, "{}", ro.detail);
+        assert!(ro.detail.contains("not writable"), "{}", ro.detail);
+    }
+    std::fs::set_permissions(&locked_down, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // In use by this process's own store handle: reported as in use, with what to do.
+    let path = dir.path().join("busy");
+    let _held = chasti::orders::Store::open(&path).unwrap();
+    let busy = doctor::store(&config_for(&path));
+    assert!(busy.detail.contains("only one chasti"), "{}", busy.detail);
+}

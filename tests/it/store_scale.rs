@@ -328,3 +328,20 @@ async fn memory_stays_bounded_serving_100_000_orders() {
         "listing, a day's CSV and the manager page took it from {started:.1} MB to {after:.1} MB (peak {peak:.1} MB)"
     );
 }
+
+/// A second chasti on a store another one is serving is told which process holds it and what
+/// to do, not sled's "could not acquire lock".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_in_use_names_the_process_that_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders");
+    let serve = serve_on(dir.path(), &store);
+    let pid = serve.child.id();
+    let error = match chasti::orders::Store::open(&store) {
+        Ok(_) => panic!("the store opened twice"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains(&format!("process {pid}")), "{error}");
+    assert!(error.contains("chasti"), "{error}");
+    assert!(error.contains("only one chasti may use a store"), "{error}");
+}

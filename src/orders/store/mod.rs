@@ -17,6 +17,7 @@
 mod days;
 mod diagnostics;
 mod keys;
+mod lock;
 mod migrate;
 
 use std::path::Path;
@@ -124,12 +125,23 @@ impl Store {
         Store::open_with(path, StoreOptions::default())
     }
 
+    /// Whether the store at `path` could be opened now (free, readable), without migrating or
+    /// changing anything: for `doctor`.
+    pub fn check_openable(path: &Path) -> Result<(), StoreError> {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(1 << 20)
+            .open()
+            .map(drop)
+            .map_err(|e| lock::open_error(path, e))
+    }
+
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_bytes.max(1 << 20))
             .open()
-            .map_err(|e| StoreError::Io(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| lock::open_error(path, e))?;
         let tree = |name: &str| db.open_tree(name);
         let store = Store {
             orders: tree("orders2")?,
