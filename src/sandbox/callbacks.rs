@@ -22,6 +22,8 @@ pub struct CallbackSettings {
     /// Pauses between tries; its length + 1 is the number of tries (the bank: 3 tries,
     /// some 30-60 s apart).
     pub retry_delays: Vec<Duration>,
+    /// CAs trusted for an https:// callback URL beside the system's (a test CA, a shop's own).
+    pub extra_ca_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for CallbackSettings {
@@ -31,6 +33,7 @@ impl Default for CallbackSettings {
             key: None,
             method: CallbackMethod::Get,
             retry_delays: vec![Duration::from_secs(30), Duration::from_secs(60)],
+            extra_ca_files: Vec::new(),
         }
     }
 }
@@ -80,6 +83,7 @@ impl CallbackSender {
         // Callbacks may go to an https:// merchant URL with a public certificate.
         let trust = crate::gateway::tls::TrustSettings {
             use_os_roots: true,
+            extra_ca_files: settings.extra_ca_files.clone(),
             ..Default::default()
         };
         let http = crate::gateway::tls::client_config(&trust)

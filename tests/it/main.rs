@@ -16,6 +16,7 @@ mod hostile;
 mod no_panics;
 mod orders;
 mod pages;
+mod proxy;
 mod sandbox;
 mod shop_day;
 mod shop_records;

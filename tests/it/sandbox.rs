@@ -22,6 +22,7 @@ async fn signed_sandbox(receiver: &CallbackReceiver, method: CallbackMethod) -> 
             key: Some(Secret::new(KEY)),
             method,
             retry_delays: vec![Duration::from_millis(50), Duration::from_millis(50)],
+            ..CallbackSettings::default()
         },
         ..SandboxSettings::default()
     })

@@ -184,18 +184,7 @@ impl Engine {
         }
         let engine = self.clone();
         self.inner.follow_ups.spawn(async move {
-            let mut first = true;
             loop {
-                if !first {
-                    tokio::select! {
-                        _ = tokio::time::sleep(ONE_ORDER_SPACING) => {}
-                        _ = engine.inner.stopping.cancelled() => {
-                            lock(&engine.inner.following).remove(&order.id);
-                            return;
-                        }
-                    }
-                }
-                first = false;
                 // One rate for all callback-caused looks: a flood of callbacks about many
                 // orders cannot turn into a flood of status calls to the bank.
                 tokio::select! {
@@ -207,6 +196,16 @@ impl Engine {
                 }
                 if let Err(e) = engine.refresh(&order.id).await {
                     tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
+                }
+                // The task stays for the spacing after each look: callbacks meanwhile ask for
+                // one more look after it, so one order is looked at at most once a spacing,
+                // however its callbacks are spread.
+                tokio::select! {
+                    _ = tokio::time::sleep(ONE_ORDER_SPACING) => {}
+                    _ = engine.inner.stopping.cancelled() => {
+                        lock(&engine.inner.following).remove(&order.id);
+                        return;
+                    }
                 }
                 let mut following = lock(&engine.inner.following);
                 match following.get_mut(&order.id) {
