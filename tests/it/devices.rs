@@ -47,7 +47,7 @@ fn printer_profiles() -> Vec<PrinterProfile> {
     all
 }
 
-fn decode_raster(mode: u8, width_bytes: usize, height: usize, data: &[u8]) -> String {
+pub(crate) fn decode_raster(mode: u8, width_bytes: usize, height: usize, data: &[u8]) -> String {
     let (w, h, pixels) = raster_pixels(mode, width_bytes, height, data, 24);
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
     let grids = img.detect_grids();

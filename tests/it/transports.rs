@@ -39,14 +39,7 @@ fn link_in(bytes: &[u8]) -> String {
                 width_bytes,
                 height,
                 data,
-            } => {
-                let (w, h, px) = escpos::raster_pixels(mode, width_bytes, height, &data, 24);
-                let mut img =
-                    rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * w + x]);
-                if let Some(grid) = img.detect_grids().first() {
-                    return grid.decode().unwrap().1;
-                }
-            }
+            } => return crate::devices::decode_raster(mode, width_bytes, height, &data),
             _ => {}
         }
     }
