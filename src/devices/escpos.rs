@@ -77,27 +77,25 @@ impl<'a> Encoder<'a> {
     /// zone: a scanner needs it to find the symbol's edge against the text).
     pub fn qr(&mut self, link: &str) -> Result<&mut Self, String> {
         let p = self.profile;
-        let modules = if p.native_qr {
-            super::qr::modules_for(link)?
+        // A native QR needs only the symbol's size; a raster needs the symbol, encoded once.
+        let symbol = if p.native_qr {
+            None
         } else {
-            QrSymbol::encode(link)?.modules
+            Some(QrSymbol::encode(link)?)
         };
+        let modules = match &symbol {
+            Some(s) => s.modules,
+            None => super::qr::modules_for(link)?,
+        };
+        let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
         let quiet = quiet_lines(printed_module_dots(p, modules), p.dots_per_mm);
         self.feed(quiet);
-        if p.native_qr {
-            // The printer draws the symbol: only its size is needed here.
-            let dots = module_dots(modules, p.dots_per_mm, p.qr_target_mm, p.dots_per_line);
-            self.native_qr(link.as_bytes(), dots as u8)?;
-            self.out.push(LF);
-        } else {
-            let symbol = QrSymbol::encode(link)?;
-            let dots = module_dots(
-                symbol.modules,
-                p.dots_per_mm,
-                p.qr_target_mm,
-                p.dots_per_line,
-            );
-            self.raster_qr(&symbol, dots);
+        match &symbol {
+            None => {
+                self.native_qr(link.as_bytes(), dots as u8)?;
+                self.out.push(LF);
+            }
+            Some(symbol) => self.raster_qr(symbol, dots),
         }
         self.feed(quiet);
         Ok(self)

@@ -438,7 +438,7 @@ async fn a_same_key_retry_is_answered_at_once_as_a_retry() {
     assert!(!outcomes.is_empty());
     assert_eq!(
         outcomes.iter().filter(|s| s.fresh).count(),
-        1.min(outcomes.len()),
+        1,
         "exactly one call made the sale"
     );
     let first = h.engine.sell(sale()).await.unwrap();
