@@ -19,6 +19,7 @@ pub fn check_config(path: &Path) -> Result<(), String> {
     println!("  return_url    {}", g.return_url);
     println!("  lifetime      {} s", g.order_lifetime.as_secs());
     println!("  timeout       {} s", g.request_timeout.as_secs());
+    println!("  store         {}", config.store.path.display());
     Ok(())
 }
 
@@ -44,13 +45,7 @@ pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
         ),
         _ => None,
     };
-    let mut checks = doctor::certificates(now);
-    checks.extend(doctor::gateway(&config, now).await);
-    checks.extend(doctor::devices(&config));
-    checks.extend(doctor::callback(&config, go_live));
-    checks.push(doctor::store(&config));
-    checks.push(doctor::api_tokens(&config));
-    checks.push(doctor::clock(&config, now).await);
+    let checks = doctor::run(&config, go_live, now).await;
     let mut failed = 0;
     for c in &checks {
         let mark = match c.verdict {

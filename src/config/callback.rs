@@ -20,6 +20,7 @@ pub(super) struct RawCallback {
     trusted_proxies: Vec<String>,
     allow_unsigned: bool,
     max_connections: usize,
+    public_url: Option<String>,
 }
 
 impl Default for RawCallback {
@@ -33,6 +34,7 @@ impl Default for RawCallback {
             trusted_proxies: Vec::new(),
             allow_unsigned: false,
             max_connections: Limits::CALLBACK.max_connections,
+            public_url: None,
         }
     }
 }
@@ -52,6 +54,9 @@ pub struct CallbackConfig {
     pub allow_unsigned: bool,
     /// The listener's bounds (`callback.max_connections`; timeouts fixed).
     pub limits: Limits,
+    /// The address the bank is told (the merchant cabinet's callback setting): the shop's
+    /// HTTPS proxy in front of `listen` and `path`. `chasti doctor` probes it.
+    pub public_url: Option<url::Url>,
 }
 
 impl CallbackConfig {
@@ -128,7 +133,12 @@ pub(super) fn check_callback(
         )?,
         ..Limits::CALLBACK
     };
+    let public_url = match &c.public_url {
+        None => None,
+        Some(text) => Some(public_url(text).map_err(|why| fail("callback.public_url", why))?),
+    };
     let config = CallbackConfig {
+        public_url,
         listen,
         path: c.path,
         key,
@@ -149,4 +159,23 @@ pub(super) fn check_callback(
         ));
     }
     Ok(config)
+}
+
+/// The bank calls over HTTPS; plain HTTP only to this machine (a proxy on the till itself in a
+/// test set-up).
+fn public_url(text: &str) -> Result<url::Url, String> {
+    let allowed = "allowed: the absolute https:// address the bank calls, such as https://shop.example/chasti/callback";
+    let url = url::Url::parse(text).map_err(|e| format!("found {text:?} ({e}); {allowed}"))?;
+    let loopback = crate::gateway::is_loopback(&url);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        other => return Err(format!("found a {other}:// address; {allowed}")),
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "found {text:?} with a query, fragment or user name; {allowed}"
+        ));
+    }
+    Ok(url)
 }

@@ -19,6 +19,21 @@ use crate::secret::Secret;
 pub const TEST_BASE_URL: &str = "https://3dsec.sberbank.ru/payment/rest/";
 pub const PRODUCTION_BASE_URL: &str = "https://securepayments.sberbank.ru/payment/rest/";
 
+/// Which of the bank's environments a host belongs to (both dialects' hosts); None for any other
+/// host (the sandbox, a proxy).
+pub fn environment_of_host(host: &str) -> Option<Environment> {
+    const TEST: [&str; 2] = ["3dsec.sberbank.ru", "ecomtest.sberbank.ru"];
+    const PRODUCTION: [&str; 2] = ["securepayments.sberbank.ru", "ecommerce.sberbank.ru"];
+    let host = host.to_ascii_lowercase();
+    if TEST.contains(&host.as_str()) {
+        Some(Environment::Test)
+    } else if PRODUCTION.contains(&host.as_str()) {
+        Some(Environment::Production)
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {

@@ -17,8 +17,8 @@ pub use callback::CallbackConfig;
 pub use daemon::DaemonConfig;
 pub use devices::{DevicesConfig, DisplayConfig, PrinterConfig};
 pub use gateway::{
-    CallbackMethod, Environment, GatewayConfig, SandboxConfig, LIFETIME_RANGE, PRODUCTION_BASE_URL,
-    TEST_BASE_URL, TIMEOUT_RANGE,
+    environment_of_host, CallbackMethod, Environment, GatewayConfig, SandboxConfig, LIFETIME_RANGE,
+    PRODUCTION_BASE_URL, TEST_BASE_URL, TIMEOUT_RANGE,
 };
 pub use orders::{DepositMode, OrdersConfig};
 pub use store::StoreConfig;

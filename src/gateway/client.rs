@@ -431,7 +431,8 @@ fn find_rustls_error(err: &(dyn std::error::Error + 'static)) -> Option<String> 
     None
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line (reqwest hides the useful part in `source()`).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![err.to_string()];
     let mut current = err.source();
     while let Some(e) = current {

@@ -9,7 +9,8 @@ pub mod tls;
 mod types;
 
 pub use client::{
-    is_loopback, BindingPayment, ClientSettings, Credentials, GatewayClient, CURRENCY_RUB,
+    error_chain, is_loopback, BindingPayment, ClientSettings, Credentials, GatewayClient,
+    CURRENCY_RUB,
 };
 pub use codes::{ActionCode, ErrorCode};
 pub use error::GatewayError;

@@ -28,25 +28,48 @@ pub struct CallbackAuth {
 
 impl CallbackAuth {
     /// The caller's address: the peer, or the last X-Forwarded-For hop when the peer is a
-    /// trusted proxy. Then: is it allowed?
+    /// trusted proxy (None when a trusted proxy names no one).
+    pub fn source(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> Option<std::net::IpAddr> {
+        if !self.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+            return Some(peer);
+        }
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// May this caller send callbacks?
     pub fn source_allowed(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> bool {
         if self.allow.is_empty() {
             return true;
         }
-        let mut source = peer;
-        if self.trusted_proxies.iter().any(|n| n.contains(&peer)) {
-            let forwarded = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok());
-            match forwarded {
-                Some(ip) => source = ip,
-                None => return false,
-            }
-        }
-        self.allow.iter().any(|n| n.contains(&source))
+        self.source(peer, headers)
+            .is_some_and(|source| self.allow.iter().any(|n| n.contains(&source)))
     }
+}
+
+/// `chasti doctor`'s probe of `callback.public_url`: `GET <path>?chasti_probe=<nonce>` (8 to 64
+/// letters, digits or dashes, nothing else in the query). Answered before the source check, so
+/// the probe from the till host proves the proxy forwards to this route; the answer names only
+/// the nonce, the caller's address as chasti sees it and whether that address may call back.
+pub const PROBE_PARAM: &str = "chasti_probe";
+
+fn probe_nonce(query: Option<&str>) -> Option<&str> {
+    let nonce = query?.strip_prefix(PROBE_PARAM)?.strip_prefix('=')?;
+    let fits = (8..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    fits.then_some(nonce)
+}
+
+/// The probe's answer, which `chasti doctor` reads back.
+pub fn probe_answer(nonce: &str, caller: Option<std::net::IpAddr>, allowed: bool) -> String {
+    let caller = caller.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let allowed = if allowed { "yes" } else { "no" };
+    format!("chasti-probe {nonce} caller={caller} allowed={allowed}\n")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -143,31 +166,38 @@ async fn intake(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> (StatusCode, std::borrow::Cow<'static, str>) {
     if method != Method::GET && method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n".into());
     }
     // The body is capped by the route's limit; the query is capped the same (the listener's
     // header cap stops anything far bigger before it is read).
     if query.as_ref().is_some_and(|q| q.len() > MAX_CALLBACK_BYTES) {
         intake.engine.metrics().callback("too_big");
         tracing::warn!("callback with an oversized query refused");
-        return (StatusCode::URI_TOO_LONG, "query too long\n");
+        return (StatusCode::URI_TOO_LONG, "query too long\n".into());
     }
     let peer_ip = peer
         .map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if let (&Method::GET, Some(nonce)) = (&method, probe_nonce(query.as_deref())) {
+        intake.engine.metrics().callback("probe");
+        let caller = intake.auth.source(peer_ip, &headers);
+        let allowed = intake.auth.source_allowed(peer_ip, &headers);
+        tracing::info!(caller = ?caller, allowed, "callback route probed (chasti doctor)");
+        return (StatusCode::OK, probe_answer(nonce, caller, allowed).into());
+    }
     if !intake.auth.source_allowed(peer_ip, &headers) {
         intake.engine.metrics().callback("not_allowed");
         tracing::warn!(peer = %peer_ip, "callback from a source outside callback.allow refused");
-        return (StatusCode::FORBIDDEN, "source not allowed\n");
+        return (StatusCode::FORBIDDEN, "source not allowed\n".into());
     }
     let params = match callback_params(query.as_deref(), &headers, &body) {
         Ok(p) => p,
         Err(problem) => {
             intake.engine.metrics().callback("unreadable");
             tracing::warn!(%problem, "unreadable callback refused");
-            return (StatusCode::BAD_REQUEST, "unreadable callback\n");
+            return (StatusCode::BAD_REQUEST, "unreadable callback\n".into());
         }
     };
     let get = |name: &str| callback_param(&params, name);
@@ -177,7 +207,7 @@ async fn intake(
         tracing::warn!("callback without mdOrder or orderNumber refused");
         return (
             StatusCode::BAD_REQUEST,
-            "mdOrder or orderNumber is required\n",
+            "mdOrder or orderNumber is required\n".into(),
         );
     }
     let signature = match intake.auth.verify(&params) {
@@ -188,7 +218,10 @@ async fn intake(
                 Rejection::BadChecksum => "bad_checksum",
             });
             tracing::warn!(md_order = ?md_order, order_number = ?order_number, operation = ?get("operation"), %rejection, "callback refused");
-            return (StatusCode::FORBIDDEN, "checksum required and must verify\n");
+            return (
+                StatusCode::FORBIDDEN,
+                "checksum required and must verify\n".into(),
+            );
         }
     };
     let operation = get("operation");
@@ -209,8 +242,45 @@ async fn intake(
         Err(e) => {
             // Not kept, so not acknowledged: the bank will try again.
             tracing::error!(error = %e, "callback could not be stored");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again\n".into());
         }
     }
-    (StatusCode::OK, "OK\n")
+    (StatusCode::OK, "OK\n".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_short_plain_nonce_alone_is_a_probe() {
+        assert_eq!(probe_nonce(Some("chasti_probe=abc-1234")), Some("abc-1234"));
+        for not_a_probe in [
+            None,
+            Some(""),
+            Some("chasti_probe="),
+            Some("chasti_probe=short"),
+            Some("chasti_probe=<script>alert(1)</script>"),
+            Some("chasti_probe=abcdefgh&mdOrder=1"),
+            Some("mdOrder=1&chasti_probe=abcdefgh"),
+            Some("chasti_probe=%41%42%43%44%45%46%47%48"),
+        ] {
+            assert_eq!(probe_nonce(not_a_probe), None, "{not_a_probe:?}");
+        }
+        let huge = format!("chasti_probe={}", "a".repeat(65));
+        assert_eq!(probe_nonce(Some(&huge)), None);
+    }
+
+    #[test]
+    fn the_probe_answer_names_the_nonce_the_caller_and_whether_it_may_call_back() {
+        let caller = "203.0.113.7".parse().ok();
+        assert_eq!(
+            probe_answer("abcdefgh", caller, false),
+            "chasti-probe abcdefgh caller=203.0.113.7 allowed=no\n"
+        );
+        assert_eq!(
+            probe_answer("abcdefgh", None, true),
+            "chasti-probe abcdefgh caller=unknown allowed=yes\n"
+        );
+    }
 }

@@ -84,29 +84,219 @@ fn the_shipped_demo_tokens_are_flagged() {
     );
 }
 
+/// A config: `gateway` keys (a login and return URL added unless given), then `extra` for
+/// `[callback]` keys or whole sections.
+fn parse(gateway: &str, extra: &str) -> Config {
+    let mut keys = gateway.to_string();
+    for default in [
+        "user_name = \"shop-api\"",
+        "password = \"p\"",
+        "return_url = \"https://shop.example/paid\"",
+    ] {
+        if !gateway.contains(default.split(' ').next().unwrap()) {
+            keys.push_str(&format!("\n{default}"));
+        }
+    }
+    let text = format!("[gateway]\n{keys}\n[callback]\nlisten = \"127.0.0.1:0\"\n{extra}");
+    Config::parse(std::path::Path::new("doctor.toml"), &text, |_| None).unwrap()
+}
+
+/// The one check called `name`, after `--go-live` when `go_live`.
+fn named(mut checks: Vec<doctor::Check>, name: &str, go_live: bool) -> doctor::Check {
+    if go_live {
+        doctor::for_go_live(&mut checks);
+    }
+    checks
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name} check"))
+}
+
 #[test]
 fn unsigned_callbacks_warn_and_fail_the_go_live_check() {
-    let base = "[gateway]\nenvironment = \"sandbox\"\nuser_name = \"u\"\npassword = \"p\"\nreturn_url = \"https://shop.example/paid\"\n[callback]\nlisten = \"127.0.0.1:0\"\n";
-    let parse = |extra: &str| {
-        Config::parse(
-            std::path::Path::new("doctor.toml"),
-            &format!("{base}{extra}"),
-            |_| None,
+    let unsigned = parse("environment = \"sandbox\"", "");
+    let check = named(doctor::callback(&unsigned), "callback key", false);
+    assert_eq!(check.verdict, Verdict::Warn);
+    let check = named(doctor::callback(&unsigned), "callback key", true);
+    assert_eq!(check.verdict, Verdict::Fail);
+    assert!(
+        check.detail.contains("unsigned callbacks are accepted"),
+        "{}",
+        check.detail
+    );
+    let signed = parse("environment = \"sandbox\"", "key = \"merchant-key\"\n");
+    assert_eq!(
+        named(doctor::callback(&signed), "callback key", true).verdict,
+        Verdict::Ok
+    );
+}
+
+#[test]
+fn go_live_fails_the_sandbox_a_host_of_the_other_environment_and_the_sandbox_credentials() {
+    let environment = |gateway: &str, go_live| {
+        named(
+            doctor::environment(&parse(gateway, "")),
+            "environment",
+            go_live,
         )
-        .unwrap()
     };
-    let verdict = |config: &Config, go_live: bool| {
-        doctor::callback(config, go_live)
-            .into_iter()
-            .find(|c| c.name == "callback key")
-            .unwrap()
-            .verdict
-    };
-    let unsigned = parse("");
-    assert_eq!(verdict(&unsigned, false), Verdict::Warn);
-    assert_eq!(verdict(&unsigned, true), Verdict::Fail);
-    let signed = parse("key = \"merchant-key\"\n");
-    assert_eq!(verdict(&signed, true), Verdict::Ok);
+    let sandbox = environment("environment = \"sandbox\"", false);
+    assert_eq!(sandbox.verdict, Verdict::Warn);
+    let sandbox = environment("environment = \"sandbox\"", true);
+    assert_eq!(sandbox.verdict, Verdict::Fail);
+    assert!(
+        sandbox.detail.contains("no money moves"),
+        "{}",
+        sandbox.detail
+    );
+
+    let crossed = environment(
+        "environment = \"production\"\nbase_url = \"https://3dsec.sberbank.ru/payment/rest/\"",
+        false,
+    );
+    assert_eq!(crossed.verdict, Verdict::Fail);
+    assert!(
+        crossed.detail.contains(
+            "is Production but gateway.base_url is the bank's Test host 3dsec.sberbank.ru"
+        ),
+        "{}",
+        crossed.detail
+    );
+
+    let own_host = environment(
+        "environment = \"test\"\nbase_url = \"https://pay.shop.example/rest/\"",
+        true,
+    );
+    assert_eq!(own_host.verdict, Verdict::Fail);
+    assert!(
+        own_host.detail.contains("not one of the bank's Test hosts"),
+        "{}",
+        own_host.detail
+    );
+
+    let right = environment("environment = \"test\"", true);
+    assert_eq!(right.verdict, Verdict::Ok, "{}", right.detail);
+
+    let config = parse(
+        "environment = \"test\"\nuser_name = \"sandbox-api\"\npassword = \"sandbox\"",
+        "",
+    );
+    let login = named(doctor::environment(&config), "credentials", false);
+    assert_eq!(login.verdict, Verdict::Fail);
+    assert!(
+        login.detail.contains("still the sandbox's"),
+        "{}",
+        login.detail
+    );
+    assert!(
+        !login.detail.contains("\"sandbox\""),
+        "no password shown: {}",
+        login.detail
+    );
+
+    let not_api = parse("environment = \"test\"\nuser_name = \"shop\"", "");
+    let login = named(doctor::environment(&not_api), "credentials", true);
+    assert_eq!(login.verdict, Verdict::Fail);
+    assert!(login.detail.contains("ends in -api"), "{}", login.detail);
+}
+
+#[tokio::test]
+async fn go_live_fails_the_demo_tokens_a_wrong_clock_and_an_unchecked_public_address() {
+    let shipped = include_str!("../../config/chasti.toml");
+    let config = Config::parse(std::path::Path::new("chasti.toml"), shipped, |_| None).unwrap();
+    let tokens = named(vec![doctor::api_tokens(&config)], "api tokens", true);
+    assert_eq!(tokens.verdict, Verdict::Fail);
+    assert!(tokens.detail.contains("demo token"), "{}", tokens.detail);
+
+    // The clock: ten minutes off the gateway's Date header.
+    let sb = crate::common::sandbox().await;
+    let gateway = config_for(&sb, "test", "sandbox-api", "sandbox");
+    let off = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let clock = doctor::clock(&gateway, off).await;
+    assert_eq!(clock.verdict, Verdict::Fail);
+    assert!(
+        clock.detail.contains("s off the gateway's") && clock.detail.contains("NTP"),
+        "{}",
+        clock.detail
+    );
+
+    // No public address: go-live cannot tell the bank reaches chasti.
+    let unset = named(
+        vec![doctor::public_url(&parse("environment = \"sandbox\"", "")).await],
+        "public url",
+        true,
+    );
+    assert_eq!(unset.verdict, Verdict::Fail);
+    assert!(
+        unset.detail.contains("callback.public_url is not set"),
+        "{}",
+        unset.detail
+    );
+
+    // An address where nothing answers.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let config = parse(
+        "environment = \"sandbox\"",
+        &format!("public_url = \"https://localhost:{port}/chasti/callback\"\n"),
+    );
+    let silent = doctor::public_url(&config).await;
+    assert_eq!(silent.verdict, Verdict::Fail);
+    assert!(
+        silent.detail.contains("does not answer"),
+        "{}",
+        silent.detail
+    );
+
+    // Something else answers there (the sandbox bank, not chasti's callback route).
+    let config = parse(
+        "environment = \"sandbox\"",
+        &format!(
+            "public_url = \"{}\"\n",
+            sb.gateway_url().join("callback").unwrap()
+        ),
+    );
+    let stranger = doctor::public_url(&config).await;
+    assert_eq!(stranger.verdict, Verdict::Fail);
+    assert!(
+        stranger.detail.contains("not chasti's probe reply"),
+        "{}",
+        stranger.detail
+    );
+}
+
+#[test]
+fn a_store_with_files_of_another_user_fails_with_the_chown_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders");
+    drop(chasti::orders::Store::open(&path).unwrap());
+    let config = parse(
+        "environment = \"sandbox\"",
+        &format!("[store]\npath = {:?}\n", path.display().to_string()),
+    );
+    // The files belong to whoever runs the test; pretend the service user is someone else.
+    use std::os::unix::fs::MetadataExt;
+    let mine = std::fs::metadata(&path).unwrap().uid();
+    let other = mine.wrapping_add(4242);
+    let check = doctor::store_for_owner(&config, Some(other));
+    assert_eq!(check.verdict, Verdict::Fail);
+    assert!(
+        check.detail.contains(&format!(
+            "belongs to uid {mine}, not the service user chasti (uid {other})"
+        )),
+        "{}",
+        check.detail
+    );
+    assert!(
+        check.detail.contains("chown -R chasti:chasti"),
+        "{}",
+        check.detail
+    );
+    assert_eq!(
+        doctor::store_for_owner(&config, Some(mine)).verdict,
+        Verdict::Ok
+    );
 }
 
 #[tokio::test]

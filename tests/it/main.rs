@@ -15,6 +15,7 @@ mod gateway_client;
 mod hostile;
 mod no_panics;
 mod orders;
+mod package;
 mod pages;
 mod proxy;
 mod sandbox;

@@ -200,4 +200,39 @@ async fn the_banks_callback_reaches_chasti_through_nginx_and_strangers_do_not() 
         .await
         .unwrap();
     assert_eq!(huge.status().as_u16(), 413);
+
+    // `chasti doctor`'s probe of callback.public_url travels through nginx to chasti's route.
+    let doctor_config = |public: &url::Url| {
+        let text = format!(
+            "[gateway]\nenvironment = \"sandbox\"\nuser_name = \"u\"\npassword = \"p\"\nreturn_url = \"https://shop.example/paid\"\nextra_ca_files = [{:?}]\n[callback]\nlisten = \"127.0.0.1:0\"\nallow = [\"192.0.2.0/24\"]\npublic_url = \"{public}\"\n",
+            ca.display().to_string()
+        );
+        chasti::config::Config::parse(Path::new("doctor.toml"), &text, |_| None).unwrap()
+    };
+    let probe = chasti::doctor::public_url(&doctor_config(&public)).await;
+    assert_eq!(
+        probe.verdict,
+        chasti::doctor::Verdict::Ok,
+        "{}",
+        probe.detail
+    );
+    assert!(
+        probe.detail.contains("reaches chasti through the proxy"),
+        "{}",
+        probe.detail
+    );
+    assert!(
+        probe.detail.contains("127.0.0.1"),
+        "the caller as nginx reports it: {}",
+        probe.detail
+    );
+    // A public address whose path the proxy does not forward.
+    let wrong = public.join("/callback").unwrap();
+    let probe = chasti::doctor::public_url(&doctor_config(&wrong)).await;
+    assert_eq!(probe.verdict, chasti::doctor::Verdict::Fail);
+    assert!(
+        probe.detail.contains("404") && probe.detail.contains("does not forward this path"),
+        "{}",
+        probe.detail
+    );
 }

@@ -1,0 +1,214 @@
+//! This host: who runs the check, the order store's folder, the API tokens, the devices.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{check, risk, Check, Verdict};
+use crate::config::Config;
+
+/// The system user the package and the systemd unit run chasti as.
+pub const SERVICE_USER: &str = "chasti";
+
+/// Who runs this check: file and device checks mean what they say only for the service user.
+pub fn runner() -> Check {
+    match effective_uid() {
+        Some(0) => check(
+            "runs as",
+            Verdict::Warn,
+            format!("root: the store, config and devices are checked with root's rights, not the service's; run it as the service user: sudo -u {SERVICE_USER} chasti doctor"),
+        ),
+        Some(uid) => check("runs as", Verdict::Ok, format!("uid {uid}")),
+        None => check("runs as", Verdict::Warn, "cannot tell which user runs this (no /proc/self/status)"),
+    }
+}
+
+/// The effective uid, from /proc (std has no getuid; a libc binding for one number is not worth
+/// a dependency).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The service user's uid from /etc/passwd, when that user exists on this host.
+fn service_uid() -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == SERVICE_USER).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}
+
+/// The order store's folder: there or creatable, writable by whoever runs this, owned by the
+/// service user where that user exists, and either free or held by the running daemon.
+pub fn store(config: &Config) -> Check {
+    store_for_owner(config, service_uid())
+}
+
+/// A file in the store not owned by `owner` (a store once opened by `sudo chasti serve` has
+/// root's files the service cannot write).
+fn foreign_file(folder: &Path, owner: u32) -> Option<(std::path::PathBuf, u32)> {
+    let mut stack = vec![(folder.to_path_buf(), 0)];
+    let mut seen = 0;
+    while let Some((path, depth)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.uid() != owner {
+            return Some((path, meta.uid()));
+        }
+        seen += 1;
+        if meta.is_dir() && depth < 3 && seen < 10_000 {
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                stack.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    None
+}
+
+/// [`store`], with the service user's uid given (tests; None = no such user on this host).
+pub fn store_for_owner(config: &Config, service_uid: Option<u32>) -> Check {
+    let folder = &config.store.path;
+    if let (true, Some(uid)) = (folder.exists(), service_uid) {
+        if let Some((path, theirs)) = foreign_file(folder, uid) {
+            return check(
+                "store",
+                Verdict::Fail,
+                format!(
+                    "{} belongs to uid {theirs}, not the service user {SERVICE_USER} (uid {uid}), which cannot write it: chown -R {SERVICE_USER}:{SERVICE_USER} {}",
+                    path.display(),
+                    folder.display()
+                ),
+            );
+        }
+    }
+    let existing = if folder.exists() {
+        folder.clone()
+    } else {
+        match folder.ancestors().skip(1).find(|a| a.exists()) {
+            Some(parent) => parent.to_path_buf(),
+            None => {
+                return check(
+                    "store",
+                    Verdict::Fail,
+                    format!(
+                        "{}: no part of the path exists; set store.path",
+                        folder.display()
+                    ),
+                )
+            }
+        }
+    };
+    let probe = existing.join(format!(".chasti-doctor-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&probe, b"probe") {
+        return check(
+            "store",
+            Verdict::Fail,
+            format!(
+                "{} is not writable by this user ({e}); the service user must own it (chown -R chasti: {})",
+                existing.display(),
+                existing.display()
+            ),
+        );
+    }
+    let _ = std::fs::remove_file(&probe);
+    if !folder.exists() {
+        return check(
+            "store",
+            Verdict::Ok,
+            format!("{} will be created at the first start", folder.display()),
+        );
+    }
+    match crate::orders::Store::check_openable(folder) {
+        Ok(()) => check(
+            "store",
+            Verdict::Ok,
+            format!("{} opens and is writable", folder.display()),
+        ),
+        Err(e) if e.to_string().contains("only one chasti") => check(
+            "store",
+            Verdict::Ok,
+            format!("{e} (fine when that is this till's running daemon)"),
+        ),
+        Err(e) => check("store", Verdict::Fail, e.to_string()),
+    }
+}
+
+/// The till API's tokens: present, and not the shipped demo ones.
+pub fn api_tokens(config: &Config) -> Check {
+    let tokens = &config.api.tokens;
+    if tokens.is_empty() {
+        return risk(
+            "api tokens",
+            "no [[api.tokens]]: every till API call will be refused (401)",
+        );
+    }
+    if let Some(t) = tokens
+        .iter()
+        .find(|t| t.token.expose().contains("change-me"))
+    {
+        return risk("api tokens", format!("{:?} still has the shipped demo token: set a random one (e.g. openssl rand -hex 24) or token_env", t.name));
+    }
+    let managers = tokens
+        .iter()
+        .filter(|t| t.role == crate::config::Role::Manager)
+        .count();
+    check(
+        "api tokens",
+        Verdict::Ok,
+        format!("{} token(s), {managers} manager", tokens.len()),
+    )
+}
+
+/// Each configured device answers.
+pub fn devices(config: &Config) -> Vec<Check> {
+    use crate::devices::link::{self, Transport};
+    let mut out = Vec::new();
+    for p in &config.devices.printers {
+        let transport = Transport::of(&p.port.path);
+        let opened = link::open(&p.port, Duration::from_millis(500));
+        let verdict = match opened {
+            Err(e) => {
+                let hint = match transport {
+                    Transport::Serial => "check the cable, the path (ls -l /dev/serial/by-id) and that the user is in the dialout group",
+                    Transport::UsbPrinter => "check the cable, the path (ls -l /dev/usb/lp*) and that the user is in the lp group",
+                    Transport::Network(_) => "check the printer's IP address (its self-test page shows it), power and the network",
+                };
+                check("printer", Verdict::Fail, format!("{}: cannot open {} ({e}); {hint}", p.name, p.port.path.display()))
+            }
+            Ok(port) if !port.reads_answers() => check("printer", Verdict::Warn, format!("{}: {} opens; the USB printer class gives no status here, so paper-out is not seen before a slip (a serial or network connection reports it)", p.name, p.port.path.display())),
+            Ok(mut port) if p.profile.status => {
+                let mut answer = [0u8; 1];
+                let asked = port.write_all(&[0x10, 0x04, 4]).and_then(|_| port.read_exact(&mut answer));
+                match asked {
+                    Ok(()) if answer[0] & 0x60 == 0x60 => check("printer", Verdict::Fail, format!("{}: paper out", p.name)),
+                    Ok(()) if answer[0] & 0x0c == 0x0c => check("printer", Verdict::Warn, format!("{}: paper near its end", p.name)),
+                    Ok(()) => check("printer", Verdict::Ok, format!("{} ({}) answers on {}", p.name, p.profile.model, p.port.path.display())),
+                    Err(e) => check("printer", Verdict::Fail, format!("{}: no answer to a status query ({e}); check power, baud ({}) and the profile", p.name, p.port.baud)),
+                }
+            }
+            Ok(_) => check("printer", Verdict::Ok, format!("{}: port {} opens (this model does not answer status queries)", p.name, p.port.path.display())),
+        };
+        out.push(verdict);
+    }
+    for d in &config.devices.displays {
+        match crate::devices::link::open(&d.port, Duration::from_millis(500)) {
+            Ok(_) => out.push(check(
+                "display",
+                Verdict::Ok,
+                format!("{}: port {} opens", d.name, d.port.path.display()),
+            )),
+            Err(e) => out.push(check(
+                "display",
+                Verdict::Fail,
+                format!("{}: cannot open {} ({e})", d.name, d.port.path.display()),
+            )),
+        }
+    }
+    if out.is_empty() {
+        out.push(check("devices", Verdict::Warn, "no [[printer]] or [[display]] configured: the payment link is shown only through the API and pages"));
+    }
+    out
+}
