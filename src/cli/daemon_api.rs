@@ -83,6 +83,35 @@ impl DaemonApi {
         serde_json::from_str(&text).map_err(|e| format!("непонятный ответ chasti ({e})"))
     }
 
+    /// A streamed GET (an export, a backup): the response once its status is a success.
+    /// `Err(None)`: the daemon is not reachable at all (not running); `Err(Some(why))`: it refused.
+    pub async fn download(&self, path: &str) -> Result<reqwest::Response, Option<String>> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    None
+                } else {
+                    Some(format!(
+                        "chasti не отвечает на {}: {}",
+                        self.base,
+                        e.without_url()
+                    ))
+                }
+            })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(Some(explain(status, &text)))
+    }
+
     pub async fn sale(&self, body: &SaleBody) -> Result<SaleReply, String> {
         self.call(reqwest::Method::POST, "/api/v1/sales", Some(body))
             .await

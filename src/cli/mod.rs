@@ -4,6 +4,7 @@
 mod daemon_api;
 mod demo;
 mod hardware;
+mod records;
 mod run;
 mod setup;
 mod till;
@@ -53,6 +54,13 @@ enum Command {
     Reverse(till::OrderArgs),
     /// Refund an order, all or AMOUNT roubles (manager).
     Refund(till::RefundArgs),
+    /// Copy every order into a new folder while chasti runs (manager; or straight from the
+    /// store when it is stopped). The folder is a store `chasti serve` can open.
+    Backup(records::BackupArgs),
+    /// Put a backup in place of the store (chasti stopped); the replaced store is kept beside it.
+    Restore(records::RestoreArgs),
+    /// Every order of a range of days with its history, as CSV (Excel) or JSON lines.
+    Export(records::ExportArgs),
     /// Check the config file and print what it resolves to (secrets hidden).
     CheckConfig,
     /// Check the set-up: config, certificates, gateway and credentials, devices, callback, clock.
@@ -85,6 +93,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Deposit(args) => till::deposit(&config, args).await,
         Command::Reverse(args) => till::reverse(&config, args).await,
         Command::Refund(args) => till::refund(&config, args).await,
+        Command::Backup(args) => records::backup(&config, args).await,
+        Command::Restore(args) => records::restore(&config, args).await,
+        Command::Export(args) => records::export(&config, args).await,
         Command::CheckConfig => setup::check_config(&config),
         Command::Doctor { go_live } => setup::doctor(&config, go_live).await,
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,

@@ -78,7 +78,7 @@ pub struct RefundArgs {
     api: ApiArgs,
 }
 
-fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, String> {
+pub(super) fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, String> {
     let config = Config::load(config_path).ok();
     let url = args
         .api_url

@@ -212,13 +212,13 @@ fn render_writes_the_bytes_and_a_picture_of_the_slip() {
 }
 
 /// A `chasti serve` with the embedded sandbox, on free ports (port 0 in its config).
-struct Daemon {
-    serve: ServeProcess,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+pub(crate) struct Daemon {
+    pub(crate) serve: ServeProcess,
+    pub(crate) config: std::path::PathBuf,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-fn start_daemon() -> Daemon {
+pub(crate) fn start_daemon() -> Daemon {
     start_daemon_with(|text| text)
 }
 
@@ -247,7 +247,7 @@ fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon {
 }
 
 /// A command of the CLI against the daemon (its address given as the README says: CHASTI_API).
-fn command(d: &Daemon, args: &[&str]) -> Command {
+pub(crate) fn command(d: &Daemon, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .arg("--config")
@@ -256,7 +256,7 @@ fn command(d: &Daemon, args: &[&str]) -> Command {
     c
 }
 
-fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
+pub(crate) fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
     let out = command(d, args).output().unwrap();
     let text = format!(
         "{}{}",
@@ -358,7 +358,7 @@ impl SaleRun {
     }
 }
 
-fn sandbox_pay(d: &Daemon, link: &str) {
+pub(crate) fn sandbox_pay(d: &Daemon, link: &str) {
     let order_id = link.rsplit('/').next().unwrap();
     let paid = Command::new("curl")
         .args(["-sf", "-X", "POST"])

@@ -18,6 +18,7 @@ mod orders;
 mod package;
 mod pages;
 mod proxy;
+mod records;
 mod sandbox;
 mod shop_day;
 mod shop_records;

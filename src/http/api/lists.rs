@@ -4,8 +4,8 @@
 //! the Cyrillic and the amounts as numbers). Neither holds more than a page of orders.
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -40,6 +40,8 @@ pub struct ListQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page (JSON list only).
     cursor: Option<String>,
+    /// CSV only: add a column with each order's whole history.
+    history: Option<bool>,
 }
 
 /// A day as people write it here: `2026-11-23` or `23.11.2026`.
@@ -50,15 +52,15 @@ pub fn parse_day(text: &str) -> Option<NaiveDate> {
         .ok()
 }
 
-struct Range {
-    from: NaiveDate,
-    to: NaiveDate,
-    state: Option<StateKind>,
+pub(super) struct Range {
+    pub(super) from: NaiveDate,
+    pub(super) to: NaiveDate,
+    pub(super) state: Option<StateKind>,
     limit: usize,
     after: Option<uuid::Uuid>,
 }
 
-fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
+pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
     let mut errors = Vec::new();
     let mut day = |name: &str, value: &Option<String>| -> Option<NaiveDate> {
         let text = value.as_deref()?;
@@ -239,57 +241,50 @@ pub async fn orders_csv(
 ) -> Result<Response, ApiError> {
     let range = read_range(&api, &q)?;
     let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
-    // Rows are made on a blocking thread as the client reads them; the channel holds a few
-    // chunks, so an export of a year holds no more than that in memory.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let orders = api.engine.orders_between(range.from, range.to);
     let state = range.state;
-    tokio::task::spawn_blocking(move || {
-        let mut chunk = String::from("\u{feff}");
-        chunk.push_str(CSV_HEADER);
-        let mut rows = 0;
-        for order in orders {
-            let order = match order {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(error = %e, "the CSV export stopped at an unreadable order");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
+    let with_history = q.history.unwrap_or(false);
+    Ok(super::export::streamed(
+        "text/csv; charset=utf-8",
+        &file,
+        move |tx| {
+            let mut chunk = String::from("\u{feff}");
+            chunk.push_str(CSV_HEADER.trim_end_matches("\r\n"));
+            chunk.push_str(if with_history {
+                ";История (МСК)\r\n"
+            } else {
+                "\r\n"
+            });
+            let mut rows = 0;
+            for order in orders {
+                let order = match order {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the CSV export stopped at an unreadable order");
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        return;
+                    }
+                };
+                if state.is_some_and(|s| order.state.kind() != s) {
+                    continue;
                 }
-            };
-            if state.is_some_and(|s| order.state.kind() != s) {
-                continue;
-            }
-            csv_row(&mut chunk, &order);
-            rows += 1;
-            if rows % CSV_CHUNK == 0 {
-                let full = std::mem::take(&mut chunk);
-                if tx.blocking_send(Ok(Bytes::from(full))).is_err() {
-                    return; // the client went away
+                csv_row(&mut chunk, &order, with_history);
+                rows += 1;
+                if rows % CSV_CHUNK == 0 {
+                    let full = std::mem::take(&mut chunk);
+                    if tx.blocking_send(Ok(Bytes::from(full))).is_err() {
+                        return; // the client went away
+                    }
                 }
             }
-        }
-        let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
-    });
-    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
-        rx.recv().await.map(|item| (item, rx))
-    }));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+        },
+    ))
 }
 
 const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Возвращено;Можно вернуть;Состояние;Кто продал;Описание\r\n";
 
-fn csv_row(out: &mut String, o: &Order) {
+fn csv_row(out: &mut String, o: &Order, with_history: bool) {
     let at = o.created_at.with_timezone(&chrono_tz::Europe::Moscow);
     let seller = o
         .history
@@ -314,7 +309,19 @@ fn csv_row(out: &mut String, o: &Order) {
         text_cell(&seller),
         text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
     ];
-    let row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
+    let mut row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
+    if with_history {
+        // One cell: each line of the history as the order page shows it, oldest first.
+        let lines: Vec<String> = o
+            .history
+            .iter()
+            .map(|e| {
+                let at = e.at.with_timezone(&chrono_tz::Europe::Moscow);
+                format!("{} {}", at.format("%d.%m.%Y %H:%M:%S"), e.text())
+            })
+            .collect();
+        row.push(quoted(&text_cell(&lines.join("\n"))));
+    }
     out.push_str(&row.join(";"));
     out.push_str("\r\n");
 }

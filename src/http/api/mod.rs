@@ -5,6 +5,7 @@
 mod actions;
 pub mod auth;
 pub mod error;
+mod export;
 pub mod lists;
 mod orders;
 pub mod sales;
@@ -102,6 +103,8 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(sales::create_sale))
         .routes(routes!(lists::list_orders))
         .routes(routes!(lists::orders_csv))
+        .routes(routes!(export::orders_jsonl))
+        .routes(routes!(export::backup))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::order_events))
         .routes(routes!(actions::cancel))

@@ -14,6 +14,7 @@
 //! Memory: sled's page cache is bounded by `store.cache_mb`; nothing here loads more than a
 //! page of orders at a time (`range` is an iterator).
 
+mod backup;
 mod days;
 mod diagnostics;
 mod keys;
@@ -33,6 +34,7 @@ use crate::domain::{GatewayOrderId, IdempotencyKey, OrderNumber};
 use crate::moscow;
 use days::DaySums;
 
+pub use backup::{BackupChunks, BackupError, BackupSummary, Restorer, MAGIC as BACKUP_MAGIC};
 pub use diagnostics::{JournalEntry, StoredCallback};
 
 /// How many Moscow days an idempotency key keeps answering with its sale (today and the days
@@ -424,5 +426,49 @@ impl Store {
                 decode(&key, &bytes)
             })
             .collect()
+    }
+
+    /// Reads every order once (one at a time) and counts them: a store whose every record
+    /// decodes. For `chasti restore`, before a backup replaces the live store.
+    pub fn verify(&self) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for entry in self.orders.iter() {
+            let (key, bytes) = entry?;
+            decode(&key, &bytes)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The order-number counters (`seq/PREFIX/TILL/YYMMDD` → last number handed out).
+    pub fn counters(&self) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+        self.meta
+            .scan_prefix(b"seq/")
+            .map(|entry| {
+                let (key, value) = entry?;
+                let n = <[u8; 8]>::try_from(value.as_ref())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Ok((key.to_vec(), n))
+            })
+            .collect()
+    }
+
+    /// Raises each counter to at least the given value (never lowers one), flushed: after a
+    /// restore, numbers the replaced store handed out (and the bank has seen) are not reused.
+    pub async fn raise_counters(&self, counters: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
+        for (key, at_least) in counters {
+            if !key.starts_with(b"seq/") {
+                continue;
+            }
+            self.meta.update_and_fetch(key, |old| {
+                let n = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Some(n.max(*at_least).to_be_bytes().to_vec())
+            })?;
+        }
+        self.flush().await
     }
 }

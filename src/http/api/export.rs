@@ -1,0 +1,139 @@
+//! Whole-store exports, streamed from a blocking thread as the client reads them (memory stays
+//! a few chunks whatever the range): the orders with their history as JSON lines, and the
+//! backup stream (`orders::store::backup`) that `chasti backup` turns into a store folder.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::auth::{Cashier, Manager};
+use super::error::ApiError;
+use super::lists::{read_range, ListQuery};
+use super::types::{ErrorBody, OrderView};
+use super::Api;
+
+/// Rows gathered before a chunk is sent.
+const ROWS_PER_CHUNK: usize = 200;
+
+/// Chunks made by `produce` on a blocking thread, sent as a streamed body. The channel holds a
+/// few chunks; `produce` stops when its sender fails (the client went away).
+pub(super) fn streamed(
+    content_type: &str,
+    file_name: &str,
+    produce: impl FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || produce(tx));
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The orders of a day or a range, one JSON object a line (the order as `GET /orders/{id}`
+/// shows it, with its whole history), oldest first: for the accountant's tools and for moving
+/// the records elsewhere.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders.jsonl",
+    tag = "orders",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One order a line", content_type = "application/jsonl", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn orders_jsonl(
+    State(api): State<Api>,
+    _caller: Cashier,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let range = read_range(&api, &q)?;
+    let file = format!("chasti-orders-{}-{}.jsonl", range.from, range.to);
+    let orders = api.engine.orders_between(range.from, range.to);
+    let state = range.state;
+    Ok(streamed("application/jsonl", &file, move |tx| {
+        let mut chunk = Vec::new();
+        let mut rows = 0;
+        for order in orders {
+            let order = match order {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "the JSON lines export stopped at an unreadable order");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            if state.is_some_and(|s| order.state.kind() != s) {
+                continue;
+            }
+            if serde_json::to_writer(&mut chunk, &OrderView::from(&order)).is_err() {
+                let _ = tx.blocking_send(Err(std::io::Error::other("an order did not serialise")));
+                return;
+            }
+            chunk.push(b'\n');
+            rows += 1;
+            if rows % ROWS_PER_CHUNK == 0
+                && tx
+                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+    }))
+}
+
+/// A backup of the whole store while the daemon runs (manager): every order with its history,
+/// the counters, the journal and the callbacks received, as a checked stream that
+/// `chasti backup DIR` writes into a store folder `chasti serve` can open.
+#[utoipa::path(
+    get,
+    path = "/api/v1/backup",
+    tag = "service",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The backup stream (format: README, Backups)", content_type = "application/octet-stream", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a manager's token", body = ErrorBody),
+    )
+)]
+pub async fn backup(State(api): State<Api>, Manager(caller): Manager) -> Response {
+    let at = api
+        .engine
+        .now()
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%Y%m%d-%H%M%S");
+    tracing::info!(by = %caller.name, "backup started");
+    let chunks = api.engine.store().backup_chunks();
+    streamed(
+        "application/octet-stream",
+        &format!("chasti-{at}.backup"),
+        move |tx| {
+            for chunk in chunks {
+                let item = chunk
+                    .map(Bytes::from)
+                    .map_err(|e| std::io::Error::other(e.to_string()));
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+            tracing::info!("backup sent");
+        },
+    )
+}
