@@ -12,12 +12,15 @@ use super::{
     absolute_url, ConfigError, Fail, ENV_CALLBACK_KEY, ENV_GATEWAY_PASSWORD, ENV_GATEWAY_TOKEN,
 };
 use crate::gateway::tls::TrustSettings;
-use crate::gateway::{is_loopback, ClientSettings, Credentials};
+use crate::gateway::{is_loopback, ClientSettings, Credentials, Dialect};
 use crate::secret::Secret;
 
 /// The bank's legacy REST hosts (what the «Плати частями» offline guide names).
 pub const TEST_BASE_URL: &str = "https://3dsec.sberbank.ru/payment/rest/";
 pub const PRODUCTION_BASE_URL: &str = "https://securepayments.sberbank.ru/payment/rest/";
+/// The bank's ecom hosts (the newer gateway new merchant accounts are often given).
+pub const ECOM_TEST_BASE_URL: &str = "https://ecomtest.sberbank.ru/ecomm/gw/partner/api/v1/";
+pub const ECOM_PRODUCTION_BASE_URL: &str = "https://ecommerce.sberbank.ru/ecomm/gw/partner/api/v1/";
 
 /// Which of the bank's environments a host belongs to (both dialects' hosts); None for any other
 /// host (the sandbox, a proxy).
@@ -53,12 +56,16 @@ pub enum CallbackMethod {
     Get,
     /// POST with a form body, configurable at the bank.
     Post,
+    /// POST with a JSON body and no checksum: the ecom gateway's callbacks.
+    Json,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGateway {
     environment: Environment,
+    #[serde(default)]
+    dialect: Dialect,
     base_url: Option<String>,
     user_name: Option<String>,
     password: Option<Secret>,
@@ -115,6 +122,8 @@ pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=120;
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub environment: Environment,
+    /// Which of the bank's gateways: legacy REST or ecom (`gateway.dialect`).
+    pub dialect: Dialect,
     /// Where `<method>.do` lives. For the sandbox: its `listen` address.
     pub base_url: Url,
     pub credentials: Credentials,
@@ -146,6 +155,7 @@ impl GatewayConfig {
         s.order_lifetime = self.order_lifetime;
         s.request_timeout = self.request_timeout;
         s.trust = self.trust.clone();
+        s.dialect = self.dialect;
         s
     }
 }
@@ -173,8 +183,20 @@ pub(super) fn check_gateway(
             }
             url
         }
-        (None, Environment::Test) => builtin(TEST_BASE_URL, fail)?,
-        (None, Environment::Production) => builtin(PRODUCTION_BASE_URL, fail)?,
+        (None, Environment::Test) => builtin(
+            match g.dialect {
+                Dialect::Legacy => TEST_BASE_URL,
+                Dialect::Ecom => ECOM_TEST_BASE_URL,
+            },
+            fail,
+        )?,
+        (None, Environment::Production) => builtin(
+            match g.dialect {
+                Dialect::Legacy => PRODUCTION_BASE_URL,
+                Dialect::Ecom => ECOM_PRODUCTION_BASE_URL,
+            },
+            fail,
+        )?,
         (None, Environment::Sandbox) => {
             let listen: SocketAddr = sandbox.listen.parse().map_err(|_| {
                 fail(
@@ -185,7 +207,11 @@ pub(super) fn check_gateway(
                     ),
                 )
             })?;
-            Url::parse(&format!("http://{listen}/payment/rest/")).map_err(|e| {
+            let path = match g.dialect {
+                Dialect::Legacy => "payment/rest/",
+                Dialect::Ecom => "ecomm/gw/partner/api/v1/",
+            };
+            Url::parse(&format!("http://{listen}/{path}")).map_err(|e| {
                 fail(
                     "sandbox.listen",
                     format!("found {listen} ({e}); allowed: an address and port"),
@@ -196,6 +222,12 @@ pub(super) fn check_gateway(
 
     let password = env(ENV_GATEWAY_PASSWORD).map(Secret::new).or(g.password);
     let token = env(ENV_GATEWAY_TOKEN).map(Secret::new).or(g.token);
+    if g.dialect == Dialect::Ecom && token.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(fail(
+            "gateway.token",
+            "found a token with dialect = \"ecom\"; allowed: user_name + password (the ecom gateway takes no token)".to_string(),
+        ));
+    }
     let credentials = match (g.user_name, password, token) {
         (_, _, Some(token)) if !token.is_empty() => Credentials::Token(token),
         (Some(user_name), Some(password), None) if !user_name.is_empty() && !password.is_empty() => {
@@ -267,6 +299,7 @@ pub(super) fn check_gateway(
     }
     Ok(GatewayConfig {
         environment: g.environment,
+        dialect: g.dialect,
         base_url,
         credentials,
         return_url,

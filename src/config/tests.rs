@@ -133,7 +133,7 @@ fn each_bad_config_has_its_own_message() {
         (
             format!("{GOOD}[sandbox]\ncallback_method = \"put\"\n"),
             "sandbox.callback_method",
-            "found `put`; allowed: `get` or `post`",
+            "found `put`; allowed: `get`, `post`, `json`",
         ),
         (
             format!("{GOOD}[scanner]\nport = 1\n"),
@@ -164,6 +164,16 @@ fn each_bad_config_has_its_own_message() {
             format!("{GOOD}[[printer]]\nname = \"p\"\nprofile = \"xprinter-xp58\"\nport = \"tcp://printer\"\n"),
             "printer[0].port",
             "tcp://HOST:PORT",
+        ),
+        (
+            GOOD.replace("password = \"sandbox\"", "dialect = \"ecom\"\ntoken = \"t0ken\""),
+            "gateway.token",
+            "the ecom gateway takes no token",
+        ),
+        (
+            GOOD.replace("environment = \"sandbox\"", "environment = \"sandbox\"\ndialect = \"soap\""),
+            "gateway.dialect",
+            "allowed: `legacy` or `ecom`",
         ),
         ("[gateway\n".to_string(), "(syntax)", ""),
     ];

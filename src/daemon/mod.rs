@@ -181,6 +181,7 @@ impl Daemon {
             public_key: config.callback.public_key.clone(),
             allow: config.callback.allow.clone(),
             trusted_proxies: config.callback.trusted_proxies.clone(),
+            ecom_hints: config.gateway.dialect == crate::gateway::Dialect::Ecom,
         };
         let callback_server = server::spawn(
             callback_listener,

@@ -37,7 +37,11 @@ pub async fn embedded_sandbox(
                 .callback_key
                 .clone()
                 .or_else(|| config.callback.key.clone()),
-            method: config.sandbox.callback_method,
+            // The ecom gateway calls back with unsigned JSON, whatever the legacy setting says.
+            method: match config.gateway.dialect {
+                crate::gateway::Dialect::Ecom => crate::config::CallbackMethod::Json,
+                crate::gateway::Dialect::Legacy => config.sandbox.callback_method,
+            },
             ..CallbackSettings::default()
         },
         tls: None,

@@ -17,7 +17,14 @@ pub fn callback(config: &Config) -> Vec<Check> {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => out.push(check("callback", Verdict::Ok, format!("{url} is in use (chasti serve is running?); the bank's callback must reach it through your proxy"))),
         Err(e) => out.push(check("callback", Verdict::Fail, format!("cannot listen on {}: {e}; set callback.listen", c.listen))),
     }
-    if c.unsigned() {
+    if config.gateway.dialect == crate::gateway::Dialect::Ecom {
+        let verdict = if c.allow.is_empty() {
+            risk("callback key", "the ecom gateway's callbacks carry no checksum (each is only a hint, confirmed by a status call); set callback.allow to the bank's networks so no one else can prompt one")
+        } else {
+            check("callback key", Verdict::Ok, "ecom callbacks carry no checksum: each is confirmed by a status call, and only callback.allow may send one")
+        };
+        out.push(verdict);
+    } else if c.unsigned() {
         let allowed = if c.allow_unsigned {
             " (callback.allow_unsigned = true)"
         } else {

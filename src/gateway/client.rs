@@ -29,6 +29,46 @@ pub enum Credentials {
     Token(Secret),
 }
 
+/// Which of the bank's two gateways the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// The legacy REST host (`/payment/rest/`): form POST, JSON reply.
+    #[default]
+    Legacy,
+    /// The newer ecom host (`/ecomm/gw/partner/api/v1/`): strict JSON both ways, `errorCode`
+    /// always present, no token login.
+    Ecom,
+}
+
+/// The ecom host's typed fields; every other parameter is a string there.
+const ECOM_INTEGERS: [&str; 2] = ["amount", "sessionTimeoutSecs"];
+const ECOM_OBJECTS: [&str; 2] = ["jsonParams", "orderBundle"];
+/// Parameters only the legacy host knows.
+const LEGACY_ONLY: [&str; 1] = ["dynamicCallbackUrl"];
+
+/// The parameters as the ecom host's JSON object: integers and objects typed, the rest strings.
+fn ecom_body(params: &[(&'static str, String)]) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    for (name, value) in params {
+        if LEGACY_ONLY.contains(name) {
+            continue;
+        }
+        let typed = if ECOM_INTEGERS.contains(name) {
+            value
+                .parse::<u64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| serde_json::Value::from(value.clone()))
+        } else if ECOM_OBJECTS.contains(name) {
+            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::from(value.clone()))
+        } else {
+            serde_json::Value::from(value.clone())
+        };
+        body.insert((*name).to_string(), typed);
+    }
+    serde_json::Value::Object(body)
+}
+
 /// Everything the client needs; built from the config, or directly by tests.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -40,6 +80,7 @@ pub struct ClientSettings {
     pub order_lifetime: Duration,
     pub request_timeout: Duration,
     pub trust: TrustSettings,
+    pub dialect: Dialect,
 }
 
 impl ClientSettings {
@@ -53,6 +94,7 @@ impl ClientSettings {
             order_lifetime: Duration::from_secs(1200),
             request_timeout: Duration::from_secs(30),
             trust: TrustSettings::default(),
+            dialect: Dialect::Legacy,
         }
     }
 }
@@ -113,6 +155,13 @@ impl GatewayClient {
                     "{base}: scheme {other:?} is not allowed; use https://"
                 )))
             }
+        }
+        if settings.dialect == Dialect::Ecom
+            && matches!(settings.credentials, Credentials::Token(_))
+        {
+            return Err(GatewayError::Settings(
+                "the ecom gateway takes userName and password only, not a token".into(),
+            ));
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -323,13 +372,11 @@ impl GatewayClient {
         url: Url,
         form: &[(&'static str, String)],
     ) -> Result<T, GatewayError> {
-        let response = self
-            .http
-            .post(url)
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| self.classify(method, e))?;
+        let request = match self.settings.dialect {
+            Dialect::Legacy => self.http.post(url).form(form),
+            Dialect::Ecom => self.http.post(url).json(&ecom_body(form)),
+        };
+        let response = request.send().await.map_err(|e| self.classify(method, e))?;
         let status = response.status();
         let body = response
             .text()

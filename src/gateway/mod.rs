@@ -9,7 +9,7 @@ pub mod tls;
 mod types;
 
 pub use client::{
-    error_chain, is_loopback, BindingPayment, ClientSettings, Credentials, GatewayClient,
+    error_chain, is_loopback, BindingPayment, ClientSettings, Credentials, Dialect, GatewayClient,
     CURRENCY_RUB,
 };
 pub use codes::{ActionCode, ErrorCode};

@@ -110,6 +110,10 @@ impl CallbackSender {
         lock(&self.settings).url = url;
     }
 
+    pub fn set_method(&self, method: CallbackMethod) {
+        lock(&self.settings).method = method;
+    }
+
     pub fn set_key(&self, key: Option<Secret>) {
         lock(&self.settings).key = key;
     }
@@ -210,7 +214,12 @@ impl CallbackSender {
         settings: CallbackSettings,
         faults: CallbackFaults,
     ) {
-        let params = CallbackSender::params(&notice, settings.key.as_ref());
+        // ecom callbacks carry no checksum.
+        let key = match settings.method {
+            CallbackMethod::Json => None,
+            _ => settings.key.as_ref(),
+        };
+        let params = CallbackSender::params(&notice, key);
         let sender = self.clone();
         tokio::spawn(async move {
             if faults.delay_ms > 0 {
@@ -239,6 +248,18 @@ impl CallbackSender {
             let request = match settings.method {
                 CallbackMethod::Get => http.get(target.clone()).query(params),
                 CallbackMethod::Post => http.post(target.clone()).form(params),
+                CallbackMethod::Json => {
+                    // ecom: {mdOrder, orderNumber, operation, status}, status a number.
+                    let mut body = serde_json::Map::new();
+                    for (k, v) in params {
+                        let value = match (k.as_str(), v.parse::<i64>()) {
+                            ("status", Ok(n)) => serde_json::Value::from(n),
+                            _ => serde_json::Value::from(v.clone()),
+                        };
+                        body.insert(k.clone(), value);
+                    }
+                    http.post(target.clone()).json(&body)
+                }
             };
             let outcome = match request.send().await {
                 Ok(r) if r.status() == reqwest::StatusCode::OK => "delivered".to_string(),

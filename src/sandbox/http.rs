@@ -23,6 +23,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/payment/rest/{method}", any(gateway_method))
+        .route(ECOM_ROUTE, any(ecom_method))
         .route("/sandbox/pay/{id}", get(payment_page).post(payment_form))
         .route("/sandbox/api/ledger", get(ledger))
         .route("/sandbox/api/orders/{id}", get(order))
@@ -60,7 +61,43 @@ async fn gateway_method(
     let mut pairs = query.map(|q| form_pairs(q.as_bytes())).unwrap_or_default();
     pairs.extend(form_pairs(&body));
     let params = Params::new(pairs);
+    answer(&shared, method, &params, kill, |reply| reply).await
+}
 
+/// The ecom gateway's path for `<method>.do` (the sandbox serves both dialects).
+pub(super) const ECOM_PATH: &str = "ecomm/gw/partner/api/v1/";
+const ECOM_ROUTE: &str = "/ecomm/gw/partner/api/v1/{method}";
+
+async fn ecom_method(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    kill: Option<Extension<ConnectionKill>>,
+    request_method: axum::http::Method,
+    body: Bytes,
+) -> Response {
+    let Some(method) = Method::from_path(&name) else {
+        return (StatusCode::NOT_FOUND, format!("unknown method {name}")).into_response();
+    };
+    if request_method != axum::http::Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, "POST JSON only\n").into_response();
+    }
+    let params = match super::ecom::params(method, &body) {
+        Ok(p) => p,
+        Err(refusal) => {
+            return Json(super::ecom::with_error_code(refusal_json(&refusal))).into_response()
+        }
+    };
+    answer(&shared, method, &params, kill, super::ecom::with_error_code).await
+}
+
+/// A gateway method's answer, with the faults set for it applied before or after.
+async fn answer(
+    shared: &Shared,
+    method: Method,
+    params: &Params,
+    kill: Option<Extension<ConnectionKill>>,
+    dialect: fn(serde_json::Value) -> serde_json::Value,
+) -> Response {
     let about: Vec<&str> = ["orderId", "mdOrder", "orderNumber"]
         .iter()
         .filter_map(|k| params.value(k))
@@ -72,7 +109,7 @@ async fn gateway_method(
             return response;
         }
     }
-    let mut response = Json(process(&shared, method, &params)).into_response();
+    let mut response = Json(dialect(process(shared, method, params))).into_response();
     for fault in hits.after {
         if let Some(replaced) = apply(fault, kill.as_ref()).await {
             response = replaced;

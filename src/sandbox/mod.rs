@@ -5,6 +5,7 @@
 
 pub mod bank;
 pub mod callbacks;
+mod ecom;
 pub mod faults;
 mod http;
 mod page;
@@ -258,6 +259,14 @@ impl Sandbox {
             .expect("a relative path joins")
     }
 
+    /// Where the ecom dialect's `<method>.do` lives on this sandbox.
+    pub fn ecom_gateway_url(&self) -> Url {
+        self.shared
+            .public_base
+            .join(http::ECOM_PATH)
+            .expect("a relative path joins")
+    }
+
     pub fn ledger(&self) -> Ledger {
         self.shared.ledger()
     }
@@ -280,6 +289,12 @@ impl Sandbox {
 
     pub fn set_callback_key(&self, key: Option<Secret>) {
         self.shared.callbacks.set_key(key);
+    }
+
+    /// How callbacks are sent: legacy GET or POST form (signed when a key is set), or the ecom
+    /// gateway's unsigned POST JSON.
+    pub fn set_callback_method(&self, method: crate::config::CallbackMethod) {
+        self.shared.callbacks.set_method(method);
     }
 
     pub fn set_callback_retry_delays(&self, delays: Vec<Duration>) {

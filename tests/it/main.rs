@@ -15,6 +15,11 @@ mod gateway_client;
 mod hostile;
 mod no_panics;
 mod orders;
+/// The same orders tests over the bank's ecom gateway: loaded twice on purpose, the module's
+/// path picks the dialect.
+#[allow(clippy::duplicate_mod)]
+#[path = "orders.rs"]
+mod orders_ecom;
 mod package;
 mod pages;
 mod proxy;

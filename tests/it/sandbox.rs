@@ -431,3 +431,66 @@ async fn the_control_api_drives_faults_clock_and_payments() {
         "{ops:?}"
     );
 }
+
+/// The ecom gateway's wire on the sandbox: POST JSON only, strict types, `errorCode` always.
+#[tokio::test]
+async fn the_ecom_route_is_strict_and_always_says_its_error_code() {
+    let sb = crate::common::sandbox().await;
+    let url = sb.ecom_gateway_url().join("register.do").unwrap();
+    let http = crate::common::http();
+    let body = |amount: serde_json::Value, currency: serde_json::Value| {
+        serde_json::json!({
+            "userName": chasti::sandbox::DEFAULT_USER,
+            "password": chasti::sandbox::DEFAULT_PASSWORD,
+            "orderNumber": format!("E-{}", uuid::Uuid::new_v4().simple()).chars().take(30).collect::<String>(),
+            "amount": amount,
+            "currency": currency,
+            "returnUrl": "https://shop.example/",
+        })
+    };
+    let ok: serde_json::Value = http
+        .post(url.clone())
+        .json(&body(10_000.into(), "643".into()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["errorCode"], "0", "{ok}");
+    assert!(ok["formUrl"].as_str().is_some(), "{ok}");
+    for (amount, currency, why) in [
+        (
+            serde_json::json!("10000"),
+            serde_json::json!("643"),
+            "amount must be an integer",
+        ),
+        (
+            serde_json::json!(10000),
+            serde_json::json!(643),
+            "currency must be a string",
+        ),
+    ] {
+        let refused: serde_json::Value = http
+            .post(url.clone())
+            .json(&body(amount, currency))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(refused["errorCode"], "5", "{refused}");
+        assert!(
+            refused["errorMessage"].as_str().unwrap().contains(why),
+            "{refused}"
+        );
+    }
+    let form = http
+        .get(url.clone())
+        .query(&[("userName", "sandbox-api")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 405);
+}

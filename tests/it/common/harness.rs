@@ -47,6 +47,8 @@ pub struct HarnessOptions {
     pub wait_ready: bool,
     /// Changes to the checked config before the daemon starts.
     pub configure: Option<Configure>,
+    /// Which of the bank's gateways the daemon speaks to the sandbox (which serves both).
+    pub dialect: chasti::gateway::Dialect,
 }
 
 impl Default for HarnessOptions {
@@ -66,6 +68,7 @@ impl Default for HarnessOptions {
             configure: None,
             dir: None,
             wait_ready: true,
+            dialect: chasti::gateway::Dialect::Legacy,
         }
     }
 }
@@ -80,6 +83,7 @@ pub fn test_config(
         r#"
 [gateway]
 environment = "test"
+dialect = "{dialect}"
 base_url = "{gateway}"
 user_name = "{DEFAULT_USER}"
 password = "{DEFAULT_PASSWORD}"
@@ -110,7 +114,14 @@ role = "manager"
 token = "{MANAGER}"
 {extra}
 "#,
-        gateway = sandbox.gateway_url(),
+        gateway = match o.dialect {
+            chasti::gateway::Dialect::Legacy => sandbox.gateway_url(),
+            chasti::gateway::Dialect::Ecom => sandbox.ecom_gateway_url(),
+        },
+        dialect = match o.dialect {
+            chasti::gateway::Dialect::Legacy => "legacy",
+            chasti::gateway::Dialect::Ecom => "ecom",
+        },
         store = dir.join("orders").display(),
         deposit = if o.auto_deposit { "auto" } else { "manual" },
         template = if o.template {
@@ -154,6 +165,10 @@ impl Harness {
     /// A daemon against a sandbox the caller keeps (it outlives the daemon).
     pub async fn with_sandbox(sandbox: Arc<Sandbox>, o: HarnessOptions) -> Harness {
         sandbox.set_callback_key(Some(Secret::new(CALLBACK_KEY)));
+        sandbox.set_callback_method(match o.dialect {
+            chasti::gateway::Dialect::Legacy => chasti::config::CallbackMethod::Get,
+            chasti::gateway::Dialect::Ecom => chasti::config::CallbackMethod::Json,
+        });
         sandbox.set_callback_retry_delays(vec![
             Duration::from_millis(100),
             Duration::from_millis(100),
