@@ -10,16 +10,10 @@ use crate::common::ServeProcess;
 
 /// A sale through the API; returns its number and its payment link.
 async fn sell(d: &Daemon, roubles: &str) -> (String, String) {
-    let reply: serde_json::Value = crate::common::http()
-        .post(format!("{}/api/v1/sales", d.serve.api))
-        .bearer_auth("demo-cashier-token-change-me")
-        .json(&serde_json::json!({"amount": roubles, "idempotency_key": uuid::Uuid::new_v4().to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        serde_json::json!({"amount": roubles, "idempotency_key": uuid::Uuid::new_v4().to_string()});
+    let url = format!("{}/api/v1/sales", d.serve.api);
+    let reply = crate::common::post_json(url, Some("demo-cashier-token-change-me"), &body).await;
     let number = reply["order"]["order_number"].as_str().unwrap().to_string();
     let link = reply["payment_url"].as_str().unwrap().to_string();
     (number, link)

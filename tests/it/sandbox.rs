@@ -448,15 +448,7 @@ async fn the_ecom_route_is_strict_and_always_says_its_error_code() {
             "returnUrl": "https://shop.example/",
         })
     };
-    let ok: serde_json::Value = http
-        .post(url.clone())
-        .json(&body(10_000.into(), "643".into()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ok = crate::common::post_json(url.clone(), None, &body(10_000.into(), "643".into())).await;
     assert_eq!(ok["errorCode"], "0", "{ok}");
     assert!(ok["formUrl"].as_str().is_some(), "{ok}");
     for (amount, currency, why) in [
@@ -471,15 +463,7 @@ async fn the_ecom_route_is_strict_and_always_says_its_error_code() {
             "currency must be a string",
         ),
     ] {
-        let refused: serde_json::Value = http
-            .post(url.clone())
-            .json(&body(amount, currency))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let refused = crate::common::post_json(url.clone(), None, &body(amount, currency)).await;
         assert_eq!(refused["errorCode"], "5", "{refused}");
         assert!(
             refused["errorMessage"].as_str().unwrap().contains(why),

@@ -31,6 +31,19 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// POSTs `body` as JSON (with a bearer token when given) and reads the JSON reply.
+pub async fn post_json(
+    url: impl reqwest::IntoUrl,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let mut request = http().post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn sandbox() -> Sandbox {
     sandbox_with(SandboxSettings::default()).await
 }
