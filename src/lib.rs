@@ -25,3 +25,4 @@ pub mod moscow;
 pub mod orders;
 pub mod sandbox;
 pub mod secret;
+pub mod sms;

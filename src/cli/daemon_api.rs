@@ -162,6 +162,22 @@ impl DaemonApi {
         .await
     }
 
+    pub async fn send_link(
+        &self,
+        id: &str,
+        phone: &chasti::domain::Phone,
+    ) -> Result<chasti::http::api::types::SmsView, String> {
+        let body = chasti::http::api::types::SendLinkBody {
+            phone: phone.clone(),
+        };
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{}/send-link", encode(id)),
+            Some(&body),
+        )
+        .await
+    }
+
     pub async fn reverse(&self, id: &str) -> Result<OrderView, String> {
         self.call(
             reqwest::Method::POST,

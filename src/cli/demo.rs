@@ -175,6 +175,7 @@ async fn walkthrough(handle: &DaemonHandle, printer: &Printer, slips: &Path) -> 
     println!("Walkthrough:");
     let sale = cashier
         .sale(&SaleBody {
+            phone: None,
             amount: "1 499,50".into(),
             mode: Some(Mode::TwoStage),
             description: chasti::domain::Description::parse("Демо: кофемашина").ok(),

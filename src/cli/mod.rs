@@ -48,6 +48,8 @@ enum Command {
     Cancel(till::OrderArgs),
     /// Print the order's slip again.
     Reprint(till::OrderArgs),
+    /// Send the order's payment link by SMS to the customer's mobile number.
+    SendLink(till::SendLinkArgs),
     /// Take a held amount now (manager; for orders.deposit = "manual").
     Deposit(till::OrderArgs),
     /// Reverse an order (manager).
@@ -90,6 +92,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Status(args) => till::status(&config, args).await,
         Command::Cancel(args) => till::cancel(&config, args).await,
         Command::Reprint(args) => till::reprint(&config, args).await,
+        Command::SendLink(args) => till::send_link(&config, args).await,
         Command::Deposit(args) => till::deposit(&config, args).await,
         Command::Reverse(args) => till::reverse(&config, args).await,
         Command::Refund(args) => till::refund(&config, args).await,

@@ -36,6 +36,19 @@ pub struct SaleArgs {
     till: Option<String>,
     #[arg(long)]
     description: Option<String>,
+    /// Also send the payment link by SMS to this mobile number (+7 912 345-67-89).
+    #[arg(long)]
+    phone: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SendLinkArgs {
+    /// The order number from the slip or the order's id.
+    id: String,
+    /// The customer's mobile number: +7 912 345-67-89, 8 912 345 67 89, …
+    phone: String,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -133,7 +146,14 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
         .map(chasti::domain::Description::parse)
         .transpose()
         .map_err(|e| format!("description: {}", e.ru))?;
+    let phone = args
+        .phone
+        .as_deref()
+        .map(chasti::domain::Phone::parse)
+        .transpose()
+        .map_err(|e| format!("phone: {}", e.ru))?;
     let body = SaleBody {
+        phone,
         amount: args.amount,
         mode: Some(if args.preauth {
             Mode::TwoStage
@@ -154,6 +174,9 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
     println!("Ссылка на оплату: {}", sale.payment_url);
     println!("  принтер: {}", sale.devices.printer);
     println!("  дисплей: {}", sale.devices.display);
+    if let Some(sms) = &sale.sms {
+        println!("  SMS:     {}", sms.message);
+    }
     // With manual deposit a hold is the sale's outcome at the till: a manager takes it later.
     let hold_is_done = Config::load(config)
         .map(|c| c.orders.deposit == chasti::config::DepositMode::Manual)
@@ -350,6 +373,15 @@ pub async fn reprint(config: &Path, args: OrderArgs) -> Result<(), String> {
 pub async fn deposit(config: &Path, args: OrderArgs) -> Result<(), String> {
     let api = client(config, &args.api, Role::Manager)?;
     print_order(&api.deposit(&args.id).await?);
+    Ok(())
+}
+
+pub async fn send_link(config: &Path, args: SendLinkArgs) -> Result<(), String> {
+    let phone =
+        chasti::domain::Phone::parse(&args.phone).map_err(|e| format!("phone: {}", e.ru))?;
+    let api = client(config, &args.api, Role::Cashier)?;
+    let view = api.send_link(&args.id, &phone).await?;
+    println!("{}", view.message);
     Ok(())
 }
 

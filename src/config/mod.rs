@@ -8,6 +8,7 @@ mod daemon;
 mod devices;
 mod gateway;
 mod orders;
+mod sms;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ pub use gateway::{
     PRODUCTION_BASE_URL, TEST_BASE_URL, TIMEOUT_RANGE,
 };
 pub use orders::{DepositMode, OrdersConfig};
+pub use sms::{SmsConfig, SmsProviderConfig, ENV_SMS_API_ID, ENV_SMS_PASSWORD, ENV_SMS_TOKEN};
 pub use store::StoreConfig;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ use daemon::{check_daemon, RawDaemon};
 use devices::{check_devices, RawDevices, RawPort};
 use gateway::{check_gateway, check_sandbox, RawGateway, RawSandbox};
 use orders::{check_orders, RawOrders};
+use sms::{check_sms, RawSms};
 use store::{check_store, RawStore};
 
 /// Environment variables that may carry secrets instead of the file.
@@ -74,6 +77,7 @@ struct RawConfig {
     display: Vec<RawPort>,
     #[serde(default)]
     daemon: RawDaemon,
+    sms: Option<RawSms>,
 }
 
 /// The checked configuration.
@@ -88,6 +92,8 @@ pub struct Config {
     pub devices: DevicesConfig,
     pub api: ApiConfig,
     pub daemon: DaemonConfig,
+    /// `[sms]`: the payment link by SMS; None = not set up.
+    pub sms: Option<SmsConfig>,
 }
 
 /// Where the config is looked for when neither `--config` nor `CHASTI_CONFIG` names it.
@@ -150,7 +156,9 @@ impl Config {
         let devices = check_devices(raw.devices, raw.printer, raw.display, &fail)?;
         let api = check_api(raw.api, &env, &fail)?;
         let daemon = check_daemon(raw.daemon, &fail)?;
+        let sms = check_sms(raw.sms, &env, &fail)?;
         Ok(Config {
+            sms,
             api,
             daemon,
             devices,

@@ -46,6 +46,8 @@ pub enum DaemonError {
     Gateway(String),
     #[error("the embedded sandbox: {0}")]
     Sandbox(String),
+    #[error("the SMS provider's client: {0}")]
+    Sms(String),
     #[error("the till API's TLS: {0}")]
     Tls(String),
     /// The engine's task ended on its own: the process must exit non-zero (systemd restarts it).
@@ -197,6 +199,13 @@ impl Daemon {
         let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
         api.max_amount = config.orders.max_amount;
         api.open_reads = config.api.listen.ip().is_loopback();
+        api.sms = match &config.sms {
+            Some(sms) => Some(
+                crate::sms::Courier::new(sms, &config.devices.shop_name, engine.clone())
+                    .map_err(DaemonError::Sms)?,
+            ),
+            None => None,
+        };
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
         let api_tls = match &config.api.tls {

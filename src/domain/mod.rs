@@ -5,10 +5,12 @@
 
 mod ids;
 mod order_number;
+mod phone;
 mod text;
 
 pub use ids::{GatewayOrderId, IdempotencyKey, PaymentUrl, StorePrefix, TillId};
 pub use order_number::OrderNumber;
+pub use phone::Phone;
 pub use text::Description;
 
 /// Why a value was refused: what was found, and the problem in the integrator's English (config

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::state::StateKind;
-use crate::domain::IdempotencyKey;
+use crate::domain::{IdempotencyKey, Phone};
 use crate::money::Kopecks;
 
 /// Who asked for an action: the API token's name from the config (never the token), and the
@@ -113,6 +113,76 @@ pub enum EventKind {
         what: String,
         text: String,
     },
+    /// What became of the payment link sent by SMS (no change of state).
+    Sms(SmsNote),
+}
+
+/// The payment link by SMS: handed to the provider, failed, or reported delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmsNote {
+    Sent {
+        to: Phone,
+        provider: String,
+        /// The provider's id of the message, where it gives one.
+        message_id: Option<String>,
+        parts: u8,
+    },
+    Failed {
+        to: Phone,
+        provider: String,
+        /// The provider's reason, in its words.
+        why: String,
+    },
+    Delivered {
+        to: Phone,
+        provider: String,
+    },
+}
+
+impl SmsNote {
+    pub fn phone(&self) -> &Phone {
+        match self {
+            SmsNote::Sent { to, .. }
+            | SmsNote::Failed { to, .. }
+            | SmsNote::Delivered { to, .. } => to,
+        }
+    }
+
+    fn what(&self) -> String {
+        match self {
+            SmsNote::Sent {
+                to,
+                provider,
+                message_id,
+                parts,
+            } => format!(
+                "payment link sent by SMS to {} via {provider} ({parts} part(s){})",
+                to.masked(),
+                message_id
+                    .as_ref()
+                    .map(|id| format!(", id {id}"))
+                    .unwrap_or_default()
+            ),
+            SmsNote::Failed { to, provider, why } => {
+                format!("SMS to {} via {provider} failed: {why}", to.masked())
+            }
+            SmsNote::Delivered { to, provider } => {
+                format!("SMS to {} delivered ({provider} reports)", to.masked())
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            SmsNote::Sent { to, .. } => {
+                format!("Ссылка на оплату отправлена по SMS на {}", to.masked())
+            }
+            SmsNote::Failed { to, why, .. } => {
+                format!("SMS на {} не отправлено: {why}", to.masked())
+            }
+            SmsNote::Delivered { to, .. } => format!("SMS на {} доставлено", to.masked()),
+        }
+    }
 }
 
 impl EventKind {
@@ -143,6 +213,7 @@ impl EventKind {
             EventKind::Reprinted { slip, .. } => format!("{slip} printed again"),
             EventKind::Attention { why } => format!("needs attention: {why}"),
             EventKind::Written { what, .. } => what.clone(),
+            EventKind::Sms(note) => note.what(),
         }
     }
 
@@ -179,6 +250,7 @@ impl EventKind {
                     .into()
             }
             EventKind::Written { text, .. } => text.clone(),
+            EventKind::Sms(note) => note.text(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub enum Input {
     Attention {
         why: String,
     },
+    /// The payment link's SMS: a history line, no change of state.
+    Sms(crate::orders::event::SmsNote),
 }
 
 impl Input {
@@ -96,6 +98,7 @@ impl Input {
             Input::RefundFailed { .. } => "refund failed",
             Input::Reprinted { .. } => "reprinted",
             Input::Attention { .. } => "attention",
+            Input::Sms(_) => "sms",
         }
     }
 }
@@ -278,6 +281,7 @@ pub fn apply_by(
                 why: why.clone(),
             }
         }
+        (_, Input::Sms(note)) => EventKind::Sms(note.clone()),
         (_, Input::Reprinted { slip, russian }) => EventKind::Reprinted {
             slip: slip.clone(),
             russian: russian.clone(),

@@ -27,6 +27,7 @@ mod records;
 mod sandbox;
 mod shop_day;
 mod shop_records;
+mod sms;
 mod store_scale;
 mod tls;
 mod transports;

@@ -475,7 +475,8 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
         h.sandbox
             .add_fault(FaultRule::new(method, Fault::Latency { ms: 1500 }));
     }
-    let cut = Duration::from_millis(300);
+    // Long enough for the call to leave under a loaded CI machine, short of the bank's 1.5 s.
+    let cut = Duration::from_millis(800);
     let sale =
         tokio::time::timeout(cut, h.engine.create_sale(Harness::sale(40, Mode::OneStage))).await;
     assert!(sale.is_err(), "cut off during register");
@@ -531,6 +532,7 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
         HarnessOptions {
             dir: Some(dir),
             wait_ready: false,
+            dialect: dialect(),
             ..callbacks_only()
         },
     )

@@ -9,11 +9,15 @@ use axum::Json;
 
 use super::auth::{Cashier, Manager};
 use super::error::{ApiError, Fields};
-use super::types::{CancelReply, ErrorBody, OrderView, RefundBody, Reprinted};
+use super::types::{
+    CancelReply, ErrorBody, OrderView, RefundBody, Reprinted, SendLinkBody, SmsView,
+};
 use super::Api;
 use crate::domain::IdempotencyKey;
+use crate::domain::Phone;
 use crate::money::Kopecks;
 use crate::orders::Cancel;
+use crate::sms::SmsRefused;
 
 /// Cancel a sale that is not paid (decline.do): the link stops working, the customer screen
 /// returns to idle, the display says «Продажа отменена», a short slip prints. A sale still
@@ -215,4 +219,54 @@ pub async fn reprint(
             message,
         )),
     }
+}
+
+/// Send the order's payment link by SMS (cashier): at once answered `queued` (the history says
+/// later whether it was sent, delivered or failed) or `already_sent` (once per order and number).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/send-link",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order's id or its number")),
+    request_body = SendLinkBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued, or sent before to this number", body = SmsView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The order has no payable link now", body = ErrorBody),
+        (status = 422, description = "Not a Russian mobile number, named", body = ErrorBody),
+        (status = 429, description = "Too many SMS to this number or from this till this hour", body = ErrorBody),
+        (status = 503, description = "SMS is not set up", body = ErrorBody),
+    )
+)]
+pub async fn send_link(
+    State(api): State<Api>,
+    Cashier(caller): Cashier,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<SmsView>), ApiError> {
+    let mut f = Fields::read(&body, &["phone"])?;
+    let phone = f.required(
+        "phone",
+        "мобильный номер, например +7 912 345-67-89",
+        "",
+        |s| Phone::parse(s).map_err(|e| e.ru),
+    );
+    let phone = f.finish(|| phone)?;
+    let order = api.engine.find(&id)?;
+    let outcome = api.sms_send(&order, &phone);
+    let view = super::sales::sms_view(&outcome, &phone);
+    let (status, kind) = match outcome {
+        Ok(_) => {
+            tracing::info!(order = %order.order_number, phone = %phone.masked(), by = %caller.name, status = %view.status, "payment link by SMS asked for");
+            return Ok((StatusCode::ACCEPTED, Json(view)));
+        }
+        Err(SmsRefused::NotConfigured) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+        Err(SmsRefused::NoLink(_)) => (StatusCode::CONFLICT, "conflict"),
+        Err(SmsRefused::TooManyForPhone(..) | SmsRefused::TooManyForTill(..)) => {
+            (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        }
+    };
+    Err(ApiError::new(status, kind, view.message))
 }

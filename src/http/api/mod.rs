@@ -52,6 +52,8 @@ pub struct Api {
     /// `/metrics` and the customer screen's stream answer without a token: true when the API
     /// listens on loopback only (set by the daemon from `api.listen`).
     pub open_reads: bool,
+    /// Sends payment links by SMS (`[sms]`); None when not set up.
+    pub sms: Option<crate::sms::Courier>,
 }
 
 impl Api {
@@ -64,6 +66,7 @@ impl Api {
             device_wait: Duration::from_secs(3),
             engine_down: Arc::new(AtomicBool::new(false)),
             open_reads: true,
+            sms: None,
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::reverse))
         .routes(routes!(actions::refund))
         .routes(routes!(actions::reprint))
+        .routes(routes!(actions::send_link))
         .routes(routes!(screen::screen_events))
         .routes(routes!(health))
         .routes(routes!(metrics))

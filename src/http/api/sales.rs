@@ -7,15 +7,18 @@ use axum::Json;
 
 use super::auth::Cashier;
 use super::error::{ApiError, Fields};
-use super::types::{DevicesView, ErrorBody, OrderView, SaleBody, SaleReply};
+use super::types::{DevicesView, ErrorBody, OrderView, SaleBody, SaleReply, SmsView};
 use super::Api;
 use crate::devices::qr::QrSymbol;
-use crate::domain::{Description, IdempotencyKey, TillId};
+use crate::domain::{Description, IdempotencyKey, Phone, TillId};
 use crate::money::Kopecks;
 use crate::orders::{Mode, SaleRequest, State as OrderState};
 
-/// Reads a sale, naming every bad field at once.
-pub fn read_sale(body: &[u8], max_amount: Kopecks) -> Result<SaleRequest, ApiError> {
+/// Reads a sale (and the phone to send its link to), naming every bad field at once.
+pub fn read_sale(
+    body: &[u8],
+    max_amount: Kopecks,
+) -> Result<(SaleRequest, Option<Phone>), ApiError> {
     let mut f = Fields::read(body, &SaleBody::FIELDS)?;
     let amount = f.required(
         "amount",
@@ -40,6 +43,7 @@ pub fn read_sale(body: &[u8], max_amount: Kopecks) -> Result<SaleRequest, ApiErr
         Description::parse(s).map_err(|e| e.ru)
     });
     let till = f.optional("till", "", |s| TillId::parse(s).map_err(|e| e.ru));
+    let phone = f.optional("phone", "", |s| Phone::parse(s).map_err(|e| e.ru));
     let key = f.required(
         "idempotency_key",
         "ключ, одинаковый для повторов одной продажи (1–64 символа, например UUID)",
@@ -47,15 +51,18 @@ pub fn read_sale(body: &[u8], max_amount: Kopecks) -> Result<SaleRequest, ApiErr
         |s| IdempotencyKey::parse(s).map_err(|e| e.ru),
     );
     f.finish(|| {
-        Some(SaleRequest {
-            amount: amount?,
-            mode: mode.unwrap_or_default(),
-            description,
-            till,
-            cashier: None,
-            idempotency_key: Some(key?),
-            actor: None,
-        })
+        Some((
+            SaleRequest {
+                amount: amount?,
+                mode: mode.unwrap_or_default(),
+                description,
+                till,
+                cashier: None,
+                idempotency_key: Some(key?),
+                actor: None,
+            },
+            phone,
+        ))
     })
 }
 
@@ -81,7 +88,7 @@ pub async fn create_sale(
     Cashier(caller): Cashier,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SaleReply>), ApiError> {
-    let mut sale = read_sale(&body, api.max_amount)?;
+    let (mut sale, phone) = read_sale(&body, api.max_amount)?;
     sale.cashier = caller.cashier.clone();
     sale.actor = Some(caller.actor());
     let sold = api.engine.sell(sale).await?;
@@ -96,6 +103,7 @@ pub async fn create_sale(
                     payment_url: bank.link.clone(),
                     order: OrderView::from(&order),
                     devices: api.devices_now(),
+                    sms: None,
                 }),
             )),
             None => Err(crate::orders::EngineError::Pending {
@@ -105,6 +113,8 @@ pub async fn create_sale(
             .into()),
         };
     };
+    // The SMS goes in the background: the sale never waits for it or fails because of it.
+    let sms = phone.map(|phone| api.send_link(&order, &phone));
     // A fresh sale waits (bounded) for the printer's answer; a retry answers at once.
     let devices = match (&api.devices, sold.fresh) {
         (Some(d), true) => d.wait_outcome(order.id, api.device_wait).await,
@@ -117,6 +127,7 @@ pub async fn create_sale(
             payment_url: bank.link.clone(),
             order: OrderView::from(&order),
             devices,
+            sms,
         }),
     ))
 }
@@ -128,6 +139,23 @@ fn qr_svg(link: &str) -> String {
 }
 
 impl Api {
+    /// Sends the order's link by SMS (in the background), or says why not.
+    pub(super) fn sms_send(
+        &self,
+        order: &crate::orders::Order,
+        phone: &Phone,
+    ) -> Result<crate::sms::Queued, crate::sms::SmsRefused> {
+        match &self.sms {
+            Some(courier) => courier.send_link(order, phone),
+            None => Err(crate::sms::SmsRefused::NotConfigured),
+        }
+    }
+
+    /// The same, as the till is told.
+    pub(super) fn send_link(&self, order: &crate::orders::Order, phone: &Phone) -> SmsView {
+        sms_view(&self.sms_send(order, phone), phone)
+    }
+
     /// What the devices are doing, without waiting.
     pub(super) fn devices_now(&self) -> DevicesView {
         match &self.devices {
@@ -137,5 +165,29 @@ impl Api {
                 display: "не настроен".into(),
             },
         }
+    }
+}
+
+/// How a request to send the link went, for the till.
+pub(super) fn sms_view(
+    outcome: &Result<crate::sms::Queued, crate::sms::SmsRefused>,
+    phone: &Phone,
+) -> SmsView {
+    match outcome {
+        Ok(crate::sms::Queued::Queued) => SmsView {
+            status: "queued".into(),
+            message: format!("Ссылка отправляется по SMS на {}.", phone.masked()),
+        },
+        Ok(crate::sms::Queued::AlreadySent) => SmsView {
+            status: "already_sent".into(),
+            message: format!(
+                "Ссылка уже отправлена на {}; повторно не отправляется.",
+                phone.masked()
+            ),
+        },
+        Err(refused) => SmsView {
+            status: "refused".into(),
+            message: refused.to_string(),
+        },
     }
 }

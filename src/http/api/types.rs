@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
+use crate::domain::{
+    Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, Phone, TillId,
+};
 use crate::money::Kopecks;
 use crate::orders::{Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund, StateKind};
 
@@ -25,12 +27,39 @@ pub struct SaleBody {
     pub till: Option<TillId>,
     /// The same key for every retry of one sale (a UUID is good).
     pub idempotency_key: IdempotencyKey,
+    /// The customer's mobile number: the payment link is also sent there by SMS (any usual
+    /// spelling: `+7 912 345-67-89`, `8 (912) 3456789`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
 }
 
 impl SaleBody {
     /// The body's keys: anything else is refused by name.
-    pub const FIELDS: [&'static str; 5] =
-        ["amount", "mode", "description", "till", "idempotency_key"];
+    pub const FIELDS: [&'static str; 6] = [
+        "amount",
+        "mode",
+        "description",
+        "till",
+        "idempotency_key",
+        "phone",
+    ];
+}
+
+/// `POST /api/v1/orders/{id}/send-link`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SendLinkBody {
+    /// The customer's mobile number, in any usual spelling.
+    pub phone: Phone,
+}
+
+/// What became of a request to send the link by SMS, at the moment of the answer (the order's
+/// history says later whether it was sent, delivered or failed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SmsView {
+    /// `queued`, `already_sent` or `refused`.
+    pub status: String,
+    /// For the cashier.
+    pub message: String,
 }
 
 /// `POST /api/v1/orders/{id}/refund`.
@@ -176,6 +205,9 @@ pub struct SaleReply {
     /// The payment link as a QR code (SVG), for the till's own screen.
     pub qr_svg: String,
     pub devices: DevicesView,
+    /// The link by SMS, when the sale named a phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsView>,
 }
 
 /// `GET /api/v1/orders`: one page of the range's orders and the range's money.

@@ -63,6 +63,18 @@ impl Engine {
         .await
     }
 
+    /// What became of the payment link's SMS: a line in the order's history.
+    pub async fn note_sms(
+        &self,
+        id: &uuid::Uuid,
+        note: crate::orders::event::SmsNote,
+    ) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        self.transition_by(&order, Input::Sms(note), None).await
+    }
+
     /// Reverses a hold, or a payment on its own Moscow day. The gateway allows one try: a
     /// failed reversal is reported, never repeated.
     pub async fn reverse(

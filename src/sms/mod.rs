@@ -1,0 +1,188 @@
+//! The payment link by SMS, for a customer whose camera will not read the QR or who pays at
+//! home. A request is answered at once (queued, already sent, or refused with the reason); the
+//! message goes in the background, tried again after a transient failure, and what became of
+//! it is a line in the order's history. The sale never waits for it or fails because of it.
+//!
+//! Sent once per order and number: a second request while one is on its way or after it was
+//! sent is answered "already sent"; after a failure a new request tries again. Limits per
+//! number and per till (`sms.per_phone_per_hour`, `sms.per_till_per_hour`) stop a stuck button
+//! from spamming a customer. Numbers reach logs masked (`+7912***6789`).
+
+pub mod message;
+pub mod providers;
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::SmsConfig;
+use crate::domain::{Phone, TillId};
+use crate::orders::event::{EventKind, SmsNote};
+use crate::orders::{Engine, Order, State};
+use providers::{Provider, SmsError, SmsProvider};
+
+/// One message to one number.
+#[derive(Debug, Clone)]
+pub struct Sms {
+    pub to: Phone,
+    pub text: String,
+    pub order_number: String,
+    pub link: String,
+}
+
+/// What a request to send the link got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// On its way; the history will say what became of it.
+    Queued,
+    /// Sent before (or on its way) to this number for this order: not sent again.
+    AlreadySent,
+}
+
+/// Why the link was not sent; each says so in Russian for the cashier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsRefused {
+    #[error("Отправка SMS не настроена (раздел [sms] в настройках chasti).")]
+    NotConfigured,
+    #[error("По заказу нельзя отправить ссылку: он в состоянии «{0}».")]
+    NoLink(String),
+    #[error("На номер {0} уже отправлено {1} SMS за последний час; попробуйте позже.")]
+    TooManyForPhone(String, u32),
+    #[error("С кассы {0} отправлено {1} SMS за последний час; попробуйте позже.")]
+    TooManyForTill(String, u32),
+}
+
+#[derive(Clone)]
+pub struct Courier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: Provider,
+    shop_name: String,
+    per_phone: DefaultKeyedRateLimiter<Phone>,
+    per_till: DefaultKeyedRateLimiter<TillId>,
+    limits: (u32, u32),
+    retry_delays: Vec<Duration>,
+    /// (order, number) pairs whose message is on its way.
+    in_flight: Mutex<HashSet<(uuid::Uuid, Phone)>>,
+    engine: Engine,
+}
+
+fn per_hour(n: u32) -> Quota {
+    Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Courier {
+    pub fn new(config: &SmsConfig, shop_name: &str, engine: Engine) -> Result<Courier, String> {
+        Ok(Courier {
+            inner: Arc::new(Inner {
+                provider: Provider::new(config)?,
+                shop_name: shop_name.to_string(),
+                per_phone: RateLimiter::keyed(per_hour(config.per_phone_per_hour)),
+                per_till: RateLimiter::keyed(per_hour(config.per_till_per_hour)),
+                limits: (config.per_phone_per_hour, config.per_till_per_hour),
+                retry_delays: config.retry_delays.clone(),
+                in_flight: Mutex::new(HashSet::new()),
+                engine,
+            }),
+        })
+    }
+
+    pub fn provider_name(&self) -> &'static str {
+        self.inner.provider.name()
+    }
+
+    /// Sends the order's payment link to `phone` in the background.
+    pub fn send_link(&self, order: &Order, phone: &Phone) -> Result<Queued, SmsRefused> {
+        let inner = &self.inner;
+        let (link, expires) = match (&order.state, order.state.bank()) {
+            (State::AwaitingPayment(_), Some(bank)) => {
+                (bank.link.to_string(), order.link_expires_at)
+            }
+            _ => return Err(SmsRefused::NoLink(order.state.russian().to_string())),
+        };
+        let sent_before = order.history.iter().any(|e| {
+            matches!(&e.kind, EventKind::Sms(SmsNote::Sent { to, .. } | SmsNote::Delivered { to, .. }) if to == phone)
+        });
+        let key = (order.id, phone.clone());
+        if sent_before || lock(&inner.in_flight).contains(&key) {
+            return Ok(Queued::AlreadySent);
+        }
+        if inner.per_phone.check_key(phone).is_err() {
+            return Err(SmsRefused::TooManyForPhone(phone.masked(), inner.limits.0));
+        }
+        if inner.per_till.check_key(&order.till).is_err() {
+            return Err(SmsRefused::TooManyForTill(
+                order.till.to_string(),
+                inner.limits.1,
+            ));
+        }
+        // The limiters keep a key per number; forget the ones whose hour has passed.
+        inner.per_phone.retain_recent();
+        if !lock(&inner.in_flight).insert(key.clone()) {
+            return Ok(Queued::AlreadySent);
+        }
+        let text = message::compose(&inner.shop_name, order.amount, &link, expires);
+        let sms = Sms {
+            to: phone.clone(),
+            text: text.body,
+            order_number: order.order_number.to_string(),
+            link,
+        };
+        let courier = self.clone();
+        let order_id = order.id;
+        tokio::spawn(async move {
+            let note = courier.deliver(&sms, text.parts).await;
+            if let Err(e) = courier.inner.engine.note_sms(&order_id, note).await {
+                tracing::error!(order = %sms.order_number, error = %e, "the SMS outcome could not be written to the order");
+            }
+            lock(&courier.inner.in_flight).remove(&key);
+        });
+        Ok(Queued::Queued)
+    }
+
+    /// Tries until the provider takes the message, refuses it for good, or the tries run out.
+    async fn deliver(&self, sms: &Sms, parts: u8) -> SmsNote {
+        let provider = self.inner.provider.name().to_string();
+        let mut pauses = self.inner.retry_delays.iter();
+        loop {
+            match self.inner.provider.send(sms).await {
+                Ok(accepted) => {
+                    tracing::info!(order = %sms.order_number, phone = %sms.to.masked(), %provider, parts, "payment link sent by SMS");
+                    return SmsNote::Sent {
+                        to: sms.to.clone(),
+                        provider,
+                        message_id: accepted.message_id,
+                        parts,
+                    };
+                }
+                Err(SmsError::Transient(why)) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::warn!(order = %sms.order_number, phone = %sms.to.masked(), %provider, %why, "SMS not sent; trying again");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    None => return self.failed(sms, provider, why),
+                },
+                Err(SmsError::Permanent(why)) => return self.failed(sms, provider, why),
+            }
+        }
+    }
+
+    fn failed(&self, sms: &Sms, provider: String, why: String) -> SmsNote {
+        tracing::warn!(order = %sms.order_number, phone = %sms.to.masked(), %provider, %why, "SMS failed");
+        SmsNote::Failed {
+            to: sms.to.clone(),
+            provider,
+            why,
+        }
+    }
+}
+
+/// A poisoned lock only means a task panicked mid-insert; the set is still right.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
