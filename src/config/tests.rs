@@ -175,6 +175,36 @@ fn each_bad_config_has_its_own_message() {
             "gateway.dialect",
             "allowed: `legacy` or `ecom`",
         ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"kannel\"\nuser = \"u\"\npassword = \"p\"\n"),
+            "sms.url",
+            "cgi-bin/sendsms",
+        ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"smsc\"\nlogin = \"shop\"\n"),
+            "sms.password",
+            "CHASTI_SMS_PASSWORD",
+        ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"smsru\"\n"),
+            "sms.api_id",
+            "CHASTI_SMS_API_ID",
+        ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"webhook\"\nurl = \"https://x.example/\"\nsender = \"Магазин\"\n"),
+            "sms.sender",
+            "1-11 Latin letters",
+        ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"webhook\"\nurl = \"https://x.example/\"\nper_phone_per_hour = 0\n"),
+            "sms.per_phone_per_hour",
+            "1 to 1000",
+        ),
+        (
+            format!("{GOOD}[sms]\nprovider = \"telegram\"\n"),
+            "sms.provider",
+            "`kannel`",
+        ),
         ("[gateway\n".to_string(), "(syntax)", ""),
     ];
     let mut seen = std::collections::HashSet::new();

@@ -223,7 +223,7 @@ pub(crate) fn start_daemon() -> Daemon {
 }
 
 /// The same, with the config text changed first.
-fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon {
+pub(crate) fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let shipped = include_str!("../../config/chasti.toml");
     let text = shipped

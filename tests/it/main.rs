@@ -28,6 +28,7 @@ mod sandbox;
 mod shop_day;
 mod shop_records;
 mod sms;
+mod sms_kannel;
 mod store_scale;
 mod tls;
 mod transports;

@@ -493,3 +493,73 @@ async fn the_managers_page_shows_a_busy_day_a_page_at_a_time() {
     assert_eq!(last, orders[149].id.to_string());
     browser.close().await;
 }
+
+/// The manager's page sends an unpaid order's link by SMS; a bad number is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_page_sends_the_link_by_sms() {
+    require_browser();
+    let hook = crate::sms::FakeProvider::start("/hook", vec![(200, "{}")]).await;
+    let h = Harness::new(HarnessOptions {
+        extra_config: format!("[sms]\nprovider = \"webhook\"\nurl = \"{}\"\n", hook.url),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(900, Mode::OneStage))
+        .await
+        .unwrap();
+    let browser = Browser::start().await;
+    let c = browser.c();
+    c.goto(&format!("{}/manager", h.api())).await.unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(MANAGER)
+        .await
+        .unwrap();
+    c.find(Locator::Id("load"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = format!("tr[data-id='{}']", order.id);
+    let row_state = format!("return document.querySelector(\"{row}\")?.dataset.state || ''");
+    browser.wait_for(&row_state, "awaiting_payment").await;
+    let send = |phone: &'static str| {
+        let row = row.clone();
+        async move {
+            let input = c
+                .find(Locator::Css(&format!("{row} input.phone")))
+                .await
+                .unwrap();
+            input.clear().await.unwrap();
+            input.send_keys(phone).await.unwrap();
+            c.find(Locator::Css(&format!("{row} button.send-link")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    send("не номер").await;
+    let error = "return document.getElementById('error').textContent";
+    let shown = browser.wait_for(error, "phone: «не номер»").await;
+    assert!(
+        shown.as_str().unwrap().contains("пример: +7 912 345-67-89"),
+        "{shown}"
+    );
+    send("8 912 345 67 89").await;
+    let done = "return document.getElementById('done').textContent";
+    browser
+        .wait_for(done, "Ссылка отправляется по SMS на +7912***6789.")
+        .await;
+    crate::common::wait_until("the webhook is called", Duration::from_secs(10), || {
+        hook.seen().len() == 1
+    })
+    .await;
+    browser.close().await;
+}
