@@ -43,6 +43,7 @@ pub(super) struct RawSms {
     per_till_per_hour: u32,
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
+    report_url: Option<String>,
 }
 
 fn default_per_phone() -> u32 {
@@ -99,6 +100,9 @@ pub struct SmsConfig {
     pub timeout: Duration,
     /// Pauses before the tries after a transient failure (not in the file: 5 s, 30 s, 120 s).
     pub retry_delays: Vec<Duration>,
+    /// Kannel: where its delivery reports reach chasti (`/chasti/sms-report` on the callback
+    /// listener); None = that listener's own address, right when Kannel runs on this host.
+    pub report_url: Option<Url>,
 }
 
 pub(super) fn check_sms(
@@ -180,12 +184,18 @@ pub(super) fn check_sms(
         }
     }
     let timeout = super::seconds_in("sms.timeout_secs", s.timeout_secs, 1..=60, fail)?;
+    let report_url = s
+        .report_url
+        .as_deref()
+        .map(|u| absolute_url("sms.report_url", u, fail))
+        .transpose()?;
     Ok(Some(SmsConfig {
         provider,
         sender: s.sender,
         per_phone_per_hour: s.per_phone_per_hour,
         per_till_per_hour: s.per_till_per_hour,
         timeout,
+        report_url,
         retry_delays: vec![
             Duration::from_secs(5),
             Duration::from_secs(30),

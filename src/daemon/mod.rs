@@ -185,9 +185,28 @@ impl Daemon {
             trusted_proxies: config.callback.trusted_proxies.clone(),
             ecom_hints: config.gateway.dialect == crate::gateway::Dialect::Ecom,
         };
+        let courier = match &config.sms {
+            Some(sms) => Some(
+                crate::sms::Courier::new(
+                    sms,
+                    &config.devices.shop_name,
+                    engine.clone(),
+                    callback_addr,
+                )
+                .await
+                .map_err(DaemonError::Sms)?,
+            ),
+            None => None,
+        };
+        let mut callback_routes =
+            crate::http::callback::router(engine.clone(), &config.callback.path, auth);
+        if let Some(courier) = courier.as_ref().filter(|c| c.takes_reports()) {
+            callback_routes =
+                callback_routes.merge(crate::http::sms_report::router(courier.clone()));
+        }
         let callback_server = server::spawn(
             callback_listener,
-            crate::http::callback::router(engine.clone(), &config.callback.path, auth),
+            callback_routes,
             None,
             config.callback.limits,
         );
@@ -199,13 +218,7 @@ impl Daemon {
         let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
         api.max_amount = config.orders.max_amount;
         api.open_reads = config.api.listen.ip().is_loopback();
-        api.sms = match &config.sms {
-            Some(sms) => Some(
-                crate::sms::Courier::new(sms, &config.devices.shop_name, engine.clone())
-                    .map_err(DaemonError::Sms)?,
-            ),
-            None => None,
-        };
+        api.sms = courier;
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
         let api_tls = match &config.api.tls {

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod callback;
 pub mod server;
+pub mod sms_report;

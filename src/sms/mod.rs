@@ -31,6 +31,22 @@ pub struct Sms {
     pub text: String,
     pub order_number: String,
     pub link: String,
+    /// Where the gateway reports delivery (Kannel's `dlr-url`, `%d` its report type).
+    pub report_url: Option<String>,
+}
+
+/// The route on the callback listener that takes Kannel's delivery reports.
+pub const REPORT_PATH: &str = "/chasti/sms-report";
+
+/// Why a delivery report was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportRefused {
+    #[error("the report's token does not verify")]
+    BadToken,
+    #[error("the report is malformed: {0}")]
+    Malformed(String),
+    #[error("the report could not be written: {0}")]
+    Store(String),
 }
 
 /// What a request to send the link got.
@@ -70,6 +86,8 @@ struct Inner {
     /// (order, number) pairs whose message is on its way.
     in_flight: Mutex<HashSet<(uuid::Uuid, Phone)>>,
     engine: Engine,
+    /// Delivery reports: the address and the key that signs each message's report address.
+    reports: Option<(url::Url, Vec<u8>)>,
 }
 
 fn per_hour(n: u32) -> Quota {
@@ -77,7 +95,36 @@ fn per_hour(n: u32) -> Quota {
 }
 
 impl Courier {
-    pub fn new(config: &SmsConfig, shop_name: &str, engine: Engine) -> Result<Courier, String> {
+    /// `callback_addr`: the callback listener's bound address, where a Kannel on this host
+    /// sends its delivery reports unless `sms.report_url` says otherwise.
+    pub async fn new(
+        config: &SmsConfig,
+        shop_name: &str,
+        engine: Engine,
+        callback_addr: std::net::SocketAddr,
+    ) -> Result<Courier, String> {
+        let reports = match &config.provider {
+            crate::config::SmsProviderConfig::Kannel { .. } => {
+                let url = match &config.report_url {
+                    Some(url) => url.clone(),
+                    None => {
+                        let mut addr = callback_addr;
+                        if addr.ip().is_unspecified() {
+                            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                        }
+                        url::Url::parse(&format!("http://{addr}{REPORT_PATH}"))
+                            .map_err(|e| e.to_string())?
+                    }
+                };
+                let key = engine
+                    .store()
+                    .sms_report_key()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Some((url, key))
+            }
+            _ => None,
+        };
         Ok(Courier {
             inner: Arc::new(Inner {
                 provider: Provider::new(config)?,
@@ -88,8 +135,14 @@ impl Courier {
                 retry_delays: config.retry_delays.clone(),
                 in_flight: Mutex::new(HashSet::new()),
                 engine,
+                reports,
             }),
         })
+    }
+
+    /// Whether delivery reports come back (Kannel).
+    pub fn takes_reports(&self) -> bool {
+        self.inner.reports.is_some()
     }
 
     pub fn provider_name(&self) -> &'static str {
@@ -132,6 +185,7 @@ impl Courier {
             text: text.body,
             order_number: order.order_number.to_string(),
             link,
+            report_url: self.report_url(&order.id, phone),
         };
         let courier = self.clone();
         let order_id = order.id;
@@ -170,6 +224,86 @@ impl Courier {
                 Err(SmsError::Permanent(why)) => return self.failed(sms, provider, why),
             }
         }
+    }
+
+    /// The signature of a report address: HMAC-SHA256 over the order and the number.
+    fn token(key: &[u8], order: &uuid::Uuid, phone: &Phone) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+            .expect("HMAC takes a key of any length");
+        mac.update(format!("{order}|{phone}").as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// This message's report address, `type=%d` left for the gateway to fill in.
+    fn report_url(&self, order: &uuid::Uuid, phone: &Phone) -> Option<String> {
+        let (base, key) = self.inner.reports.as_ref()?;
+        let mut url = base.clone();
+        url.query_pairs_mut()
+            .append_pair("order", &order.to_string())
+            .append_pair("phone", phone.as_str())
+            .append_pair("token", &Courier::token(key, order, phone));
+        Some(format!("{url}&type=%d"))
+    }
+
+    /// A delivery report from the gateway: 1 delivered, 2 or 16 not delivered (the other
+    /// types — buffered, accepted by the SMSC — say nothing new). Once per number and order.
+    pub async fn report(&self, query: &str) -> Result<(), ReportRefused> {
+        let Some((_, key)) = &self.inner.reports else {
+            return Err(ReportRefused::Malformed("no reports are asked for".into()));
+        };
+        let params: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ReportRefused::Malformed(e.to_string()))?;
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| ReportRefused::Malformed(format!("no {name}")))
+        };
+        let order = uuid::Uuid::parse_str(get("order")?)
+            .map_err(|_| ReportRefused::Malformed("order".into()))?;
+        let phone =
+            Phone::parse(get("phone")?).map_err(|_| ReportRefused::Malformed("phone".into()))?;
+        let expected = Courier::token(key, &order, &phone);
+        let given = get("token")?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            given.as_bytes(),
+        )) {
+            return Err(ReportRefused::BadToken);
+        }
+        let provider = self.inner.provider.name().to_string();
+        let note = match get("type")? {
+            "1" => SmsNote::Delivered {
+                to: phone.clone(),
+                provider,
+            },
+            "2" | "16" => SmsNote::Failed {
+                to: phone.clone(),
+                provider,
+                why: "оператор сообщил, что SMS не доставлено".into(),
+            },
+            _ => return Ok(()),
+        };
+        let current = self
+            .inner
+            .engine
+            .get(&order)
+            .map_err(|e| ReportRefused::Store(e.to_string()))?;
+        let reported = current.history.iter().any(
+            |e| matches!(&e.kind, EventKind::Sms(SmsNote::Delivered { to, .. }) if *to == phone),
+        );
+        if reported {
+            return Ok(());
+        }
+        tracing::info!(order = %current.order_number, phone = %phone.masked(), report = ?note, "SMS delivery report");
+        self.inner
+            .engine
+            .note_sms(&order, note)
+            .await
+            .map(|_| ())
+            .map_err(|e| ReportRefused::Store(e.to_string()))
     }
 
     fn failed(&self, sms: &Sms, provider: String, why: String) -> SmsNote {

@@ -129,6 +129,11 @@ impl Provider {
         if let Some(from) = &self.sender {
             query.push(("from", from.clone()));
         }
+        if let Some(report) = &sms.report_url {
+            // 1 delivered + 2 not delivered: Kannel calls `report`, `%d` replaced by the type.
+            query.push(("dlr-mask", "3".to_string()));
+            query.push(("dlr-url", report.clone()));
+        }
         let reply = self
             .http
             .get(url.clone())

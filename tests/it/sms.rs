@@ -400,3 +400,86 @@ async fn without_sms_set_up_a_phone_does_not_stop_the_sale() {
     assert_eq!(status, 503, "{e}");
     assert!(e["message"].as_str().unwrap().contains("[sms]"), "{e}");
 }
+
+/// Kannel's delivery reports, with a stand-in for smsbox that takes the message as Kannel's
+/// `sendsms` does and hands back its `dlr-url`: the test then reports as Kannel would.
+#[tokio::test]
+async fn kannel_delivery_reports_are_signed_and_kept_once() {
+    let smsbox =
+        FakeProvider::start("/cgi-bin/sendsms", vec![(202, "0: Accepted for delivery")]).await;
+    let h = daemon_with(format!(
+        "[sms]\nprovider = \"kannel\"\nurl = \"{}\"\nuser = \"chasti\"\npassword = \"k\"\nsender = \"Magazin\"\n",
+        smsbox.url
+    ))
+    .await;
+    let sale = sell_with_phone(&h, PHONE).await;
+    let id = sale["order"]["id"].as_str().unwrap();
+    wait_sms_line(&h, id, "payment link sent by SMS").await;
+    let seen = smsbox.seen();
+    let r = &seen[0];
+    assert_eq!(r.method, Method::GET);
+    assert_eq!(r.param("username"), Some("chasti"));
+    assert_eq!(r.param("coding"), Some("2"));
+    assert_eq!(r.param("charset"), Some("UTF-8"));
+    assert_eq!(r.param("dlr-mask"), Some("3"));
+    let report = r.param("dlr-url").unwrap().to_string();
+    assert!(
+        report.starts_with(&format!(
+            "http://{}/chasti/sms-report?",
+            h.callback_url.authority()
+        )),
+        "{report}"
+    );
+    assert!(report.ends_with("&type=%d"), "{report}");
+
+    let http = crate::common::http();
+    let call = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Accepted by the SMSC (8): nothing new. Delivered (1), twice: one history line.
+    assert_eq!(call(report.replace("%d", "8")).await, 200);
+    assert_eq!(call(report.replace("%d", "1")).await, 200);
+    assert_eq!(call(report.replace("%d", "1")).await, 200);
+    let order = h.engine.get(&uuid::Uuid::parse_str(id).unwrap()).unwrap();
+    let delivered = order
+        .history
+        .iter()
+        .filter(|e| e.text() == "SMS на +7912***6789 доставлено")
+        .count();
+    assert_eq!(delivered, 1, "{:#?}", order.history);
+    // A report for another number or with a forged token: refused, nothing kept.
+    let other = report
+        .replace("%2B79123456789", "%2B79990000000")
+        .replace("%d", "1");
+    assert_eq!(call(other).await, 403);
+    let token = report
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let forged = report
+        .replace(&token, &"0".repeat(token.len()))
+        .replace("%d", "2");
+    assert_eq!(call(forged).await, 403);
+    let base = report.split('?').next().unwrap().to_string();
+    assert_eq!(
+        call(format!("{base}?order=x&phone=y&token=z&type=1")).await,
+        400
+    );
+    assert_eq!(call(format!("{base}?{}", "a=b&".repeat(500))).await, 414);
+    let order = h.engine.get(&uuid::Uuid::parse_str(id).unwrap()).unwrap();
+    assert_eq!(
+        order
+            .history
+            .iter()
+            .filter(|e| e.what().starts_with("SMS to"))
+            .count(),
+        1,
+        "{:#?}",
+        order.history
+    );
+}

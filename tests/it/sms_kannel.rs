@@ -210,7 +210,8 @@ async fn the_link_arrives_at_kannels_fake_smsc_in_ucs2_with_the_link_intact() {
     let page = crate::common::http().get(link).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
 
-    // The order's history says it was sent; the log has the number only masked.
+    // The order's history says it was sent, then (Kannel's delivery report: the fake SMSC
+    // reports delivery) delivered; the log has the number only masked.
     let id = sale["order"]["id"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -223,12 +224,15 @@ async fn the_link_arrives_at_kannels_fake_smsc_in_ucs2_with_the_link_intact() {
             .json()
             .await
             .unwrap();
-        let sent = order["events"]
+        let texts: Vec<&str> = order["events"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["text"] == "Ссылка на оплату отправлена по SMS на +7912***6789");
-        if sent {
+            .filter_map(|e| e["text"].as_str())
+            .collect();
+        let sent = texts.contains(&"Ссылка на оплату отправлена по SMS на +7912***6789");
+        let delivered = texts.contains(&"SMS на +7912***6789 доставлено");
+        if sent && delivered {
             break;
         }
         assert!(Instant::now() < deadline, "{order}");

@@ -471,4 +471,24 @@ impl Store {
         }
         self.flush().await
     }
+
+    /// A random key kept in the store (made on first use, flushed): it signs the delivery-report
+    /// addresses handed to an SMS gateway, so a report still verifies after a restart.
+    pub async fn sms_report_key(&self) -> Result<Vec<u8>, StoreError> {
+        const KEY: &[u8] = b"sms_report_key";
+        if let Some(key) = self.meta.get(KEY)? {
+            return Ok(key.to_vec());
+        }
+        let fresh: [u8; 32] = rand::random();
+        // Two starts racing would both try: the first one written wins, both read it back.
+        let _ = self
+            .meta
+            .compare_and_swap(KEY, None as Option<&[u8]>, Some(&fresh[..]))?;
+        self.flush().await?;
+        Ok(self
+            .meta
+            .get(KEY)?
+            .map(|k| k.to_vec())
+            .unwrap_or_else(|| fresh.to_vec()))
+    }
 }
