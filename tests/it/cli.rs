@@ -477,3 +477,36 @@ fn render_raster_forces_the_raster_qr_on_a_native_qr_printer() {
     assert!(has(&n, b"\x1d(k") && !has(&n, b"\x1dv0"));
     assert!(has(&r, b"\x1dv0") && !has(&r, b"\x1d(k"));
 }
+
+/// `chasti send-link` and `chasti sale --phone` through a running daemon (SMS by webhook).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_link_and_sale_phone_on_the_command_line() {
+    let hook = crate::sms::FakeProvider::start("/hook", vec![(200, "{}")]).await;
+    let url = hook.url.clone();
+    let d = start_daemon_with(move |text| {
+        text + &format!("\n[sms]\nprovider = \"webhook\"\nurl = \"{url}\"\n")
+    });
+    let (ok, bad) = chasti(&d, &["sale", "10", "--phone", "123"]);
+    assert!(!ok && bad.contains("phone: «123»"), "{bad}");
+    let sale = SaleRun::start(&d, &["sale", "10"]);
+    let number = sale.number.clone();
+    let (ok, said) = chasti(&d, &["send-link", &number, "8 912 345 67 89"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("Ссылка отправляется по SMS на +7912***6789."),
+        "{said}"
+    );
+    let (ok, again) = chasti(&d, &["send-link", &number, "+79123456789"]);
+    assert!(ok && again.contains("уже отправлена"), "{again}");
+    crate::common::wait_until(
+        "the webhook is called",
+        std::time::Duration::from_secs(10),
+        || hook.seen().len() == 1,
+    )
+    .await;
+    let (ok, bad) = chasti(&d, &["send-link", &number, "8 495 123 45 67"]);
+    assert!(!ok && bad.contains("не мобильный"), "{bad}");
+    sandbox_pay(&d, &sale.link);
+    let (ok, rest) = sale.finish();
+    assert!(ok && rest.contains("Оплачено"), "{rest}");
+}
