@@ -109,6 +109,27 @@ fn digits(sms: &Sms) -> String {
 }
 
 impl Provider {
+    /// POSTs a form and reads the JSON reply as `T`; a reply that is not one is judged by its
+    /// HTTP status.
+    async fn post_form<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        form: &[(&str, String)],
+    ) -> Result<(reqwest::StatusCode, T), SmsError> {
+        let reply = self
+            .http
+            .post(url.clone())
+            .form(form)
+            .send()
+            .await
+            .map_err(unanswered)?;
+        let status = reply.status();
+        let body = reply.text().await.map_err(unanswered)?;
+        serde_json::from_str::<T>(&body)
+            .map(|parsed| (status, parsed))
+            .map_err(|_| by_status(status, &body))
+    }
+
     /// Kannel smsbox: `GET /cgi-bin/sendsms?username&password&to&text`, UTF-8 text sent as
     /// UCS-2 (`coding=2`); `202 0: Accepted for delivery` or `3: Queued for later delivery`.
     async fn kannel(
@@ -177,18 +198,7 @@ impl Provider {
             error: Option<String>,
             error_code: Option<i64>,
         }
-        let reply = self
-            .http
-            .post(url.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(unanswered)?;
-        let status = reply.status();
-        let body = reply.text().await.map_err(unanswered)?;
-        let Ok(parsed) = serde_json::from_str::<Reply>(&body) else {
-            return Err(by_status(status, &body));
-        };
+        let (status, parsed) = self.post_form::<Reply>(url, &form).await?;
         match (parsed.error_code, parsed.id) {
             (None, Some(id)) => Ok(Accepted {
                 message_id: Some(id.to_string().trim_matches('"').to_string()),
@@ -237,18 +247,7 @@ impl Provider {
             #[serde(default)]
             sms: std::collections::BTreeMap<String, Status>,
         }
-        let reply = self
-            .http
-            .post(url.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(unanswered)?;
-        let status = reply.status();
-        let body = reply.text().await.map_err(unanswered)?;
-        let Ok(parsed) = serde_json::from_str::<Reply>(&body) else {
-            return Err(by_status(status, &body));
-        };
+        let (_, parsed) = self.post_form::<Reply>(url, &form).await?;
         let fail = |code: i64, text: Option<String>| {
             let why = format!("SMS.ru {code}: {}", text.unwrap_or_default());
             if code == 220 {
