@@ -581,3 +581,53 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     assert_eq!(ledger.count_ok("deposit.do", &hold.order_number), 1);
     assert_eq!(ledger.count_ok("refund.do", &refund_me.order_number), 1);
 }
+
+/// A number the bank already has for another order (a store restored from an old backup, or
+/// two tills sharing a prefix): that order's link is not handed out and it is not declined;
+/// this sale fails, saying why, and a new sale goes through on the next number.
+#[tokio::test]
+async fn a_number_taken_at_the_bank_by_another_order_is_neither_adopted_nor_declined() {
+    let h = harness(callbacks_only()).await;
+    let today = chasti::moscow::date(chrono::Utc::now());
+    let taken = chasti::domain::OrderNumber::new(
+        &chasti::domain::StorePrefix::parse("T").unwrap(),
+        &chasti::domain::TillId::parse("1").unwrap(),
+        today,
+        1,
+    );
+    let foreign = crate::common::client_for(&h.sandbox)
+        .register(&chasti::gateway::RegisterRequest::new(
+            taken.as_str(),
+            rub(5),
+        ))
+        .await
+        .unwrap();
+    let refused = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("Номер заказа уже занят в банке другим заказом"),
+        "{refused}"
+    );
+    let ledger = h.sandbox.ledger();
+    let theirs = ledger
+        .orders
+        .iter()
+        .find(|o| o.order_id == foreign.order_id.as_str())
+        .unwrap();
+    assert_eq!(theirs.order_status, 0, "the other order is untouched");
+    assert_eq!(ledger.count_ok("decline.do", taken.as_str()), 0);
+    let failed = h.engine.store().by_number(&taken).unwrap().unwrap();
+    assert_eq!(failed.state.kind(), StateKind::Failed);
+    let next = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap();
+    assert_eq!(next.state.kind(), StateKind::AwaitingPayment);
+    assert_ne!(next.order_number, taken);
+}

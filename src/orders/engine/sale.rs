@@ -246,6 +246,21 @@ impl Engine {
             let order = self.transition(order, Input::Attention { why }).await?;
             return Ok(Adopted::Settled(Box::new(order)));
         };
+        if report.amount != Kopecks::ZERO && report.amount != order.amount {
+            // The number is taken at the bank by another order (a store restored from a backup
+            // older than the numbers it handed out, or two tills sharing a prefix). Never hand
+            // out its link or decline it: it is not this sale's.
+            let why = format!(
+                "the order number {} is already used at the bank by another order ({gateway_id}, {}); this sale of {} was not registered",
+                order.order_number, report.amount, order.amount
+            );
+            let input = Input::RegistrationFailed {
+                why,
+                cashier: NUMBER_TAKEN.into(),
+            };
+            let order = self.transition(order, input).await?;
+            return Ok(Adopted::Settled(Box::new(order)));
+        }
         let unpaid = matches!(report.order_status, Some(OrderStatus::Registered) | None);
         let link = self
             .inner
@@ -324,6 +339,9 @@ impl Engine {
         }
     }
 }
+
+const NUMBER_TAKEN: &str =
+    "Номер заказа уже занят в банке другим заказом; продажа не создана, повторите её.";
 
 const LINK_LOST: &str = "Банк не вернул ссылку на оплату; заказ закрыт, повторите продажу.";
 
