@@ -218,6 +218,10 @@ impl Daemon {
         let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
         api.max_amount = config.orders.max_amount;
         api.open_reads = config.api.listen.ip().is_loopback();
+        if let Some(courier) = courier.clone() {
+            // What a stop or a crash left requested goes now, beside recovery.
+            tokio::spawn(async move { courier.resume().await });
+        }
         api.sms = courier;
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);

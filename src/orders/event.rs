@@ -137,6 +137,12 @@ pub enum SmsNote {
         to: Phone,
         provider: String,
     },
+    /// Asked for and on its way: written before the first try, so a stop or a crash before the
+    /// outcome leaves a request that the next start sends.
+    Requested {
+        to: Phone,
+        provider: String,
+    },
 }
 
 impl SmsNote {
@@ -144,7 +150,8 @@ impl SmsNote {
         match self {
             SmsNote::Sent { to, .. }
             | SmsNote::Failed { to, .. }
-            | SmsNote::Delivered { to, .. } => to,
+            | SmsNote::Delivered { to, .. }
+            | SmsNote::Requested { to, .. } => to,
         }
     }
 
@@ -169,6 +176,12 @@ impl SmsNote {
             SmsNote::Delivered { to, provider } => {
                 format!("SMS to {} delivered ({provider} reports)", to.masked())
             }
+            SmsNote::Requested { to, provider } => {
+                format!(
+                    "payment link by SMS to {} requested ({provider})",
+                    to.masked()
+                )
+            }
         }
     }
 
@@ -181,6 +194,9 @@ impl SmsNote {
                 format!("SMS на {} не отправлено: {why}", to.masked())
             }
             SmsNote::Delivered { to, .. } => format!("SMS на {} доставлено", to.masked()),
+            SmsNote::Requested { to, .. } => {
+                format!("Запрошена отправка ссылки по SMS на {}", to.masked())
+            }
         }
     }
 }

@@ -69,6 +69,9 @@ pub enum SmsRefused {
     TooManyForPhone(String, u32),
     #[error("С кассы {0} отправлено {1} SMS за последний час; попробуйте позже.")]
     TooManyForTill(String, u32),
+    /// The request could not be written down (the store): nothing is sent.
+    #[error("Запрос на SMS не сохранён, попробуйте ещё раз ({0}).")]
+    NotKept(String),
 }
 
 #[derive(Clone)]
@@ -149,15 +152,14 @@ impl Courier {
         self.inner.provider.name()
     }
 
-    /// Sends the order's payment link to `phone` in the background.
-    pub fn send_link(&self, order: &Order, phone: &Phone) -> Result<Queued, SmsRefused> {
+    /// Sends the order's payment link to `phone` in the background. The request is written to
+    /// the order's history (flushed) before this returns, so a stop or a crash before the outcome
+    /// does not lose it: the next start sends it (`resume`).
+    pub async fn send_link(&self, order: &Order, phone: &Phone) -> Result<Queued, SmsRefused> {
         let inner = &self.inner;
-        let (link, expires) = match (&order.state, order.state.bank()) {
-            (State::AwaitingPayment(_), Some(bank)) => {
-                (bank.link.to_string(), order.link_expires_at)
-            }
-            _ => return Err(SmsRefused::NoLink(order.state.russian().to_string())),
-        };
+        if !matches!(order.state, State::AwaitingPayment(_)) {
+            return Err(SmsRefused::NoLink(order.state.russian().to_string()));
+        }
         let sent_before = order.history.iter().any(|e| {
             matches!(&e.kind, EventKind::Sms(SmsNote::Sent { to, .. } | SmsNote::Delivered { to, .. }) if to == phone)
         });
@@ -179,24 +181,81 @@ impl Courier {
         if !lock(&inner.in_flight).insert(key.clone()) {
             return Ok(Queued::AlreadySent);
         }
-        let text = message::compose(&inner.shop_name, order.amount, &link, expires);
+        let requested = SmsNote::Requested {
+            to: phone.clone(),
+            provider: inner.provider.name().to_string(),
+        };
+        match inner.engine.note_sms(&order.id, requested).await {
+            Ok(order) => {
+                self.spawn_delivery(order, phone.clone());
+                Ok(Queued::Queued)
+            }
+            Err(e) => {
+                lock(&inner.in_flight).remove(&key);
+                Err(SmsRefused::NotKept(e.to_string()))
+            }
+        }
+    }
+
+    /// Sends what a stop or a crash left requested and unanswered: to orders still awaiting
+    /// payment; for the others the link no longer works, and the history says so.
+    pub async fn resume(&self) {
+        let orders = match self.inner.engine.store().open_orders() {
+            Ok(orders) => orders,
+            Err(e) => {
+                tracing::error!(error = %e, "pending SMS could not be looked up");
+                return;
+            }
+        };
+        for order in orders {
+            for phone in pending(&order) {
+                if !lock(&self.inner.in_flight).insert((order.id, phone.clone())) {
+                    continue;
+                }
+                if matches!(order.state, State::AwaitingPayment(_)) {
+                    tracing::info!(order = %order.order_number, phone = %phone.masked(), "an SMS requested before the restart is sent now");
+                    self.spawn_delivery(order.clone(), phone);
+                } else {
+                    let note = SmsNote::Failed {
+                        to: phone.clone(),
+                        provider: self.inner.provider.name().to_string(),
+                        why: "chasti остановился до отправки, а ссылка больше не действует".into(),
+                    };
+                    let _ = self.inner.engine.note_sms(&order.id, note).await;
+                    lock(&self.inner.in_flight).remove(&(order.id, phone));
+                }
+            }
+        }
+    }
+
+    /// Composes and sends in the background; the outcome goes to the order's history.
+    fn spawn_delivery(&self, order: Order, phone: Phone) {
+        let Some(bank) = order.state.bank() else {
+            return;
+        };
+        let link = bank.link.to_string();
+        let text = message::compose(
+            &self.inner.shop_name,
+            order.amount,
+            &link,
+            order.link_expires_at,
+        );
         let sms = Sms {
             to: phone.clone(),
             text: text.body,
             order_number: order.order_number.to_string(),
             link,
-            report_url: self.report_url(&order.id, phone),
+            report_url: self.report_url(&order.id, &phone),
         };
         let courier = self.clone();
-        let order_id = order.id;
+        let key = (order.id, phone);
         tokio::spawn(async move {
             let note = courier.deliver(&sms, text.parts).await;
-            if let Err(e) = courier.inner.engine.note_sms(&order_id, note).await {
+            if let Err(e) = courier.inner.engine.note_sms(&key.0, note).await {
                 tracing::error!(order = %sms.order_number, error = %e, "the SMS outcome could not be written to the order");
             }
             lock(&courier.inner.in_flight).remove(&key);
         });
-        Ok(Queued::Queued)
     }
 
     /// Tries until the provider takes the message, refuses it for good, or the tries run out.
@@ -314,6 +373,22 @@ impl Courier {
             why,
         }
     }
+}
+
+/// The numbers whose SMS was requested and has no outcome yet.
+fn pending(order: &Order) -> Vec<Phone> {
+    let mut open: Vec<Phone> = Vec::new();
+    for event in &order.history {
+        match &event.kind {
+            EventKind::Sms(SmsNote::Requested { to, .. }) => open.push(to.clone()),
+            EventKind::Sms(SmsNote::Sent { to, .. } | SmsNote::Failed { to, .. }) => {
+                open.retain(|p| p != to)
+            }
+            _ => {}
+        }
+    }
+    open.dedup();
+    open
 }
 
 /// A poisoned lock only means a task panicked mid-insert; the set is still right.

@@ -483,3 +483,80 @@ async fn kannel_delivery_reports_are_signed_and_kept_once() {
         order.history
     );
 }
+
+/// An SMS asked for and not yet sent when chasti stops is not lost: the request is in the
+/// order's history, and the next start sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_requested_before_a_stop_is_sent_after_the_restart() {
+    use crate::cli::{start_daemon_with, Daemon};
+    let hook = FakeProvider::start("/hook", vec![(503, "down for a moment"), (200, "{}")]).await;
+    let url = hook.url.clone();
+    let d = start_daemon_with(move |text| {
+        text + &format!("\n[sms]\nprovider = \"webhook\"\nurl = \"{url}\"\n")
+    });
+    let body = serde_json::json!({
+        "amount": "10",
+        "idempotency_key": uuid::Uuid::new_v4().to_string(),
+        "phone": PHONE,
+    });
+    let api = d.serve.api.clone();
+    let sale = crate::common::post_json(
+        format!("{api}/api/v1/sales"),
+        Some("demo-cashier-token-change-me"),
+        &body,
+    )
+    .await;
+    assert_eq!(sale["sms"]["status"], "queued", "{sale}");
+    let id = sale["order"]["id"].as_str().unwrap().to_string();
+    // The first try failed (503); the next is 5 s away: stop chasti now.
+    crate::common::wait_until("the first try", Duration::from_secs(10), || {
+        hook.seen().len() == 1
+    })
+    .await;
+    let Daemon {
+        serve,
+        config,
+        _dir,
+    } = d;
+    assert!(serve.terminate().success());
+
+    let serve = crate::common::ServeProcess::start(&config, &_dir.path().join("serve2.log"), &[]);
+    let api = serve.api.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let texts = loop {
+        let order: serde_json::Value = crate::common::http()
+            .get(format!("{api}/api/v1/orders/{id}"))
+            .bearer_auth("demo-cashier-token-change-me")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let texts: Vec<String> = order["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["text"].as_str().map(str::to_string))
+            .collect();
+        if texts
+            .iter()
+            .any(|t| t.starts_with("Ссылка на оплату отправлена по SMS"))
+        {
+            break texts;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{order}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hook.seen().len(), 2, "the one try after the restart");
+    let requested = texts
+        .iter()
+        .filter(|t| t.starts_with("Запрошена отправка ссылки по SMS"))
+        .count();
+    assert_eq!(requested, 1, "{texts:?}");
+    let _ = Daemon {
+        serve,
+        config,
+        _dir,
+    };
+}

@@ -255,7 +255,7 @@ pub async fn send_link(
     );
     let phone = f.finish(|| phone)?;
     let order = api.engine.find(&id)?;
-    let outcome = api.sms_send(&order, &phone);
+    let outcome = api.sms_send(&order, &phone).await;
     let view = super::sales::sms_view(&outcome, &phone);
     let (status, kind) = match outcome {
         Ok(_) => {
@@ -264,6 +264,7 @@ pub async fn send_link(
         }
         Err(SmsRefused::NotConfigured) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
         Err(SmsRefused::NoLink(_)) => (StatusCode::CONFLICT, "conflict"),
+        Err(SmsRefused::NotKept(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         Err(SmsRefused::TooManyForPhone(..) | SmsRefused::TooManyForTill(..)) => {
             (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
         }

@@ -114,7 +114,10 @@ pub async fn create_sale(
         };
     };
     // The SMS goes in the background: the sale never waits for it or fails because of it.
-    let sms = phone.map(|phone| api.send_link(&order, &phone));
+    let sms = match phone {
+        Some(phone) => Some(api.send_link(&order, &phone).await),
+        None => None,
+    };
     // A fresh sale waits (bounded) for the printer's answer; a retry answers at once.
     let devices = match (&api.devices, sold.fresh) {
         (Some(d), true) => d.wait_outcome(order.id, api.device_wait).await,
@@ -140,20 +143,20 @@ fn qr_svg(link: &str) -> String {
 
 impl Api {
     /// Sends the order's link by SMS (in the background), or says why not.
-    pub(super) fn sms_send(
+    pub(super) async fn sms_send(
         &self,
         order: &crate::orders::Order,
         phone: &Phone,
     ) -> Result<crate::sms::Queued, crate::sms::SmsRefused> {
         match &self.sms {
-            Some(courier) => courier.send_link(order, phone),
+            Some(courier) => courier.send_link(order, phone).await,
             None => Err(crate::sms::SmsRefused::NotConfigured),
         }
     }
 
     /// The same, as the till is told.
-    pub(super) fn send_link(&self, order: &crate::orders::Order, phone: &Phone) -> SmsView {
-        sms_view(&self.sms_send(order, phone), phone)
+    pub(super) async fn send_link(&self, order: &crate::orders::Order, phone: &Phone) -> SmsView {
+        sms_view(&self.sms_send(order, phone).await, phone)
     }
 
     /// What the devices are doing, without waiting.
