@@ -212,3 +212,71 @@ pub fn devices(config: &Config) -> Vec<Check> {
     }
     out
 }
+
+/// The SMS provider (`[sms]`): set up, and answering at its address. A link that cannot go by
+/// SMS still goes by QR, so nothing here fails the go-live check.
+pub async fn sms(config: &Config) -> Check {
+    use crate::config::SmsProviderConfig;
+    let Some(sms) = &config.sms else {
+        return check(
+            "sms",
+            Verdict::Ok,
+            "not set up: the link is handed over as a QR only",
+        );
+    };
+    let (url, hint) = match &sms.provider {
+        SmsProviderConfig::Kannel { url, .. } => {
+            (url, "check that smsbox runs and its sendsms-port")
+        }
+        SmsProviderConfig::Smsc { url, .. } | SmsProviderConfig::SmsRu { url, .. } => {
+            (url, "check the network and DNS")
+        }
+        SmsProviderConfig::Webhook { url, .. } => (url, "check the webhook's service"),
+    };
+    let name = sms.provider.name();
+    if matches!(sms.provider, SmsProviderConfig::Kannel { .. }) && sms.sender.is_none() {
+        return check("sms", Verdict::Warn, "kannel without sms.sender: Kannel refuses such messages unless its own global-sender is set");
+    }
+    let trust = crate::gateway::tls::TrustSettings {
+        use_os_roots: true,
+        ..Default::default()
+    };
+    let client = crate::gateway::tls::client_config(&trust).and_then(|tls| {
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    let Ok(client) = client else {
+        return check(
+            "sms",
+            Verdict::Warn,
+            "cannot build an HTTP client to check the provider",
+        );
+    };
+    // Any HTTP answer proves the address; no message is sent and no credentials go with it.
+    let mut probe = url.clone();
+    probe.set_query(None);
+    match client.head(probe).send().await {
+        Ok(reply) => check(
+            "sms",
+            Verdict::Ok,
+            format!(
+                "{name} answers at {} (HTTP {})",
+                url.host_str().unwrap_or("?"),
+                reply.status().as_u16()
+            ),
+        ),
+        Err(e) => check(
+            "sms",
+            Verdict::Warn,
+            format!(
+                "{name} does not answer at {} ({}): the link goes by QR only until it does; {hint}",
+                url.host_str().unwrap_or("?"),
+                crate::gateway::error_chain(&e.without_url())
+            ),
+        ),
+    }
+}

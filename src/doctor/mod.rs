@@ -2,7 +2,7 @@
 //!
 //! `bank`: the CAs, the gateway host and credentials, the environment, the clock;
 //! `callback`: the callback listener, its signing and the public address through the proxy;
-//! `host`: the order store, the API tokens, the devices, who runs the check.
+//! `host`: the order store, the API tokens, the devices, the SMS provider, who runs the check.
 //! With `--go-live`, every warning that matters for real money is a failure.
 
 mod bank;
@@ -15,7 +15,7 @@ use crate::config::Config;
 
 pub use bank::{certificates, clock, environment, gateway, CA_WARNING_DAYS};
 pub use callback::{callback, public_url};
-pub use host::{api_tokens, devices, runner, store, store_for_owner};
+pub use host::{api_tokens, devices, runner, sms, store, store_for_owner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -62,6 +62,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.push(public_url(config).await);
     checks.push(store(config));
     checks.push(api_tokens(config));
+    checks.push(sms(config).await);
     checks.push(clock(config, now).await);
     if go_live {
         for_go_live(&mut checks);

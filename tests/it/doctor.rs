@@ -335,3 +335,40 @@ async fn the_store_check_names_an_unwritable_folder_and_a_store_in_use() {
     let busy = doctor::store(&config_for(&path));
     assert!(busy.detail.contains("only one chasti"), "{}", busy.detail);
 }
+
+#[tokio::test]
+async fn the_sms_provider_is_checked_without_sending() {
+    let none = doctor::sms(&parse("environment = \"sandbox\"", "")).await;
+    assert_eq!(none.verdict, Verdict::Ok);
+    assert!(none.detail.contains("QR only"), "{}", none.detail);
+    let hook = crate::sms::FakeProvider::start("/hook", vec![(200, "{}")]).await;
+    let up = doctor::sms(&parse(
+        "environment = \"sandbox\"",
+        &format!("[sms]\nprovider = \"webhook\"\nurl = \"{}\"\n", hook.url),
+    ))
+    .await;
+    assert_eq!(up.verdict, Verdict::Ok, "{}", up.detail);
+    assert!(up.detail.contains("webhook answers"), "{}", up.detail);
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].method,
+        axum::http::Method::HEAD,
+        "a probe, not a message"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = doctor::sms(&parse(
+        "environment = \"sandbox\"",
+        &format!("[sms]\nprovider = \"kannel\"\nurl = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nuser = \"u\"\npassword = \"kannel-pass\"\nsender = \"Shop\"\n"),
+    ))
+    .await;
+    assert_eq!(down.verdict, Verdict::Warn);
+    assert!(
+        down.detail.contains("kannel does not answer") && down.detail.contains("smsbox"),
+        "{}",
+        down.detail
+    );
+    assert!(!down.detail.contains("kannel-pass"));
+}
