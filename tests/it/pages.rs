@@ -91,6 +91,18 @@ impl Browser {
         self.c().execute(script, vec![]).await.unwrap()
     }
 
+    /// The manager's page of `api`, with the manager's token typed in (not yet loaded).
+    async fn manager_page(&self, api: &str) {
+        let c = self.c();
+        c.goto(&format!("{api}/manager")).await.unwrap();
+        c.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(MANAGER)
+            .await
+            .unwrap();
+    }
+
     /// Waits (bounded) until `script` returns a string containing `want`.
     async fn wait_for(&self, script: &str, want: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -188,19 +200,7 @@ async fn the_managers_reverse_button_reverses_the_payment() {
     h.wait_state(&order.id, "paid").await;
 
     let browser = Browser::start().await;
-    browser
-        .c()
-        .goto(&format!("{}/manager", h.api()))
-        .await
-        .unwrap();
-    browser
-        .c()
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(MANAGER)
-        .await
-        .unwrap();
+    browser.manager_page(&h.api()).await;
     browser
         .c()
         .find(Locator::Id("load"))
@@ -311,14 +311,8 @@ async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
     h.wait_state(&paid, "paid").await;
 
     let browser = Browser::start().await;
+    browser.manager_page(&h.api()).await;
     let c = browser.c();
-    c.goto(&format!("{}/manager", h.api())).await.unwrap();
-    c.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(MANAGER)
-        .await
-        .unwrap();
     let set = |id: &'static str, value: &'static str| async move {
         let field = c.find(Locator::Id(id)).await.unwrap();
         field.clear().await.unwrap();
@@ -511,14 +505,8 @@ async fn the_managers_page_sends_the_link_by_sms() {
         .await
         .unwrap();
     let browser = Browser::start().await;
+    browser.manager_page(&h.api()).await;
     let c = browser.c();
-    c.goto(&format!("{}/manager", h.api())).await.unwrap();
-    c.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(MANAGER)
-        .await
-        .unwrap();
     c.find(Locator::Id("load"))
         .await
         .unwrap()

@@ -524,15 +524,11 @@ async fn an_sms_requested_before_a_stop_is_sent_after_the_restart() {
     let api = serve.api.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let texts = loop {
-        let order: serde_json::Value = crate::common::http()
-            .get(format!("{api}/api/v1/orders/{id}"))
-            .bearer_auth("demo-cashier-token-change-me")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let order = crate::common::get_json(
+            format!("{api}/api/v1/orders/{id}"),
+            "demo-cashier-token-change-me",
+        )
+        .await;
         let texts: Vec<String> = order["events"]
             .as_array()
             .unwrap()

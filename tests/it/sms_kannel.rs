@@ -215,15 +215,11 @@ async fn the_link_arrives_at_kannels_fake_smsc_in_ucs2_with_the_link_intact() {
     let id = sale["order"]["id"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let order: serde_json::Value = crate::common::http()
-            .get(format!("{}/api/v1/orders/{id}", d.serve.api))
-            .bearer_auth("demo-cashier-token-change-me")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let order = crate::common::get_json(
+            format!("{}/api/v1/orders/{id}", d.serve.api),
+            "demo-cashier-token-change-me",
+        )
+        .await;
         let texts: Vec<&str> = order["events"]
             .as_array()
             .unwrap()

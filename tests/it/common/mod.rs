@@ -44,6 +44,19 @@ pub async fn post_json(
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// GETs `url` with a bearer token and reads the JSON reply.
+pub async fn get_json(url: impl reqwest::IntoUrl, token: &str) -> serde_json::Value {
+    http()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub async fn sandbox() -> Sandbox {
     sandbox_with(SandboxSettings::default()).await
 }
