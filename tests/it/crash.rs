@@ -13,6 +13,10 @@ use chasti::secret::Secret;
 
 use crate::common::{self, store_released, Harness, HarnessOptions, ServeProcess, CALLBACK_KEY};
 
+/// How long a call is let run before the test cuts it off, as a crash would: long enough for
+/// it to leave on a loaded CI machine, well short of the bank's 1.5 s answer.
+const CUT: Duration = Duration::from_millis(800);
+
 fn write_config(dir: &Path, gateway: &url::Url, pay_base: &url::Url) -> std::path::PathBuf {
     let text = format!(
         r#"[gateway]
@@ -131,20 +135,15 @@ async fn killed_and_restarted_serve_converges_without_loss_or_doubling() {
         .unwrap();
     // A sale cut off while register.do is under way (the bank answers late).
     sb.add_fault(FaultRule::new("register.do", Fault::Latency { ms: 1500 }));
-    let cut = tokio::time::timeout(
-        Duration::from_millis(300),
-        h.engine.create_sale(Harness::sale(41, Mode::OneStage)),
-    )
-    .await;
+    let cut =
+        tokio::time::timeout(CUT, h.engine.create_sale(Harness::sale(41, Mode::OneStage))).await;
     assert!(cut.is_err());
     // A hold whose deposit is cut off while deposit.do is under way.
     sb.pay(Harness::gateway_id(&holds[0])).unwrap();
     sb.add_fault(FaultRule::new("deposit.do", Fault::Latency { ms: 1500 }));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), h.engine.refresh(&holds[0].id))
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(CUT, h.engine.refresh(&holds[0].id))
+        .await
+        .is_err());
     let dir = h.dir.clone();
     let store_dir = dir.path().to_path_buf();
     {

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 
 use crate::common::{self, FakeDevice, Harness, HarnessOptions, ServeProcess, CASHIER};
 
+/// How long a call is let run before the test cuts it off, as a crash would: long enough for
+/// it to leave on a loaded CI machine, well short of the bank's 1.5 s answer.
+const CUT: Duration = Duration::from_millis(800);
+
 /// `chasti serve` with a slow serial printer (9600 baud, a ~3 KB raster slip takes ~3 s).
 fn config_with_printer(
     dir: &std::path::Path,
@@ -239,7 +243,7 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
         .add_fault(FaultRule::new("deposit.do", Fault::Latency { ms: 1500 }).times(Some(2)));
     for o in [&poisoned, &healthy] {
         h.sandbox.pay(Harness::gateway_id(o)).unwrap();
-        let cut = tokio::time::timeout(Duration::from_millis(300), h.engine.refresh(&o.id)).await;
+        let cut = tokio::time::timeout(CUT, h.engine.refresh(&o.id)).await;
         assert!(cut.is_err());
     }
     let (sandbox, dir) = (h.sandbox.clone(), h.dir.clone());
