@@ -64,9 +64,38 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> Result<(), String> 
         // A backup of ours that was interrupted: never opened by anything else.
         std::fs::remove_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     }
-    let into = Store::open(&partial).map_err(|e| e.to_string())?;
-    let mut restorer = Restorer::new(into);
     let api = client(config_path, &args.api, Role::Manager)?;
+    // Whatever goes wrong, no half-written copy is left behind.
+    let copied = copy_into(&partial, config_path, &api).await;
+    let (source, summary) = match copied {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    println!(
+        "Резервная копия {source}: {} заказов в {}",
+        summary.orders,
+        dir.display()
+    );
+    println!(
+        "Восстановить: остановите chasti и выполните chasti restore {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The backup stream, from the daemon or (none answering) the store itself, into a new store
+/// at `partial`: where it came from and what it held.
+async fn copy_into(
+    partial: &Path,
+    config_path: &Path,
+    api: &super::daemon_api::DaemonApi,
+) -> Result<(&'static str, chasti::orders::store::BackupSummary), String> {
+    let into = Store::open(partial).map_err(|e| e.to_string())?;
+    let mut restorer = Restorer::new(into);
     let source = match api.download("/api/v1/backup").await {
         Ok(mut response) => {
             while let Some(chunk) = response
@@ -78,10 +107,7 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> Result<(), String> 
             }
             "работающего chasti"
         }
-        Err(Some(refused)) => {
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(refused);
-        }
+        Err(Some(refused)) => return Err(refused),
         Err(None) => {
             // No daemon answers: copy the store directly (it fails if something holds it).
             let config = Config::load(config_path).map_err(|e| e.to_string())?;
@@ -101,17 +127,7 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> Result<(), String> 
         }
     };
     let summary = restorer.finish().await.map_err(|e| e.to_string())?;
-    std::fs::rename(&partial, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    println!(
-        "Резервная копия {source}: {} заказов в {}",
-        summary.orders,
-        dir.display()
-    );
-    println!(
-        "Восстановить: остановите chasti и выполните chasti restore {}",
-        dir.display()
-    );
-    Ok(())
+    Ok((source, summary))
 }
 
 /// Puts a backup in place of the store: only with the daemon stopped; the store it replaces

@@ -146,15 +146,6 @@ pub enum SmsNote {
 }
 
 impl SmsNote {
-    pub fn phone(&self) -> &Phone {
-        match self {
-            SmsNote::Sent { to, .. }
-            | SmsNote::Failed { to, .. }
-            | SmsNote::Delivered { to, .. }
-            | SmsNote::Requested { to, .. } => to,
-        }
-    }
-
     fn what(&self) -> String {
         match self {
             SmsNote::Sent {

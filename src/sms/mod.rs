@@ -148,10 +148,6 @@ impl Courier {
         self.inner.reports.is_some()
     }
 
-    pub fn provider_name(&self) -> &'static str {
-        self.inner.provider.name()
-    }
-
     /// Sends the order's payment link to `phone` in the background. The request is written to
     /// the order's history (flushed) before this returns, so a stop or a crash before the outcome
     /// does not lose it: the next start sends it (`resume`).

@@ -257,13 +257,7 @@ pub(crate) fn command(d: &Daemon, args: &[&str]) -> Command {
 }
 
 pub(crate) fn chasti(d: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = command(d, args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::common::run_output(&mut command(d, args))
 }
 
 #[test]

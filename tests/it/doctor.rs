@@ -234,9 +234,7 @@ async fn go_live_fails_the_demo_tokens_a_wrong_clock_and_an_unchecked_public_add
     );
 
     // An address where nothing answers.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = crate::common::free_port();
     let config = parse(
         "environment = \"sandbox\"",
         &format!("public_url = \"https://localhost:{port}/chasti/callback\"\n"),
@@ -356,9 +354,7 @@ async fn the_sms_provider_is_checked_without_sending() {
         axum::http::Method::HEAD,
         "a probe, not a message"
     );
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = crate::common::free_port();
     let down = doctor::sms(&parse(
         "environment = \"sandbox\"",
         &format!("[sms]\nprovider = \"kannel\"\nurl = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\nuser = \"u\"\npassword = \"kannel-pass\"\nsender = \"Shop\"\n"),

@@ -103,6 +103,26 @@ impl Browser {
             .unwrap();
     }
 
+    /// Today's orders on the manager's page, once the order's row shows `state`: the row's
+    /// CSS selector.
+    async fn manager_row(&self, api: &str, order: &uuid::Uuid, state: &str) -> String {
+        self.manager_page(api).await;
+        self.c()
+            .find(Locator::Id("load"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let row = format!("tr[data-id='{order}']");
+        self.wait_for(
+            &format!("return document.querySelector(\"{row}\")?.dataset.state || ''"),
+            state,
+        )
+        .await;
+        row
+    }
+
     /// Waits (bounded) until `script` returns a string containing `want`.
     async fn wait_for(&self, script: &str, want: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -200,18 +220,8 @@ async fn the_managers_reverse_button_reverses_the_payment() {
     h.wait_state(&order.id, "paid").await;
 
     let browser = Browser::start().await;
-    browser.manager_page(&h.api()).await;
-    browser
-        .c()
-        .find(Locator::Id("load"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let row = format!("tr[data-id='{}']", order.id);
+    let row = browser.manager_row(&h.api(), &order.id, "paid").await;
     let row_state = format!("return document.querySelector(\"{row}\")?.dataset.state || ''");
-    browser.wait_for(&row_state, "paid").await;
     let totals = browser
         .script("return document.getElementById('totals').textContent")
         .await;
@@ -505,17 +515,10 @@ async fn the_managers_page_sends_the_link_by_sms() {
         .await
         .unwrap();
     let browser = Browser::start().await;
-    browser.manager_page(&h.api()).await;
+    let row = browser
+        .manager_row(&h.api(), &order.id, "awaiting_payment")
+        .await;
     let c = browser.c();
-    c.find(Locator::Id("load"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let row = format!("tr[data-id='{}']", order.id);
-    let row_state = format!("return document.querySelector(\"{row}\")?.dataset.state || ''");
-    browser.wait_for(&row_state, "awaiting_payment").await;
     let send = |phone: &'static str| {
         let row = row.clone();
         async move {

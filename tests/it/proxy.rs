@@ -34,17 +34,9 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts nginx with the shipped site config, pointed at `upstream` (chasti's callback port).
 fn nginx(dir: &Path, upstream: u16) -> Nginx {
-    let port = free_port();
+    let port = crate::common::free_port();
     let site = include_str!("../../config/nginx/chasti.conf")
         .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port} ssl;"))
         .replace(

@@ -173,19 +173,11 @@ async fn export_backup_and_restore_against_a_running_daemon() {
 
 /// A command with the config only (no daemon: the API address from the config, nothing there).
 fn command_with(config: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chasti"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    crate::common::run_output(
+        Command::new(env!("CARGO_BIN_EXE_chasti"))
+            .args(args)
+            .arg("--config")
+            .arg(config),
     )
 }
 

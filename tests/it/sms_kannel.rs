@@ -29,14 +29,6 @@ impl Drop for Kannel {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
@@ -62,7 +54,12 @@ fn spawn(program: &str, args: &[&str], log: &Path) -> Child {
 
 /// bearerbox, the fake SMSC connected to it, smsbox with a `sendsms` user `chasti`.
 fn kannel(dir: &Path) -> Kannel {
-    let (admin, boxes, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+    let (admin, boxes, smsc, sendsms) = (
+        crate::common::free_port(),
+        crate::common::free_port(),
+        crate::common::free_port(),
+        crate::common::free_port(),
+    );
     let d = dir.display();
     let config = format!(
         "group = core\nadmin-port = {admin}\nadmin-password = adm\nadmin-interface = 127.0.0.1\nsmsbox-port = {boxes}\nbox-allow-ip = 127.0.0.1\nlog-file = \"{d}/bearerbox.log\"\nlog-level = 1\n\n\

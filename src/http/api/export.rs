@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::lists::{read_range, ListQuery};
 use super::types::{ErrorBody, OrderView};
 use super::Api;
+use crate::orders::{EngineError, Order, StateKind};
 
 /// Rows gathered before a chunk is sent.
 const ROWS_PER_CHUNK: usize = 200;
@@ -64,38 +65,60 @@ pub async fn orders_jsonl(
     let range = read_range(&api, &q)?;
     let file = format!("chasti-orders-{}-{}.jsonl", range.from, range.to);
     let orders = api.engine.orders_between(range.from, range.to);
-    let state = range.state;
-    Ok(streamed("application/jsonl", &file, move |tx| {
-        let mut chunk = Vec::new();
+    Ok(streamed_orders(
+        "application/jsonl",
+        &file,
+        orders,
+        range.state,
+        Vec::new(),
+        |out, order| {
+            serde_json::to_writer(&mut *out, &OrderView::from(order)).map_err(|e| e.to_string())?;
+            out.push(b'\n');
+            Ok(())
+        },
+    ))
+}
+
+/// The orders of a range (only those in `state`, when given) streamed as `head` and then one
+/// `row` each, a chunk every few hundred rows. An unreadable order ends the stream with an
+/// error, so the client sees it cut short rather than complete.
+pub(super) fn streamed_orders(
+    content_type: &str,
+    file_name: &str,
+    orders: impl Iterator<Item = Result<Order, EngineError>> + Send + 'static,
+    state: Option<StateKind>,
+    head: Vec<u8>,
+    mut row: impl FnMut(&mut Vec<u8>, &Order) -> Result<(), String> + Send + 'static,
+) -> Response {
+    streamed(content_type, file_name, move |tx| {
+        let mut chunk = head;
         let mut rows = 0;
         for order in orders {
-            let order = match order {
-                Ok(o) => o,
+            let written = order
+                .map_err(|e| e.to_string())
+                .and_then(|order| match state {
+                    Some(s) if order.state.kind() != s => Ok(false),
+                    _ => row(&mut chunk, &order).map(|()| true),
+                });
+            match written {
+                Ok(false) => continue,
+                Ok(true) => rows += 1,
                 Err(e) => {
-                    tracing::error!(error = %e, "the JSON lines export stopped at an unreadable order");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    tracing::error!(error = %e, "an export stopped at an order it could not write");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e)));
                     return;
                 }
-            };
-            if state.is_some_and(|s| order.state.kind() != s) {
-                continue;
             }
-            if serde_json::to_writer(&mut chunk, &OrderView::from(&order)).is_err() {
-                let _ = tx.blocking_send(Err(std::io::Error::other("an order did not serialise")));
-                return;
-            }
-            chunk.push(b'\n');
-            rows += 1;
             if rows % ROWS_PER_CHUNK == 0
                 && tx
                     .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
                     .is_err()
             {
-                return;
+                return; // the client went away
             }
         }
         let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
-    }))
+    })
 }
 
 /// A backup of the whole store while the daemon runs (manager): every order with its history,

@@ -15,15 +15,12 @@ use super::error::ApiError;
 use super::types::{ErrorBody, FieldProblem, OrderList, OrderView};
 use super::Api;
 use crate::orders::{DayTotals, Order, PageQuery, StateKind};
-use bytes::Bytes;
 
 /// The longest range a list or an export covers.
 const MAX_DAYS: i64 = 366;
 /// Orders on a page unless `limit` says otherwise, and the most it may say.
 const PAGE: usize = 100;
 const MAX_PAGE: usize = 500;
-/// CSV rows sent together.
-const CSV_CHUNK: usize = 200;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -242,42 +239,25 @@ pub async fn orders_csv(
     let range = read_range(&api, &q)?;
     let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
     let orders = api.engine.orders_between(range.from, range.to);
-    let state = range.state;
     let with_history = q.history.unwrap_or(false);
-    Ok(super::export::streamed(
+    let mut head = String::from("\u{feff}");
+    head.push_str(CSV_HEADER.trim_end_matches("\r\n"));
+    head.push_str(if with_history {
+        ";История (МСК)\r\n"
+    } else {
+        "\r\n"
+    });
+    Ok(super::export::streamed_orders(
         "text/csv; charset=utf-8",
         &file,
-        move |tx| {
-            let mut chunk = String::from("\u{feff}");
-            chunk.push_str(CSV_HEADER.trim_end_matches("\r\n"));
-            chunk.push_str(if with_history {
-                ";История (МСК)\r\n"
-            } else {
-                "\r\n"
-            });
-            let mut rows = 0;
-            for order in orders {
-                let order = match order {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!(error = %e, "the CSV export stopped at an unreadable order");
-                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                        return;
-                    }
-                };
-                if state.is_some_and(|s| order.state.kind() != s) {
-                    continue;
-                }
-                csv_row(&mut chunk, &order, with_history);
-                rows += 1;
-                if rows % CSV_CHUNK == 0 {
-                    let full = std::mem::take(&mut chunk);
-                    if tx.blocking_send(Ok(Bytes::from(full))).is_err() {
-                        return; // the client went away
-                    }
-                }
-            }
-            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+        orders,
+        range.state,
+        head.into_bytes(),
+        move |out, order| {
+            let mut line = String::new();
+            csv_row(&mut line, order, with_history);
+            out.extend_from_slice(line.as_bytes());
+            Ok(())
         },
     ))
 }

@@ -31,6 +31,27 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// A port nothing listens on right now (bound, then let go), for servers that cannot be told
+/// port 0 and report the one they took (nginx, Kannel) and for "nothing answers here".
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command to its end: whether it succeeded, and its stdout then stderr.
+pub fn run_output(command: &mut std::process::Command) -> (bool, String) {
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// POSTs `body` as JSON (with a bearer token when given) and reads the JSON reply.
 pub async fn post_json(
     url: impl reqwest::IntoUrl,
