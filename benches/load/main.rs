@@ -63,6 +63,7 @@ async fn main() {
     let callback_url = format!("http://127.0.0.1:{callback_port}/cb");
     let (sandbox, sandbox_url) = procs::sandbox(&callback_url);
     let history_only = std::env::var("LOAD_ONLY").as_deref() == Ok("history");
+    let cpu_only = std::env::var_os("LOAD_CPU_ONLY").is_some();
     let (live_bytes, live_orders) = if history_only {
         (0.0, 0)
     } else {
@@ -77,6 +78,10 @@ async fn main() {
         )
         .await
     };
+
+    if cpu_only {
+        return;
+    }
 
     // --- a store of history -----------------------------------------------------------------
     let history_store = scratch.join("history");
@@ -221,7 +226,8 @@ async fn till_day(
     if std::env::var_os("LOAD_CPU_ONLY").is_some() {
         // A quick look while working on the sale path: the first row only.
         println!("{}: {}", rows[0].figure, rows[0].measured);
-        std::process::exit(0);
+        serve.stop();
+        return (0.0, 0);
     }
     let (saturated, _) = drive::sales(http, &api, 64, SATURATION_SALES, BackToBack).await;
     let direct = drive::registers(http, sandbox_url, 64, SATURATION_SALES, BackToBack).await;

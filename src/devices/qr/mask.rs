@@ -6,12 +6,19 @@
 //! This scores the same rules on rows and columns held as bits (a symbol is at most 177
 //! modules wide: three u64 words a line), a few microseconds a mask; a test checks it picks
 //! exactly the symbol `qrcode` picks.
+//!
+//! Masking itself is a XOR of bits too: a version's symbol under mask p is its empty canvas
+//! masked with p (function patterns, the format bits of p, and p's bits over the data area)
+//! XOR the dark data modules. Those 8 templates are drawn by `qrcode` once per version and
+//! kept ([`templates`]), so a sale no longer masks 8 canvases module by module.
 
-use qrcode::canvas::{Canvas, MaskPattern};
-use qrcode::Color;
+use std::sync::OnceLock;
+
+use qrcode::canvas::{Canvas, MaskPattern, Module};
+use qrcode::{Color, EcLevel, Version};
 
 /// The order `qrcode` tries the masks in: the first of equal scores wins, as there.
-pub(super) const PATTERNS: [MaskPattern; 8] = [
+const PATTERNS: [MaskPattern; 8] = [
     MaskPattern::Checkerboard,
     MaskPattern::HorizontalLines,
     MaskPattern::VerticalLines,
@@ -48,18 +55,18 @@ pub(super) struct Symbol {
 }
 
 impl Symbol {
-    /// The drawn symbol (every module masked).
-    pub(super) fn of(canvas: Canvas, width: usize) -> Symbol {
+    /// The modules of `canvas` that `dark` says are dark.
+    fn from_canvas(canvas: &Canvas, width: usize, dark: impl Fn(Module) -> bool) -> Symbol {
         let mut rows = vec![Line::default(); width];
         let mut columns = vec![Line::default(); width];
-        let mut dark = 0;
-        let colors = canvas.into_colors();
-        for (y, row) in colors.chunks_exact(width).enumerate() {
-            for (x, color) in row.iter().enumerate() {
-                if *color == Color::Dark {
+        let mut count = 0;
+        for y in 0..width {
+            for x in 0..width {
+                // Both below 177: the casts cannot wrap.
+                if dark(canvas.get(x as i16, y as i16)) {
                     rows[y].set(x);
                     columns[x].set(y);
-                    dark += 1;
+                    count += 1;
                 }
             }
         }
@@ -67,8 +74,48 @@ impl Symbol {
             width,
             rows,
             columns,
+            dark: count,
+        }
+    }
+
+    /// The dark data modules of a drawn, unmasked canvas.
+    pub(super) fn data_of(canvas: &Canvas, width: usize) -> Symbol {
+        Symbol::from_canvas(canvas, width, |m| m == Module::Unmasked(Color::Dark))
+    }
+
+    /// This symbol with `other`'s dark modules flipped.
+    fn xor(&self, other: &Symbol) -> Symbol {
+        let flip = |a: &[Line], b: &[Line]| -> Vec<Line> {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| Line(std::array::from_fn(|w| a.0[w] ^ b.0[w])))
+                .collect()
+        };
+        let rows = flip(&self.rows, &other.rows);
+        let dark = rows
+            .iter()
+            .map(|l| l.0.iter().map(|w| w.count_ones()).sum::<u32>())
+            .sum();
+        Symbol {
+            width: self.width,
+            columns: flip(&self.columns, &other.columns),
+            rows,
             dark,
         }
+    }
+
+    /// The symbol with the lowest penalty among the 8 masks of `data`'s version (the first of
+    /// equal scores, as `qrcode` does).
+    pub(super) fn best_masked(data: &Symbol, version: Version) -> Option<Symbol> {
+        let mut best: Option<(u32, Symbol)> = None;
+        for template in templates(version)? {
+            let symbol = template.xor(data);
+            let score = symbol.penalty();
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                best = Some((score, symbol));
+            }
+        }
+        best.map(|(_, symbol)| symbol)
     }
 
     /// Row by row, true = dark.
@@ -116,6 +163,25 @@ impl Symbol {
         let ratio = self.dark * 200 / (self.width * self.width).max(1) as u32;
         ratio.abs_diff(100)
     }
+}
+
+/// A version's empty canvas masked with each pattern, in [`PATTERNS`] order, drawn by
+/// `qrcode` the first time the version is asked for (a process sees one or two versions: the
+/// bank's links are all of one length). None for a Micro QR version (never used here).
+fn templates(version: Version) -> Option<&'static [Symbol; 8]> {
+    static DRAWN: [OnceLock<[Symbol; 8]>; 40] = [const { OnceLock::new() }; 40];
+    let Version::Normal(n @ 1..=40) = version else {
+        return None;
+    };
+    let width = version.width() as usize;
+    Some(DRAWN[n as usize - 1].get_or_init(|| {
+        PATTERNS.map(|pattern| {
+            let mut canvas = Canvas::new(version, EcLevel::M);
+            canvas.draw_all_functional_patterns();
+            canvas.apply_mask(pattern);
+            Symbol::from_canvas(&canvas, width, Module::is_dark)
+        })
+    }))
 }
 
 /// The bits of word `w` that are among the first `n` modules.

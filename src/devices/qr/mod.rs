@@ -30,17 +30,8 @@ impl QrSymbol {
         drawn.draw_all_functional_patterns();
         drawn.draw_data(&encoded, &ec);
         let modules = version.width() as usize;
-        let mut best: Option<(u32, mask::Symbol)> = None;
-        for pattern in mask::PATTERNS {
-            let mut masked = drawn.clone();
-            masked.apply_mask(pattern);
-            let symbol = mask::Symbol::of(masked, modules);
-            let score = symbol.penalty();
-            if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((score, symbol));
-            }
-        }
-        let (_, symbol) = best.ok_or("no QR mask")?;
+        let data = mask::Symbol::data_of(&drawn, modules);
+        let symbol = mask::Symbol::best_masked(&data, version).ok_or("no QR mask")?;
         Ok(QrSymbol {
             modules,
             cells: symbol.cells(),
