@@ -109,7 +109,6 @@ return_url = "https://shop.example/paid"
 [store]
 path = "{store}"
 prefix = "B"
-cache_mb = 8
 
 [orders]
 deposit = "auto"

@@ -60,12 +60,12 @@ impl Symbol {
         let mut rows = vec![Line::default(); width];
         let mut columns = vec![Line::default(); width];
         let mut count = 0;
-        for y in 0..width {
-            for x in 0..width {
+        for (y, row) in rows.iter_mut().enumerate() {
+            for (x, column) in columns.iter_mut().enumerate() {
                 // Both below 177: the casts cannot wrap.
                 if dark(canvas.get(x as i16, y as i16)) {
-                    rows[y].set(x);
-                    columns[x].set(y);
+                    row.set(x);
+                    column.set(y);
                     count += 1;
                 }
             }

@@ -77,7 +77,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            cache_bytes: 8 << 20,
+            cache_bytes: 2 << 20,
         }
     }
 }
