@@ -215,14 +215,19 @@ pub async fn callbacks(
     .await
 }
 
-/// sled alone on the same disk: `threads` threads each inserting a callback-sized value and
-/// flushing, `total` in all; writes per second.
-pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
-    let db = sled::Config::new()
+/// A sled database of the bench's own, with chasti's former default cache.
+fn raw_db(dir: &std::path::Path) -> sled::Db {
+    sled::Config::new()
         .path(dir)
         .cache_capacity(8 << 20)
         .open()
-        .unwrap();
+        .unwrap()
+}
+
+/// sled alone on the same disk: `threads` threads each inserting a callback-sized value and
+/// flushing, `total` in all; writes per second.
+pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
+    let db = raw_db(dir);
     let tree = db.open_tree("raw").unwrap();
     let value = vec![7u8; 160];
     let started = Instant::now();
@@ -241,6 +246,15 @@ pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A day's sums read and written back, as a sale's transactions do.
+fn add_to_day(
+    days: &sled::transaction::TransactionalTree,
+) -> sled::transaction::ConflictableTransactionResult<(), ()> {
+    let sums = days.get(b"day")?.map(|v| v.to_vec()).unwrap_or_default();
+    days.insert(b"day", sums.len().to_be_bytes().to_vec())?;
+    Ok(())
+}
+
 /// What the store alone costs a sale: the two transactions a sale writes (the new order with
 /// its number, key, open and day entries; then the registered order, its open entry and the
 /// day's sums), each followed by a flush, straight on sled by `threads` threads as the tills'
@@ -248,11 +262,7 @@ pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
 /// floor under chasti's own figure while the store is sled 0.34.
 pub fn raw_sale_writes(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
     use sled::Transactional;
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(8 << 20)
-        .open()
-        .unwrap();
+    let db = raw_db(dir);
     let tree = |name: &str| db.open_tree(name).unwrap();
     let (orders, numbers, keys, open, days) = (
         tree("orders"),
@@ -277,8 +287,7 @@ pub fn raw_sale_writes(dir: &std::path::Path, threads: usize, total: usize) -> f
                             o.insert(&id, record.as_slice())?;
                             n.insert(&id, &id)?;
                             op.insert(&id, &[])?;
-                            let sums = d.get(b"day")?.map(|v| v.to_vec()).unwrap_or_default();
-                            d.insert(b"day", sums.len().to_be_bytes().to_vec())?;
+                            add_to_day(d)?;
                             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
                         })
                         .unwrap();
@@ -288,8 +297,7 @@ pub fn raw_sale_writes(dir: &std::path::Path, threads: usize, total: usize) -> f
                             let _current = o.get(id)?;
                             o.insert(&id, record.as_slice())?;
                             op.insert(&id, &[])?;
-                            let sums = d.get(b"day")?.map(|v| v.to_vec()).unwrap_or_default();
-                            d.insert(b"day", sums.len().to_be_bytes().to_vec())?;
+                            add_to_day(d)?;
                             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
                         })
                         .unwrap();
