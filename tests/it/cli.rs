@@ -218,6 +218,15 @@ pub(crate) struct Daemon {
     pub(crate) _dir: tempfile::TempDir,
 }
 
+impl Daemon {
+    /// Stops `chasti serve` cleanly (SIGTERM, exit 0) and hands back its config and folder,
+    /// for what is done with the daemon down and a start again after it.
+    pub(crate) fn stop(self) -> (std::path::PathBuf, tempfile::TempDir) {
+        assert!(self.serve.terminate().success());
+        (self.config, self._dir)
+    }
+}
+
 pub(crate) fn start_daemon() -> Daemon {
     start_daemon_with(|text| text)
 }

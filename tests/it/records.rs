@@ -125,12 +125,7 @@ async fn export_backup_and_restore_against_a_running_daemon() {
     let (ok, busy) = chasti(&d, &["restore", backup.to_str().unwrap()]);
     assert!(!ok && busy.contains("Остановите chasti"), "{busy}");
 
-    let Daemon {
-        serve,
-        config,
-        _dir,
-    } = d;
-    assert!(serve.terminate().success());
+    let (config, _dir) = d.stop();
     let restore = command_with(&config, &["restore", backup.to_str().unwrap()]);
     assert!(restore.0, "{}", restore.1);
     assert!(
@@ -159,12 +154,7 @@ async fn export_backup_and_restore_against_a_running_daemon() {
     );
 
     // With the daemon stopped, a backup reads the store directly.
-    let Daemon {
-        serve,
-        config,
-        _dir,
-    } = d;
-    assert!(serve.terminate().success());
+    let (config, _dir) = d.stop();
     let offline = dir.path().join("offline");
     let (ok, said) = command_with(&config, &["backup", offline.to_str().unwrap()]);
     assert!(ok, "{said}");

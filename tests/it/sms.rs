@@ -513,12 +513,7 @@ async fn an_sms_requested_before_a_stop_is_sent_after_the_restart() {
         hook.seen().len() == 1
     })
     .await;
-    let Daemon {
-        serve,
-        config,
-        _dir,
-    } = d;
-    assert!(serve.terminate().success());
+    let (config, _dir) = d.stop();
 
     let serve = crate::common::ServeProcess::start(&config, &_dir.path().join("serve2.log"), &[]);
     let api = serve.api.clone();
