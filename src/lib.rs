@@ -4,7 +4,8 @@
 //!
 //! - [`daemon`] wires everything from the [`config`] and runs it until a shutdown signal;
 //! - [`http`] is the till API (with its pages) and the bank's callback route;
-//! - [`orders`] is the engine: the state machine, the sled store, reconciliation;
+//! - [`orders`] is the engine: the state machine, reconciliation, the flow against the bank;
+//! - [`store`] keeps every order durably on the till host (SQLite);
 //! - [`gateway`] speaks to the bank (over TLS that trusts the НУЦ Минцифры CAs), and
 //!   [`sandbox`] is a faithful stand-in for it;
 //! - [`devices`] prints the payment QR and drives the customer display;
@@ -26,3 +27,4 @@ pub mod orders;
 pub mod sandbox;
 pub mod secret;
 pub mod sms;
+pub mod store;

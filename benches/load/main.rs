@@ -353,7 +353,7 @@ async fn wait_paid(http: &reqwest::Client, api: &str, number: &str) {
 /// 100 000 orders over 30 Moscow days ending yesterday — one day with 10 000 — written straight
 /// into a store, `OPEN` of them still awaiting payment. Returns the count and the days.
 async fn build_history(path: &std::path::Path) -> (usize, NaiveDate, NaiveDate, NaiveDate) {
-    let store = chasti::orders::Store::open(path).unwrap();
+    let store = chasti::store::Store::open(path).unwrap();
     let today = chasti::moscow::date(chrono::Utc::now());
     let first = today - chrono::Duration::days(i64::from(HISTORY_DAYS));
     let busy = today - chrono::Duration::days(3);

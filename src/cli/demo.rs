@@ -34,7 +34,7 @@ const DEMO_MANAGER: &str = "demo-manager-token-0001";
 /// The demo's config: the embedded sandbox, demo tokens, quick polling.
 fn demo_config(dir: &Path, any_ports: bool) -> Result<Config, String> {
     let port = |p: u16| if any_ports { 0 } else { p };
-    let store = dir.join("orders");
+    let store = dir.join("orders.db");
     let text = format!(
         r#"
 [gateway]
@@ -81,7 +81,9 @@ token = "{DEMO_MANAGER}"
 
 pub async fn demo(args: DemoArgs) -> Result<(), String> {
     // A fresh store each run: the in-memory sandbox does not remember earlier demos' orders.
-    let _ = std::fs::remove_dir_all(args.dir.join("orders"));
+    for file in ["orders.db", "orders.db-wal", "orders.db-shm"] {
+        let _ = std::fs::remove_file(args.dir.join(file));
+    }
     let slips = args.dir.join("slips");
     let _ = std::fs::remove_dir_all(&slips);
     std::fs::create_dir_all(&args.dir)

@@ -5,14 +5,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chasti::config::{Config, Role};
-use chasti::orders::store::{Restorer, StoreOptions};
-use chasti::orders::Store;
+use chasti::store::{BackupReceiver, BackupSummary, Store, StoreOptions, BACKUP_FILE};
 
 use super::till::{client, ApiArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct BackupArgs {
-    /// A new folder for the copy (it becomes a store `chasti serve` can open).
+    /// A new folder for the copy (it holds one SQLite database, `orders.db`).
     dir: PathBuf,
     #[command(flatten)]
     api: ApiArgs,
@@ -20,7 +19,7 @@ pub struct BackupArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RestoreArgs {
-    /// A folder made by `chasti backup`.
+    /// A folder made by `chasti backup` (also one made by chasti 0.1, a sled store).
     dir: PathBuf,
 }
 
@@ -65,8 +64,9 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> Result<(), String> 
         std::fs::remove_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     }
     let api = client(config_path, &args.api, Role::Manager)?;
+    std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     // Whatever goes wrong, no half-written copy is left behind.
-    let copied = copy_into(&partial, config_path, &api).await;
+    let copied = copy_into(&partial.join(BACKUP_FILE), config_path, &api).await;
     let (source, summary) = match copied {
         Ok(done) => done,
         Err(e) => {
@@ -87,27 +87,27 @@ pub async fn backup(config_path: &Path, args: BackupArgs) -> Result<(), String> 
     Ok(())
 }
 
-/// The backup stream, from the daemon or (none answering) the store itself, into a new store
-/// at `partial`: where it came from and what it held.
+/// The backup, from the daemon's stream or (none answering) the store itself, into the new
+/// database file `file`: where it came from and what it held.
 async fn copy_into(
-    partial: &Path,
+    file: &Path,
     config_path: &Path,
     api: &super::daemon_api::DaemonApi,
-) -> Result<(&'static str, chasti::orders::store::BackupSummary), String> {
-    let into = Store::open(partial).map_err(|e| e.to_string())?;
-    let mut restorer = Restorer::new(into);
-    let source = match api.download("/api/v1/backup").await {
+) -> Result<(&'static str, BackupSummary), String> {
+    match api.download("/api/v1/backup").await {
         Ok(mut response) => {
+            let mut receiver = BackupReceiver::create(file).map_err(|e| e.to_string())?;
             while let Some(chunk) = response
                 .chunk()
                 .await
                 .map_err(|e| format!("копия прервалась: {}", e.without_url()))?
             {
-                restorer.feed(&chunk).map_err(|e| e.to_string())?;
+                receiver.feed(&chunk).map_err(|e| e.to_string())?;
             }
-            "работающего chasti"
+            let summary = receiver.finish().map_err(|e| e.to_string())?;
+            Ok(("работающего chasti", summary))
         }
-        Err(Some(refused)) => return Err(refused),
+        Err(Some(refused)) => Err(refused),
         Err(None) => {
             // No daemon answers: copy the store directly (it fails if something holds it).
             let config = Config::load(config_path).map_err(|e| e.to_string())?;
@@ -118,38 +118,71 @@ async fn copy_into(
                 },
             )
             .map_err(|e| e.to_string())?;
-            for chunk in live.backup_chunks() {
-                restorer
-                    .feed(&chunk.map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-            }
-            "хранилища (chasti не запущен)"
+            let summary = live.backup_to(file).map_err(|e| e.to_string())?;
+            Ok(("хранилища (chasti не запущен)", summary))
         }
-    };
-    let summary = restorer.finish().await.map_err(|e| e.to_string())?;
-    Ok((source, summary))
+    }
+}
+
+/// The database a backup folder holds: `orders.db`, or (a folder made by chasti 0.1) a sled
+/// store imported into a new database beside the live one. The second value is that
+/// temporary import, to remove afterwards.
+fn backup_database(dir: &Path, live: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
+    if dir.join(BACKUP_FILE).is_file() {
+        return Ok((dir.join(BACKUP_FILE), None));
+    }
+    if dir.is_file() {
+        return Ok((dir.to_path_buf(), None));
+    }
+    if chasti::store::is_sled_store(dir) {
+        let temp = PathBuf::from(format!("{}.restore-import", live.display()));
+        let _ = std::fs::remove_file(&temp);
+        chasti::store::import_folder(dir, &temp).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            format!("{} не открывается как резервная копия: {e}", dir.display())
+        })?;
+        return Ok((temp.clone(), Some(temp)));
+    }
+    Err(format!(
+        "{} не резервная копия chasti: в ней нет {BACKUP_FILE}",
+        dir.display()
+    ))
 }
 
 /// Puts a backup in place of the store: only with the daemon stopped; the store it replaces
 /// is kept beside it.
 pub async fn restore(config_path: &Path, args: RestoreArgs) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let backup = Store::open(&args.dir).map_err(|e| {
-        format!(
-            "{} не открывается как резервная копия: {e}",
-            args.dir.display()
-        )
-    })?;
-    let orders = backup
-        .verify()
-        .map_err(|e| format!("резервная копия повреждена: {e}"))?;
-    drop(backup);
-    let live = &config.store.path;
+    let live = chasti::store::database_file(&config.store.path);
+    if let Some(dir) = live.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let (source, temp) = backup_database(&args.dir, &live)?;
+    let restored = put_in_place(&config, &source, &live).await;
+    if let Some(temp) = temp {
+        let _ = std::fs::remove_file(temp);
+    }
+    let orders = restored?;
+    println!(
+        "Восстановлено {orders} заказов в {}; запустите chasti: systemctl start chasti",
+        live.display()
+    );
+    Ok(())
+}
+
+async fn put_in_place(config: &Config, source: &Path, live: &Path) -> Result<u64, String> {
+    let orders = chasti::store::inspect(source)
+        .map_err(|e| format!("резервная копия повреждена: {e}"))?
+        .orders;
+    let options = StoreOptions {
+        cache_bytes: config.store.cache_bytes,
+    };
     let mut counters = Vec::new();
-    if live.exists() {
+    let old_sled = chasti::store::is_sled_store(&config.store.path);
+    if live.exists() || old_sled {
         // Opening it proves no chasti holds it; its counters carry over, so numbers it handed
         // out after the backup (the bank has seen them) are not handed out again.
-        let replaced = Store::open(live).map_err(|e| {
+        let replaced = Store::open_with(&config.store.path, options).map_err(|e| {
             format!("{e}\nОстановите chasti перед восстановлением: systemctl stop chasti")
         })?;
         counters = replaced.counters().map_err(|e| e.to_string())?;
@@ -158,44 +191,44 @@ pub async fn restore(config_path: &Path, args: RestoreArgs) -> Result<(), String
             .with_timezone(&chrono_tz::Europe::Moscow)
             .format("%Y%m%d-%H%M%S");
         let aside = PathBuf::from(format!("{}.before-restore-{stamp}", live.display()));
-        std::fs::rename(live, &aside).map_err(|e| format!("{}: {e}", live.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", live.display()));
+            if from.exists() {
+                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                std::fs::rename(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+            }
+        }
         println!("Прежнее хранилище сохранено в {}", aside.display());
     }
-    copy_dir(&args.dir, live).map_err(|e| format!("копирование в {}: {e}", live.display()))?;
-    let restored =
-        Store::open(live).map_err(|e| format!("восстановленное хранилище не открывается: {e}"))?;
+    let temp = PathBuf::from(format!("{}.restoring", live.display()));
+    let _ = std::fs::remove_file(&temp);
+    std::fs::copy(source, &temp)
+        .and_then(|_| std::fs::File::open(&temp)?.sync_all())
+        .and_then(|_| std::fs::rename(&temp, live))
+        .map_err(|e| format!("копирование в {}: {e}", live.display()))?;
+    if let Some(dir) = live.parent() {
+        let _ = std::fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .and_then(|d| d.sync_all());
+    }
+    let restored = Store::open_with(live, options)
+        .map_err(|e| format!("восстановленное хранилище не открывается: {e}"))?;
     restored
         .raise_counters(&counters)
         .await
         .map_err(|e| e.to_string())?;
-    let restored = restored
+    let found = restored
         .verify()
         .map_err(|e| format!("восстановленное хранилище повреждено: {e}"))?;
-    if restored != orders {
+    if found != orders {
         return Err(format!(
-            "в восстановленном хранилище {restored} заказов, в копии {orders}"
+            "в восстановленном хранилище {found} заказов, в копии {orders}"
         ));
     }
-    println!(
-        "Восстановлено {orders} заказов в {}; запустите chasti: systemctl start chasti",
-        live.display()
-    );
-    Ok(())
-}
-
-/// A store folder copied file by file (sled's files and its blobs folder).
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
+    Ok(orders)
 }
 
 /// The longest range one request covers (the API's limit); longer exports are made of several.

@@ -1,5 +1,5 @@
-//! `[store]`: the sled directory, the order-number prefix and this till, how long the
-//! diagnostics are kept.
+//! `[store]`: the order database, the order-number prefix and this till, how long the
+//! diagnostics are kept, and the database's page cache.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,26 +22,27 @@ pub(super) struct RawStore {
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
-            path: PathBuf::from("chasti-data/orders"),
+            path: PathBuf::from("chasti-data/orders.db"),
             prefix: "S1".into(),
             till: "1".into(),
             retention_days: 90,
-            // sled 0.34 counts a page's serialised size against this, while its nodes in
-            // memory take two to three times that: 2 MB keeps a busy till near 30 MB RSS
-            // (8 MB: 45 MB after 17 000 sales), and the sale path only touches recent pages.
-            cache_mb: 2,
+            // The writer's page cache; readers get a quarter each. The sale path touches the
+            // newest pages and the indexes' upper levels only, so a few megabytes hold them.
+            cache_mb: 4,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// The database file as configured (`crate::store::database_file` says which file that
+    /// is for a path without `.db`).
     pub path: PathBuf,
     pub prefix: StorePrefix,
     pub till: TillId,
     /// How long the gateway-call journal and received callbacks are kept.
     pub retention: Duration,
-    /// sled's page cache, in bytes.
+    /// The store writer's page cache, in bytes (`store.cache_mb`).
     pub cache_bytes: u64,
 }
 
@@ -52,7 +53,7 @@ pub(super) fn check_store(s: RawStore, fail: &Fail) -> Result<StoreConfig, Confi
         return Err(fail(
             "store.cache_mb",
             format!(
-                "found {}; allowed: 1..1024 (megabytes of sled's page cache)",
+                "found {}; allowed: 1..1024 (megabytes of the store's page cache)",
                 s.cache_mb
             ),
         ));

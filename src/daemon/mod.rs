@@ -4,7 +4,7 @@
 //! ```text
 //! till / CLI / pages ─► api server ─► Engine ─► GatewayClient ─► bank (or the embedded sandbox)
 //! bank callback ─► callback server ─► Engine (status call, deposit)
-//! Engine ─► Store (sled)        Engine updates ─► Devices (printer, display)
+//! Engine ─► Store (SQLite)      Engine updates ─► Devices (printer, display)
 //! ```
 
 mod startup;
@@ -374,7 +374,7 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let options = crate::orders::store::StoreOptions {
+    let options = crate::store::StoreOptions {
         cache_bytes: config.store.cache_bytes,
     };
     Store::open_with(path, options).map_err(|e| fail(e.to_string()))

@@ -42,19 +42,22 @@ fn service_uid() -> Option<u32> {
     })
 }
 
-/// The order store's folder: there or creatable, writable by whoever runs this, owned by the
-/// service user where that user exists, and either free or held by the running daemon.
+/// The order store: its folder there or creatable and writable by whoever runs this, its
+/// files owned by the service user where that user exists, and the store either free or held
+/// by the running daemon.
 pub fn store(config: &Config) -> Check {
     store_for_owner(config, service_uid())
 }
 
-/// A file in the store not owned by `owner` (a store once opened by `sudo chasti serve` has
-/// root's files the service cannot write).
-fn foreign_file(folder: &Path, owner: u32) -> Option<(std::path::PathBuf, u32)> {
-    let mut stack = vec![(folder.to_path_buf(), 0)];
+/// A file under `path` (itself, or in it when a folder) not owned by `owner` (a store once opened
+/// by `sudo chasti serve` has root's files the service cannot write).
+fn foreign_file(path: &Path, owner: u32) -> Option<(std::path::PathBuf, u32)> {
+    let mut stack = vec![(path.to_path_buf(), 0)];
     let mut seen = 0;
     while let Some((path, depth)) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.uid() != owner {
             return Some((path, meta.uid()));
         }
@@ -68,38 +71,57 @@ fn foreign_file(folder: &Path, owner: u32) -> Option<(std::path::PathBuf, u32)> 
     None
 }
 
+/// The store's files: the database, its WAL and lock, and a chasti 0.1 sled folder waiting to
+/// be imported.
+fn store_files(config: &Config) -> Vec<std::path::PathBuf> {
+    let database = crate::store::database_file(&config.store.path);
+    let mut files: Vec<std::path::PathBuf> = ["", "-wal", "-shm", ".lock"]
+        .iter()
+        .map(|suffix| {
+            let mut name = database.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        })
+        .collect();
+    files.push(config.store.path.clone());
+    files.push(database.with_extension(""));
+    files.retain(|f| f.exists());
+    files.dedup();
+    files
+}
+
 /// [`store`], with the service user's uid given (tests; None = no such user on this host).
 pub fn store_for_owner(config: &Config, service_uid: Option<u32>) -> Check {
-    let folder = &config.store.path;
-    if let (true, Some(uid)) = (folder.exists(), service_uid) {
-        if let Some((path, theirs)) = foreign_file(folder, uid) {
-            return check(
-                "store",
-                Verdict::Fail,
-                format!(
-                    "{} belongs to uid {theirs}, not the service user {SERVICE_USER} (uid {uid}), which cannot write it: chown -R {SERVICE_USER}:{SERVICE_USER} {}",
-                    path.display(),
-                    folder.display()
-                ),
-            );
-        }
-    }
-    let existing = if folder.exists() {
-        folder.clone()
-    } else {
-        match folder.ancestors().skip(1).find(|a| a.exists()) {
-            Some(parent) => parent.to_path_buf(),
-            None => {
+    let database = crate::store::database_file(&config.store.path);
+    if let Some(uid) = service_uid {
+        for file in store_files(config) {
+            if let Some((path, theirs)) = foreign_file(&file, uid) {
+                let folder = database.parent().unwrap_or(Path::new("."));
                 return check(
                     "store",
                     Verdict::Fail,
                     format!(
-                        "{}: no part of the path exists; set store.path",
+                        "{} belongs to uid {theirs}, not the service user {SERVICE_USER} (uid {uid}), which cannot write it: chown -R {SERVICE_USER}:{SERVICE_USER} {}",
+                        path.display(),
                         folder.display()
                     ),
-                )
+                );
             }
         }
+    }
+    let folder = match database.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let Some(existing) = folder.ancestors().find(|a| a.exists()) else {
+        return check(
+            "store",
+            Verdict::Fail,
+            format!(
+                "{}: no part of the path exists; set store.path",
+                database.display()
+            ),
+        );
     };
     let probe = existing.join(format!(".chasti-doctor-{}", std::process::id()));
     if let Err(e) = std::fs::write(&probe, b"probe") {
@@ -114,20 +136,14 @@ pub fn store_for_owner(config: &Config, service_uid: Option<u32>) -> Check {
         );
     }
     let _ = std::fs::remove_file(&probe);
-    if !folder.exists() {
-        return check(
+    match crate::store::Store::check_openable(&config.store.path) {
+        Ok(found) if database.exists() => check(
             "store",
             Verdict::Ok,
-            format!("{} will be created at the first start", folder.display()),
-        );
-    }
-    match crate::orders::Store::check_openable(folder) {
-        Ok(()) => check(
-            "store",
-            Verdict::Ok,
-            format!("{} opens and is writable", folder.display()),
+            format!("{found}: opens and its folder is writable"),
         ),
-        Err(e) if e.to_string().contains("only one chasti") => check(
+        Ok(found) => check("store", Verdict::Ok, found),
+        Err(e @ crate::store::StoreError::InUse { .. }) => check(
             "store",
             Verdict::Ok,
             format!("{e} (fine when that is this till's running daemon)"),

@@ -1,18 +1,16 @@
-//! Orders: the state machine (`state`, `order`, `transition`), the versioned record on disk
-//! (`record`) and the sled store, what the gateway's answers mean (`reconcile`), and the
-//! engine that drives them against the gateway.
+//! Orders: the state machine (`state`, `order`, `transition`), what the gateway's answers mean
+//! (`reconcile`), and the engine that drives them against the gateway and the store
+//! (`crate::store`).
 
-mod commit;
 pub mod engine;
 pub mod event;
 pub mod order;
 pub mod reconcile;
-pub mod record;
 pub mod state;
-pub mod store;
 pub mod totals;
 pub mod transition;
 
+pub use crate::store::{Store, StoreError};
 pub use engine::{
     callback_param, CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings,
     ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND,
@@ -22,5 +20,4 @@ pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
 };
 pub use state::{AtBank, State, StateKind};
-pub use store::{Store, StoreError};
 pub use totals::DayTotals;

@@ -240,8 +240,8 @@ pub(crate) fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon
         .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
-            "path = \"chasti-data/orders\"",
-            &format!("path = \"{}\"", dir.path().join("orders").display()),
+            "path = \"chasti-data/orders.db\"",
+            &format!("path = \"{}\"", dir.path().join("orders.db").display()),
         )
         .replace("poll_first_secs = 3", "poll_first_secs = 1");
     let text = change(text);

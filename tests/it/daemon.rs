@@ -329,12 +329,15 @@ async fn the_lock_map_empties_and_old_diagnostics_are_dropped() {
         "no lock entry outlives its work"
     );
     let store = h.engine.store();
+    // The journal is written without waiting; everything handed over so far is committed now.
+    store.flush().await.unwrap();
     assert!(!store.journal().unwrap().is_empty());
     let kept = store.callbacks().unwrap().len();
     assert!(kept > 0);
     // Everything so far is older than "now + 91 days minus the 90 days kept".
     let removed = store
         .prune_before(chrono::Utc::now() + chrono::Duration::days(1))
+        .await
         .unwrap();
     assert!(removed >= kept);
     assert!(store.journal().unwrap().is_empty());

@@ -267,8 +267,8 @@ async fn go_live_fails_the_demo_tokens_a_wrong_clock_and_an_unchecked_public_add
 #[test]
 fn a_store_with_files_of_another_user_fails_with_the_chown_to_run() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("orders");
-    drop(chasti::orders::Store::open(&path).unwrap());
+    let path = dir.path().join("orders.db");
+    drop(chasti::store::Store::open(&path).unwrap());
     let config = parse(
         "environment = \"sandbox\"",
         &format!("[store]\npath = {:?}\n", path.display().to_string()),
@@ -329,7 +329,7 @@ async fn the_store_check_names_an_unwritable_folder_and_a_store_in_use() {
     std::fs::set_permissions(&locked_down, std::fs::Permissions::from_mode(0o755)).unwrap();
     // In use by this process's own store handle: reported as in use, with what to do.
     let path = dir.path().join("busy");
-    let _held = chasti::orders::Store::open(&path).unwrap();
+    let _held = chasti::store::Store::open(&path).unwrap();
     let busy = doctor::store(&config_for(&path));
     assert!(busy.detail.contains("only one chasti"), "{}", busy.detail);
 }

@@ -1,6 +1,6 @@
 //! Every integration test, in one binary: on a 2-core machine the link step dominates, and one
 //! binary links once. Each module tests one part against real peers on 127.0.0.1 (the sandbox
-//! gateway, sled in a temporary directory, pseudo-terminals, headless Chromium).
+//! gateway, a SQLite store in a temporary directory, pseudo-terminals, headless Chromium).
 
 mod actions;
 mod api;

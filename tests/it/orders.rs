@@ -1,4 +1,4 @@
-//! The orders engine against the sandbox on 127.0.0.1, with sled in a temporary directory:
+//! The orders engine against the sandbox on 127.0.0.1, with a SQLite store in a temporary directory:
 //! sales completed by callback or by polling alone, hostile callbacks, gateway faults,
 //! same-day reversal at the Moscow midnight, refunds, and recovery of interrupted orders.
 
@@ -78,6 +78,7 @@ async fn one_stage_completed_by_callback() {
         chasti::gateway::Dialect::Ecom => "unsigned",
     };
     assert_eq!(stored[0].signature, expected);
+    h.engine.store().flush().await.unwrap();
     let journal = h.engine.store().journal().unwrap();
     assert!(journal
         .iter()
@@ -195,8 +196,8 @@ async fn a_declined_payment_and_an_expired_link() {
     );
 }
 
-/// Many sales and callbacks at once all finish: sled 0.34's flush_async can hang when
-/// several are polled together, which chasti must never inherit.
+/// Many sales and callbacks at once all finish: every one of them waits on the store's single
+/// writer, which must answer each whatever the mix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sales_and_callbacks_all_complete() {
     let h = harness(callbacks_only()).await;

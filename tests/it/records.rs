@@ -171,12 +171,15 @@ fn command_with(config: &std::path::Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// The fixture: a store written by chasti 0.1 (store layout 2, record schema 2) and what its
-/// orders must read as. `chasti serve` of any later version must open it and read the same.
-const FIXTURE: &str = "tests/fixtures/store-layout2";
+/// The fixtures: a store of each format chasti has written, and what its orders must read as.
+/// `chasti serve` of any later version must open each and read the same orders, states and
+/// totals. `store-layout2`: chasti 0.1's sled store (layout 2, record schema 2), imported at
+/// open. `store-sqlite1`: this version's database (schema 1).
+const SLED_FIXTURE: &str = "tests/fixtures/store-layout2";
+const SQLITE_FIXTURE: &str = "tests/fixtures/store-sqlite1";
 
 /// The orders of a store as the API shows them, oldest first: the comparison the fixture keeps.
-fn views(store: &chasti::orders::Store) -> Vec<String> {
+fn views(store: &chasti::store::Store) -> Vec<String> {
     store
         .all()
         .unwrap()
@@ -185,36 +188,44 @@ fn views(store: &chasti::orders::Store) -> Vec<String> {
         .collect()
 }
 
-/// Writes the fixture again. Run only when the format changes on purpose, and keep the old
-/// fixture beside the new one so both stay tested:
-/// `cargo test --test it -- --ignored write_the_store_fixture`.
-#[tokio::test]
-#[ignore = "writes tests/fixtures/store-layout2; run by hand when the format changes"]
-async fn write_the_store_fixture() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
-    let _ = std::fs::remove_dir_all(&root);
-    let store = chasti::orders::Store::open(&root.join("orders")).unwrap();
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-    let orders = crate::common::history::day_of_orders(day, 60, "1", 9);
-    store.insert_many(&orders).await.unwrap();
-    // The synthetic day numbers its orders itself; the counter records them as the engine would.
-    store
-        .raise_counters(&[(b"seq/S1/1/261120".to_vec(), orders.len() as u64)])
-        .await
-        .unwrap();
-    let lines = views(&store).join("\n") + "\n";
-    std::fs::write(root.join("orders.jsonl"), lines).unwrap();
-    drop(store);
-    // sled makes its (empty) blobs folder again at open; git keeps no empty folders.
-    let _ = std::fs::remove_dir(root.join("orders/blobs"));
+fn fixture_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
 }
 
+/// Writes the SQLite fixture again. Run only when the format changes on purpose, and keep the
+/// old fixture beside the new one so both stay tested:
+/// `cargo test --test it -- --ignored write_the_store_fixture`.
 #[tokio::test]
-async fn a_store_written_by_this_format_opens_and_reads_the_same() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+#[ignore = "writes tests/fixtures/store-sqlite1; run by hand when the format changes"]
+async fn write_the_store_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SQLITE_FIXTURE);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let store = chasti::store::Store::open(&scratch.path().join("live.db")).unwrap();
+    let orders = crate::common::history::day_of_orders(fixture_day(), 60, "1", 9);
+    store.insert_many(&orders).await.unwrap();
+    // The synthetic day numbers its orders itself; the counter records them as the engine would.
+    let counter = chasti::store::Counter {
+        prefix: "S1".into(),
+        till: "1".into(),
+        day: fixture_day(),
+        last: orders.len() as u64,
+    };
+    store.raise_counters(&[counter]).await.unwrap();
+    let lines = views(&store).join("\n") + "\n";
+    std::fs::write(root.join("orders.jsonl"), lines).unwrap();
+    // One self-contained file, as a backup writes it.
+    store.backup_to(&root.join("orders.db")).unwrap();
+}
+
+/// Opens a copy of a fixture and checks it reads as its orders.jsonl says, its day's totals
+/// agree, and it takes new orders after its own numbers.
+async fn fixture_reads_the_same(fixture: &str, open_as: &str) {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
     let copy = tempfile::tempdir().unwrap();
-    copy_tree(&fixture.join("orders"), &copy.path().join("orders"));
-    let store = chasti::orders::Store::open(&copy.path().join("orders")).unwrap();
+    copy_tree(&fixture, copy.path());
+    let store = chasti::store::Store::open(&copy.path().join(open_as)).unwrap();
     let expected: Vec<String> = std::fs::read_to_string(fixture.join("orders.jsonl"))
         .unwrap()
         .lines()
@@ -222,19 +233,34 @@ async fn a_store_written_by_this_format_opens_and_reads_the_same() {
         .collect();
     assert_eq!(expected.len(), 60);
     assert_eq!(views(&store), expected);
-    // It still takes new orders: the next number of that day follows the fixture's.
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-    let next = store
-        .allocate_order_number(
-            &chasti::domain::StorePrefix::parse("S1").unwrap(),
-            &chasti::domain::TillId::parse("1").unwrap(),
-            day,
-        )
-        .unwrap();
+    let all = store.all().unwrap();
+    let mut totals = chasti::orders::DayTotals::new(fixture_day());
+    for o in &all {
+        totals.add(o).unwrap();
+    }
+    let kept = store.day_totals(fixture_day(), fixture_day()).unwrap();
+    assert_eq!(kept, vec![totals], "the day's sums agree with its orders");
+    let (prefix, till) = (
+        chasti::domain::StorePrefix::parse("S1").unwrap(),
+        chasti::domain::TillId::parse("1").unwrap(),
+    );
+    let last = store.last_number(&prefix, &till, fixture_day()).unwrap();
+    assert_eq!(last, 60, "the counter goes on after the fixture's numbers");
+    let next = chasti::domain::OrderNumber::new(&prefix, &till, fixture_day(), last + 1);
     assert!(
         !expected.iter().any(|line| line.contains(next.as_str())),
         "{next}"
     );
+}
+
+#[tokio::test]
+async fn a_sled_store_of_chasti_0_1_is_imported_and_reads_the_same() {
+    fixture_reads_the_same(SLED_FIXTURE, "orders").await;
+}
+
+#[tokio::test]
+async fn a_store_written_by_this_format_opens_and_reads_the_same() {
+    fixture_reads_the_same(SQLITE_FIXTURE, "orders.db").await;
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {

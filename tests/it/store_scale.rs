@@ -202,14 +202,14 @@ async fn an_idempotency_key_answers_for_a_week_then_is_forgotten() {
         s
     };
     let first = h.engine.create_sale(sale("receipt-1")).await.unwrap();
-    let days = chasti::orders::store::KEY_DAYS;
+    let days = chasti::store::KEY_DAYS;
     clock.set(start + chrono::Duration::days(days - 1));
     let again = h.engine.create_sale(sale("receipt-1")).await.unwrap();
     assert_eq!(again.id, first.id, "the same sale within the week");
     clock.set(start + chrono::Duration::days(days));
     let later = h.engine.create_sale(sale("receipt-1")).await.unwrap();
     assert_ne!(later.id, first.id, "a new sale after it");
-    h.engine.prune();
+    h.engine.prune().await;
     let cutoff = start + chrono::Duration::days(days);
     let key = chasti::domain::IdempotencyKey::parse("receipt-1").unwrap();
     let found = h.engine.store().by_idempotency_key(&key, cutoff).unwrap();
@@ -241,7 +241,7 @@ fn serve_on(dir: &std::path::Path, store: &std::path::Path) -> crate::common::Se
         .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
-            "path = \"chasti-data/orders\"",
+            "path = \"chasti-data/orders.db\"",
             &format!("path = \"{}\"", store.display()),
         );
     let config = dir.join(format!(
@@ -264,7 +264,7 @@ async fn memory_stays_bounded_serving_100_000_orders() {
     let last = chasti::moscow::date(today) - chrono::Duration::days(1);
     let first = last - chrono::Duration::days(29);
     {
-        let store = chasti::orders::Store::open(&history).unwrap();
+        let store = chasti::store::Store::open(&history).unwrap();
         let mut day = first;
         while day <= last {
             let n = if day == last { 13_000 } else { 3_000 };
@@ -330,14 +330,14 @@ async fn memory_stays_bounded_serving_100_000_orders() {
 }
 
 /// A second chasti on a store another one is serving is told which process holds it and what
-/// to do, not sled's "could not acquire lock".
+/// to do, not a bare "database is locked".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_in_use_names_the_process_that_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("orders");
     let serve = serve_on(dir.path(), &store);
     let pid = serve.child.id();
-    let error = match chasti::orders::Store::open(&store) {
+    let error = match chasti::store::Store::open(&store) {
         Ok(_) => panic!("the store opened twice"),
         Err(e) => e.to_string(),
     };

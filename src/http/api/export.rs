@@ -1,6 +1,6 @@
 //! Whole-store exports, streamed from a blocking thread as the client reads them (memory stays
 //! a few chunks whatever the range): the orders with their history as JSON lines, and the
-//! backup stream (`orders::store::backup`) that `chasti backup` turns into a store folder.
+//! backup stream (`store::backup`) that `chasti backup` writes into a backup folder.
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -142,12 +142,22 @@ pub async fn backup(State(api): State<Api>, Manager(caller): Manager) -> Respons
         .with_timezone(&chrono_tz::Europe::Moscow)
         .format("%Y%m%d-%H%M%S");
     tracing::info!(by = %caller.name, "backup started");
-    let chunks = api.engine.store().backup_chunks();
+    let store = api.engine.store().clone();
     streamed(
         "application/octet-stream",
         &format!("chasti-{at}.backup"),
         move |tx| {
-            for chunk in chunks {
+            // The copy is made here, off the async workers: one read transaction, writers go on.
+            let stream = match store.backup_stream() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::error!(error = %e, "the backup copy could not be made");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            let orders = stream.summary().orders;
+            for chunk in stream {
                 let item = chunk
                     .map(Bytes::from)
                     .map_err(|e| std::io::Error::other(e.to_string()));
@@ -156,7 +166,7 @@ pub async fn backup(State(api): State<Api>, Manager(caller): Manager) -> Respons
                     return;
                 }
             }
-            tracing::info!("backup sent");
+            tracing::info!(orders, "backup sent");
         },
     )
 }

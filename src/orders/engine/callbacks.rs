@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::{lock, Engine, EngineError};
 use crate::domain::{GatewayOrderId, OrderNumber};
 use crate::orders::order::Order;
-use crate::orders::store::StoredCallback;
+use crate::store::StoredCallback;
 
 /// Identical callbacks within this long of each other are one callback.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(10 * 60);

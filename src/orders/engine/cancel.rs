@@ -89,7 +89,12 @@ impl Engine {
             order.cancel_requested = true;
             return Ok(Claim::Answered(Box::new(Cancel::Requested(order))));
         };
-        let ours = self.inner.store.take_cancel_request(&order.id)?.is_some();
+        let ours = self
+            .inner
+            .store
+            .take_cancel_request(&order.id)
+            .await?
+            .is_some();
         let now = self.get(&order.id)?;
         if !ours && matches!(now.state, State::Cancelled(_)) {
             return Ok(Claim::Answered(Box::new(Cancel::Done(now))));
@@ -138,7 +143,7 @@ impl Engine {
     /// A cancel asked for while the sale was registering, now that it is registered (the
     /// caller holds the lock).
     pub(super) async fn cancel_if_requested(&self, order: Order) -> Result<Order, EngineError> {
-        let Some(actor) = self.inner.store.take_cancel_request(&order.id)? else {
+        let Some(actor) = self.inner.store.take_cancel_request(&order.id).await? else {
             return Ok(order);
         };
         if !matches!(order.state, State::AwaitingPayment(_)) {

@@ -37,10 +37,10 @@ pub use sale::{SaleRequest, Sold};
 
 use super::order::{ActionError, Actor, Order};
 use super::reconcile::Policy;
-use super::store::{JournalEntry, Store, StoreError};
 use super::transition::{apply_by, Input};
 use crate::domain::{OrderNumber, StorePrefix, TillId};
 use crate::gateway::{GatewayClient, GatewayError, Method, OrderRef, OrderStatusReport};
+use crate::store::{JournalEntry, Store, StoreError};
 use locks::{OrderGuard, OrderLocks};
 
 #[derive(Debug, Clone)]
@@ -401,9 +401,7 @@ impl Engine {
             outcome,
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
-        if let Err(e) = self.inner.store.journal_append(&entry) {
-            tracing::warn!(error = %e, "journal write failed");
-        }
+        self.inner.store.journal_append(&entry);
         result
     }
 

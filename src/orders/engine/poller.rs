@@ -164,7 +164,7 @@ impl Engine {
         let mut pruned_at: Option<Instant> = None;
         while !self.is_stopping() {
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                self.prune();
+                self.prune().await;
                 pruned_at = Some(Instant::now());
             }
             if let Err(e) = self.poll_due().await {
@@ -183,17 +183,17 @@ impl Engine {
 
     /// Drops journal entries and stored callbacks older than the retention period, and the
     /// idempotency keys of days that no longer answer (`KEY_DAYS`).
-    pub fn prune(&self) {
+    pub async fn prune(&self) {
         let retention = chrono::Duration::from_std(self.inner.settings.retention)
             .unwrap_or(chrono::Duration::days(90));
-        match self.inner.store.prune_before(self.now() - retention) {
+        match self.inner.store.prune_before(self.now() - retention).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "old journal entries and callbacks removed"),
             Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
         }
-        let oldest = crate::moscow::date(self.now())
-            - chrono::Duration::days(crate::orders::store::KEY_DAYS - 1);
-        match self.inner.store.prune_keys_before(oldest) {
+        let oldest =
+            crate::moscow::date(self.now()) - chrono::Duration::days(crate::store::KEY_DAYS - 1);
+        match self.inner.store.prune_keys_before(oldest).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "idempotency keys of past days removed"),
             Err(e) => tracing::warn!(error = %e, "idempotency key sweep failed"),

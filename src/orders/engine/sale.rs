@@ -1,4 +1,4 @@
-//! A sale: take a number, store the order (flushed with the number), register it with the bank, hand back the
+//! A sale: take a number and store the order in one transaction, register it with the bank, hand back the
 //! link. A register whose reply was lost is looked up by number before anything else, so one
 //! purchase is never registered twice.
 
@@ -11,8 +11,8 @@ use crate::money::Kopecks;
 use crate::moscow;
 use crate::orders::order::{Mode, NewOrder, Order};
 use crate::orders::state::{AtBank, State};
-use crate::orders::store::StoreError;
 use crate::orders::transition::Input;
+use crate::store::StoreError;
 
 /// A sale as the till asks for it: every field already parsed.
 #[derive(Debug, Clone)]
@@ -70,30 +70,47 @@ impl Engine {
             }
         }
         let now = self.now();
-        let number = self.inner.store.allocate_order_number(
-            &self.inner.settings.store_prefix,
-            &till,
-            moscow::date(now),
-        )?;
         let lifetime = chrono::Duration::from_std(self.inner.settings.order_lifetime)
             .unwrap_or(chrono::Duration::seconds(1200));
-        let order = Order::registering(NewOrder {
-            id: crate::orders::order::new_order_id(now),
-            order_number: number,
-            amount: request.amount,
-            mode: request.mode,
-            description: request.description.clone(),
-            till: till.clone(),
-            cashier: request.cashier.clone(),
-            idempotency_key: request.idempotency_key.clone(),
-            created_at: now,
-            link_expires_at: now + lifetime,
-            actor: request.actor.clone(),
-        });
+        let id = crate::orders::order::new_order_id(now);
         // Locked before it is stored: the poller must never see it before register is sent.
-        let _held = self.lock_order(&order).await?;
-        match self.inner.store.insert(&order).await {
-            Ok(()) => {}
+        let _held = self
+            .inner
+            .locks
+            .lock(id, self.inner.settings.lock_wait)
+            .await
+            .ok_or_else(|| EngineError::Busy {
+                order_number: id.to_string(),
+            })?;
+        let fields = (request.clone(), till.clone());
+        let stored = self
+            .inner
+            .store
+            .insert_sale(
+                &self.inner.settings.store_prefix,
+                &till,
+                moscow::date(now),
+                // The number is taken in the same transaction that stores the order.
+                move |order_number| {
+                    let (request, till) = fields;
+                    Order::registering(NewOrder {
+                        id,
+                        order_number,
+                        amount: request.amount,
+                        mode: request.mode,
+                        description: request.description,
+                        till,
+                        cashier: request.cashier,
+                        idempotency_key: request.idempotency_key,
+                        created_at: now,
+                        link_expires_at: now + lifetime,
+                        actor: request.actor,
+                    })
+                },
+            )
+            .await;
+        let order = match stored {
+            Ok(order) => order,
             Err(StoreError::Duplicate(_)) => {
                 // Another request with the same key won the race.
                 let key = request.idempotency_key.as_ref();
@@ -104,12 +121,12 @@ impl Engine {
                 {
                     return replay(existing, &request, &till).map(replayed);
                 }
-                return Err(EngineError::Store(StoreError::Io(
-                    "the idempotency index names an order that is not stored".into(),
+                return Err(EngineError::Store(StoreError::Missing(
+                    "the order the idempotency key names".into(),
                 )));
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         // The first poll waits its turn: a fresh sale needs no status call at once.
         self.schedule(order.id, self.inner.settings.poll_first);
         match &request.actor {

@@ -1,4 +1,4 @@
-//! The daemon on a real sled directory, talking to a sandbox the test controls.
+//! The daemon on a real SQLite store in a temporary directory, talking to a sandbox the test controls.
 
 use std::sync::Arc;
 use std::time::Duration;

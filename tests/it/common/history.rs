@@ -75,7 +75,9 @@ fn one_order(
         order_number: OrderNumber::new(prefix, till, day, i as u64 + 1),
         amount,
         mode,
-        description: (i % 3 == 0).then(|| Description::parse("Холодильник Атлант").unwrap()),
+        description: i
+            .is_multiple_of(3)
+            .then(|| Description::parse("Холодильник Атлант").unwrap()),
         till: till.clone(),
         cashier: cashier.cashier.clone(),
         idempotency_key: Some(IdempotencyKey::parse(&uuid::Uuid::new_v4().to_string()).unwrap()),

@@ -106,11 +106,11 @@ impl Drop for ServeProcess {
     }
 }
 
-/// Waits (bounded) until the sled store at `path` can be opened: its last user has let go.
-pub async fn store_released(path: &std::path::Path) -> chasti::orders::Store {
+/// Waits (bounded) until the store at `path` can be opened: its last user has let go.
+pub async fn store_released(path: &std::path::Path) -> chasti::store::Store {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match chasti::orders::Store::open(path) {
+        match chasti::store::Store::open(path) {
             Ok(store) => return store,
             Err(e) if tokio::time::Instant::now() >= deadline => {
                 panic!("the store at {} stays locked: {e}", path.display())

@@ -180,7 +180,7 @@ fn at_bank(bank: Bank) -> Result<AtBank, Unreadable> {
     })
 }
 
-pub(super) fn encode(o: &Order) -> Result<Vec<u8>, Unreadable> {
+pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadable> {
     let created = micros(o.created_at);
     let record = RecordV2 {
         id: *o.id.as_bytes(),
@@ -242,6 +242,7 @@ pub(super) fn encode(o: &Order) -> Result<Vec<u8>, Unreadable> {
         history: o
             .history
             .iter()
+            .take(if with_history { usize::MAX } else { 0 })
             .map(|e| EventV2 {
                 at: after(created, e.at),
                 from: state_code(e.from),

@@ -1,11 +1,11 @@
-//! How things are keyed on disk. Order ids are UUID v7 from the engine's clock, so the orders
-//! tree is in creation order and a Moscow day is one key range; the other keys are small and
-//! fixed-size where they can be.
+//! How things are keyed and written in the database. Order ids are UUID v7 from the engine's
+//! clock, kept as their 16 bytes, so the `orders` table is in creation order and a Moscow day is
+//! one key range. Times a person may query are ISO 8601 text in UTC with microseconds
+//! (`2026-12-02T09:20:49.123456Z`), which SQLite's date functions read:
+//! `date(created_at, '+3 hours')` is the Moscow day.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 
-use crate::domain::IdempotencyKey;
 use crate::moscow;
 
 pub(super) fn id(id: &uuid::Uuid) -> [u8; 16] {
@@ -33,31 +33,24 @@ pub(super) fn days(from: NaiveDate, to: NaiveDate) -> ([u8; 16], [u8; 16]) {
     )
 }
 
-/// A day in the summaries tree: days since 0001-01-01, big-endian, so days sort.
-pub(super) fn day(day: NaiveDate) -> [u8; 4] {
-    u32::try_from(chrono::Datelike::num_days_from_ce(&day))
-        .unwrap_or(0)
-        .to_be_bytes()
+/// A Moscow day as the database writes it: `2026-12-02`.
+pub(super) fn day(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
-/// An idempotency key in the bucket of the Moscow day its sale was made: the day, then 12
-/// bytes of the key's SHA-256 (the POS's keys may be 64 characters long). A day's keys sit
-/// together, so writing them touches the day's pages only, and old days are a range delete.
-pub(super) fn idempotency(key: &IdempotencyKey, made: NaiveDate) -> [u8; 16] {
-    let digest = Sha256::digest(key.as_str().as_bytes());
-    let mut out = [0u8; 16];
-    out[..4].copy_from_slice(&day(made));
-    out[4..].copy_from_slice(&digest[..12]);
-    out
+pub(super) fn day_of(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-/// Keys of the journal and callback trees: the time first, so retention is a range delete.
-pub(super) fn timed(at: DateTime<Utc>, seq: u64) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    key[..8].copy_from_slice(&millis.to_be_bytes());
-    key[8..].copy_from_slice(&seq.to_be_bytes());
-    key
+/// An instant as the database writes it (exact to the microsecond, which is all chasti keeps).
+pub(super) fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(super) fn time_of(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -81,7 +74,6 @@ mod tests {
         assert!(start <= key(first) && key(first) < end);
         assert!(start <= key(last) && key(last) < end);
         assert!(key(next) >= end);
-        assert!(super::day(NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()) < super::day(day));
     }
 
     #[test]
@@ -95,5 +87,16 @@ mod tests {
         let (start, end) = days(moscow::date(at), moscow::date(at));
         assert!(ids.iter().all(|i| start <= id(i) && id(i) < end));
         assert!(id(&later) >= end);
+    }
+
+    #[test]
+    fn times_and_days_read_back_exactly() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 2, 9, 20, 49).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        assert_eq!(time(at), "2026-12-02T09:20:49.123456Z");
+        assert_eq!(time_of(&time(at)), Some(at));
+        let d = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        assert_eq!(day_of(&day(d)), Some(d));
+        assert_eq!(time_of("yesterday"), None);
     }
 }
