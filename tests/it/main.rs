@@ -22,6 +22,7 @@ mod orders;
 mod orders_ecom;
 mod package;
 mod pages;
+mod power_cut;
 mod proxy;
 mod records;
 mod sandbox;

@@ -1,6 +1,10 @@
-//! Build script: marks the browser tests `ignored` (with the reason, shown by `cargo test`)
-//! when Chromium is not installed here and this is not CI. In CI they always run, and fail if
-//! the browser is missing: `.ci/run` installs it.
+//! Build script: marks tests `ignored` (with the reason, shown by `cargo test`) when what they
+//! need cannot be had here:
+//! - the browser tests when Chromium is not installed and this is not CI (in CI they always
+//!   run, and fail if the browser is missing: `.ci/run` installs it);
+//! - the power-cut test when LazyFS (`../shared/tools/lazyfs`, beside the project's own
+//!   checkout, never in a user's clone) is absent, or, outside CI, when FUSE cannot be used
+//!   (in CI it then runs and fails: `.ci/run` installs fuse3).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chasti_no_browser)");
@@ -12,5 +16,34 @@ fn main() {
     if !present && std::env::var_os("CI").is_none() {
         println!("cargo::rustc-cfg=chasti_no_browser");
         println!("cargo::warning=Chromium is not installed: the browser tests will be ignored (apt-get install chromium chromium-driver, or run .ci/run)");
+    }
+    power_cuts();
+}
+
+fn power_cuts() {
+    println!("cargo::rustc-check-cfg=cfg(chasti_no_lazyfs)");
+    println!("cargo::rustc-check-cfg=cfg(chasti_no_fuse)");
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let lazyfs = std::path::Path::new(&root).join("../shared/tools/lazyfs/lazyfs-ctl");
+    println!("cargo::rerun-if-changed={}", lazyfs.display());
+    println!("cargo::rerun-if-changed=/usr/bin/fusermount3");
+    if !lazyfs.exists() {
+        println!("cargo::rustc-cfg=chasti_no_lazyfs");
+        return;
+    }
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    let fuse = std::path::Path::new("/dev/fuse").exists()
+        && std::path::Path::new("/usr/bin/fusermount3").exists()
+        && is_root;
+    if !fuse && std::env::var_os("CI").is_none() {
+        println!("cargo::rustc-cfg=chasti_no_fuse");
+        println!("cargo::warning=FUSE cannot be used here (needs /dev/fuse, fuse3 and root): the power-cut test will be ignored (apt-get install fuse3, or run .ci/run)");
     }
 }
