@@ -5,13 +5,14 @@
 mod device;
 mod harness;
 pub mod history;
+pub mod power_cuts;
 mod process;
 mod receiver;
 mod till;
 
 pub use device::{settings, FakeDevice};
 pub use harness::*;
-pub use process::{store_released, ServeProcess};
+pub use process::{store_released, ServeProcess, BIN};
 pub use receiver::{CallbackReceiver, Received};
 pub use till::{EventStream, TillClient};
 
