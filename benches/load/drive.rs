@@ -1,6 +1,6 @@
 //! What drives the processes: tills selling over the till API, the same number of register.do
-//! calls straight to the sandbox (the peer a sale is compared with), signed callbacks, and raw
-//! sled writes on the same disk (the peer durable callbacks are compared with).
+//! calls straight to the sandbox (the peer a sale is compared with), and signed callbacks, each
+//! a distinct one chasti must store before it answers.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -179,32 +179,46 @@ pub async fn pay_all(http: &reqwest::Client, sandbox: &str, sold: &[Sold]) {
     }
 }
 
-/// Signed callbacks about one order, straight to chasti's callback route.
+/// Signed callbacks straight to chasti's callback route: for each order, one callback per
+/// operation, so every one is a distinct message chasti stores (committed) before its 200 —
+/// none is a replay. Runs until `total` are answered.
 pub async fn callbacks(
     http: &reqwest::Client,
     url: &str,
-    md_order: &str,
-    order_number: &str,
+    orders: &[Sold],
     clients: usize,
     total: usize,
 ) -> Run {
-    let params = [
-        ("mdOrder", md_order),
-        ("orderNumber", order_number),
-        ("operation", "deposited"),
-        ("status", "1"),
-    ];
-    let sum = chasti::gateway::checksum::hmac_sha256_checksum(CALLBACK_KEY, params);
-    let mut query: Vec<(String, String)> = params
+    let operations = ["approved", "deposited", "declinedByTimeout"];
+    let queries: Vec<Vec<(String, String)>> = orders
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .flat_map(|(md, number)| operations.iter().map(move |op| (md, number, op)))
+        .take(total)
+        .map(|(md, number, op)| {
+            let params = [
+                ("mdOrder", md.as_str()),
+                ("orderNumber", number.as_str()),
+                ("operation", op),
+                ("status", "0"),
+            ];
+            let sum = chasti::gateway::checksum::hmac_sha256_checksum(CALLBACK_KEY, params);
+            let mut query: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            query.push(("checksum".into(), sum));
+            query
+        })
         .collect();
-    query.push(("checksum".into(), sum));
+    assert_eq!(queries.len(), total, "enough orders for distinct callbacks");
+    let queries = Arc::new(queries);
+    let at = Arc::new(AtomicUsize::new(0));
     let (http, url) = (http.clone(), url.to_string());
     run(clients, total, Load::BackToBack, move || {
-        let (http, url, query) = (http.clone(), url.clone(), query.clone());
+        let (http, url, queries, at) = (http.clone(), url.clone(), queries.clone(), at.clone());
         async move {
-            let reply = http.get(&url).query(&query).send().await.unwrap();
+            let query = &queries[at.fetch_add(1, Ordering::Relaxed) % queries.len()];
+            let reply = http.get(&url).query(query).send().await.unwrap();
             assert_eq!(
                 reply.status().as_u16(),
                 200,
@@ -213,98 +227,4 @@ pub async fn callbacks(
         }
     })
     .await
-}
-
-/// A sled database of the bench's own, with chasti's former default cache.
-fn raw_db(dir: &std::path::Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir)
-        .cache_capacity(8 << 20)
-        .open()
-        .unwrap()
-}
-
-/// sled alone on the same disk: `threads` threads each inserting a callback-sized value and
-/// flushing, `total` in all; writes per second.
-pub fn raw_sled(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
-    let db = raw_db(dir);
-    let tree = db.open_tree("raw").unwrap();
-    let value = vec![7u8; 160];
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (db, tree, value) = (&db, &tree, &value);
-            s.spawn(move || {
-                for i in 0..total / threads {
-                    tree.insert(((t * total + i) as u64).to_be_bytes(), value.as_slice())
-                        .unwrap();
-                    db.flush().unwrap();
-                }
-            });
-        }
-    });
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
-/// A day's sums read and written back, as a sale's transactions do.
-fn add_to_day(
-    days: &sled::transaction::TransactionalTree,
-) -> sled::transaction::ConflictableTransactionResult<(), ()> {
-    let sums = days.get(b"day")?.map(|v| v.to_vec()).unwrap_or_default();
-    days.insert(b"day", sums.len().to_be_bytes().to_vec())?;
-    Ok(())
-}
-
-/// What the store alone costs a sale: the two transactions a sale writes (the new order with
-/// its number, key, open and day entries; then the registered order, its open entry and the
-/// day's sums), each followed by a flush, straight on sled by `threads` threads as the tills'
-/// requests do. Returns this process's CPU seconds per sale (its other threads are idle), the
-/// floor under chasti's own figure while the store is sled 0.34.
-pub fn raw_sale_writes(dir: &std::path::Path, threads: usize, total: usize) -> f64 {
-    use sled::Transactional;
-    let db = raw_db(dir);
-    let tree = |name: &str| db.open_tree(name).unwrap();
-    let (orders, numbers, keys, open, days) = (
-        tree("orders"),
-        tree("numbers"),
-        tree("keys"),
-        tree("open"),
-        tree("days"),
-    );
-    let record = vec![7u8; 600];
-    let cpu0 = super::procs::cpu_seconds(std::process::id());
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (db, record) = (&db, &record);
-            let trees = (&orders, &numbers, &keys, &open, &days);
-            let (orders, open, days) = (&orders, &open, &days);
-            s.spawn(move || {
-                for i in 0..total / threads {
-                    let id = ((t * total + i) as u64).to_be_bytes();
-                    trees
-                        .transaction(|(o, n, k, op, d)| {
-                            k.insert(&id, &id)?;
-                            o.insert(&id, record.as_slice())?;
-                            n.insert(&id, &id)?;
-                            op.insert(&id, &[])?;
-                            add_to_day(d)?;
-                            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-                        })
-                        .unwrap();
-                    db.flush().unwrap();
-                    (orders, open, days)
-                        .transaction(|(o, op, d)| {
-                            let _current = o.get(id)?;
-                            o.insert(&id, record.as_slice())?;
-                            op.insert(&id, &[])?;
-                            add_to_day(d)?;
-                            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-                        })
-                        .unwrap();
-                    db.flush().unwrap();
-                }
-            });
-        }
-    });
-    (super::procs::cpu_seconds(std::process::id()) - cpu0) / total as f64
 }

@@ -19,7 +19,17 @@ pub fn check_config(path: &Path) -> Result<(), String> {
     println!("  return_url    {}", g.return_url);
     println!("  lifetime      {} s", g.order_lifetime.as_secs());
     println!("  timeout       {} s", g.request_timeout.as_secs());
-    println!("  store         {}", config.store.path.display());
+    let database = chasti::store::database_file(&config.store.path);
+    if database == config.store.path {
+        println!("  store         {}", database.display());
+    } else {
+        // A chasti 0.1 config named the sled folder: its orders go into the database beside it.
+        println!(
+            "  store         {} (store.path {} names no .db file)",
+            database.display(),
+            config.store.path.display()
+        );
+    }
     Ok(())
 }
 

@@ -273,7 +273,7 @@ impl Daemon {
 
     /// Serves until `shutdown` resolves, then stops gracefully: no new sales (503), the poller
     /// stops, requests, callback follow-ups and the printer's current slip finish within
-    /// `daemon.shutdown_grace_secs`, the store is flushed. If the engine's task ends first, the
+    /// `daemon.shutdown_grace_secs`, what the store was handed is committed. If the engine's task ends first, the
     /// health check says so and this returns an error (the process must exit non-zero).
     pub async fn run_until(
         mut self,

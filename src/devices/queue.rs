@@ -1,5 +1,5 @@
 //! Which slip an order update calls for, the queue of slips in the store, and the task that
-//! feeds the printer from it. A slip is queued (flushed) before the printer is asked, forgotten
+//! feeds the printer from it. A slip is queued (committed) before the printer is asked, forgotten
 //! once printed, and rendered from the order as it is when its turn comes: a payment slip whose
 //! order was paid, cancelled or expired meanwhile, or whose link has run out, is never printed.
 
@@ -202,7 +202,7 @@ fn job(
 }
 
 impl Devices {
-    /// Queues the slip (flushed) and hands it to the printer, in the caller's order; the returned
+    /// Queues the slip (committed) and hands it to the printer, in the caller's order; the returned
     /// future gives the printer's first answer in the cashier's words.
     async fn print(
         &self,

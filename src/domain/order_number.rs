@@ -1,6 +1,6 @@
 //! The merchant's order number at the bank: `PREFIX-TILL-YYMMDD-NNNN`, what cashiers read off
-//! the slip and the screen. Unique across restarts and tills because the store's counter is
-//! flushed before a number is handed out.
+//! the slip and the screen. Unique across restarts and tills because the store takes the number
+//! in the transaction that commits its order, before the number goes to the bank.
 
 use chrono::NaiveDate;
 

@@ -14,7 +14,7 @@ pub struct AtBank {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
-    /// The order number is taken and flushed; the gateway call is (or may be) under way.
+    /// The order number is taken and committed; the gateway call is (or may be) under way.
     Registering,
     /// The payment link is out; the customer has not paid yet.
     AwaitingPayment(AtBank),

@@ -149,7 +149,7 @@ impl Courier {
     }
 
     /// Sends the order's payment link to `phone` in the background. The request is written to
-    /// the order's history (flushed) before this returns, so a stop or a crash before the outcome
+    /// the order's history (committed) before this returns, so a stop or a crash before the outcome
     /// does not lose it: the next start sends it (`resume`).
     pub async fn send_link(&self, order: &Order, phone: &Phone) -> Result<Queued, SmsRefused> {
         let inner = &self.inner;

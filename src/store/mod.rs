@@ -18,6 +18,7 @@
 //! the schema is versioned (`schema.rs`).
 
 mod backup;
+mod checkpoint;
 mod days;
 mod error;
 mod journal;
@@ -120,9 +121,10 @@ pub(crate) fn sync_dir(of: &Path) -> Result<(), StoreError> {
 }
 
 struct Shared {
-    // Dropped in this order: the readers, then the writer (which commits what is left and
-    // closes the last connection), then the lock.
+    // Dropped in this order: the readers and the checkpointer, then the writer (which commits
+    // what is left and closes the last connection), then the lock.
     readers: Mutex<Vec<Connection>>,
+    _checkpointer: checkpoint::Checkpointer,
     writer: writer::Writer,
     database: PathBuf,
     options: StoreOptions,
@@ -159,9 +161,11 @@ impl Store {
         backup::remove_leftovers(&database);
         let name = format!("chasti-store-{}", std::process::id());
         let writer = writer::Writer::start(conn, &name)?;
+        let checkpointer = checkpoint::Checkpointer::start(&database)?;
         Ok(Store {
             shared: Arc::new(Shared {
                 readers: Mutex::new(Vec::new()),
+                _checkpointer: checkpointer,
                 writer,
                 database,
                 options,
@@ -277,12 +281,19 @@ impl Store {
             .await
     }
 
-    /// Stores many orders (an import, a test's history) in one change.
+    /// Stores many orders (an import, a test's history), two thousand a change. Their
+    /// idempotency keys are kept only for the last `KEY_DAYS` days, as a till's would be.
     pub async fn insert_many(&self, list: &[Order]) -> Result<(), StoreError> {
+        let keys_from = moscow::date(chrono::Utc::now()) - chrono::Duration::days(KEY_DAYS - 1);
         for chunk in list.chunks(2_000) {
             let chunk = chunk.to_vec();
             self.writer()
-                .write(move |conn| chunk.iter().try_for_each(|o| orders::insert(conn, o, true)))
+                .write(move |conn| {
+                    chunk.iter().try_for_each(|o| {
+                        let recent = moscow::date(o.created_at) >= keys_from;
+                        orders::insert(conn, o, recent)
+                    })
+                })
                 .await?;
         }
         Ok(())

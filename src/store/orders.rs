@@ -164,7 +164,7 @@ fn append_events(
             .execute(params![
                 &id[..],
                 seq as i64,
-                keys::time(event.at),
+                event.at.timestamp_micros(),
                 event.from.name(),
                 event.to.name(),
                 event.actor.as_ref().map(|a| a.token.as_str()),
@@ -222,7 +222,7 @@ pub(super) fn get(conn: &Connection, id: &uuid::Uuid) -> Result<Option<Order>, S
 /// An events row: the order it belongs to and the line, or what is wrong with it.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Result<Event, String>)> {
     let order_id: Vec<u8> = r.get(0)?;
-    let at: String = r.get(1)?;
+    let at: i64 = r.get(1)?;
     let from: String = r.get(2)?;
     let to: String = r.get(3)?;
     let token: Option<String> = r.get(4)?;
@@ -230,7 +230,8 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Result<Event, 
     let kind: Vec<u8> = r.get(6)?;
     let event = (|| {
         Ok(Event {
-            at: keys::time_of(&at).ok_or_else(|| format!("a history line's time «{at}»"))?,
+            at: chrono::DateTime::from_timestamp_micros(at)
+                .ok_or_else(|| format!("a history line's time {at} µs"))?,
             from: StateKind::parse(&from)
                 .ok_or_else(|| format!("a history line's state «{from}»"))?,
             to: StateKind::parse(&to).ok_or_else(|| format!("a history line's state «{to}»"))?,

@@ -3,7 +3,8 @@
 //! store is always at one version or the next, never between.
 //!
 //! Columns a person reads with `sqlite3` are plain text and integers (`number`, `state`,
-//! `amount_kopecks`, ISO times in UTC); `orders.record` is the whole order (a schema 2 record
+//! `amount_kopecks`, ISO times in UTC; a history line's `at` is microseconds since 1970, exact
+//! and compact: `datetime(at / 1000000, 'unixepoch')`); `orders.record` is the whole order (a schema 2 record
 //! without its history, `record/`), and each history line is a row of `events`, its exact kind
 //! in `events.kind`. The readable columns are written from the record in the same statement and
 //! are never read back into an order.
@@ -39,7 +40,7 @@ CREATE INDEX orders_open ON orders(id) WHERE open = 1;
 CREATE TABLE events (
     order_id BLOB NOT NULL REFERENCES orders(id),
     seq INTEGER NOT NULL,
-    at TEXT NOT NULL,
+    at INTEGER NOT NULL,
     from_state TEXT NOT NULL,
     to_state TEXT NOT NULL,
     by_token TEXT,
@@ -149,8 +150,11 @@ pub(super) fn connect(
         }
         // The WAL is cut back to this size after a checkpoint, so it does not keep the size of
         // the busiest minute for ever.
-        conn.execute_batch("PRAGMA journal_size_limit = 8388608;")
-            .map_err(StoreError::sqlite("limiting the WAL"))?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_size_limit = 8388608; PRAGMA wal_autocheckpoint = {};",
+            super::checkpoint::BACKSTOP_PAGES
+        ))
+        .map_err(StoreError::sqlite("limiting the WAL"))?;
     } else {
         conn.execute_batch("PRAGMA query_only = ON;")
             .map_err(StoreError::sqlite("making a reader read-only"))?;

@@ -177,7 +177,7 @@ fn unpacked_the_binary_runs_the_packaged_config_and_the_unit_verifies() {
             .arg(&config),
     );
     assert!(
-        checked.contains("store         /var/lib/chasti/orders"),
+        checked.contains("store         /var/lib/chasti/orders.db"),
         "{checked}"
     );
 

@@ -274,3 +274,72 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The README's `sqlite3` queries (the blocks after `<!-- query: … -->`), run as written with
+/// Debian's `sqlite3 -readonly` against the store a running `chasti serve` is writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_sqlite3_queries_read_a_store_being_served() {
+    if Command::new("sqlite3").arg("-version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sqlite3 is missing: .ci/run installs it"
+        );
+        eprintln!(
+            "SKIPPED: sqlite3 is not installed here (apt-get install sqlite3, or run .ci/run)"
+        );
+        return;
+    }
+    let d = start_daemon();
+    let (paid, link) = sell(&d, "1499.50").await;
+    sandbox_pay(&d, &link);
+    wait_state(&d, &paid, "Оплачено");
+    sell(&d, "250").await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let query = |name: &str| -> String {
+        let marker = format!("<!-- query: {name} -->");
+        let block = readme
+            .split(&marker)
+            .nth(1)
+            .expect("the README has the query");
+        let text = block
+            .split("```")
+            .nth(1)
+            .expect("a code block after the marker");
+        let sql = text.split('"').nth(1).expect("the query in double quotes");
+        sql.to_string()
+    };
+    let db = d._dir.path().join("orders.db");
+    let today = chasti::moscow::date(chrono::Utc::now()).to_string();
+    let run = |sql: String| -> String {
+        let out = Command::new("sqlite3")
+            .args(["-readonly", "-header"])
+            .arg(&db)
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let day = run(query("day").replace("2026-12-02", &today));
+    assert!(day.starts_with("till|orders|paid|refunded"), "{day}");
+    assert!(day.contains("1|2|1499,50|0,00"), "{day}");
+    let history = run(query("history").replace("S1-1-261202-0007", &paid));
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(
+        lines[0], "msk|from_state|to_state|by_token|by_cashier",
+        "{history}"
+    );
+    assert!(
+        lines[1].ends_with("|registering|registering|till-1|"),
+        "{history}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("|awaiting_payment|paid|")),
+        "{history}"
+    );
+}

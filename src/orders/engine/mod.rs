@@ -1,5 +1,5 @@
 //! The orders engine: sale → payment link → callback or poll → deposit; reversal and refund;
-//! recovery at start. Every transition is written (flushed, compare-and-swap) before it is
+//! recovery at start. Every transition is written (committed, compare-and-swap) before it is
 //! acted on or answered, and one order is worked on by one task at a time.
 //!
 //! The flow, one file a step: [`sale`] registers, [`follow_up`] learns and acts on what the bank
@@ -330,7 +330,7 @@ impl Engine {
             })
     }
 
-    /// Applies one input: computes the next order, writes it (flushed), tells listeners.
+    /// Applies one input: computes the next order, writes it (committed), tells listeners.
     async fn transition(&self, order: &Order, input: Input) -> Result<Order, EngineError> {
         self.transition_by(order, input, None).await
     }

@@ -63,12 +63,23 @@ struct Bank {
     link: Link,
 }
 
-/// The payment link: the bank's links carry the order's id (`…?mdOrder=<id>`), kept once.
+/// The payment link: the bank's links carry the order's id (`…?mdOrder=<id>`), kept once; a
+/// link on one of the bank's own payment pages keeps only the page's number in
+/// [`KNOWN_PAGES`] (most of a link is that page's address, the same for every order).
 #[derive(Serialize, Deserialize)]
 enum Link {
     AroundId { before: String, after: String },
     Whole(String),
+    Known { page: u8, after: String },
 }
+
+/// The bank's payment pages, by number. Append only: a record keeps the number.
+const KNOWN_PAGES: [&str; 4] = [
+    "https://securepayments.sberbank.ru/payment/merchants/sbersafe_sberid/payment_ru.html?mdOrder=",
+    "https://3dsec.sberbank.ru/payment/merchants/sbersafe_sberid/payment_ru.html?mdOrder=",
+    "https://securepayments.sberbank.ru/payment/merchants/sbersafe/payment_ru.html?mdOrder=",
+    "https://3dsec.sberbank.ru/payment/merchants/sbersafe/payment_ru.html?mdOrder=",
+];
 
 #[derive(Serialize, Deserialize)]
 enum RefundStatusV2 {
@@ -156,10 +167,18 @@ fn bank_of(bank: &AtBank) -> Bank {
     };
     let link = bank.link.as_str();
     let link = match link.split_once(id_text) {
-        Some((before, after)) if !id_text.is_empty() => Link::AroundId {
-            before: before.to_string(),
-            after: after.to_string(),
-        },
+        Some((before, after)) if !id_text.is_empty() => {
+            match KNOWN_PAGES.iter().position(|page| *page == before) {
+                Some(page) => Link::Known {
+                    page: page as u8,
+                    after: after.to_string(),
+                },
+                None => Link::AroundId {
+                    before: before.to_string(),
+                    after: after.to_string(),
+                },
+            }
+        }
         _ => Link::Whole(link.to_string()),
     };
     Bank { id, link }
@@ -173,6 +192,12 @@ fn at_bank(bank: Bank) -> Result<AtBank, Unreadable> {
     let link = match bank.link {
         Link::AroundId { before, after } => format!("{before}{id}{after}"),
         Link::Whole(link) => link,
+        Link::Known { page, after } => {
+            let page = KNOWN_PAGES
+                .get(usize::from(page))
+                .ok_or_else(|| Unreadable(format!("unknown payment page {page}")))?;
+            format!("{page}{id}{after}")
+        }
     };
     Ok(AtBank {
         id: GatewayOrderId::parse(&id).map_err(|e| Unreadable(format!("bank id: {e}")))?,
@@ -467,6 +492,29 @@ mod tests {
         .unwrap();
         let bytes = encode(&o).unwrap();
         assert!(bytes.len() < 200, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn a_link_on_the_banks_page_keeps_only_the_pages_number() {
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        let id = "3a9531a9-dc18-459a-b354-4ba090e339d6";
+        let on_page = |page: &str| crate::orders::AtBank {
+            id: crate::domain::GatewayOrderId::parse(id).unwrap(),
+            link: crate::domain::PaymentUrl::parse(&format!("{page}{id}")).unwrap(),
+        };
+        let bank_page = on_page(super::KNOWN_PAGES[0]);
+        let other_page = on_page("https://pay.example/p?order=");
+        let known = apply(&order(Mode::OneStage), Input::Registered(bank_page), now).unwrap();
+        let other = apply(&order(Mode::OneStage), Input::Registered(other_page), now).unwrap();
+        let (known_bytes, other_bytes) = (encode(&known).unwrap(), encode(&other).unwrap());
+        assert_eq!(decode(&known_bytes).unwrap(), known);
+        assert_eq!(decode(&other_bytes).unwrap(), other);
+        assert!(
+            known_bytes.len() + 20 < other_bytes.len(),
+            "{} vs {}",
+            known_bytes.len(),
+            other_bytes.len()
+        );
     }
 
     #[test]

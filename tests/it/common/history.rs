@@ -142,3 +142,29 @@ fn one_order(
         _ => o,
     }
 }
+
+/// `n` sales of a Moscow day on a till that a crash interrupted while the bank was registering
+/// them (as recovery finds them at the next start), numbered after `after` that day's others.
+pub fn interrupted_orders(day: NaiveDate, n: usize, till: &str, after: usize) -> Vec<Order> {
+    let prefix = StorePrefix::parse("S1").unwrap();
+    let till = TillId::parse(till).unwrap();
+    let evening = chasti::moscow::day_start(day) + chrono::Duration::hours(22);
+    (0..n)
+        .map(|i| {
+            let at = evening + chrono::Duration::milliseconds(i as i64 * 100);
+            Order::registering(NewOrder {
+                id: new_order_id(at),
+                order_number: OrderNumber::new(&prefix, &till, day, (after + i) as u64 + 1),
+                amount: Kopecks::new(10_000 + i as u64).unwrap(),
+                mode: Mode::OneStage,
+                description: None,
+                till: till.clone(),
+                cashier: None,
+                idempotency_key: None,
+                created_at: at,
+                link_expires_at: at + chrono::Duration::minutes(20),
+                actor: None,
+            })
+        })
+        .collect()
+}
