@@ -50,6 +50,20 @@ impl Event {
     }
 }
 
+impl EventKind {
+    /// The action on the order's money a person asked for, in Russian; None for what the bank
+    /// or chasti did, and for reprints and SMS notes.
+    pub fn money_action(&self) -> Option<&'static str> {
+        match self {
+            EventKind::CancelRequested => Some("отмена продажи"),
+            EventKind::DepositRequested => Some("списание"),
+            EventKind::ReversalRequested => Some("отмена оплаты"),
+            EventKind::RefundRequested { .. } => Some("возврат"),
+            _ => None,
+        }
+    }
+}
+
 /// What happened to an order. Stored as is (record schema 2): add variants at the end only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {

@@ -2,6 +2,7 @@
 //! (`reconcile`), and the engine that drives them against the gateway and the store
 //! (`crate::store`).
 
+pub mod balance;
 pub mod engine;
 pub mod event;
 pub mod order;
@@ -11,6 +12,7 @@ pub mod totals;
 pub mod transition;
 
 pub use crate::store::{Store, StoreError};
+pub use balance::Balance;
 pub use engine::{
     callback_param, CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings,
     ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND,

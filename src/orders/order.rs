@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::balance::Balance;
 use super::state::{AtBank, State, StateKind};
 use crate::domain::{Description, IdempotencyKey, OrderNumber, TillId};
 use crate::money::Kopecks;
@@ -103,6 +104,14 @@ pub enum ActionError {
     NotReversible(&'static str),
     #[error("Заказ в состоянии «{0}»: возврат возможен только по оплаченному заказу.")]
     NotRefundable(&'static str),
+    #[error(
+        "Заказ уже возвращён полностью: возвращено {refunded} из {paid}. Возвращать больше нечего."
+    )]
+    AlreadyRefunded { refunded: Kopecks, paid: Kopecks },
+    #[error("Оплата заказа отменена, покупателю вернулось {reversed}: возвращать нечего.")]
+    AlreadyReversed { reversed: Kopecks },
+    #[error("По заказу уже оформляется возврат {pending}. Дождитесь его результата.")]
+    RefundUnderWay { pending: Kopecks },
     #[error("Сумма возврата {asked} больше доступной: можно вернуть не более {available}.")]
     RefundTooLarge { asked: Kopecks, available: Kopecks },
     #[error("Заказ в состоянии «{0}»: списать можно только заблокированную сумму.")]
@@ -171,29 +180,19 @@ impl Order {
         }
     }
 
-    /// The money that can still be refunded: deposited minus refunded minus refunds under way.
-    /// Fails closed: pending refunds that do not add up (a corrupt record) leave nothing.
-    pub fn refundable(&self) -> Kopecks {
-        let pending = self
-            .refunds
-            .iter()
-            .filter(|r| r.status == RefundStatus::Pending)
-            .map(|r| r.amount);
-        match Kopecks::checked_sum(pending) {
-            Some(pending) => self
-                .deposited
-                .saturating_sub(self.refunded)
-                .saturating_sub(pending),
-            None => Kopecks::ZERO,
-        }
+    /// Where the order's money is: paid, reversed, refunded, left, refundable.
+    pub fn balance(&self) -> Balance {
+        Balance::of(self)
     }
 
-    /// What the shop keeps from this order: deposited minus refunded, nothing once reversed.
+    /// The money that can still be refunded now (see [`Balance::refundable`]).
+    pub fn refundable(&self) -> Kopecks {
+        self.balance().refundable
+    }
+
+    /// What the shop keeps from this order: paid minus refunded, nothing once reversed.
     pub fn net_paid(&self) -> Kopecks {
-        match self.state.kind() {
-            StateKind::Reversed | StateKind::Reversing => Kopecks::ZERO,
-            _ => self.deposited.saturating_sub(self.refunded),
-        }
+        self.balance().left
     }
 
     /// May a manager reverse this order now? A hold until it is deposited; a payment on its
@@ -217,10 +216,28 @@ impl Order {
 
     /// May a manager refund `asked` (None = all that is left)? Returns the amount.
     pub fn check_refund(&self, asked: Option<Kopecks>) -> Result<Kopecks, ActionError> {
-        if !matches!(self.state, State::Paid(_) | State::PartiallyRefunded(_)) {
-            return Err(ActionError::NotRefundable(self.state.russian()));
+        let balance = self.balance();
+        match &self.state {
+            State::Paid(_) | State::PartiallyRefunded(_) => {}
+            State::Refunded(_) => {
+                return Err(ActionError::AlreadyRefunded {
+                    refunded: balance.refunded,
+                    paid: balance.paid,
+                })
+            }
+            State::Reversed(_) | State::Reversing(_) => {
+                return Err(ActionError::AlreadyReversed {
+                    reversed: balance.reversed,
+                })
+            }
+            State::Refunding(_) => {
+                return Err(ActionError::RefundUnderWay {
+                    pending: self.pending_refund().map(|r| r.amount).unwrap_or_default(),
+                })
+            }
+            other => return Err(ActionError::NotRefundable(other.russian())),
         }
-        let available = self.refundable();
+        let available = balance.refundable;
         let amount = asked.unwrap_or(available);
         if amount.is_zero() || amount > available {
             return Err(ActionError::RefundTooLarge {
@@ -247,6 +264,22 @@ impl Order {
         } else {
             State::PartiallyRefunded(bank)
         }
+    }
+
+    /// Who sold the order and who asked for each action on its money, in Russian, for the
+    /// manager page («Кто»): «продал: till-1 (Иванова); возврат: manager». Reprints and SMS
+    /// notes are not actions on the money and never hide who made one.
+    pub fn who(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(seller) = self.history.first().and_then(|e| e.actor.as_ref()) {
+            parts.push(format!("продал: {seller}"));
+        }
+        for event in self.history.iter().skip(1) {
+            if let (Some(action), Some(actor)) = (event.kind.money_action(), &event.actor) {
+                parts.push(format!("{action}: {actor}"));
+            }
+        }
+        parts.join("; ")
     }
 
     /// The pending refund, if one is under way.

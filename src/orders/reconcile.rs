@@ -22,27 +22,87 @@ pub enum FollowUp {
     Cancel,
 }
 
-/// A failed payment attempt the bank reports that the order does not have yet. The bank's reply
-/// does not count attempts, so a failure with the same code and text as the last one recorded is
-/// taken to be that one.
-fn new_failed_attempt(order: &Order, report: &OrderStatusReport) -> Option<Input> {
-    let code = report.action_code?;
-    if !code.is_failure() {
-        return None;
-    }
+/// How many payment attempts the bank allows an order.
+pub const ATTEMPTS_ALLOWED: usize = 3;
+
+/// The failed payment attempts the bank's answer tells of that the order does not have yet.
+/// `reported` callbacks each said an attempt failed since the last look: each is an attempt,
+/// even when the bank's reason is the same as the last one's (the status reply does not count
+/// attempts, so without callbacks a failure like the last recorded is taken to be that one).
+/// Never more than the bank allows, so replayed callbacks cannot grow the record.
+fn new_failed_attempts(order: &Order, report: &OrderStatusReport, reported: u32) -> Vec<Input> {
+    let Some(code) = report.action_code.filter(|c| c.is_failure()) else {
+        return Vec::new();
+    };
     let why = report
         .action_code_description
         .clone()
         .filter(|d| !d.trim().is_empty())
         .unwrap_or_else(|| format!("код банка {code}"));
     let last = order.failed_attempts.last();
-    if last.is_some_and(|a| a.code == code.code() && a.why == why) {
-        return None;
+    let like_last = last.is_some_and(|a| a.code == code.code() && a.why == why);
+    let new = match reported {
+        0 if like_last => 0,
+        0 => 1,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    let room = ATTEMPTS_ALLOWED.saturating_sub(order.failed_attempts.len());
+    (0..new.min(room))
+        .map(|_| Input::AttemptFailed {
+            code: code.code(),
+            why: why.clone(),
+        })
+        .collect()
+}
+
+/// Deposits of one hold tried at most this many times before a person is asked to look.
+pub const DEPOSIT_TRIES: usize = 5;
+/// The pause after the first failed deposit; it doubles after each further one.
+const DEPOSIT_PAUSE: Duration = Duration::from_secs(30);
+/// The longest pause between two deposits.
+const DEPOSIT_PAUSE_MAX: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DepositDue {
+    Now,
+    Later,
+    GiveUp { tries: usize, last: String },
+}
+
+/// Whether an automatic deposit of a hold may be tried now, from the deposits that failed since
+/// the hold: at once the first time, then after 30 s, 1, 2, 4 min…, at most [`DEPOSIT_TRIES`].
+fn deposit_due(order: &Order, now: DateTime<Utc>) -> DepositDue {
+    use super::order::EventKind;
+    let since_hold = order
+        .history
+        .iter()
+        .rposition(|e| matches!(e.kind, EventKind::HoldConfirmed { .. }))
+        .map_or(&order.history[..], |i| &order.history[i..]);
+    let failed: Vec<_> = since_hold
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::DepositFailed { why } => Some((e.at, why)),
+            _ => None,
+        })
+        .collect();
+    let Some((last_at, last_why)) = failed.last() else {
+        return DepositDue::Now;
+    };
+    if failed.len() >= DEPOSIT_TRIES {
+        return DepositDue::GiveUp {
+            tries: failed.len(),
+            last: last_why.to_string(),
+        };
     }
-    Some(Input::AttemptFailed {
-        code: code.code(),
-        why,
-    })
+    let doublings = u32::try_from(failed.len() - 1).unwrap_or(u32::MAX).min(16);
+    let pause = DEPOSIT_PAUSE
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(DEPOSIT_PAUSE_MAX);
+    if past(*last_at, pause, now) {
+        DepositDue::Now
+    } else {
+        DepositDue::Later
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +133,17 @@ pub fn decide(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> (Vec<Input>, FollowUp) {
+    decide_reported(order, report, now, policy, 0)
+}
+
+/// [`decide`] after `failures` callbacks each reported a failed payment attempt.
+pub fn decide_reported(
+    order: &Order,
+    report: &OrderStatusReport,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    failures: u32,
+) -> (Vec<Input>, FollowUp) {
     use OrderStatus as G;
     let Some(status) = report.order_status else {
         return attention("the gateway does not report this order's status");
@@ -91,7 +162,7 @@ pub fn decide(
         (StateKind::Registering, _) => nothing(),
 
         (StateKind::AwaitingPayment, G::Registered | G::Authenticating) => {
-            let attempt = new_failed_attempt(order, report).into_iter().collect();
+            let attempt = new_failed_attempts(order, report, failures);
             if order.cancel_requested {
                 // The shop asked to cancel and the decline has not gone through yet.
                 (attempt, FollowUp::Cancel)
@@ -128,8 +199,13 @@ pub fn decide(
             let expired = report.action_code == Some(ActionCode::SessionExpired)
                 || now >= order.link_expires_at;
             if report.action_code == Some(ActionCode::AttemptsExhausted) {
+                // The attempts ran out, so all of them were made: those not recorded yet (the
+                // last at least) get the bank's reason, which now says only that they ran out.
+                let all = u32::try_from(ATTEMPTS_ALLOWED).unwrap_or(u32::MAX);
+                let mut inputs = new_failed_attempts(order, report, all);
                 let why = "попытки оплаты исчерпаны (банк допускает три)".to_string();
-                (vec![Input::Declined { why }], FollowUp::None)
+                inputs.push(Input::Declined { why });
+                (inputs, FollowUp::None)
             } else if expired {
                 (vec![Input::Expired], FollowUp::None)
             } else {
@@ -147,7 +223,13 @@ pub fn decide(
 
         (StateKind::Held, G::Held) => {
             if policy.auto_deposit {
-                (Vec::new(), FollowUp::Deposit)
+                match deposit_due(order, now) {
+                    DepositDue::Now => (Vec::new(), FollowUp::Deposit),
+                    DepositDue::Later => nothing(),
+                    DepositDue::GiveUp { tries, last } => attention(format!(
+                        "deposit.do failed {tries} times, the last: {last}; the hold is released by the bank after about 7 days"
+                    )),
+                }
             } else if past(
                 order.held_at.unwrap_or(order.updated_at),
                 policy.hold_max,
@@ -214,9 +296,12 @@ pub fn decide(
         }
 
         // Closed orders: only money the gateway moved after chasti closed them matters.
-        (StateKind::Declined | StateKind::Expired | StateKind::Failed, G::Held | G::Deposited) => {
-            attention("the gateway shows a payment on an order chasti had closed")
-        }
+        (
+            StateKind::Declined | StateKind::Expired | StateKind::Failed | StateKind::Cancelled,
+            G::Held | G::Deposited,
+        ) => attention("the gateway shows a payment on an order chasti had closed"),
+        // The shop cancelled it and the bank declined it: the same fact, said twice.
+        (StateKind::Cancelled, G::Declined) => nothing(),
         (StateKind::Reversed, G::Reversed) | (StateKind::Refunded, G::Refunded) => nothing(),
         (StateKind::Declined | StateKind::Expired | StateKind::Failed, _) => nothing(),
         (StateKind::NeedsAttention, _) => nothing(),
@@ -439,7 +524,45 @@ mod tests {
         exhausted.action_code = Some(ActionCode::AttemptsExhausted);
         o.cancel_requested = false;
         let (inputs, _) = decide(&o, &exhausted, now(), &policy(true));
-        assert!(matches!(&inputs[..], [Input::Declined { why }] if why.contains("исчерпаны")));
+        assert!(
+            matches!(
+                &inputs[..],
+                [Input::AttemptFailed { .. }, Input::AttemptFailed { .. }, Input::Declined { why }]
+                    if why.contains("исчерпаны")
+            ),
+            "the attempts not recorded yet, then the decline: {inputs:?}"
+        );
+    }
+
+    #[test]
+    fn identical_failure_callbacks_are_separate_attempts_up_to_the_banks_three() {
+        let mut o = order(Mode::OneStage, State::AwaitingPayment);
+        let mut r = report(OrderStatus::Registered, 0, 0);
+        r.action_code = Some(ActionCode::from_code(116));
+        r.action_code_description = Some("Недостаточно средств".into());
+        let attempt = crate::orders::order::FailedAttempt {
+            at: now(),
+            code: 116,
+            why: "Недостаточно средств".into(),
+        };
+        o.failed_attempts.push(attempt.clone());
+        assert!(
+            decide(&o, &r, now(), &policy(true)).0.is_empty(),
+            "a poll: the same one"
+        );
+        let (inputs, _) = decide_reported(&o, &r, now(), &policy(true), 1);
+        assert_eq!(inputs.len(), 1, "a callback said another attempt failed");
+        let (inputs, _) = decide_reported(&o, &r, now(), &policy(true), 7);
+        assert_eq!(
+            inputs.len(),
+            2,
+            "never more than the bank's three: {inputs:?}"
+        );
+        o.failed_attempts.push(attempt.clone());
+        o.failed_attempts.push(attempt);
+        assert!(decide_reported(&o, &r, now(), &policy(true), 5)
+            .0
+            .is_empty());
     }
 
     #[test]
@@ -455,6 +578,73 @@ mod tests {
                 &policy(true)
             ),
             nothing()
+        );
+    }
+
+    #[test]
+    fn a_cancelled_order_the_bank_reports_declined_stays_cancelled() {
+        let o = order(Mode::OneStage, State::Cancelled);
+        for code in [ActionCode::Success, ActionCode::SessionExpired] {
+            let mut declined = report(OrderStatus::Declined, 0, 0);
+            declined.action_code = Some(code);
+            assert_eq!(
+                decide(&o, &declined, now(), &policy(true)),
+                (Vec::new(), FollowUp::None)
+            );
+        }
+        let (inputs, _) = decide(
+            &o,
+            &report(OrderStatus::Deposited, 10_000, 0),
+            now(),
+            &policy(true),
+        );
+        assert!(
+            matches!(inputs[..], [Input::Attention { .. }]),
+            "money on a cancelled sale is for a person: {inputs:?}"
+        );
+    }
+
+    #[test]
+    fn a_failing_deposit_is_tried_again_after_growing_pauses_then_left_to_a_person() {
+        use crate::orders::order::{Event, EventKind};
+        let mut o = order(Mode::TwoStage, State::Held);
+        let held = report(OrderStatus::Held, 0, 0);
+        let look = |o: &Order, at: DateTime<Utc>| decide(o, &held, at, &policy(true));
+        assert_eq!(
+            look(&o, now()).1,
+            FollowUp::Deposit,
+            "the first try at once"
+        );
+        let mut at = now();
+        for (tries, pause) in [(1, 30), (2, 60), (3, 120), (4, 240)] {
+            o.history.push(Event {
+                at,
+                from: StateKind::Depositing,
+                to: StateKind::Held,
+                kind: EventKind::DepositFailed {
+                    why: "errorCode 7".into(),
+                },
+                actor: None,
+            });
+            let early = at + chrono::Duration::seconds(pause - 1);
+            assert_eq!(look(&o, early), (Vec::new(), FollowUp::None), "{tries}");
+            at += chrono::Duration::seconds(pause);
+            assert_eq!(look(&o, at).1, FollowUp::Deposit, "{tries}");
+        }
+        o.history.push(Event {
+            at,
+            from: StateKind::Depositing,
+            to: StateKind::Held,
+            kind: EventKind::DepositFailed {
+                why: "errorCode 7".into(),
+            },
+            actor: None,
+        });
+        let (inputs, follow) = look(&o, at + chrono::Duration::hours(1));
+        assert_eq!(follow, FollowUp::None);
+        assert!(
+            matches!(&inputs[..], [Input::Attention { why }] if why.contains("5 times")),
+            "{inputs:?}"
         );
     }
 }

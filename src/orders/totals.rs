@@ -5,7 +5,6 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::order::Order;
-use super::state::StateKind;
 use crate::money::Kopecks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,19 +43,16 @@ impl DayTotals {
     /// Adds one order of this day.
     pub fn add(&mut self, order: &Order) -> Result<(), TotalsOverflow> {
         let overflow = || TotalsOverflow(self.day);
-        let reversed = match order.state.kind() {
-            StateKind::Reversed | StateKind::Reversing => order.deposited,
-            _ => Kopecks::ZERO,
-        };
+        let balance = order.balance();
         self.count += 1;
-        self.sold = self
-            .sold
-            .checked_add(order.deposited)
+        self.sold = self.sold.checked_add(balance.paid).ok_or_else(overflow)?;
+        self.reversed = self
+            .reversed
+            .checked_add(balance.reversed)
             .ok_or_else(overflow)?;
-        self.reversed = self.reversed.checked_add(reversed).ok_or_else(overflow)?;
         self.refunded = self
             .refunded
-            .checked_add(order.refunded)
+            .checked_add(balance.refunded)
             .ok_or_else(overflow)?;
         self.net = self
             .sold

@@ -315,4 +315,6 @@ fn pending_refund<'a>(order: &'a mut Order, key: &IdempotencyKey) -> Option<&'a 
 }
 
 #[cfg(test)]
+pub(crate) mod examples;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{keys, StoreError};
 use crate::money::Kopecks;
+use crate::orders::balance::reversal_counts;
 use crate::orders::state::StateKind;
 use crate::orders::totals::DayTotals;
 
@@ -20,10 +21,7 @@ pub(super) struct Share {
 impl Share {
     pub(super) fn of(state: StateKind, deposited: Kopecks, refunded: Kopecks) -> Share {
         let sold = deposited.get();
-        let reversed = match state {
-            StateKind::Reversed | StateKind::Reversing => sold,
-            _ => 0,
-        };
+        let reversed = if reversal_counts(state) { sold } else { 0 };
         Share {
             sold,
             reversed,

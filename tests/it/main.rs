@@ -33,3 +33,4 @@ mod sms_kannel;
 mod store_scale;
 mod tls;
 mod transports;
+mod truth;

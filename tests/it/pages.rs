@@ -258,6 +258,26 @@ async fn the_managers_reverse_button_reverses_the_payment() {
         h.engine.get(&order.id).unwrap().state.kind(),
         chasti::orders::StateKind::Reversed
     );
+    // A reversed payment reads as given back everywhere: nothing left, nothing to refund.
+    let cells = browser
+        .script(&format!(
+            "const r = document.querySelector(\"{row}\"); return ['paid', 'reversed', 'refunded', 'left', 'who'].map((c) => r.querySelector('.' + c).textContent).concat([r.querySelectorAll('button.refund').length])"
+        ))
+        .await;
+    assert_eq!(
+        cells,
+        serde_json::json!([
+            "700,00\u{a0}₽",
+            "700,00\u{a0}₽",
+            "0,00\u{a0}₽",
+            "0,00\u{a0}₽",
+            cells[4],
+            0
+        ]),
+        "{cells}"
+    );
+    let who = cells[4].as_str().unwrap();
+    assert_eq!(who, "отмена оплаты: boss", "who reversed it");
     assert_eq!(
         h.sandbox
             .ledger()

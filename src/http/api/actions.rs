@@ -29,7 +29,7 @@ use crate::sms::SmsRefused;
     params(("id" = String, Path, description = "The order's id or its number")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Cancelled at the bank", body = CancelReply),
+        (status = 200, description = "Cancelled at the bank, now or by an earlier cancel (then nothing is sent again)", body = CancelReply),
         (status = 202, description = "Still registering: it is cancelled as soon as the bank answers", body = CancelReply),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -50,6 +50,16 @@ pub async fn cancel(
             Json(CancelReply {
                 message: format!(
                     "Продажа {} на {} отменена: ссылка на оплату больше не действует.",
+                    order.order_number, order.amount
+                ),
+                order: OrderView::from(&order),
+            }),
+        )),
+        Cancel::AlreadyDone(order) => Ok((
+            StatusCode::OK,
+            Json(CancelReply {
+                message: format!(
+                    "Продажа {} на {} уже отменена: ссылка на оплату не действует.",
                     order.order_number, order.amount
                 ),
                 order: OrderView::from(&order),

@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::types::{ErrorBody, FieldProblem};
+use super::types::{ErrorBody, FieldProblem, OrderView};
 use crate::orders::EngineError;
 
 tokio::task_local! {
@@ -70,6 +70,8 @@ pub struct ApiError {
     pub error_type: &'static str,
     pub message: String,
     pub errors: Vec<FieldProblem>,
+    /// The order the error is about, as it stands, when the caller must see it.
+    pub order: Option<Box<OrderView>>,
 }
 
 impl ApiError {
@@ -79,7 +81,14 @@ impl ApiError {
             error_type,
             message: message.into(),
             errors: Vec::new(),
+            order: None,
         }
+    }
+
+    /// The same error, carrying the order it is about.
+    pub fn with_order(mut self, order: &crate::orders::Order) -> ApiError {
+        self.order = Some(Box::new(OrderView::from(order)));
+        self
     }
 
     pub fn validation(errors: Vec<FieldProblem>) -> ApiError {
@@ -88,6 +97,7 @@ impl ApiError {
             error_type: "validation",
             message: "Проверьте данные: есть ошибки в полях.".into(),
             errors,
+            order: None,
         }
     }
 
@@ -103,6 +113,7 @@ impl IntoResponse for ApiError {
             error_type: self.error_type.to_string(),
             message: self.message,
             errors: self.errors,
+            order: self.order,
         };
         if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), error_type = %body.error_type, message = %body.message, "request failed");

@@ -262,9 +262,10 @@ pub async fn orders_csv(
     ))
 }
 
-const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Возвращено;Можно вернуть;Состояние;Кто продал;Описание\r\n";
+const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание\r\n";
 
 fn csv_row(out: &mut String, o: &Order, with_history: bool) {
+    let balance = o.balance();
     let at = o.created_at.with_timezone(&chrono_tz::Europe::Moscow);
     let seller = o
         .history
@@ -282,9 +283,11 @@ fn csv_row(out: &mut String, o: &Order, with_history: bool) {
             crate::orders::Mode::TwoStage => "двухстадийная".into(),
         },
         o.amount.format_plain(),
-        o.deposited.format_plain(),
-        o.refunded.format_plain(),
-        o.refundable().format_plain(),
+        balance.paid.format_plain(),
+        balance.reversed.format_plain(),
+        balance.refunded.format_plain(),
+        balance.left.format_plain(),
+        balance.refundable.format_plain(),
         o.state.russian().to_string(),
         text_cell(&seller),
         text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
@@ -337,5 +340,40 @@ mod tests {
         assert_eq!(quoted("a;b"), "\"a;b\"");
         assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(text_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+    }
+
+    #[test]
+    fn the_csv_row_and_the_api_agree_on_the_money_in_every_state() {
+        for order in crate::orders::transition::examples::one_in_every_state() {
+            let view = super::super::types::OrderView::from(&order);
+            let mut line = String::new();
+            csv_row(&mut line, &order, false);
+            let cells: Vec<&str> = line.trim_end().split(';').collect();
+            let header: Vec<&str> = CSV_HEADER.trim_end().split(';').collect();
+            let cell = |name: &str| cells[header.iter().position(|h| *h == name).unwrap()];
+            let name = order.state.name();
+            assert_eq!(cell("Оплачено"), view.deposited.format_plain(), "{name}");
+            assert_eq!(cell("Отменено"), view.reversed.format_plain(), "{name}");
+            assert_eq!(cell("Возвращено"), view.refunded.format_plain(), "{name}");
+            assert_eq!(cell("Осталось"), view.left.format_plain(), "{name}");
+            assert_eq!(
+                cell("Можно вернуть"),
+                view.refundable.format_plain(),
+                "{name}"
+            );
+            assert_eq!(cell("Состояние"), view.state_text, "{name}");
+            let b = order.balance();
+            assert_eq!(
+                (
+                    view.deposited,
+                    view.reversed,
+                    view.refunded,
+                    view.left,
+                    view.refundable
+                ),
+                (b.paid, b.reversed, b.refunded, b.left, b.refundable),
+                "{name}"
+            );
+        }
     }
 }

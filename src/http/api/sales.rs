@@ -77,7 +77,7 @@ pub fn read_sale(
         (status = 201, description = "The sale, its payment link and QR, and what the devices did. The same idempotency key returns the same sale.", body = SaleReply),
         (status = 400, description = "The body is not a JSON object", body = ErrorBody),
         (status = 401, description = "No token, or an unknown one", body = ErrorBody),
-        (status = 409, description = "A sale with this key is still being registered", body = ErrorBody),
+        (status = 409, description = "A sale with this key is still being registered (`registering`), or is no longer payable: paid (`already_paid`), cancelled, expired or declined (`closed`), or waiting for a manager (`needs_attention`); the body's `order` is the order as it stands, with no link to print", body = ErrorBody),
         (status = 422, description = "Bad fields, each named; or the key was used for another sale", body = ErrorBody),
         (status = 502, description = "The bank refused the sale (or a sale with this key failed)", body = ErrorBody),
         (status = 503, description = "Recovering, stopping, or the bank's answer is not known yet (the order is kept)", body = ErrorBody),
@@ -94,24 +94,8 @@ pub async fn create_sale(
     let sold = api.engine.sell(sale).await?;
     let order = sold.order;
     let OrderState::AwaitingPayment(bank) = &order.state else {
-        // A replayed key of a sale that has moved on: the order as it stands, its link.
-        return match order.state.bank() {
-            Some(bank) => Ok((
-                StatusCode::CREATED,
-                Json(SaleReply {
-                    qr_svg: qr_svg(bank.link.as_str()),
-                    payment_url: bank.link.clone(),
-                    order: OrderView::from(&order),
-                    devices: api.devices_now(),
-                    sms: None,
-                }),
-            )),
-            None => Err(crate::orders::EngineError::Pending {
-                order_number: order.order_number.to_string(),
-                detail: format!("state {}", order.state.name()),
-            }
-            .into()),
-        };
+        // A retried key of a sale that has moved on: what the order is now, and no link.
+        return Err(not_payable(&order));
     };
     // The SMS goes in the background: the sale never waits for it or fails because of it.
     let sms = match phone {
@@ -133,6 +117,52 @@ pub async fn create_sale(
             sms,
         }),
     ))
+}
+
+/// A retried sale that is no longer payable, as the till must hear it: 409 with the order as
+/// it stands and no link, so a POS that prints what a 201 carries never hands out a dead link.
+fn not_payable(order: &crate::orders::Order) -> ApiError {
+    use crate::orders::StateKind as K;
+    let n = &order.order_number;
+    let (kind, message) = match order.state.kind() {
+        K::Held | K::Depositing | K::Paid => (
+            "already_paid",
+            format!(
+                "Продажа {n} на {} уже оплачена («{}»): ссылка на оплату больше не нужна.",
+                order.amount,
+                order.state.russian()
+            ),
+        ),
+        K::Reversing | K::Reversed | K::Refunding | K::Refunded | K::PartiallyRefunded => (
+            "already_paid",
+            format!(
+                "Продажа {n} на {} была оплачена, сейчас: «{}». Повторная оплата по ней невозможна.",
+                order.amount,
+                order.state.russian()
+            ),
+        ),
+        K::NeedsAttention => (
+            "needs_attention",
+            format!(
+                "Продажа {n} на {} требует внимания менеджера: касса и банк расходятся. Не принимайте оплату повторно, пока менеджер не проверит заказ.",
+                order.amount
+            ),
+        ),
+        // Cancelled, expired, declined (a registering or failed sale is answered by the engine).
+        _ => (
+            "closed",
+            format!(
+                "Продажа {n} на {} закрыта: «{}». Ссылка на оплату больше не действует; для новой оплаты начните новую продажу.",
+                order.amount,
+                order.state.russian()
+            ),
+        ),
+    };
+    let mut error = ApiError::new(StatusCode::CONFLICT, kind, message).with_order(order);
+    if let Some(view) = error.order.as_mut() {
+        view.payment_url = None;
+    }
+    error
 }
 
 fn qr_svg(link: &str) -> String {

@@ -113,9 +113,17 @@ pub struct OrderView {
     pub held_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub paid_at: Option<DateTime<Utc>>,
+    /// Money the bank took, including what was later reversed or refunded.
     pub deposited: Kopecks,
+    /// Given back by a same-day reversal (all that was taken, or nothing).
+    #[serde(default)]
+    pub reversed: Kopecks,
+    /// Given back by refunds that are done.
     pub refunded: Kopecks,
-    /// What can still be refunded.
+    /// What the shop keeps: deposited − reversed − refunded.
+    #[serde(default)]
+    pub left: Kopecks,
+    /// What a manager can refund now: nothing unless the order is paid or partly refunded.
     pub refundable: Kopecks,
     pub refunds: Vec<Refund>,
     /// Payment attempts the bank declined while the order stayed payable.
@@ -124,6 +132,9 @@ pub struct OrderView {
     /// The shop asked to cancel it.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Who sold it and who asked for each action on its money, in Russian.
+    #[serde(default)]
+    pub who: String,
     /// The order's history, oldest first, each line with who asked for it.
     pub events: Vec<EventView>,
 }
@@ -158,6 +169,7 @@ impl From<&Event> for EventView {
 
 impl From<&Order> for OrderView {
     fn from(o: &Order) -> OrderView {
+        let balance = o.balance();
         OrderView {
             id: o.id,
             order_number: o.order_number.clone(),
@@ -179,12 +191,15 @@ impl From<&Order> for OrderView {
             link_expires_at: o.link_expires_at,
             held_at: o.held_at,
             paid_at: o.paid_at,
-            deposited: o.deposited,
-            refunded: o.refunded,
-            refundable: o.refundable(),
+            deposited: balance.paid,
+            reversed: balance.reversed,
+            refunded: balance.refunded,
+            left: balance.left,
+            refundable: balance.refundable,
             refunds: o.refunds.clone(),
             failed_attempts: o.failed_attempts.clone(),
             cancel_requested: o.cancel_requested,
+            who: o.who(),
             events: o.history.iter().map(EventView::from).collect(),
         }
     }
@@ -246,11 +261,15 @@ pub struct ErrorBody {
     /// Also in the `x-request-id` header and in the daemon's log line for this request.
     pub request_id: String,
     /// `unauthorized`, `forbidden`, `not_found`, `validation`, `conflict`, `busy`, `already_paid`,
-    /// `registering`, `gateway`, `unreachable`, `pending`, `shutting_down`, `device`,
-    /// `bad_request`, `internal`.
+    /// `closed`, `needs_attention`, `registering`, `gateway`, `unreachable`, `pending`,
+    /// `shutting_down`, `device`, `bad_request`, `internal`.
     pub error_type: String,
     pub message: String,
     pub errors: Vec<FieldProblem>,
+    /// The order the error is about, as it stands now (a retried sale that is no longer
+    /// payable, say): never with a payment link to print.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Box<OrderView>>,
 }
 
 /// `POST /api/v1/orders/{id}/cancel`.

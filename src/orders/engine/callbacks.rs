@@ -3,9 +3,9 @@
 //! [`REPLAY_WINDOW`] is answered and ignored; an unsigned callback (no key configured) is kept
 //! only as its order reference and time, at most [`UNSIGNED_KEPT_PER_ORDER`] an order, and not
 //! at all for an order chasti does not know; looks for one order coalesce (one under way, one
-//! more [`ONE_ORDER_SPACING`] after it), and all callback-caused looks share one rate
-//! ([`LOOKS_PER_SECOND`]). None of
-//! this loses a payment: the poller looks at every open order on its own schedule anyway.
+//! more [`ONE_ORDER_SPACING`] after it), all callback-caused looks share one rate
+//! ([`LOOKS_PER_SECOND`]), and at most [`super::follow_queue::PENDING_MAX`] orders wait for one.
+//! None of this loses a payment: the poller looks at every open order on its own schedule.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::follow_queue::{Asked, Next};
 use super::{lock, Engine, EngineError};
 use crate::domain::{GatewayOrderId, OrderNumber};
 use crate::orders::order::Order;
@@ -57,7 +58,12 @@ pub(super) fn look_rate() -> governor::DefaultDirectRateLimiter {
 
 impl CallbackGuard {
     /// True when these parameters came within the window (then this one is a replay).
-    fn replayed(&mut self, params: &[(String, String)], now: Instant) -> bool {
+    fn replayed(
+        &mut self,
+        params: &[(String, String)],
+        order: Option<(uuid::Uuid, u64)>,
+        now: Instant,
+    ) -> bool {
         while let Some((hash, at)) = self.order.front().copied() {
             if now.duration_since(at) < REPLAY_WINDOW && self.order.len() < REPLAY_MEMORY {
                 break;
@@ -67,7 +73,7 @@ impl CallbackGuard {
                 self.seen.remove(&hash);
             }
         }
-        let hash = fingerprint(params);
+        let hash = fingerprint(params, order);
         if self.seen.contains_key(&hash) {
             return true;
         }
@@ -96,11 +102,23 @@ pub fn callback_param(params: &[(String, String)], name: &str) -> Option<String>
         .filter(|v| !v.is_empty())
 }
 
-/// The parameters as a set (order does not matter), hashed.
-fn fingerprint(params: &[(String, String)]) -> [u8; 32] {
+/// A callback reporting a failed payment attempt: `operation` deposited or approved with
+/// `status` 0 (the bank sends one for each attempt, with the same parameters each time).
+fn is_failed_attempt(params: &[(String, String)]) -> bool {
+    let operation = callback_param(params, "operation");
+    callback_param(params, "status").as_deref() == Some("0")
+        && matches!(operation.as_deref(), Some("deposited" | "approved"))
+}
+
+/// The parameters as a set (order does not matter) and the order's id and version, hashed.
+fn fingerprint(params: &[(String, String)], order: Option<(uuid::Uuid, u64)>) -> [u8; 32] {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
     let mut hash = Sha256::new();
+    if let Some((id, version)) = order {
+        hash.update(id.as_bytes());
+        hash.update(version.to_be_bytes());
+    }
     for (k, v) in sorted {
         hash.update((k.len() as u64).to_be_bytes());
         hash.update(k.as_bytes());
@@ -119,9 +137,6 @@ impl Engine {
         params: Vec<(String, String)>,
         signature: &str,
     ) -> Result<CallbackOutcome, EngineError> {
-        if lock(&self.inner.callback_guard).replayed(&params, Instant::now()) {
-            return Ok(CallbackOutcome::Replayed);
-        }
         let (md_order, order_number) = (
             callback_param(&params, "mdOrder"),
             callback_param(&params, "orderNumber"),
@@ -133,6 +148,14 @@ impl Engine {
                 None
             }
         };
+        // A replay is the same parameters about the order as it stands: once the order moved
+        // (a failed attempt recorded, say), the same parameters are news again, so identical
+        // failure callbacks of separate attempts each count.
+        let version = order.as_ref().map(|o| (o.id, o.version));
+        if lock(&self.inner.callback_guard).replayed(&params, version, Instant::now()) {
+            return Ok(CallbackOutcome::Replayed);
+        }
+        let failure = is_failed_attempt(&params);
         let unsigned = signature == "unsigned";
         let kept = if unsigned {
             let Some(order) = &order else {
@@ -159,7 +182,7 @@ impl Engine {
             self.inner.store.callback_append(&record).await?;
         }
         match order {
-            Some(order) => self.follow(order),
+            Some(order) => self.follow(&order, failure),
             None => {
                 tracing::warn!(md_order = ?md_order, order_number = ?order_number, "callback for an order chasti does not know; ignored")
             }
@@ -167,56 +190,55 @@ impl Engine {
         Ok(CallbackOutcome::Accepted)
     }
 
-    /// Confirms with the gateway and acts, in the background (the bank has its 200 already).
-    /// Work started here is drained at shutdown.
-    fn follow(&self, order: Order) {
-        // A callback means something moved: poll this order promptly from now on.
+    /// Confirms with the gateway and acts, in the background (the bank has its 200 already):
+    /// the order joins the bounded follow-up queue, and a worker looks at it when the shared
+    /// rate allows. Work started here is drained at shutdown.
+    fn follow(&self, order: &Order, failure: bool) {
+        // A callback means something moved: poll this order promptly from now on (also the
+        // fallback when the queue is full).
         self.schedule(order.id, self.inner.settings.poll_first);
-        {
-            // Duplicates and bursts (the bank retries; several operations close together)
-            // coalesce: while a look is under way, later callbacks ask for one more look.
-            let mut following = lock(&self.inner.following);
-            if let Some(again) = following.get_mut(&order.id) {
-                *again = true;
-                return;
+        let asked = lock(&self.inner.follow_queue).ask(order.id, failure, Instant::now());
+        match asked {
+            Asked::Queued { start_worker: true } => {
+                let engine = self.clone();
+                self.inner
+                    .follow_ups
+                    .spawn(async move { engine.follow_worker().await });
             }
-            following.insert(order.id, false);
+            Asked::Queued { .. } | Asked::Joined => {}
+            Asked::Full => {
+                tracing::debug!(order = %order.order_number, "callback follow-ups full; the poller will look")
+            }
         }
-        let engine = self.clone();
-        self.inner.follow_ups.spawn(async move {
-            loop {
-                // One rate for all callback-caused looks: a flood of callbacks about many
-                // orders cannot turn into a flood of status calls to the bank.
-                tokio::select! {
-                    _ = engine.inner.callback_looks.until_ready() => {}
-                    _ = engine.inner.stopping.cancelled() => {
-                        lock(&engine.inner.following).remove(&order.id);
-                        return;
+    }
+
+    /// One of the few workers: looks at due orders, each after the shared rate allows, until
+    /// none is due.
+    async fn follow_worker(&self) {
+        loop {
+            let next = lock(&self.inner.follow_queue).next(Instant::now());
+            let (order, failures) = match next {
+                Next::Done => return,
+                Next::Wait(pause) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = self.inner.stopping.cancelled() => break,
                     }
                 }
-                if let Err(e) = engine.refresh(&order.id).await {
-                    tracing::warn!(order = %order.order_number, error = %e, "callback follow-up failed; the poller will retry");
-                }
-                // The task stays for the spacing after each look: callbacks meanwhile ask for
-                // one more look after it, so one order is looked at at most once a spacing,
-                // however its callbacks are spread.
-                tokio::select! {
-                    _ = tokio::time::sleep(ONE_ORDER_SPACING) => {}
-                    _ = engine.inner.stopping.cancelled() => {
-                        lock(&engine.inner.following).remove(&order.id);
-                        return;
-                    }
-                }
-                let mut following = lock(&engine.inner.following);
-                match following.get_mut(&order.id) {
-                    Some(again) if *again => *again = false,
-                    _ => {
-                        following.remove(&order.id);
-                        return;
-                    }
-                }
+                Next::Look { order, failures } => (order, failures),
+            };
+            // One rate for all callback-caused looks: a flood of callbacks about many orders
+            // cannot turn into a flood of status calls to the bank.
+            tokio::select! {
+                _ = self.inner.callback_looks.until_ready() => {}
+                _ = self.inner.stopping.cancelled() => break,
             }
-        });
+            if let Err(e) = self.refresh_reported(&order, failures).await {
+                tracing::warn!(%order, error = %e, "callback follow-up failed; the poller will retry");
+            }
+            lock(&self.inner.follow_queue).looked(order, Instant::now());
+        }
+        lock(&self.inner.follow_queue).worker_stopped();
     }
 
     fn callback_order(

@@ -17,6 +17,8 @@ pub enum Cancel {
     Done(Order),
     /// The sale is still being registered: it is declined as soon as the bank answers.
     Requested(Order),
+    /// It was cancelled before (a double click, a retry after a lost reply): nothing was sent.
+    AlreadyDone(Order),
 }
 
 /// A cancel of a registering order: the caller now holds the order, or already has its answer.
@@ -30,6 +32,9 @@ impl Engine {
     /// instead; one the customer paid at the last moment ends Paid or Held, never lost.
     pub async fn cancel(&self, id: &uuid::Uuid, actor: &Actor) -> Result<Cancel, EngineError> {
         let order = self.get(id)?;
+        if matches!(order.state, State::Cancelled(_)) {
+            return Ok(Cancel::AlreadyDone(order));
+        }
         refuse_cancel(&order)?;
         let held = if order.state == State::Registering {
             // The register call holds a registering order: never wait for the bank's answer.
@@ -44,6 +49,10 @@ impl Engine {
             self.lock_order(&order).await?
         };
         let order = self.get(id)?;
+        if matches!(order.state, State::Cancelled(_)) {
+            // Cancelled by the call this one waited for.
+            return Ok(Cancel::AlreadyDone(order));
+        }
         refuse_cancel(&order)?;
         let order = self
             .transition_by(&order, Input::CancelRequested, Some(actor))

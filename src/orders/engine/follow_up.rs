@@ -2,9 +2,9 @@
 //! callbacks, polls and recovery; a callback only says something moved, never what to believe.
 
 use super::{Engine, EngineError};
-use crate::gateway::{GatewayError, Method, OrderRef, OrderStatusReport};
+use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::Order;
-use crate::orders::reconcile::{decide, FollowUp};
+use crate::orders::reconcile::{decide, decide_reported, FollowUp};
 use crate::orders::state::State;
 use crate::orders::transition::Input;
 
@@ -17,14 +17,27 @@ pub(super) struct Looked {
 impl Engine {
     /// Asks the gateway about an order and acts on the answer. Returns the order as it stands.
     pub async fn refresh(&self, id: &uuid::Uuid) -> Result<Order, EngineError> {
+        self.refresh_reported(id, 0).await
+    }
+
+    /// [`Engine::refresh`] after `failures` callbacks each reported a failed payment attempt.
+    pub(super) async fn refresh_reported(
+        &self,
+        id: &uuid::Uuid,
+        failures: u32,
+    ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
         let _held = self.lock_order(&order).await?;
         let order = self.get(id)?;
-        Ok(self.look_locked(order).await?.order)
+        Ok(self.look_reported(order, failures).await?.order)
     }
 
     /// The caller holds the order's lock.
     pub(super) async fn look_locked(&self, order: Order) -> Result<Looked, EngineError> {
+        self.look_reported(order, 0).await
+    }
+
+    async fn look_reported(&self, order: Order, failures: u32) -> Result<Looked, EngineError> {
         if order.state == State::Registering {
             let order = self.settle_registering(order).await?;
             let unknown = (order.state == State::Registering)
@@ -41,7 +54,7 @@ impl Engine {
                 });
             }
         };
-        let order = self.act_on(order, &report).await?;
+        let order = self.act_on_reported(order, &report, failures).await?;
         Ok(Looked {
             order,
             unknown: None,
@@ -50,10 +63,20 @@ impl Engine {
 
     pub(super) async fn act_on(
         &self,
-        mut order: Order,
+        order: Order,
         report: &OrderStatusReport,
     ) -> Result<Order, EngineError> {
-        let (inputs, follow_up) = decide(&order, report, self.now(), &self.policy());
+        self.act_on_reported(order, report, 0).await
+    }
+
+    async fn act_on_reported(
+        &self,
+        mut order: Order,
+        report: &OrderStatusReport,
+        failures: u32,
+    ) -> Result<Order, EngineError> {
+        let (inputs, follow_up) =
+            decide_reported(&order, report, self.now(), &self.policy(), failures);
         for input in inputs {
             order = self.transition(&order, input).await?;
         }
@@ -94,8 +117,16 @@ impl Engine {
                 }
                 Ok(order)
             }
-            // Still held after a definite refusal: back to Held so it is not retried blindly.
+            // Still held after a definite refusal. One a retry cannot fix (a wrong amount, an
+            // order the bank does not know) is for a person, with the bank's reason; any other
+            // goes back to Held, to be tried again after a growing pause, a bounded number of
+            // times (see `reconcile::deposit_due`).
             (_, FollowUp::Deposit) => match result {
+                Err(e) if !e.outcome_unknown() && deposit_refused_for_good(&e) => {
+                    tracing::warn!(order = %order.order_number, error = %e, "the bank refused the deposit for good");
+                    let why = format!("the bank refused the deposit: {e}");
+                    self.transition(&order, Input::Attention { why }).await
+                }
                 Err(e) if !e.outcome_unknown() => {
                     self.transition(&order, Input::DepositFailed { why: e.to_string() })
                         .await
@@ -143,4 +174,11 @@ impl Engine {
     pub async fn gateway_status(&self, order: &Order) -> Result<OrderStatusReport, GatewayError> {
         self.status_of(order).await
     }
+}
+
+/// A deposit refusal that asking again cannot change: every refusal but errorCode 7 («system
+/// error, or not allowed in the order's state now»), which may pass later.
+fn deposit_refused_for_good(e: &GatewayError) -> bool {
+    e.code()
+        .is_some_and(|code| code != ErrorCode::NotAllowedNow)
 }

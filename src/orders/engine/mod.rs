@@ -10,6 +10,7 @@ mod actions;
 mod callbacks;
 mod cancel;
 mod clock;
+mod follow_queue;
 mod follow_up;
 mod lists;
 mod locks;
@@ -148,9 +149,8 @@ struct Inner {
     stopping: CancellationToken,
     /// Work started by callbacks after their 200: drained at shutdown.
     follow_ups: TaskTracker,
-    /// Orders with a callback follow-up under way, and whether another callback came meanwhile
-    /// (then one more look follows, never one per callback).
-    following: Mutex<std::collections::HashMap<uuid::Uuid, bool>>,
+    /// Orders waiting for a callback-caused look (one pending look per order, bounded).
+    follow_queue: Mutex<follow_queue::FollowQueue>,
     /// Recent callbacks (replays) and unsigned ones kept per order.
     callback_guard: Mutex<callbacks::CallbackGuard>,
     /// Status calls callbacks may cause: one rate for all orders.
@@ -202,7 +202,10 @@ impl Engine {
                 polls: Mutex::new(std::collections::HashMap::new()),
                 stopping: CancellationToken::new(),
                 follow_ups: TaskTracker::new(),
-                following: Mutex::new(std::collections::HashMap::new()),
+                follow_queue: Mutex::new(follow_queue::FollowQueue::new(
+                    callbacks::ONE_ORDER_SPACING,
+                    follow_queue::PENDING_MAX,
+                )),
                 callback_guard: Mutex::new(callbacks::CallbackGuard::default()),
                 callback_looks: callbacks::look_rate(),
                 last_recovery: Mutex::new(None),
@@ -276,7 +279,12 @@ impl Engine {
 
     /// Callback follow-ups under way (a test waits for none before asserting "nothing moved").
     pub fn follow_ups_in_flight(&self) -> usize {
-        self.inner.follow_ups.len()
+        self.inner.follow_ups.len() + lock(&self.inner.follow_queue).waiting()
+    }
+
+    /// Orders the callback follow-up queue keeps (bounded by `PENDING_MAX`).
+    pub fn follow_queue_len(&self) -> usize {
+        lock(&self.inner.follow_queue).len()
     }
 
     /// Entries in the per-order lock map (it must not grow with history).

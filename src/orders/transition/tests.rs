@@ -346,7 +346,15 @@ fn refunds_never_exceed_what_was_deposited() {
         },
     );
     assert_eq!(r1.state.kind(), StateKind::Refunding);
-    assert_eq!(r1.refundable(), rub(70), "a pending refund counts");
+    assert_eq!(
+        r1.refundable(),
+        Kopecks::ZERO,
+        "nothing more while a refund is under way"
+    );
+    assert_eq!(
+        r1.check_refund(None),
+        Err(ActionError::RefundUnderWay { pending: rub(30) })
+    );
     let r1 = step(&r1, Input::RefundConfirmed { key: key("a") });
     assert_eq!(r1.state.kind(), StateKind::PartiallyRefunded);
     assert_eq!(r1.refunded, rub(30));
@@ -389,8 +397,16 @@ fn refunds_never_exceed_what_was_deposited() {
     let done = step(&r3, Input::RefundConfirmed { key: key("c") });
     assert_eq!(done.state.kind(), StateKind::Refunded);
     assert_eq!(done.refundable(), Kopecks::ZERO);
-    assert!(matches!(
-        done.check_refund(None),
-        Err(ActionError::NotRefundable(_))
-    ));
+    let again = done.check_refund(None).unwrap_err();
+    assert_eq!(
+        again,
+        ActionError::AlreadyRefunded {
+            refunded: rub(100),
+            paid: rub(100)
+        }
+    );
+    assert_eq!(
+        again.to_string(),
+        "Заказ уже возвращён полностью: возвращено 100,00 ₽ из 100,00 ₽. Возвращать больше нечего."
+    );
 }
