@@ -56,13 +56,14 @@ pub fn sample_slip(
     let link = PaymentUrl::parse(SAMPLE_LINK).map_err(|e| e.to_string())?;
     Ok(match kind {
         SlipKind::Payment => slip::payment_slip(profile, &order, &link)?,
-        SlipKind::Paid => slip::outcome_slip(profile, &order, Outcome::Paid, now, None),
+        SlipKind::Paid => slip::outcome_slip(profile, &order, Outcome::Paid, now, None, None),
         SlipKind::Reversal => slip::outcome_slip(
             profile,
             &order,
             Outcome::Reversed,
             now,
             Some("manager (Иванова)"),
+            None,
         ),
         SlipKind::Refund => slip::outcome_slip(
             profile,
@@ -70,6 +71,7 @@ pub fn sample_slip(
             Outcome::Refunded(Kopecks::new(50_000).unwrap_or_default()),
             now,
             Some("manager (Иванова)"),
+            None,
         ),
         SlipKind::Cancel => slip::outcome_slip(
             profile,
@@ -77,6 +79,7 @@ pub fn sample_slip(
             Outcome::Cancelled,
             now,
             Some("till-1 (Иванова)"),
+            None,
         ),
     })
 }

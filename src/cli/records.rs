@@ -158,77 +158,31 @@ pub async fn restore(config_path: &Path, args: RestoreArgs) -> Result<(), String
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let (source, temp) = backup_database(&args.dir, &live)?;
-    let restored = put_in_place(&config, &source, &live).await;
-    if let Some(temp) = temp {
-        let _ = std::fs::remove_file(temp);
-    }
-    let orders = restored?;
-    println!(
-        "Восстановлено {orders} заказов в {}; запустите chasti: systemctl start chasti",
-        live.display()
-    );
-    Ok(())
-}
-
-async fn put_in_place(config: &Config, source: &Path, live: &Path) -> Result<u64, String> {
-    let orders = chasti::store::inspect(source)
-        .map_err(|e| format!("резервная копия повреждена: {e}"))?
-        .orders;
     let options = StoreOptions {
         cache_bytes: config.store.cache_bytes,
     };
-    let mut counters = Vec::new();
-    let old_sled = chasti::store::is_sled_store(&config.store.path);
-    if live.exists() || old_sled {
-        // Opening it proves no chasti holds it; its counters carry over, so numbers it handed
-        // out after the backup (the bank has seen them) are not handed out again.
-        let replaced = Store::open_with(&config.store.path, options).map_err(|e| {
+    let restored = Store::restore(&source, &config.store.path, options, chrono::Utc::now()).await;
+    if let Some(temp) = temp {
+        let _ = std::fs::remove_file(temp);
+    }
+    let restored = restored.map_err(|e| match e {
+        chasti::store::StoreError::InUse { .. } => {
             format!("{e}\nОстановите chasti перед восстановлением: systemctl stop chasti")
-        })?;
-        counters = replaced.counters().map_err(|e| e.to_string())?;
-        drop(replaced);
-        let stamp = chrono::Utc::now()
-            .with_timezone(&chrono_tz::Europe::Moscow)
-            .format("%Y%m%d-%H%M%S");
-        let aside = PathBuf::from(format!("{}.before-restore-{stamp}", live.display()));
-        for suffix in ["", "-wal", "-shm"] {
-            let from = PathBuf::from(format!("{}{suffix}", live.display()));
-            if from.exists() {
-                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-                std::fs::rename(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
-            }
         }
+        other => format!("восстановление не удалось: {other}"),
+    })?;
+    if let Some(aside) = &restored.set_aside {
         println!("Прежнее хранилище сохранено в {}", aside.display());
     }
-    let temp = PathBuf::from(format!("{}.restoring", live.display()));
-    let _ = std::fs::remove_file(&temp);
-    std::fs::copy(source, &temp)
-        .and_then(|_| std::fs::File::open(&temp)?.sync_all())
-        .and_then(|_| std::fs::rename(&temp, live))
-        .map_err(|e| format!("копирование в {}: {e}", live.display()))?;
-    if let Some(dir) = live.parent() {
-        let _ = std::fs::File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })
-        .and_then(|d| d.sync_all());
-    }
-    let restored = Store::open_with(live, options)
-        .map_err(|e| format!("восстановленное хранилище не открывается: {e}"))?;
-    restored
-        .raise_counters(&counters)
-        .await
-        .map_err(|e| e.to_string())?;
-    let found = restored
-        .verify()
-        .map_err(|e| format!("восстановленное хранилище повреждено: {e}"))?;
-    if found != orders {
-        return Err(format!(
-            "в восстановленном хранилище {found} заказов, в копии {orders}"
-        ));
-    }
-    Ok(orders)
+    println!(
+        "Восстановлено {} заказов в {}; запустите chasti: systemctl start chasti",
+        restored.orders,
+        live.display()
+    );
+    println!(
+        "После запуска chasti сверит каждый заказ с банком и найдёт заказы, которых нет в копии (chasti doctor покажет их)."
+    );
+    Ok(())
 }
 
 /// The longest range one request covers (the API's limit); longer exports are made of several.

@@ -40,6 +40,16 @@ struct QueuedSlip {
     /// Who asked for it (printed on reversal, refund and cancel slips).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     by: Option<String>,
+    /// A copy: when it was asked for and by whom (the original's time and author stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    copy: Option<CopyOf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CopyOf {
+    at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
 }
 
 impl SlipKind {
@@ -90,6 +100,18 @@ impl SlipKind {
             .map(|a| a.to_string())
     }
 
+    /// When the slip's event happened: when the order entered its state (a reprint note
+    /// later does not move it).
+    fn happened_at(self, order: &Order) -> DateTime<Utc> {
+        let state = order.state.kind();
+        order
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.to == state && e.from != e.to)
+            .map_or(order.updated_at, |e| e.at)
+    }
+
     /// The slip for the order's state now (a reprint).
     pub fn for_reprint(order: &Order) -> Option<SlipKind> {
         match &order.state {
@@ -132,6 +154,10 @@ fn render(
     now: DateTime<Utc>,
 ) -> Option<Vec<u8>> {
     let (slip, at, by) = (queued.slip, queued.at, queued.by.as_deref());
+    let copy = queued.copy.as_ref().map(|c| slip::Reprinted {
+        at: c.at,
+        by: c.by.as_deref(),
+    });
     let o = SlipOrder {
         shop_name,
         order_number: order.order_number.as_str(),
@@ -151,16 +177,38 @@ fn render(
             }
             _ => None,
         },
-        SlipKind::Paid => Some(slip::outcome_slip(profile, &o, Outcome::Paid, at, None)),
-        SlipKind::Reversed => Some(slip::outcome_slip(profile, &o, Outcome::Reversed, at, by)),
+        SlipKind::Paid => Some(slip::outcome_slip(
+            profile,
+            &o,
+            Outcome::Paid,
+            at,
+            None,
+            copy,
+        )),
+        SlipKind::Reversed => Some(slip::outcome_slip(
+            profile,
+            &o,
+            Outcome::Reversed,
+            at,
+            by,
+            copy,
+        )),
         SlipKind::Refunded { amount } => Some(slip::outcome_slip(
             profile,
             &o,
             Outcome::Refunded(amount),
             at,
             by,
+            copy,
         )),
-        SlipKind::Cancelled => Some(slip::outcome_slip(profile, &o, Outcome::Cancelled, at, by)),
+        SlipKind::Cancelled => Some(slip::outcome_slip(
+            profile,
+            &o,
+            Outcome::Cancelled,
+            at,
+            by,
+            copy,
+        )),
     }
 }
 
@@ -210,7 +258,7 @@ impl Devices {
         order: &Order,
         slip: SlipKind,
         at: DateTime<Utc>,
-        by: Option<&str>,
+        copy: Option<CopyOf>,
     ) -> impl std::future::Future<Output = String> + Send + 'static {
         let submitted = match &self.printer {
             None => None,
@@ -219,7 +267,8 @@ impl Devices {
                     order: order.id,
                     slip,
                     at,
-                    by: by.map(str::to_string).or_else(|| slip.asked_by(order)),
+                    by: slip.asked_by(order),
+                    copy,
                 };
                 let bytes = serde_json::to_vec(&queued).unwrap_or_default();
                 let seq = match engine.store().print_queue_push(&bytes).await {
@@ -276,9 +325,14 @@ impl Devices {
                 order.state.russian()
             )));
         };
-        let by = by.map(|a| a.to_string());
+        // A copy keeps the original's time and author, and says when and by whom it was
+        // printed again.
+        let copy = (slip != SlipKind::Payment).then(|| CopyOf {
+            at: engine.now(),
+            by: by.map(|a| a.to_string()),
+        });
         let outcome = self
-            .print(engine, order, slip, order.updated_at, by.as_deref())
+            .print(engine, order, slip, slip.happened_at(order), copy)
             .await
             .await;
         if outcome.starts_with("чек напечатан") {

@@ -128,14 +128,29 @@ pub enum Outcome {
 /// The line a person signs on a reversal or refund slip.
 pub const SIGNATURE: &str = "Подпись ______________";
 
-/// A slip that confirms an outcome. `by` is who asked for a reversal, a refund or a cancel;
-/// reversal and refund slips carry it with a signature line.
+/// A slip printed again: when, and who asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Reprinted<'a> {
+    pub at: DateTime<Utc>,
+    pub by: Option<&'a str>,
+}
+
+fn moscow_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M МСК")
+        .to_string()
+}
+
+/// A slip that confirms an outcome. `at` and `by` are when it happened and who asked for a
+/// reversal, a refund or a cancel (reversal and refund slips carry it with a signature line);
+/// a copy keeps them and says «КОПИЯ», when it was printed again and by whom.
 pub fn outcome_slip(
     p: &PrinterProfile,
     o: &SlipOrder,
     outcome: Outcome,
     at: DateTime<Utc>,
     by: Option<&str>,
+    copy: Option<Reprinted>,
 ) -> Vec<u8> {
     let mut e = Encoder::new(p);
     let (title, amount) = match outcome {
@@ -145,16 +160,16 @@ pub fn outcome_slip(
         Outcome::Cancelled => ("ПРОДАЖА ОТМЕНЕНА", o.amount),
     };
     header(&mut e, p, o.shop_name, "Оплата частями");
+    if copy.is_some() {
+        e.bold(true).line("КОПИЯ").bold(false);
+    }
     e.bold(true).size(2, 2);
     for line in wrap(title, p.columns / 2) {
         e.line(&line);
     }
     e.line(&roubles(amount)).size(1, 1).bold(false);
     e.line(&format!("Заказ {}", o.order_number));
-    let when = at
-        .with_timezone(&chrono_tz::Europe::Moscow)
-        .format("%d.%m.%Y %H:%M МСК");
-    e.line(&when.to_string());
+    e.line(&moscow_time(at));
     if let Some(by) = by {
         for line in wrap(&format!("Оформил: {by}"), p.columns) {
             e.line(&line);
@@ -179,6 +194,16 @@ pub fn outcome_slip(
             }
         }
         Outcome::Paid => {}
+    }
+    if let Some(copy) = copy {
+        rule(&mut e, p);
+        let mut text = format!("Копия напечатана {}", moscow_time(copy.at));
+        if let Some(by) = copy.by {
+            text.push_str(&format!(", {by}"));
+        }
+        for line in wrap(&text, p.columns) {
+            e.line(&line);
+        }
     }
     e.cut();
     e.into_bytes()

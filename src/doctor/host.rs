@@ -152,6 +152,48 @@ pub fn store_for_owner(config: &Config, service_uid: Option<u32>) -> Check {
     }
 }
 
+/// What a restore left: orders the bank has under this store's numbers that the store lacks
+/// («есть в банке, нет в кассе»), and whether the check against the bank is still running.
+pub fn restore_findings(config: &Config) -> Check {
+    let database = crate::store::database_file(&config.store.path);
+    match crate::store::restore_findings(&database) {
+        Ok((found, checking)) if found.is_empty() && !checking => check(
+            "restore",
+            Verdict::Ok,
+            "no order is at the bank and missing here",
+        ),
+        Ok((found, checking)) => {
+            let mut detail = String::new();
+            if checking {
+                detail.push_str(
+                    "the check of the restored store against the bank is still running; ",
+                );
+            }
+            if !found.is_empty() {
+                let listed: Vec<String> = found
+                    .iter()
+                    .map(|b| format!("{} {} ({})", b.order_number, b.amount, b.status_text()))
+                    .collect();
+                detail.push_str(&format!(
+                    "{} order(s) the bank has and this store lacks («есть в банке, нет в кассе»): {}; made after the backup that was restored, check them in the bank's back office",
+                    found.len(),
+                    listed.join("; ")
+                ));
+            }
+            check(
+                "restore",
+                Verdict::Warn,
+                detail.trim_end_matches("; ").to_string(),
+            )
+        }
+        Err(e) => check(
+            "restore",
+            Verdict::Warn,
+            format!("could not read the store: {e}"),
+        ),
+    }
+}
+
 /// The till API's tokens: present, and not the shipped demo ones.
 pub fn api_tokens(config: &Config) -> Check {
     let tokens = &config.api.tokens;

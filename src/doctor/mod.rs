@@ -15,7 +15,7 @@ use crate::config::Config;
 
 pub use bank::{certificates, clock, environment, gateway, CA_WARNING_DAYS};
 pub use callback::{callback, public_url};
-pub use host::{api_tokens, devices, runner, sms, store, store_for_owner};
+pub use host::{api_tokens, devices, restore_findings, runner, sms, store, store_for_owner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -61,6 +61,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.extend(callback(config));
     checks.push(public_url(config).await);
     checks.push(store(config));
+    checks.push(restore_findings(config));
     checks.push(api_tokens(config));
     checks.push(sms(config).await);
     checks.push(clock(config, now).await);

@@ -129,6 +129,12 @@ pub enum EventKind {
     },
     /// What became of the payment link sent by SMS (no change of state).
     Sms(SmsNote),
+    /// After a restore from a backup: a refund the bank made that the backup did not have.
+    RefundLearned {
+        amount: Kopecks,
+    },
+    /// After a restore from a backup: a reversal the bank made that the backup did not have.
+    ReversalLearned,
 }
 
 /// The payment link by SMS: handed to the provider, failed, or reported delivered.
@@ -235,6 +241,12 @@ impl EventKind {
             EventKind::Attention { why } => format!("needs attention: {why}"),
             EventKind::Written { what, .. } => what.clone(),
             EventKind::Sms(note) => note.what(),
+            EventKind::RefundLearned { amount } => {
+                format!("refund of {amount} learned from the gateway after a restore")
+            }
+            EventKind::ReversalLearned => {
+                "reversal learned from the gateway after a restore".into()
+            }
         }
     }
 
@@ -272,6 +284,12 @@ impl EventKind {
             }
             EventKind::Written { text, .. } => text.clone(),
             EventKind::Sms(note) => note.text(),
+            EventKind::RefundLearned { amount } => {
+                format!("Возврат {amount} узнан у банка после восстановления из резервной копии")
+            }
+            EventKind::ReversalLearned => {
+                "Отмена оплаты узнана у банка после восстановления из резервной копии".into()
+            }
         }
     }
 }

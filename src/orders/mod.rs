@@ -15,8 +15,8 @@ pub use crate::store::{Store, StoreError};
 pub use balance::Balance;
 pub use engine::{
     callback_param, CallbackOutcome, Cancel, Clock, Engine, EngineError, EngineSettings,
-    ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, LOOKS_PER_SECOND,
-    ONE_ORDER_SPACING, REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
+    ManualClock, Page, PageQuery, Recovery, SaleRequest, Sold, SystemClock, FOLLOW_UPS_MAX,
+    FOLLOW_UP_WORKERS, LOOKS_PER_SECOND, ONE_ORDER_SPACING, REPLAY_WINDOW, UNSIGNED_KEPT_PER_ORDER,
 };
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

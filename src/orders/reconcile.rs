@@ -312,6 +312,49 @@ pub fn decide_reported(
     }
 }
 
+/// After a restore from a backup: the steps that bring an order the backup held to what the
+/// bank says it became since (paid, refunded, reversed), one or two at a time; empty when the
+/// ordinary rules apply. Outside a restore the same reports mean money moved without chasti,
+/// which `decide` leaves to a person.
+pub fn learn_after_restore(order: &Order, report: &OrderStatusReport) -> Vec<Input> {
+    use OrderStatus as G;
+    let Some(status) = report.order_status else {
+        return Vec::new();
+    };
+    let held = Input::HoldConfirmed {
+        at: report.authorized_at(),
+    };
+    // A reversal after a payment may report nothing deposited: the order's amount was paid.
+    let paid = Input::PaymentConfirmed {
+        deposited: order.amount,
+        at: report.paid_at(),
+    };
+    let taken = report.deposited() == order.amount;
+    match (order.state.kind(), status, order.mode) {
+        (StateKind::AwaitingPayment, G::Deposited | G::Refunded, Mode::OneStage) if taken => {
+            vec![paid]
+        }
+        (StateKind::AwaitingPayment, G::Deposited | G::Refunded, Mode::TwoStage) if taken => {
+            vec![held, paid]
+        }
+        (StateKind::AwaitingPayment, G::Reversed, Mode::OneStage) => {
+            vec![paid, Input::ReversalLearned]
+        }
+        (StateKind::AwaitingPayment, G::Reversed, Mode::TwoStage) => {
+            vec![held, Input::ReversalLearned]
+        }
+        (StateKind::Held, G::Deposited | G::Refunded, _) if taken => vec![paid],
+        (StateKind::Paid | StateKind::Held, G::Reversed, _) => vec![Input::ReversalLearned],
+        (StateKind::Paid | StateKind::PartiallyRefunded, G::Deposited | G::Refunded, _) => {
+            match report.refunded().checked_sub(order.refunded) {
+                Some(more) if !more.is_zero() => vec![Input::RefundLearned { amount: more }],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,6 +688,44 @@ mod tests {
         assert!(
             matches!(&inputs[..], [Input::Attention { why }] if why.contains("5 times")),
             "{inputs:?}"
+        );
+    }
+
+    #[test]
+    fn after_a_restore_money_moved_since_the_backup_is_learned_step_by_step() {
+        let mut paid = order(Mode::OneStage, State::Paid);
+        paid.deposited = paid.amount;
+        assert_eq!(
+            learn_after_restore(&paid, &report(OrderStatus::Refunded, 10_000, 10_000)),
+            vec![Input::RefundLearned {
+                amount: Kopecks::new(10_000).unwrap()
+            }]
+        );
+        assert_eq!(
+            learn_after_restore(&paid, &report(OrderStatus::Deposited, 10_000, 3_000)),
+            vec![Input::RefundLearned {
+                amount: Kopecks::new(3_000).unwrap()
+            }]
+        );
+        assert!(learn_after_restore(&paid, &report(OrderStatus::Deposited, 10_000, 0)).is_empty());
+        assert_eq!(
+            learn_after_restore(&paid, &report(OrderStatus::Reversed, 0, 0)),
+            vec![Input::ReversalLearned]
+        );
+        let open = order(Mode::OneStage, State::AwaitingPayment);
+        let steps = learn_after_restore(&open, &report(OrderStatus::Refunded, 10_000, 10_000));
+        assert!(
+            matches!(steps[..], [Input::PaymentConfirmed { .. }]),
+            "{steps:?}"
+        );
+        let open = order(Mode::TwoStage, State::AwaitingPayment);
+        let steps = learn_after_restore(&open, &report(OrderStatus::Reversed, 0, 0));
+        assert!(
+            matches!(
+                steps[..],
+                [Input::HoldConfirmed { .. }, Input::ReversalLearned]
+            ),
+            "{steps:?}"
         );
     }
 }

@@ -74,6 +74,12 @@ pub enum Input {
     },
     /// The payment link's SMS: a history line, no change of state.
     Sms(crate::orders::event::SmsNote),
+    /// After a restore: the bank refunded this much more than the restored order knew of.
+    RefundLearned {
+        amount: Kopecks,
+    },
+    /// After a restore: the bank reversed the payment (or the hold).
+    ReversalLearned,
 }
 
 impl Input {
@@ -99,6 +105,8 @@ impl Input {
             Input::Reprinted { .. } => "reprinted",
             Input::Attention { .. } => "attention",
             Input::Sms(_) => "sms",
+            Input::RefundLearned { .. } => "refund learned",
+            Input::ReversalLearned => "reversal learned",
         }
     }
 }
@@ -280,6 +288,24 @@ pub fn apply_by(
                 amount,
                 why: why.clone(),
             }
+        }
+        (State::Paid(bank) | State::PartiallyRefunded(bank), Input::RefundLearned { amount }) => {
+            next.refunded = next
+                .refunded
+                .checked_add(*amount)
+                .filter(|total| !amount.is_zero() && *total <= next.deposited)
+                .ok_or_else(|| refuse("the learned refund exceeds what was deposited"))?;
+            next.state = if next.refunded >= next.deposited {
+                State::Refunded(bank.clone())
+            } else {
+                State::PartiallyRefunded(bank.clone())
+            };
+            EventKind::RefundLearned { amount: *amount }
+        }
+        (State::Paid(bank) | State::Held(bank), Input::ReversalLearned) => {
+            next.state = State::Reversed(bank.clone());
+            next.reversal_attempted = true;
+            EventKind::ReversalLearned
         }
         (_, Input::Sms(note)) => EventKind::Sms(note.clone()),
         (_, Input::Reprinted { slip, russian }) => EventKind::Reprinted {

@@ -28,6 +28,7 @@ mod meta;
 mod orders;
 mod queues;
 pub mod record;
+mod restore;
 mod schema;
 mod sled_import;
 mod writer;
@@ -51,6 +52,7 @@ pub use backup::{
 pub use error::StoreError;
 pub use journal::{JournalEntry, StoredCallback};
 pub use meta::Counter;
+pub use restore::{restore_findings, BankOnly, RestoreCheck, Restored};
 pub use sled_import::{import_folder, is_sled_store, ImportSummary};
 
 /// How many Moscow days an idempotency key keeps answering with its sale (today and the days

@@ -16,7 +16,25 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every step, in order: step `n` takes a store from version `n` to `n + 1`.
-pub(super) const STEPS: &[&str] = &[V1];
+pub(super) const STEPS: &[&str] = &[V1, V2];
+
+/// Version 2: what a restore must still learn from the bank (the numbers to ask about after
+/// the backup's counters) and the orders the bank has that the store lacks.
+const V2: &str = "
+CREATE TABLE restore_probes (
+    prefix TEXT NOT NULL,
+    till TEXT NOT NULL,
+    day TEXT NOT NULL,
+    next INTEGER NOT NULL,
+    PRIMARY KEY (prefix, till, day)
+) WITHOUT ROWID;
+CREATE TABLE bank_only (
+    number TEXT PRIMARY KEY NOT NULL,
+    amount_kopecks INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    found_at TEXT NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Version 1: orders, their history, indexes and day sums, counters, diagnostics, queues.
 const V1: &str = "

@@ -488,3 +488,113 @@ async fn an_idempotency_key_means_one_sale() {
         "the refused sale was sent once; its retry was answered from the store"
     );
 }
+
+/// What a schema fuzzer (Schemathesis against `/api/v1/openapi.json`) found: inputs the
+/// document allows are accepted, inputs it does not are refused with a documented status and
+/// a field named, and days outside 2020–2100 are refused.
+#[tokio::test]
+async fn inputs_the_schema_fuzzer_found_are_answered_as_documented() {
+    let t = till().await;
+    let sale = t.sale("10", "fuzz-1").await;
+    let id = sale["order"]["id"].as_str().unwrap().to_string();
+    // Empty query values are absent values, as a form sends them.
+    let (status, body) = t
+        .call(
+            "GET",
+            "/api/v1/orders?day=&limit=&state=&cursor=",
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 1, "{body}");
+    for day in [
+        "-0001-01-01",
+        "0000-01-01",
+        "2019-12-31",
+        "2101-01-01",
+        "%2B2026-11-23",
+    ] {
+        let (status, body) = t
+            .call(
+                "GET",
+                &format!("/api/v1/orders?day={day}"),
+                Some(CASHIER),
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{day}: {body}");
+        assert_eq!(body["errors"][0]["field"], "day", "{body}");
+        assert!(
+            body["errors"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("с 01.01.2020 по 31.12.2100"),
+            "{body}"
+        );
+    }
+    let (status, body) = t
+        .call(
+            "GET",
+            "/api/v1/orders.csv?history=garbage",
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "history", "{body}");
+    let (status, csv) = t
+        .call("GET", "/api/v1/orders.csv?history=1", Some(CASHIER), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(csv.as_str().unwrap().contains("История (МСК)"));
+    // An empty phone: no SMS, the sale goes on.
+    let (status, body) = t
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some(CASHIER),
+            Some(json!({"amount": "11", "idempotency_key": "fuzz-2", "phone": ""})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.get("sms").is_none(), "{body}");
+    // A till the schema's pattern allows.
+    let (status, body) = t
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some(CASHIER),
+            Some(json!({"amount": "12", "idempotency_key": "fuzz-3", "till": "000"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["order"]["till"], "000", "{body}");
+    // A JSON array where an object belongs: 400, documented.
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/send-link"),
+            Some(CASHIER),
+            Some(json!(["+79123456789"])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_error_shape(&body, "bad_request");
+    // An empty refund amount is refused, never read as «all».
+    let (status, body) = t
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/refund"),
+            Some(MANAGER),
+            Some(json!({"amount": "", "idempotency_key": "fuzz-r"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "amount", "{body}");
+    let doc = serde_json::to_value(chasti::http::api::openapi()).unwrap();
+    assert_eq!(
+        doc["components"]["schemas"]["RefundBody"]["properties"]["amount"]["minLength"], 1,
+        "the document says so too"
+    );
+}

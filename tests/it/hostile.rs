@@ -457,3 +457,134 @@ async fn a_same_key_retry_is_answered_at_once_as_a_retry() {
     assert!(!retried.fresh);
     assert_eq!(retried.order.id, first.order.id);
 }
+
+/// The process's resident memory in MB.
+fn rss_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}
+
+/// A storm: 20 000 distinct signed callbacks at full speed, 40 for each of 500 paid orders sent
+/// round-robin (as when the bank re-sends a backlog), cannot grow memory or tasks: at most one
+/// pending look per order, a bounded set overall, a few workers waiting on the shared rate,
+/// and every order still reaches its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_settles() {
+    const ORDERS: usize = 500;
+    const EACH: usize = 40;
+    let h = Harness::new(HarnessOptions {
+        callbacks: false,
+        ..callbacks_only(false)
+    })
+    .await;
+    let mut orders = Vec::new();
+    for _ in 0..ORDERS {
+        let order = h
+            .engine
+            .create_sale(Harness::sale(77, Mode::OneStage))
+            .await
+            .unwrap();
+        h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
+        orders.push(order);
+    }
+    let http = crate::common::http();
+    let before = rss_mb();
+    let (peak_rss, peak_tasks) = (
+        std::sync::Arc::new(std::sync::Mutex::new(before)),
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    );
+    let sampler = {
+        let (peak_rss, peak_tasks, engine) =
+            (peak_rss.clone(), peak_tasks.clone(), h.engine.clone());
+        tokio::spawn(async move {
+            loop {
+                let now = rss_mb();
+                {
+                    let mut p = peak_rss.lock().unwrap();
+                    *p = p.max(now);
+                }
+                peak_tasks.fetch_max(
+                    engine.follow_up_tasks(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let callbacks: Vec<Vec<(String, String)>> = (0..EACH)
+        .flat_map(|i| orders.iter().map(move |o| (i, o)))
+        .map(|(i, order)| {
+            let (gid, number, n) = (
+                Harness::gateway_id(order),
+                order.order_number.to_string(),
+                i.to_string(),
+            );
+            signed(&[
+                ("mdOrder", gid.as_str()),
+                ("orderNumber", number.as_str()),
+                ("operation", "deposited"),
+                ("status", "1"),
+                ("attempt", n.as_str()),
+            ])
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in callbacks.chunks(64) {
+        let sent = futures_util::future::join_all(chunk.iter().map(|p| {
+            let (http, url) = (&http, h.callback_url.clone());
+            async move {
+                http.get(url)
+                    .query(p)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        }))
+        .await;
+        assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
+        assert!(
+            h.engine.follow_queue_len() <= chasti::orders::FOLLOW_UPS_MAX,
+            "the follow-up queue is bounded"
+        );
+    }
+    let sent_in = started.elapsed();
+    crate::common::wait_until("every order paid", Duration::from_secs(180), || {
+        orders
+            .iter()
+            .all(|o| h.engine.get(&o.id).unwrap().state.kind() == StateKind::Paid)
+    })
+    .await;
+    // The looks the later rounds asked for (one per order per spacing) drain at the shared rate.
+    crate::common::wait_until("the follow-ups drain", Duration::from_secs(180), || {
+        h.engine.follow_ups_in_flight() == 0
+    })
+    .await;
+    sampler.abort();
+    let peak = *peak_rss.lock().unwrap();
+    let tasks = peak_tasks.load(std::sync::atomic::Ordering::Relaxed);
+    let looks = looks(&h, None).len();
+    eprintln!(
+        "{} callbacks in {sent_in:?}, settled in {:?}; {looks} status calls; at most {tasks} follow-up tasks; RSS {before:.1} MB before, peak {peak:.1} MB",
+        callbacks.len(),
+        started.elapsed()
+    );
+    assert!(
+        tasks <= chasti::orders::FOLLOW_UP_WORKERS,
+        "{tasks} follow-up tasks at once: a task per order is what the storm must not cause"
+    );
+    assert!(
+        peak - before < 64.0,
+        "RSS grew from {before:.1} to {peak:.1} MB under {} callbacks",
+        callbacks.len()
+    );
+    assert!(
+        looks <= ORDERS * (2 + started.elapsed().as_secs() as usize),
+        "{looks} status calls: one per order per spacing at most"
+    );
+}

@@ -159,6 +159,51 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
     assert!(contains(&got, &refund) && contains(&got, &reversal));
     assert_eq!(count(&got, &signer), 2, "both slips name the manager");
 
+    // A cashier reprints the reversal slip: a copy, still naming the manager who reversed,
+    // saying when and by whom it was printed again; the manager page's «Кто» still shows the
+    // reversal's author.
+    let (status, printed) = api
+        .call_as(
+            "POST",
+            &format!("/api/v1/orders/{paid_number}/reprint"),
+            Some(CASHIER),
+            Some("Иванова"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{printed}");
+    let copy = tm.code_page.encode("КОПИЯ");
+    let reprinted_by = tm.code_page.encode("Копия напечатана");
+    // The second copy of this test (the first was the held order's slip, above).
+    let got = paper.wait_until(|got| count(got, &copy) == 2 && count(got, &reprinted_by) == 2);
+    assert_eq!(
+        count(&got, &signer),
+        3,
+        "the copy names who reversed, not who reprinted"
+    );
+    let after_copy = &got[got.windows(copy.len()).rposition(|w| w == copy).unwrap()..];
+    assert!(
+        contains(after_copy, &tm.code_page.encode("till-1"))
+            && contains(after_copy, &tm.code_page.encode("(Иванова)")),
+        "the copy names who printed it again"
+    );
+    assert!(
+        !contains(after_copy, &tm.code_page.encode("Оформил: till-1")),
+        "the reprint is not the reversal"
+    );
+    let (_, view) = api
+        .call(
+            "GET",
+            &format!("/api/v1/orders/{paid_number}"),
+            Some(CASHIER),
+            None,
+        )
+        .await;
+    assert_eq!(
+        view["who"], "продал: till-1 (Иванова); отмена оплаты: boss (Сидорова)",
+        "{view}"
+    );
+
     // A number that is not there: 404 that names it, on every route.
     for (method, path) in [
         ("GET", "/api/v1/orders/T-1-261123-9999"),

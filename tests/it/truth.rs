@@ -328,3 +328,114 @@ async fn identical_failed_attempts_each_count() {
         closed.failed_attempts
     );
 }
+
+/// A backup restored after the bank moved money: the restored store learns from the bank the
+/// refund made after the backup, the payment and partial refund of an order open at backup
+/// time, and lists the sale made after the backup as «есть в банке, нет в кассе», whose
+/// number is never handed out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
+    let sandbox = std::sync::Arc::new(crate::common::sandbox().await);
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let options = || HarnessOptions {
+        dir: Some(dir.clone()),
+        ..HarnessOptions::default()
+    };
+    let key = |k: &str| chasti::domain::IdempotencyKey::parse(k).unwrap();
+    let rub = |r: u64| chasti::money::Kopecks::from_roubles(r).unwrap();
+    let mut h = Harness::with_sandbox(sandbox.clone(), options()).await;
+    let refunded = h
+        .engine
+        .create_sale(Harness::sale(700, Mode::OneStage))
+        .await
+        .unwrap();
+    sandbox.pay(Harness::gateway_id(&refunded)).unwrap();
+    h.wait_state(&refunded.id, "paid").await;
+    let open = h
+        .engine
+        .create_sale(Harness::sale(900, Mode::OneStage))
+        .await
+        .unwrap();
+    let backup = dir.path().join("backup.db");
+    h.engine.store().backup_to(&backup).unwrap();
+
+    // After the backup: a full refund, the open order paid and partly refunded, a new sale.
+    h.engine
+        .refund(&refunded.id, None, &key("after-1"), None)
+        .await
+        .unwrap();
+    sandbox.pay(Harness::gateway_id(&open)).unwrap();
+    h.wait_state(&open.id, "paid").await;
+    h.engine
+        .refund(&open.id, Some(rub(300)), &key("after-2"), None)
+        .await
+        .unwrap();
+    let later = h
+        .engine
+        .create_sale(Harness::sale(1499, Mode::OneStage))
+        .await
+        .unwrap();
+    sandbox.pay(Harness::gateway_id(&later)).unwrap();
+    h.wait_state(&later.id, "paid").await;
+    h.stop().await.unwrap();
+    drop(h);
+
+    // The store lost with its till: the backup goes onto a new one (no counters carry over).
+    for suffix in ["orders.db", "orders.db-wal", "orders.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(suffix));
+    }
+    let restored = chasti::store::Store::restore(
+        &backup,
+        &dir.path().join("orders"),
+        chasti::store::StoreOptions::default(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.orders, 2);
+
+    let h = Harness::with_sandbox(sandbox.clone(), options()).await;
+    crate::common::wait_until(
+        "the restored store is checked against the bank",
+        Duration::from_secs(30),
+        || h.engine.store().restore_check().unwrap().is_none(),
+    )
+    .await;
+    let now = h.engine.get(&refunded.id).unwrap();
+    assert_eq!(now.state.name(), "refunded", "{:?}", now.state);
+    assert_eq!(now.refunded, rub(700));
+    assert!(
+        now.history
+            .iter()
+            .any(|e| e.text().contains("узнан у банка после восстановления")),
+        "{:#?}",
+        now.history
+    );
+    let now = h.engine.get(&open.id).unwrap();
+    assert_eq!(now.state.name(), "partially_refunded", "{:?}", now.state);
+    assert_eq!((now.deposited, now.refunded), (rub(900), rub(300)));
+
+    let only = h.engine.store().bank_only().unwrap();
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(only[0].order_number, later.order_number.as_str());
+    assert_eq!((only[0].amount, only[0].status), (rub(1499), 2));
+    let till = TillClient::new(h.api());
+    let (_, list) = till
+        .call("GET", "/api/v1/orders", Some(MANAGER), None)
+        .await;
+    assert_eq!(
+        list["bank_only"][0]["order_number"],
+        later.order_number.as_str(),
+        "{list}"
+    );
+    let next = h
+        .engine
+        .create_sale(Harness::sale(10, Mode::OneStage))
+        .await
+        .unwrap();
+    assert_ne!(
+        next.order_number, later.order_number,
+        "the bank's number is not reused"
+    );
+    assert_eq!(next.state.name(), "awaiting_payment");
+}

@@ -242,6 +242,7 @@ pub async fn reprint(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued, or sent before to this number", body = SmsView),
+        (status = 400, description = "The body is not a JSON object", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The order has no payable link now", body = ErrorBody),

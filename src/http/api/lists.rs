@@ -37,16 +37,51 @@ pub struct ListQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page (JSON list only).
     cursor: Option<String>,
-    /// CSV only: add a column with each order's whole history.
-    history: Option<bool>,
+    /// CSV only: `true` adds a column with each order's whole history (`true`/`false`,
+    /// `1`/`0`).
+    history: Option<String>,
 }
 
-/// A day as people write it here: `2026-11-23` or `23.11.2026`.
+/// The first and the last day a list may name: chasti keeps no orders from before 2020, and a
+/// year past 2100 is a typo (or a probe), not a day to look for sales.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2020, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2100, 12, 31) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+
+/// A day as people write it here: `2026-11-23` or `23.11.2026`, from 2020 to 2100.
 pub fn parse_day(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    // chrono's %Y also reads a signed year (`-0001`): a day people write has none.
+    if text.starts_with(['-', '+']) {
+        return None;
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%d.%m.%Y"))
-        .ok()
+        .ok();
+    day.filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))
+}
+
+/// A query value; an empty one (`day=`) is the same as none, as a form sends it.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `history=`: true or false in the usual spellings.
+fn read_flag(value: &Option<String>) -> Result<bool, FieldProblem> {
+    match given(value) {
+        None => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(FieldProblem {
+            field: "history".into(),
+            problem: format!("«{}»: допустимо true или false", shown(other)),
+        }),
+    }
 }
 
 pub(super) struct Range {
@@ -55,17 +90,22 @@ pub(super) struct Range {
     pub(super) state: Option<StateKind>,
     limit: usize,
     after: Option<uuid::Uuid>,
+    /// CSV: a column with each order's history.
+    pub(super) history: bool,
 }
 
 pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
     let mut errors = Vec::new();
     let mut day = |name: &str, value: &Option<String>| -> Option<NaiveDate> {
-        let text = value.as_deref()?;
+        let text = given(value)?;
         let parsed = parse_day(text);
         if parsed.is_none() {
             errors.push(FieldProblem {
                 field: name.into(),
-                problem: format!("«{text}»: дата в виде ДД.ММ.ГГГГ (или ГГГГ-ММ-ДД)"),
+                problem: format!(
+                    "«{}»: дата в виде ДД.ММ.ГГГГ (или ГГГГ-ММ-ДД), с 01.01.2020 по 31.12.2100",
+                    shown(text)
+                ),
             });
         }
         parsed
@@ -99,7 +139,7 @@ pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
             problem: format!("диапазон не длиннее {MAX_DAYS} дней"),
         });
     }
-    let limit = match q.limit.as_deref().map(str::trim) {
+    let limit = match given(&q.limit) {
         None => PAGE,
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
@@ -112,7 +152,7 @@ pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
             }
         },
     };
-    let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let after = match given(&q.cursor) {
         None => None,
         Some(text) => {
             let cursor = uuid::Uuid::try_parse(text).ok();
@@ -128,7 +168,7 @@ pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
             cursor
         }
     };
-    let state = match &q.state {
+    let state = match given(&q.state) {
         None => None,
         Some(s) => {
             let kind = StateKind::parse(s);
@@ -136,12 +176,16 @@ pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
                 let names: Vec<&str> = StateKind::ALL.iter().map(|k| k.name()).collect();
                 errors.push(FieldProblem {
                     field: "state".into(),
-                    problem: format!("«{s}»: допустимо {}", names.join(", ")),
+                    problem: format!("«{}»: допустимо {}", shown(s), names.join(", ")),
                 });
             }
             kind
         }
     };
+    let history = read_flag(&q.history).unwrap_or_else(|problem| {
+        errors.push(problem);
+        false
+    });
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -151,6 +195,7 @@ pub(super) fn read_range(api: &Api, q: &ListQuery) -> Result<Range, ApiError> {
         state,
         limit,
         after,
+        history,
     })
 }
 
@@ -214,6 +259,11 @@ pub async fn list_orders(
         net_paid_text: total.net.to_string(),
         days,
         total,
+        bank_only: api
+            .engine
+            .store()
+            .bank_only()
+            .map_err(crate::orders::EngineError::from)?,
     }))
 }
 
@@ -239,7 +289,7 @@ pub async fn orders_csv(
     let range = read_range(&api, &q)?;
     let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
     let orders = api.engine.orders_between(range.from, range.to);
-    let with_history = q.history.unwrap_or(false);
+    let with_history = range.history;
     let mut head = String::from("\u{feff}");
     head.push_str(CSV_HEADER.trim_end_matches("\r\n"));
     head.push_str(if with_history {
@@ -337,6 +387,17 @@ mod tests {
         assert_eq!(parse_day("2026-11-23"), Some(d));
         assert_eq!(parse_day("23.11.2026"), Some(d));
         assert_eq!(parse_day("11/23/2026"), None);
+        for out_of_range in [
+            "-0001-01-01",
+            "0000-01-01",
+            "2019-12-31",
+            "2101-01-01",
+            "+2026-11-23",
+        ] {
+            assert_eq!(parse_day(out_of_range), None, "{out_of_range}");
+        }
+        assert_eq!(parse_day("01.01.2020"), Some(FIRST_DAY));
+        assert_eq!(parse_day("2100-12-31"), Some(LAST_DAY));
         assert_eq!(quoted("a;b"), "\"a;b\"");
         assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(text_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");

@@ -43,7 +43,13 @@ pub fn read_sale(
         Description::parse(s).map_err(|e| e.ru)
     });
     let till = f.optional("till", "", |s| TillId::parse(s).map_err(|e| e.ru));
-    let phone = f.optional("phone", "", |s| Phone::parse(s).map_err(|e| e.ru));
+    // An empty phone is no phone: a POS form sends the field whether or not it was filled in.
+    let phone = f
+        .optional("phone", "", |s| match s.trim() {
+            "" => Ok(None),
+            s => Phone::parse(s).map(Some).map_err(|e| e.ru),
+        })
+        .flatten();
     let key = f.required(
         "idempotency_key",
         "ключ, одинаковый для повторов одной продажи (1–64 символа, например UUID)",

@@ -28,7 +28,7 @@ pub struct SaleBody {
     /// The same key for every retry of one sale (a UUID is good).
     pub idempotency_key: IdempotencyKey,
     /// The customer's mobile number: the payment link is also sent there by SMS (any usual
-    /// spelling: `+7 912 345-67-89`, `8 (912) 3456789`).
+    /// spelling: `+7 912 345-67-89`, `8 (912) 3456789`); empty or absent: no SMS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
 }
@@ -65,8 +65,10 @@ pub struct SmsView {
 /// `POST /api/v1/orders/{id}/refund`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefundBody {
-    /// Roubles as a string; all that is left when absent.
+    /// Roubles as a string (`300.00`); all that is left when absent. Never empty: an empty
+    /// amount is refused rather than read as «all».
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "300.00", min_length = 1, max_length = 32)]
     pub amount: Option<String>,
     /// The same key for every retry of this refund: it is refunded once.
     pub idempotency_key: IdempotencyKey,
@@ -246,6 +248,10 @@ pub struct OrderList {
     /// What the shop keeps in the range: taken minus reversed minus refunded.
     pub net_paid: Kopecks,
     pub net_paid_text: String,
+    /// Orders the bank has under this store's numbers and the store lacks, found after a
+    /// restore («есть в банке, нет в кассе»): whatever the range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bank_only: Vec<crate::store::BankOnly>,
 }
 
 /// One field's problem, in Russian.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Orders that may wait for a callback-caused look at once (each entry is a few dozen bytes).
 pub const PENDING_MAX: usize = 10_000;
 /// Workers making callback-caused looks at once (each waits for the shared rate first).
-pub(super) const WORKERS: usize = 4;
+pub const WORKERS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

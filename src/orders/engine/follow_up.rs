@@ -4,7 +4,7 @@
 use super::{Engine, EngineError};
 use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::Order;
-use crate::orders::reconcile::{decide, decide_reported, FollowUp};
+use crate::orders::reconcile::{decide, decide_reported, learn_after_restore, FollowUp};
 use crate::orders::state::State;
 use crate::orders::transition::Input;
 
@@ -75,6 +75,22 @@ impl Engine {
         report: &OrderStatusReport,
         failures: u32,
     ) -> Result<Order, EngineError> {
+        if self
+            .inner
+            .restoring
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // After a restore: what the bank did since the backup, a step at a time.
+            for _ in 0..4 {
+                let learned = learn_after_restore(&order, report);
+                if learned.is_empty() {
+                    break;
+                }
+                for input in learned {
+                    order = self.transition(&order, input).await?;
+                }
+            }
+        }
         let (inputs, follow_up) =
             decide_reported(&order, report, self.now(), &self.policy(), failures);
         for input in inputs {

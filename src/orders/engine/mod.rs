@@ -7,10 +7,12 @@
 //! [`poller`] runs recovery and the polling loop.
 
 mod actions;
+mod after_restore;
 mod callbacks;
 mod cancel;
 mod clock;
 mod follow_queue;
+pub use follow_queue::{PENDING_MAX as FOLLOW_UPS_MAX, WORKERS as FOLLOW_UP_WORKERS};
 mod follow_up;
 mod lists;
 mod locks;
@@ -160,6 +162,9 @@ struct Inner {
     /// recovery's work (sales made since settle themselves).
     interrupted: Vec<uuid::Uuid>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The store was restored from a backup and is not yet checked against the bank: a look
+    /// learns the money the bank moved since the backup instead of calling it a conflict.
+    restoring: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -191,8 +196,16 @@ impl Engine {
                 Vec::new()
             }
         };
+        let restoring = match store.restore_check() {
+            Ok(check) => check.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "whether the store was restored could not be read");
+                false
+            }
+        };
         Engine {
             inner: Arc::new(Inner {
+                restoring: std::sync::atomic::AtomicBool::new(restoring),
                 store,
                 gateway,
                 settings,
@@ -280,6 +293,11 @@ impl Engine {
     /// Callback follow-ups under way (a test waits for none before asserting "nothing moved").
     pub fn follow_ups_in_flight(&self) -> usize {
         self.inner.follow_ups.len() + lock(&self.inner.follow_queue).waiting()
+    }
+
+    /// Tasks making callback-caused looks now (at most `FOLLOW_UP_WORKERS`).
+    pub fn follow_up_tasks(&self) -> usize {
+        self.inner.follow_ups.len()
     }
 
     /// Orders the callback follow-up queue keeps (bounded by `PENDING_MAX`).

@@ -161,6 +161,18 @@ impl Engine {
                 }
             })
         };
+        let restore_check = {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                // After recovery: the interrupted orders first, then what a restore left.
+                if let Err(e) = recovering.await {
+                    tracing::error!(error = %e, "the recovery task failed");
+                }
+                if let Err(e) = engine.check_after_restore().await {
+                    tracing::error!(error = %e, "the check after a restore stopped; it carries on at the next start");
+                }
+            })
+        };
         let mut pruned_at: Option<Instant> = None;
         while !self.is_stopping() {
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -175,7 +187,7 @@ impl Engine {
                 _ = self.stopping() => {}
             }
         }
-        if let Err(e) = recovering.await {
+        if let Err(e) = restore_check.await {
             tracing::error!(error = %e, "the recovery task failed");
         }
         tracing::info!("poller stopped");
