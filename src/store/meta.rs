@@ -78,41 +78,48 @@ pub(super) fn get_meta(
         .map_err(StoreError::sqlite("reading meta"))
 }
 
+/// Rows of (prefix, till, day, a number) as counters: the counters themselves, or what a
+/// restore still has to ask the bank about (`restore_probes`, whose number is the next one).
+pub(super) fn read_counters(
+    conn: &rusqlite::Connection,
+    table: &'static str,
+    number: &'static str,
+    during: &'static str,
+) -> Result<Vec<Counter>, StoreError> {
+    let sql = format!("SELECT prefix, till, day, {number} FROM {table} ORDER BY day, prefix, till");
+    let mut s = conn
+        .prepare_cached(&sql)
+        .map_err(StoreError::sqlite(during))?;
+    let rows = s
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u64>(3)?,
+            ))
+        })
+        .map_err(StoreError::sqlite(during))?;
+    rows.map(|row| {
+        let (prefix, till, day, last) = row.map_err(StoreError::sqlite(during))?;
+        let day =
+            keys::day_of(&day).ok_or_else(|| StoreError::corrupt(table, format!("day «{day}»")))?;
+        Ok(Counter {
+            prefix,
+            till,
+            day,
+            last,
+        })
+    })
+    .collect()
+}
+
 pub(super) const SMS_REPORT_KEY: &str = "sms_report_key";
 
 impl Store {
     /// The order-number counters.
     pub fn counters(&self) -> Result<Vec<Counter>, StoreError> {
-        self.read(|conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT prefix, till, day, last FROM counters ORDER BY day, prefix, till",
-                )
-                .map_err(StoreError::sqlite("reading the counters"))?;
-            let rows = s
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, u64>(3)?,
-                    ))
-                })
-                .map_err(StoreError::sqlite("reading the counters"))?;
-            rows.map(|row| {
-                let (prefix, till, day, last) =
-                    row.map_err(StoreError::sqlite("reading the counters"))?;
-                let day = keys::day_of(&day)
-                    .ok_or_else(|| StoreError::corrupt("counters", format!("day «{day}»")))?;
-                Ok(Counter {
-                    prefix,
-                    till,
-                    day,
-                    last,
-                })
-            })
-            .collect()
-        })
+        self.read(|conn| read_counters(conn, "counters", "last", "reading the counters"))
     }
 
     /// The last number handed out for a till on a day (0: none yet).

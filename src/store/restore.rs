@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::meta::{get_meta, raise, set_meta, Counter};
+use super::meta::{get_meta, raise, read_counters, set_meta, Counter};
 use super::{keys, Store, StoreError, StoreOptions};
 
 const RESTORED_AT: &str = "restore_check_since";
@@ -198,34 +198,12 @@ impl Store {
     /// The next number to ask the bank about, for each till and day a restore left.
     pub fn restore_probes(&self) -> Result<Vec<Counter>, StoreError> {
         self.read(|conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT prefix, till, day, next FROM restore_probes ORDER BY day, prefix, till",
-                )
-                .map_err(StoreError::sqlite("reading the numbers to ask about"))?;
-            let rows = s
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, u64>(3)?,
-                    ))
-                })
-                .map_err(StoreError::sqlite("reading the numbers to ask about"))?;
-            rows.map(|row| {
-                let (prefix, till, day, next) =
-                    row.map_err(StoreError::sqlite("reading the numbers to ask about"))?;
-                let day = keys::day_of(&day)
-                    .ok_or_else(|| StoreError::corrupt("restore_probes", format!("day «{day}»")))?;
-                Ok(Counter {
-                    prefix,
-                    till,
-                    day,
-                    last: next,
-                })
-            })
-            .collect()
+            read_counters(
+                conn,
+                "restore_probes",
+                "next",
+                "reading the numbers to ask about",
+            )
         })
     }
 

@@ -139,11 +139,26 @@ fn move_aside(folder: &Path) -> Result<(), StoreError> {
 
 /// Imports the sled store in `folder` into a new database at `into`, in one transaction.
 pub fn import_folder(folder: &Path, into: &Path) -> Result<ImportSummary, StoreError> {
-    let db = sled::Config::new()
-        .path(folder)
-        .cache_capacity(2 << 20)
-        .open()
-        .map_err(|e| failed(folder, format!("sled could not open it: {e}")))?;
+    // sled 0.34 releases its file lock only when its background flusher lets go of the last
+    // handle, a moment after the handle is dropped (a 0.1 daemon that just stopped, or a
+    // handle this process just closed): a lock refused is asked again for up to two seconds.
+    let open = || {
+        sled::Config::new()
+            .path(folder)
+            .cache_capacity(2 << 20)
+            .open()
+    };
+    let mut tries = 0;
+    let db = loop {
+        match open() {
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    }
+    .map_err(|e| failed(folder, format!("sled could not open it: {e}")))?;
     let sled_error = |e: sled::Error| failed(folder, e);
     let mut conn = schema::connect(into, schema::Role::Writer, 8 << 10)?;
     schema::migrate(&mut conn, into)?;
