@@ -77,7 +77,9 @@ string_type!(
     Phone,
     "A Russian mobile number; any usual spelling is accepted and kept as +79XXXXXXXXX.",
     40,
-    None
+    // The spellings `parse` takes: +7, 7 or 8 (or nothing) before ten digits starting with 9,
+    // with spaces, brackets, dots and dashes anywhere between.
+    Some(r"^ *(\+7|7|8)?[ ().\-]*9([ ().\-]*[0-9]){9}[ ().\-]*$")
 );
 
 #[cfg(test)]

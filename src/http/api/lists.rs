@@ -25,20 +25,33 @@ const MAX_PAGE: usize = 500;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// One Moscow day, `YYYY-MM-DD` or `ДД.ММ.ГГГГ`; today when neither it nor `from` is given.
+    /// One Moscow day, `YYYY-MM-DD` or `ДД.ММ.ГГГГ`, 2020–2100; today when neither it nor
+    /// `from` is given.
+    #[param(
+        pattern = r"^((20[2-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])|(0[1-9]|[12][0-9]|3[01])\.(0[1-9]|1[0-2])\.(20[2-9][0-9]|2100))$"
+    )]
     day: Option<String>,
     /// The first day of a range (with `to`).
+    #[param(
+        pattern = r"^((20[2-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])|(0[1-9]|[12][0-9]|3[01])\.(0[1-9]|1[0-2])\.(20[2-9][0-9]|2100))$"
+    )]
     from: Option<String>,
-    /// The last day of a range (with `from`).
+    /// The last day of a range (with `from`), at most 366 days after it.
+    #[param(
+        pattern = r"^((20[2-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])|(0[1-9]|[12][0-9]|3[01])\.(0[1-9]|1[0-2])\.(20[2-9][0-9]|2100))$"
+    )]
     to: Option<String>,
     /// Only orders in this state (e.g. `paid`).
+    #[param(value_type = Option<StateKind>)]
     state: Option<String>,
     /// Orders on a page: 1–500, 100 when absent (JSON list only).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page (JSON list only).
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
-    /// CSV only: `true` adds a column with each order's whole history (`true`/`false`,
-    /// `1`/`0`).
+    /// CSV only: `true` adds a column with each order's whole history (`1`/`0` are read too).
+    #[param(value_type = Option<bool>)]
     history: Option<String>,
 }
 

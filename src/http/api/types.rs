@@ -15,7 +15,11 @@ use crate::orders::{Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund,
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SaleBody {
     /// Roubles as a string: `1499`, `1499.50`, `1 499,50`. JSON numbers are refused: no floats.
-    #[schema(example = "1499.00")]
+    /// More than zero and at most `orders.max_amount` (1 000 000 ₽ as shipped).
+    #[schema(
+        example = "1499.00",
+        pattern = r"^ *\+?[0-9][0-9 ]{0,12}([.,][0-9]{1,2})? *$"
+    )]
     pub amount: String,
     /// `one-stage` (the default) or `two-stage` (hold, then deposit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +72,12 @@ pub struct RefundBody {
     /// Roubles as a string (`300.00`); all that is left when absent. Never empty: an empty
     /// amount is refused rather than read as «all».
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "300.00", min_length = 1, max_length = 32)]
+    #[schema(
+        example = "300.00",
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^ *\+?[0-9][0-9 ]{0,12}([.,][0-9]{1,2})? *$"
+    )]
     pub amount: Option<String>,
     /// The same key for every retry of this refund: it is refunded once.
     pub idempotency_key: IdempotencyKey,
