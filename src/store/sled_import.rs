@@ -141,7 +141,8 @@ fn move_aside(folder: &Path) -> Result<(), StoreError> {
 pub fn import_folder(folder: &Path, into: &Path) -> Result<ImportSummary, StoreError> {
     // sled 0.34 releases its file lock only when its background flusher lets go of the last
     // handle, a moment after the handle is dropped (a 0.1 daemon that just stopped, or a
-    // handle this process just closed): a lock refused is asked again for up to two seconds.
+    // handle this process just closed; seen to take seconds on a loaded machine): a lock refused
+    // is asked again for up to ten seconds.
     let open = || {
         sled::Config::new()
             .path(folder)
@@ -151,7 +152,9 @@ pub fn import_folder(folder: &Path, into: &Path) -> Result<ImportSummary, StoreE
     let mut tries = 0;
     let db = loop {
         match open() {
-            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 => {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && tries < 200 =>
+            {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
