@@ -67,7 +67,7 @@ impl DaemonApi {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("chasti не отвечает на {}: {}", self.base, e.without_url()))?;
+            .map_err(|e| unreachable(&self.base, e))?;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         if status == 401 {
@@ -97,11 +97,7 @@ impl DaemonApi {
                 if e.is_connect() {
                     None
                 } else {
-                    Some(format!(
-                        "chasti не отвечает на {}: {}",
-                        self.base,
-                        e.without_url()
-                    ))
+                    Some(unreachable(&self.base, e))
                 }
             })?;
         let status = response.status().as_u16();
@@ -204,7 +200,7 @@ impl DaemonApi {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| format!("chasti не отвечает: {}", e.without_url()))?;
+            .map_err(|e| unreachable(&self.base, e))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
@@ -217,4 +213,20 @@ impl DaemonApi {
 /// A path segment: an order number or id never needs escaping, anything else is escaped.
 fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// Why the daemon did not answer, in the cashier's words, with what to do.
+fn unreachable(base: &str, e: reqwest::Error) -> String {
+    if e.is_connect() {
+        format!(
+            "chasti не запущен или не слушает {base}: соединение не установлено.\n  Запустите: sudo systemctl start chasti (состояние: systemctl status chasti). Адрес берётся из api.listen в конфиге, --api-url или CHASTI_API."
+        )
+    } else if e.is_timeout() {
+        format!("chasti на {base} не ответил вовремя. Повторите; если так и останется, посмотрите журнал: journalctl -u chasti")
+    } else {
+        format!(
+            "связь с chasti на {base} прервалась ({}). Повторите.",
+            e.without_url()
+        )
+    }
 }

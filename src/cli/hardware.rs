@@ -165,7 +165,8 @@ pub async fn print_test(config_path: &Path, name: &str) -> Result<(), String> {
             println!("printed");
             Ok(())
         }
-        Ok(Err(e)) => Err(e.to_string()),
+        // A test slip is not queued: never say it is kept.
+        Ok(Err(e)) => Err(format!("тестовый чек не напечатан: {}", e.cause())),
         Err(_) => Err("the printer took longer than 30 s".into()),
     }
 }

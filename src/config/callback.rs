@@ -66,6 +66,34 @@ impl CallbackConfig {
     }
 }
 
+/// The shortest and longest symmetric key taken. The bank's cabinet issues keys of about 26
+/// letters and digits; a few characters are a typo or a placeholder, which would make every
+/// callback fail its checksum (or, worse, be easy to forge).
+const KEY_CHARS: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// A symmetric callback key of a usable form. The error never shows the key.
+fn check_key(key: &str, fail: &Fail) -> Result<(), ConfigError> {
+    if key.contains("-----BEGIN") {
+        return Err(fail(
+            "callback.key",
+            "found a PEM block; allowed: the HMAC key as text here, or the bank's RSA public key in a file named by callback.public_key_file".to_string(),
+        ));
+    }
+    let chars = key.chars().count();
+    if !KEY_CHARS.contains(&chars) || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail(
+            "callback.key",
+            format!(
+                "found a key of {chars} characters{}; allowed: the callback key from the merchant cabinet, {}–{} characters without spaces (or CHASTI_CALLBACK_KEY)",
+                if key.chars().any(|c| c.is_whitespace() || c.is_control()) { " with spaces or control characters" } else { "" },
+                KEY_CHARS.start(),
+                KEY_CHARS.end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn check_callback(
     c: RawCallback,
     env: &dyn Fn(&str) -> Option<String>,
@@ -93,6 +121,9 @@ pub(super) fn check_callback(
         .map(Secret::new)
         .or(c.key)
         .filter(|k| !k.is_empty());
+    if let Some(key) = &key {
+        check_key(key.expose(), fail)?;
+    }
     let public_key = match &c.public_key_file {
         None => None,
         Some(file) => {

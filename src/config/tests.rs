@@ -206,6 +206,16 @@ fn each_bad_config_has_its_own_message() {
             "`kannel`",
         ),
         ("[gateway\n".to_string(), "(syntax)", ""),
+        (
+            format!("{GOOD}[callback]\nkey = \"abc\"\n"),
+            "callback.key",
+            "found a key of 3 characters; allowed: the callback key from the merchant cabinet, 16–256",
+        ),
+        (
+            format!("{GOOD}[callback]\nkey = \"-----BEGIN PUBLIC KEY----- ABCDEFGHIJKLMNOP\"\n"),
+            "callback.key",
+            "callback.public_key_file",
+        ),
     ];
     let mut seen = std::collections::HashSet::new();
     for (text, key, needle) in cases {
@@ -222,7 +232,9 @@ fn unsigned_callbacks_on_a_reachable_address_need_saying_so() {
     let open = format!("{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\nallow_unsigned = true\n");
     let config = parse(&open).unwrap();
     assert!(config.callback.unsigned() && config.callback.allow_unsigned);
-    let signed = format!("{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\nkey = \"k\"\n");
+    let signed = format!(
+        "{GOOD}[callback]\nlisten = \"0.0.0.0:8081\"\nkey = \"ooc7slpvc61k4nd1mf8vr00a9b\"\n"
+    );
     assert!(!parse(&signed).unwrap().callback.unsigned());
     // Loopback (behind the shop's reverse proxy): allowed unsigned, as before.
     assert!(parse(GOOD).unwrap().callback.unsigned());

@@ -87,6 +87,13 @@ pub fn open(settings: &PortSettings, timeout: Duration) -> Result<Box<dyn Link>,
         port: settings.path.display().to_string(),
         detail,
     };
+    // A path that names a regular file (a typo, or a file left where a device belongs) would
+    // fail deep in the serial driver as «Not a typewriter»: say what it is.
+    if std::fs::metadata(&settings.path).is_ok_and(|m| m.is_file()) {
+        return Err(failed(
+            "это обычный файл, а не устройство: укажите порт принтера (например /dev/ttyUSB0, /dev/serial/by-id/… или /dev/usb/lp0)".into(),
+        ));
+    }
     match Transport::of(&settings.path) {
         Transport::Serial => {
             let flow = match settings.flow {

@@ -69,6 +69,20 @@ pub enum DeviceError {
     Stopped,
 }
 
+impl DeviceError {
+    /// The cause alone, without the promise that the slip is kept (a test slip is not).
+    pub fn cause(&self) -> String {
+        match self {
+            DeviceError::PaperOut => "в принтере закончилась бумага".into(),
+            DeviceError::CoverOpen => "у принтера открыта крышка".into(),
+            DeviceError::Offline => "принтер не готов (offline)".into(),
+            DeviceError::NoAnswer => "принтер не отвечает; проверьте питание и кабель".into(),
+            DeviceError::Port { port, detail } => format!("порт {port} недоступен: {detail}"),
+            DeviceError::Stopped => "принтер остановлен".into(),
+        }
+    }
+}
+
 /// What happened to a slip, for listeners (logs, metrics, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterEvent {

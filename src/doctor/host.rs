@@ -113,6 +113,9 @@ pub fn store_for_owner(config: &Config, service_uid: Option<u32>) -> Check {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    // A relative store.path is where `serve` started from, as `serve` reads it: resolve it
+    // the same way, so a missing folder under a writable one is fine (serve creates it).
+    let folder = std::path::absolute(&folder).unwrap_or(folder);
     let Some(existing) = folder.ancestors().find(|a| a.exists()) else {
         return check(
             "store",
@@ -228,6 +231,11 @@ pub fn devices(config: &Config) -> Vec<Check> {
         let transport = Transport::of(&p.port.path);
         let opened = link::open(&p.port, Duration::from_millis(500));
         let verdict = match opened {
+            Err(e) if p.port.path.is_file() => check(
+                "printer",
+                Verdict::Fail,
+                format!("{}: {} ({e})", p.name, p.port.path.display()),
+            ),
             Err(e) => {
                 let hint = match transport {
                     Transport::Serial => "check the cable, the path (ls -l /dev/serial/by-id) and that the user is in the dialout group",

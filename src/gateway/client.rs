@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
+use super::codes::ErrorCode;
 use super::error::{excerpt, GatewayError};
 use super::tls::{client_config, TrustSettings};
 use super::types::{
@@ -360,6 +361,14 @@ impl GatewayClient {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &outcome {
             Ok(_) => tracing::debug!(%method, elapsed_ms, "gateway call ok"),
+            // «Unknown order» to a status call is an answer, not a failure: the start's
+            // credential probe, a lookup by number and the checks after a restore expect it.
+            Err(GatewayError::Refused {
+                code: ErrorCode::UnknownOrder,
+                ..
+            }) if matches!(method, Method::OrderStatusExtended | Method::OrderStatus) => {
+                tracing::debug!(%method, elapsed_ms, "the gateway does not know the order")
+            }
             // The error text carries method, host and the bank's message; never credentials.
             Err(e) => tracing::warn!(%method, elapsed_ms, error = %e, "gateway call failed"),
         }

@@ -456,6 +456,13 @@ fn every_command_takes_the_slips_number_and_says_who_did_what() {
         "the log names who deposited and refunded"
     );
     assert!(!log.contains("demo-manager-token-change-me"));
+    // The start's credential probe expects «unknown order»: not a warning.
+    assert!(log.contains("credentials accepted by the gateway"), "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("WARN") && l.contains("errorCode 6")),
+        "{log}"
+    );
     assert!(!log.contains("demo-cashier-token-change-me"));
 }
 
@@ -512,4 +519,76 @@ async fn send_link_and_sale_phone_on_the_command_line() {
     sandbox_pay(&d, &sale.link);
     let (ok, rest) = sale.finish();
     assert!(ok && rest.contains("Оплачено"), "{rest}");
+}
+
+/// With no daemon at the address, a cashier's command says so in Russian with the fix.
+#[test]
+fn a_command_with_the_daemon_down_says_how_to_start_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chasti.toml");
+    std::fs::write(&config, include_str!("../../config/chasti.toml")).unwrap();
+    let port = crate::common::free_port();
+    let (ok, said) = crate::common::run_output(
+        Command::new(BIN)
+            .args(["status", "S1-1-261202-0001", "--config"])
+            .arg(&config)
+            .env("CHASTI_API", format!("http://127.0.0.1:{port}"))
+            .env("CHASTI_TOKEN", "demo-cashier-token-change-me"),
+    );
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("chasti не запущен или не слушает")
+            && said.contains("systemctl start chasti"),
+        "{said}"
+    );
+    assert!(!said.contains("error sending request"), "{said}");
+}
+
+/// A printer port that names a regular file: `print-test` and `doctor` say it is a file, not a
+/// device, and the test slip is not claimed to be kept.
+#[test]
+fn a_printer_port_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_device = dir.path().join("ttyUSB0");
+    std::fs::write(&not_a_device, b"").unwrap();
+    let config = dir.path().join("chasti.toml");
+    let text = format!(
+        "{}\n[[printer]]\nname = \"receipt\"\nprofile = \"epson-tm-t20iii\"\nport = {:?}\n",
+        include_str!("../../config/chasti.toml"),
+        not_a_device.display().to_string()
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["print-test", "--printer", "receipt", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("это обычный файл, а не устройство"), "{said}");
+    let told = said
+        .lines()
+        .find(|l| l.starts_with("chasti: "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(told.contains("тестовый чек не напечатан"), "{told}");
+    assert!(
+        !told.contains("сохранён"),
+        "a test slip is not kept: {told}"
+    );
+
+    let parsed = chasti::config::Config::load(&config).unwrap();
+    let checks = chasti::doctor::devices(&parsed);
+    let printer = checks.iter().find(|c| c.name == "printer").unwrap();
+    assert_eq!(printer.verdict, chasti::doctor::Verdict::Fail);
+    assert!(
+        printer.detail.contains("обычный файл"),
+        "{}",
+        printer.detail
+    );
+    assert!(
+        !printer.detail.contains("check the cable"),
+        "{}",
+        printer.detail
+    );
 }

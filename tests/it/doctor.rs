@@ -124,7 +124,10 @@ fn unsigned_callbacks_warn_and_fail_the_go_live_check() {
         "{}",
         check.detail
     );
-    let signed = parse("environment = \"sandbox\"", "key = \"merchant-key\"\n");
+    let signed = parse(
+        "environment = \"sandbox\"",
+        "key = \"merchant-key-0123456789\"\n",
+    );
     assert_eq!(
         named(doctor::callback(&signed), "callback key", true).verdict,
         Verdict::Ok
@@ -367,4 +370,24 @@ async fn the_sms_provider_is_checked_without_sending() {
         down.detail
     );
     assert!(!down.detail.contains("kannel-pass"));
+}
+
+/// The shipped config's relative `store.path` in a fresh checkout: the folder does not exist
+/// yet, its parent (the directory `serve` starts in) is writable, so `serve` will create it.
+#[test]
+fn a_relative_store_path_whose_folder_serve_creates_is_ok() {
+    let relative = format!(
+        "target/doctor-fresh-{}/chasti-data/orders.db",
+        std::process::id()
+    );
+    let config = parse(
+        "environment = \"sandbox\"",
+        &format!("[store]\npath = {relative:?}\n"),
+    );
+    let check = doctor::store_for_owner(&config, None);
+    assert_eq!(check.verdict, Verdict::Ok, "{}", check.detail);
+    assert!(
+        !std::path::Path::new(&relative).parent().unwrap().exists(),
+        "doctor creates nothing"
+    );
 }

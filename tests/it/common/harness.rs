@@ -8,7 +8,7 @@ use chasti::secret::Secret;
 
 use super::{sandbox, store_released};
 
-pub const CALLBACK_KEY: &str = "orders-test-key";
+pub const CALLBACK_KEY: &str = "orders-test-key-0123";
 pub const CASHIER: &str = "cashier-token-0123456789";
 pub const MANAGER: &str = "manager-token-0123456789";
 
