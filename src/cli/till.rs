@@ -288,7 +288,20 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
             list.to.format("%d.%m.%Y")
         )
     };
-    println!("Заказы за {range} ({}):", list.total.count);
+    let state = args
+        .state
+        .as_deref()
+        .and_then(chasti::orders::StateKind::parse)
+        .map(|k| format!(" в состоянии «{}»", k.russian()))
+        .unwrap_or_default();
+    println!("Заказы за {range}{state}:");
+    // The widest state text, so a long one («Не удалось создать оплату») keeps the columns.
+    let width = chasti::orders::StateKind::ALL
+        .iter()
+        .map(|k| k.russian().chars().count())
+        .max()
+        .unwrap_or(24);
+    let mut shown = 0usize;
     loop {
         for o in &list.orders {
             let created = o
@@ -296,9 +309,10 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
                 .with_timezone(&chrono_tz::Europe::Moscow)
                 .format("%d.%m %H:%M МСК");
             println!(
-                "  {}  {:>16}  {:<22}  {}  {}",
+                "  {}  {:>16}  {:<width$}  {}  {}",
                 o.order_number, o.amount_text, o.state_text, created, o.id
             );
+            shown += 1;
         }
         match &list.next_cursor {
             Some(cursor) => {
@@ -309,20 +323,30 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
             None => break,
         }
     }
+    if state.is_empty() {
+        println!("Всего заказов: {shown}");
+    } else {
+        println!(
+            "Показано заказов: {shown} из {} за период",
+            list.total.count
+        );
+    }
+    let money = |d: &chasti::orders::DayTotals| {
+        format!(
+            "заказов {}, оплачено {}, отменено {}, возвращено {}, итого {}",
+            d.count, d.sold, d.reversed, d.refunded, d.net
+        )
+    };
     if list.days.len() > 1 {
         for d in list.days.iter().filter(|d| d.count > 0) {
-            println!(
-                "  {}: заказов {}, продано {}, отменено {}, возвращено {}, итого {}",
-                d.day.format("%d.%m.%Y"),
-                d.count,
-                d.sold,
-                d.reversed,
-                d.refunded,
-                d.net
-            );
+            println!("  {}: {}", d.day.format("%d.%m.%Y"), money(d));
         }
     }
-    println!("Итого оплачено: {}", list.net_paid_text);
+    println!("За период (все состояния): {}", money(&list.total));
+    println!(
+        "Итого оплачено (оплачено − отменено − возвращено): {}",
+        list.net_paid_text
+    );
     Ok(())
 }
 
@@ -330,10 +354,10 @@ fn print_order(o: &OrderView) {
     println!("Заказ {} ({})", o.order_number, o.id);
     println!("  сумма      {}", o.amount_text);
     println!("  состояние  {}", o.state_text);
-    if !o.refunded.is_zero() {
+    if !o.deposited.is_zero() {
         println!(
-            "  возвращено {}, можно вернуть ещё {}",
-            o.refunded, o.refundable
+            "  оплачено {}, отменено {}, возвращено {}, осталось {}, можно вернуть {}",
+            o.deposited, o.reversed, o.refunded, o.left, o.refundable
         );
     }
     if let Some(url) = &o.payment_url {

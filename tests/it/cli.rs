@@ -285,8 +285,18 @@ fn the_cli_sells_lists_and_reverses_through_the_running_daemon() {
     let (ok, list) = chasti(&d, &["orders", "--today"]);
     assert!(ok, "{list}");
     assert!(
-        list.contains("Оплачено") && list.contains("Итого оплачено: 1 499,00 ₽"),
+        list.contains("Оплачено")
+            && list.contains("Итого оплачено (оплачено − отменено − возвращено): 1 499,00 ₽")
+            && list.contains("За период (все состояния): заказов 1, оплачено 1 499,00 ₽, отменено 0,00 ₽, возвращено 0,00 ₽, итого 1 499,00 ₽"),
         "{list}"
+    );
+    // A state filter says what it shows and how many of the period's orders that is.
+    let (ok, none) = chasti(&d, &["orders", "--today", "--state", "reversed"]);
+    assert!(ok, "{none}");
+    assert!(
+        none.contains("в состоянии «Оплата отменена»:")
+            && none.contains("Показано заказов: 0 из 1 за период"),
+        "{none}"
     );
     let id = list
         .lines()
