@@ -92,7 +92,9 @@ pub struct RefundArgs {
 }
 
 pub(super) fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, String> {
-    let config = Config::load(config_path).ok();
+    let loaded = Config::load(config_path);
+    let unreadable = loaded.as_ref().err().map(|e| e.to_string());
+    let config = loaded.ok();
     let url = args
         .api_url
         .clone()
@@ -110,20 +112,40 @@ pub(super) fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<D
                     format!("{} (токен «{}»)", c.file.display(), t.name),
                 ),
                 None => {
-                    return Err(format!(
-                        "нужен токен: --token, CHASTI_TOKEN или [[api.tokens]] с ролью {} в {}",
-                        match role {
-                            Role::Cashier => "cashier",
-                            Role::Manager => "manager",
-                            Role::Screen => "screen",
-                        },
-                        config_path.display()
-                    ))
+                    let role = match role {
+                        Role::Cashier => "cashier",
+                        Role::Manager => "manager",
+                        Role::Screen => "screen",
+                    };
+                    return Err(no_token(config_path, role, unreadable.as_deref()));
                 }
             }
         }
     };
     DaemonApi::new(url, token, source)
+}
+
+/// Why no token was found, with the real cause: a config this user may not read is not a
+/// config without tokens.
+fn no_token(config_path: &Path, role: &str, unreadable: Option<&str>) -> String {
+    let denied = std::fs::File::open(config_path)
+        .err()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
+    if denied {
+        return format!(
+            "нет доступа к {}: этот пользователь не может прочитать конфиг (его читают root и группа chasti), а токен берётся оттуда.\n  Дайте кассе токен с ролью {role}: переменная CHASTI_TOKEN в окружении пользователя кассы (или --token), либо добавьте пользователя в группу chasti: sudo usermod -aG chasti $USER, затем войдите заново.",
+            config_path.display()
+        );
+    }
+    match unreadable {
+        Some(e) => format!(
+            "конфиг не читается ({e}); токен с ролью {role} можно передать в --token или CHASTI_TOKEN"
+        ),
+        None => format!(
+            "нужен токен: --token, CHASTI_TOKEN или [[api.tokens]] с ролью {role} в {}",
+            config_path.display()
+        ),
+    }
 }
 
 fn moscow_time(at: chrono::DateTime<chrono::Utc>) -> String {

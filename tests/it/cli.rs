@@ -602,3 +602,37 @@ fn a_printer_port_that_is_a_file_is_named_as_such() {
         printer.detail
     );
 }
+
+/// A till user who may not read the config (0640 root:chasti in the package) is told that,
+/// and how a till user gets a token: not «нужен токен … в chasti.toml». Runs the binary as
+/// `nobody` (needs root and runuser, as on CI); says it is skipped otherwise.
+#[test]
+fn a_cashier_who_cannot_read_the_config_is_told_so() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root || !std::path::Path::new("/usr/sbin/runuser").exists() {
+        eprintln!("skipped: needs root and runuser to run the CLI as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chasti.toml");
+    std::fs::write(&config, include_str!("../../config/chasti.toml")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, said) = crate::common::run_output(
+        Command::new("/usr/sbin/runuser")
+            .args(["-u", "nobody", "--", BIN, "orders", "--today", "--config"])
+            .arg(&config)
+            .env_remove("CHASTI_TOKEN"),
+    );
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("нет доступа к")
+            && said.contains("CHASTI_TOKEN")
+            && said.contains("usermod -aG chasti"),
+        "{said}"
+    );
+}
