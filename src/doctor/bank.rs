@@ -20,48 +20,80 @@ pub fn certificates(now: DateTime<Utc>) -> Vec<Check> {
         Ok(c) => c,
         Err(e) => return vec![check("certificates", Verdict::Fail, e)],
     };
-    let mut out = Vec::new();
-    for (name, der) in certs {
-        let parsed = match x509_cert::Certificate::from_der(der.as_ref()) {
-            Ok(c) => c,
-            Err(e) => {
-                out.push(check(
-                    "certificates",
-                    Verdict::Fail,
-                    format!("{name}: unreadable ({e})"),
-                ));
-                continue;
-            }
-        };
-        let not_after: DateTime<Utc> = parsed
-            .tbs_certificate
-            .validity
-            .not_after
-            .to_system_time()
-            .into();
-        let days = (not_after - now).num_days();
-        let (verdict, detail) = if days < 0 {
-            (
-                Verdict::Fail,
-                format!(
-                    "{name} expired on {}: update chasti to a version with the new CA",
-                    not_after.date_naive()
-                ),
+    certs
+        .iter()
+        .map(|(name, der)| {
+            expiry(
+                name,
+                der.as_ref(),
+                now,
+                "update chasti to a version with the new CA, or add the renewed CA to gateway.extra_ca_files (see «Going live»)",
             )
-        } else if days < CA_WARNING_DAYS {
-            (Verdict::Warn, format!("{name} expires on {} (in {days} days): update chasti before then, or add the new CA to gateway.extra_ca_files", not_after.date_naive()))
-        } else {
-            (
-                Verdict::Ok,
-                format!(
-                    "{name} valid until {} ({days} days)",
-                    not_after.date_naive()
-                ),
-            )
-        };
-        out.push(check("certificates", verdict, detail));
+        })
+        .collect()
+}
+
+/// The CAs the config adds (`gateway.extra_ca_files`, `gateway.extra_ca_dirs`): the same
+/// expiry warnings as the bundled ones.
+pub fn configured_certificates(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
+    match crate::gateway::tls::configured_certificates(&config.gateway.trust) {
+        Ok(certs) => certs
+            .iter()
+            .map(|(file, der)| {
+                expiry(
+                    file,
+                    der.as_ref(),
+                    now,
+                    "put the renewed CA in that file (or beside it in the folder) and restart chasti",
+                )
+            })
+            .collect(),
+        Err(e) => vec![check("certificates", Verdict::Fail, e)],
     }
-    out
+}
+
+/// One CA certificate: ok, a warning within [`CA_WARNING_DAYS`] of its end, a failure after.
+fn expiry(name: &str, der: &[u8], now: DateTime<Utc>, renew: &str) -> Check {
+    let parsed = match x509_cert::Certificate::from_der(der) {
+        Ok(c) => c,
+        Err(e) => {
+            return check(
+                "certificates",
+                Verdict::Fail,
+                format!("{name}: unreadable ({e})"),
+            )
+        }
+    };
+    let not_after: DateTime<Utc> = parsed
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_system_time()
+        .into();
+    let days = (not_after - now).num_days();
+    let (verdict, detail) = if days < 0 {
+        (
+            Verdict::Fail,
+            format!("{name} expired on {}: {renew}", not_after.date_naive()),
+        )
+    } else if days < CA_WARNING_DAYS {
+        (
+            Verdict::Warn,
+            format!(
+                "{name} expires on {} (in {days} days): {renew}",
+                not_after.date_naive()
+            ),
+        )
+    } else {
+        (
+            Verdict::Ok,
+            format!(
+                "{name} valid until {} ({days} days)",
+                not_after.date_naive()
+            ),
+        )
+    };
+    check("certificates", verdict, detail)
 }
 
 /// A harmless status call: an unknown order number must come back as errorCode 6, which

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 
-pub use bank::{certificates, clock, environment, gateway, CA_WARNING_DAYS};
+pub use bank::{
+    certificates, clock, configured_certificates, environment, gateway, CA_WARNING_DAYS,
+};
 pub use callback::{callback, public_url};
 pub use host::{api_tokens, devices, restore_findings, runner, sms, store, store_for_owner};
 
@@ -55,6 +57,7 @@ fn risk(name: &'static str, detail: impl Into<String>) -> Check {
 pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Check> {
     let mut checks = vec![runner()];
     checks.extend(certificates(now));
+    checks.extend(configured_certificates(config, now));
     checks.extend(environment(config));
     checks.extend(gateway(config, now).await);
     checks.extend(devices(config));

@@ -89,6 +89,23 @@ fn pem_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// The certificates of the configured extra CA files and folders, each with its file.
+pub fn configured_certificates(
+    settings: &TrustSettings,
+) -> Result<Vec<(String, CertificateDer<'static>)>, String> {
+    let mut files = settings.extra_ca_files.clone();
+    for dir in &settings.extra_ca_dirs {
+        files.extend(pem_files_in(dir)?);
+    }
+    let mut out = Vec::new();
+    for file in &files {
+        for cert in load_pem_file(file)? {
+            out.push((file.display().to_string(), cert));
+        }
+    }
+    Ok(out)
+}
+
 /// The anchors: bundled CAs, extra files and folders, and the OS store when asked.
 pub fn root_store(settings: &TrustSettings) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();

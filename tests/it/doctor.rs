@@ -391,3 +391,48 @@ fn a_relative_store_path_whose_folder_serve_creates_is_ok() {
         "doctor creates nothing"
     );
 }
+
+/// A CA the config adds (gateway.extra_ca_files) that ends within 90 days: doctor warns, with
+/// what to do; one valid for years is ok.
+#[test]
+fn a_configured_ca_near_its_end_is_warned_about() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let ca = |name: &str, days: i64| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let end = (now + chrono::Duration::days(days)).date_naive();
+        use chrono::Datelike;
+        params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let file = dir.path().join(format!("{name}.pem"));
+        std::fs::write(&file, cert.pem()).unwrap();
+        file
+    };
+    let (soon, later) = (ca("soon", 30), ca("later", 800));
+    let config = parse(
+        &format!(
+            "environment = \"sandbox\"\nextra_ca_files = [{:?}, {:?}]",
+            soon.display().to_string(),
+            later.display().to_string()
+        ),
+        "",
+    );
+    let checks = doctor::configured_certificates(&config, now);
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let of = |file: &std::path::Path| {
+        checks
+            .iter()
+            .find(|c| c.detail.starts_with(&file.display().to_string()))
+            .unwrap()
+    };
+    assert_eq!(of(&soon).verdict, Verdict::Warn, "{}", of(&soon).detail);
+    assert!(
+        of(&soon).detail.contains("put the renewed CA in that file"),
+        "{}",
+        of(&soon).detail
+    );
+    assert_eq!(of(&later).verdict, Verdict::Ok, "{}", of(&later).detail);
+}

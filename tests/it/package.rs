@@ -117,7 +117,16 @@ fn the_config_is_a_conffile_and_the_scripts_create_the_user_and_the_state_folder
     }
     // Nothing was installed or enabled before.
     stand_in(bin.path(), "deb-systemd-helper", &log, 1, "");
-    stand_in(bin.path(), "getent", &log, 2, "");
+    // No user chasti yet; the groups dialout and lp exist.
+    fs::write(
+        bin.path().join("getent"),
+        format!(
+            "#!/bin/sh\necho \"getent $*\" >> {}\n[ \"$1\" = group ] && exit 0\nexit 2\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.path().join("getent"), fs::Permissions::from_mode(0o755)).unwrap();
     stand_in(bin.path(), "id", &log, 0, "chasti");
     let path = format!("{}:/usr/bin:/bin", bin.path().display());
     run(Command::new("sh")
@@ -130,6 +139,8 @@ fn the_config_is_a_conffile_and_the_scripts_create_the_user_and_the_state_folder
     for expected in [
         "adduser --system --group --home /var/lib/chasti --no-create-home",
         "adduser chasti dialout",
+        "adduser chasti lp",
+        "install -d -m 0700 /var/lib/chasti",
         "install -d -o chasti -g chasti -m 0700 /var/lib/chasti",
         "chown root:chasti /etc/chasti /etc/chasti/chasti.toml",
         "chmod 0640 /etc/chasti/chasti.toml",
@@ -139,6 +150,10 @@ fn the_config_is_a_conffile_and_the_scripts_create_the_user_and_the_state_folder
             "postinst did not run `{expected}`:\n{calls}"
         );
     }
+    assert!(
+        calls.find("install -d -m 0700 /var/lib/chasti") < calls.find("adduser --system"),
+        "the home folder exists before adduser looks for it:\n{calls}"
+    );
     // Neither enabled nor started: the shipped config is the sandbox with demo tokens.
     assert!(!calls.contains("systemctl start"), "{calls}");
     assert!(!calls.contains("deb-systemd-helper enable"), "{calls}");
