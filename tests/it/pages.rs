@@ -574,3 +574,69 @@ async fn the_managers_page_sends_the_link_by_sms() {
     .await;
     browser.close().await;
 }
+
+/// The manager's page at 800 px: order numbers on one line, the page itself never wider than
+/// the window (the orders table scrolls in its own box), a row's actions reachable; and a
+/// message of an earlier action is gone once another range is loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_page_fits_800_px_and_forgets_old_messages() {
+    require_browser();
+    let h = Harness::new(HarnessOptions::default()).await;
+    let order = h
+        .engine
+        .create_sale(Harness::sale(1499, Mode::OneStage))
+        .await
+        .unwrap();
+    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
+    h.wait_state(&order.id, "paid").await;
+    let browser = Browser::start().await;
+    let row = browser.manager_row(&h.api(), &order.id, "paid").await;
+    for (width, height) in [(800, 600), (1024, 768), (1920, 1080)] {
+        browser.c().set_window_size(width, height).await.unwrap();
+        let layout = browser
+            .script(&format!(
+                "const r = document.querySelector(\"{row}\");
+                 const n = r.querySelector('.number');
+                 const text = document.createRange();
+                 text.selectNodeContents(n);
+                 const refund = r.querySelector('button.refund');
+                 refund.scrollIntoView({{block: 'nearest', inline: 'nearest'}});
+                 const b = refund.getBoundingClientRect();
+                 return [text.getClientRects().length === 1,
+                         document.documentElement.scrollWidth <= window.innerWidth,
+                         b.left >= 0 && b.right <= window.innerWidth];"
+            ))
+            .await;
+        assert_eq!(
+            layout,
+            json!([true, true, true]),
+            "{width} px: [number on one line, page fits, refund reachable]"
+        );
+    }
+    browser
+        .script(
+            "document.getElementById('done').textContent = 'Готово: Оплата отменена'; return ''",
+        )
+        .await;
+    browser
+        .c()
+        .find(Locator::Id("load"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = browser
+            .script("return document.getElementById('done').textContent")
+            .await;
+        if done == json!("") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still shown: {done}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.close().await;
+}
