@@ -80,8 +80,7 @@ fn rule(e: &mut Encoder, p: &PrinterProfile) {
 }
 
 /// The payment slip: what to pay, how, and the QR.
-pub const INSTRUCTION: &str =
-    "Наведите камеру телефона на QR-код и оплатите частями в приложении банка.";
+pub const INSTRUCTION: &str = "Наведите камеру телефона на QR-код и оплатите частями.";
 
 pub fn payment_slip(
     p: &PrinterProfile,

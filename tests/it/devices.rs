@@ -132,7 +132,7 @@ async fn each_profile_prints_a_slip_that_reads_back_as_the_link_and_russian_text
         let to = from
             + lines[from..]
                 .iter()
-                .position(|l| l.ends_with("банка."))
+                .position(|l| l.ends_with("частями."))
                 .unwrap();
         let instruction: Vec<&str> = lines[from..=to].iter().map(|l| l.as_str()).collect();
         assert_eq!(instruction.join(" "), INSTRUCTION, "{}", profile.name);

@@ -375,7 +375,7 @@ async fn three_declined_attempts_then_a_fourth_is_refused() {
         shown["notice"]
             .as_str()
             .unwrap()
-            .contains("Оплата не прошла: Недостаточно средств на карте. Можно попробовать ещё раз"),
+            .contains("Оплата не прошла: Недостаточно средств на карте. Осталось попыток: 2. Можно попробовать ещё раз"),
         "{shown}"
     );
 
@@ -387,6 +387,13 @@ async fn three_declined_attempts_then_a_fourth_is_refused() {
             o["failed_attempts"]
                 .as_array()
                 .is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    screen
+        .until("the screen counts the attempts left", |s| {
+            s["notice"]
+                .as_str()
+                .is_some_and(|n| n.contains("Осталось попыток: 1"))
         })
         .await;
     h.sandbox

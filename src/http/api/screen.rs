@@ -50,6 +50,17 @@ fn view(state: &str, title: &str, amount: Option<String>, hint: Option<&str>) ->
     }
 }
 
+/// The bank's reason for a failed attempt in a customer's words: no card-industry jargon
+/// («3-D Secure», «эмитент») on a screen a shopper reads.
+fn for_customer(code: i64, why: &str) -> String {
+    let jargon = ["3-D Secure", "3DS", "3-DS", "эмитент", "ACS"];
+    if code == -2006 || jargon.iter().any(|j| why.contains(j)) {
+        "банк, выпустивший карту, не подтвердил оплату".into()
+    } else {
+        why.trim_end_matches('.').to_string()
+    }
+}
+
 /// What the customer screen shows for an order (or for none: idle).
 pub fn screen_state(order: Option<&Order>) -> ScreenView {
     let Some(o) = order else {
@@ -61,15 +72,19 @@ pub fn screen_state(order: Option<&Order>) -> ScreenView {
             qr_svg: QrSymbol::encode(bank.link.as_str())
                 .map(|q| q.to_svg())
                 .ok(),
-            notice: o
-                .failed_attempts
-                .last()
-                .map(|a| format!("Оплата не прошла: {}. Можно попробовать ещё раз", a.why)),
+            notice: o.failed_attempts.last().map(|a| {
+                let left = crate::orders::reconcile::ATTEMPTS_ALLOWED
+                    .saturating_sub(o.failed_attempts.len());
+                format!(
+                    "Оплата не прошла: {}. Осталось попыток: {left}. Можно попробовать ещё раз",
+                    for_customer(a.code, &a.why)
+                )
+            }),
             ..view(
                 "awaiting",
                 "Оплата частями",
                 amount,
-                Some("Наведите камеру телефона на QR-код и оплатите частями в приложении банка"),
+                Some("Наведите камеру телефона на QR-код и оплатите частями"),
             )
         },
         OrderState::Held(_) | OrderState::Depositing(_) => {
@@ -139,4 +154,28 @@ pub async fn screen_events(
             (ours(order) && shown).then(|| screen_state(Some(order)))
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_customer;
+
+    #[test]
+    fn a_customer_reads_no_card_jargon() {
+        assert_eq!(
+            for_customer(
+                -2006,
+                "Банк, выпустивший карту, отклонил проверку 3-D Secure"
+            ),
+            "банк, выпустивший карту, не подтвердил оплату"
+        );
+        assert_eq!(
+            for_customer(71, "Отказ эмитента"),
+            "банк, выпустивший карту, не подтвердил оплату"
+        );
+        assert_eq!(
+            for_customer(116, "Недостаточно средств на карте"),
+            "Недостаточно средств на карте"
+        );
+    }
 }
