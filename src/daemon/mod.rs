@@ -13,6 +13,7 @@ pub use startup::embedded_sandbox;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -370,14 +371,70 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
         path: path.display().to_string(),
         error,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    let folder = crate::store::database_file(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    if let Err(e) = std::fs::create_dir_all(&folder) {
+        let hint = not_writable_hint(&folder, &e);
+        return Err(fail(format!(
+            "cannot create {}: {e}{hint}",
+            folder.display()
+        )));
     }
     let options = crate::store::StoreOptions {
         cache_bytes: config.store.cache_bytes,
     };
-    Store::open_with(path, options).map_err(|e| fail(e.to_string()))
+    Store::open_with(path, options).map_err(|e| {
+        // The store's file errors carry the io error behind an Arc (shared by waiting writers).
+        let denied = std::error::Error::source(&e)
+            .and_then(|s| {
+                s.downcast_ref::<Arc<std::io::Error>>()
+                    .map(|a| a.as_ref())
+                    .or_else(|| s.downcast_ref::<std::io::Error>())
+            })
+            .filter(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+        let hint = denied
+            .map(|io| not_writable_hint(&folder, io))
+            .unwrap_or_default();
+        fail(format!("{e}{hint}"))
+    })
+}
+
+/// For a store this process may not write: who owns the folder, who we are, and the `chown`
+/// that fixes it (the usual cause: `sudo chasti serve` once made the files root's).
+fn not_writable_hint(folder: &Path, e: &std::io::Error) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    let Some((existing, meta)) = folder
+        .ancestors()
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a.to_path_buf(), m)))
+    else {
+        return String::new();
+    };
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let name = |uid: u32| user_name(uid).unwrap_or_else(|| format!("uid {uid}"));
+    format!(
+        "; {} belongs to {} and this process runs as {}: run chasti as the user that owns its store (the package's service user is chasti), or give it the folder: sudo chown -R chasti:chasti {}",
+        existing.display(),
+        name(meta.uid()),
+        me.map(name).unwrap_or_else(|| "another user".into()),
+        folder.display()
+    )
+}
+
+/// A user's name from /etc/passwd (no NSS lookups: this is for one line of an error).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {

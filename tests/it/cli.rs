@@ -636,3 +636,47 @@ fn a_cashier_who_cannot_read_the_config_is_told_so() {
         "{said}"
     );
 }
+
+/// `serve` on a store it may not write (the usual cause: the files are root's after a
+/// `sudo chasti serve`) names the owner, who it runs as and the `chown` that fixes it, not a
+/// bare «Permission denied». Runs as `nobody` (needs root and runuser); skipped otherwise.
+#[test]
+fn serve_on_a_store_it_cannot_write_says_whose_it_is_and_the_chown() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root || !std::path::Path::new("/usr/sbin/runuser").exists() {
+        eprintln!("skipped: needs root and runuser to run serve as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = dir.path().join("state").join("orders.db");
+    let text = include_str!("../../config/chasti.toml")
+        .replace("listen = \"127.0.0.1:8907\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "path = \"chasti-data/orders.db\"",
+            &format!("path = {:?}", store.display().to_string()),
+        );
+    let config = dir.path().join("chasti.toml");
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("/usr/sbin/runuser")
+        .args(["-u", "nobody", "--", BIN, "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("belongs to root")
+            && said.contains("runs as nobody")
+            && said.contains("sudo chown -R chasti:chasti"),
+        "{said}"
+    );
+}
