@@ -26,17 +26,20 @@ pub struct ApiArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SaleArgs {
-    /// Roubles: 1499, 1499.50, "1 499,50".
+    // The help lines are Russian: a cashier reads them.
+    /// Сумма в рублях: 1499, 1499.50, "1 499,50".
     #[arg(allow_hyphen_values = true)]
     amount: String,
-    /// Two-stage: hold, then deposit.
+    /// Двухстадийная оплата: сначала блокировка суммы, затем списание.
     #[arg(long)]
     preauth: bool,
+    /// Касса (1–4 латинские буквы или цифры); по умолчанию store.till из конфига.
     #[arg(long)]
     till: Option<String>,
+    /// Описание покупки для банка и чека (например «Холодильник Атлант»).
     #[arg(long)]
     description: Option<String>,
-    /// Also send the payment link by SMS to this mobile number (+7 912 345-67-89).
+    /// Отправить ссылку на оплату ещё и по SMS на этот мобильный номер (+7 912 345-67-89).
     #[arg(long)]
     phone: Option<String>,
     #[command(flatten)]
@@ -45,9 +48,9 @@ pub struct SaleArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SendLinkArgs {
-    /// The order number from the slip or the order's id.
+    /// Номер заказа с чека или id заказа.
     id: String,
-    /// The customer's mobile number: +7 912 345-67-89, 8 912 345 67 89, …
+    /// Мобильный номер покупателя: +7 912 345-67-89, 8 912 345 67 89, …
     phone: String,
     #[command(flatten)]
     api: ApiArgs,
@@ -55,17 +58,19 @@ pub struct SendLinkArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct OrdersArgs {
+    /// Заказы за сегодня (по московскому времени); так и без параметров.
     #[arg(long)]
     today: bool,
-    /// A Moscow day: ДД.ММ.ГГГГ (or ГГГГ-ММ-ДД).
+    /// День по Москве: ДД.ММ.ГГГГ (или ГГГГ-ММ-ДД).
     #[arg(long, conflicts_with_all = ["today", "from"])]
     day: Option<String>,
-    /// The first day of a range (to today, or to --to).
+    /// Первый день периода (до сегодня или до --to).
     #[arg(long, conflicts_with = "today")]
     from: Option<String>,
-    /// The last day of a range.
+    /// Последний день периода.
     #[arg(long, requires = "from")]
     to: Option<String>,
+    /// Только заказы в этом состоянии: paid, awaiting_payment, reversed, refunded, partially_refunded, cancelled, expired, declined, needs_attention, …
     #[arg(long)]
     state: Option<String>,
     #[command(flatten)]
@@ -74,7 +79,7 @@ pub struct OrdersArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct OrderArgs {
-    /// The order number from the slip (S1-1-261123-0006) or the order's id.
+    /// Номер заказа с чека (S1-1-261123-0006) или id заказа.
     id: String,
     #[command(flatten)]
     api: ApiArgs,

@@ -680,3 +680,33 @@ fn serve_on_a_store_it_cannot_write_says_whose_it_is_and_the_chown() {
         "{said}"
     );
 }
+
+/// The cashier's commands explain their options in Russian, each one.
+#[test]
+fn the_cashiers_commands_have_russian_help_for_every_option() {
+    for (command, options) in [
+        (
+            "sale",
+            &["--till", "--description", "--preauth", "--phone"][..],
+        ),
+        (
+            "orders",
+            &["--today", "--day", "--from", "--to", "--state"][..],
+        ),
+    ] {
+        let (ok, help) = crate::common::run_output(Command::new(BIN).args([command, "--help"]));
+        assert!(ok, "{help}");
+        for option in options {
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(option))
+                .unwrap_or_else(|| panic!("{command} {option}: {help}"));
+            let text = line.trim_start().trim_start_matches(option);
+            assert!(
+                text.chars()
+                    .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap_or(c))),
+                "{command} {option} has no Russian help: {line}"
+            );
+        }
+    }
+}
