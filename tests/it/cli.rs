@@ -608,11 +608,7 @@ fn a_printer_port_that_is_a_file_is_named_as_such() {
 /// `nobody` (needs root and runuser, as on CI); says it is skipped otherwise.
 #[test]
 fn a_cashier_who_cannot_read_the_config_is_told_so() {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root || !std::path::Path::new("/usr/sbin/runuser").exists() {
+    if !can_run_as_another_user() {
         eprintln!("skipped: needs root and runuser to run the CLI as another user");
         return;
     }
@@ -642,11 +638,7 @@ fn a_cashier_who_cannot_read_the_config_is_told_so() {
 /// bare «Permission denied». Runs as `nobody` (needs root and runuser); skipped otherwise.
 #[test]
 fn serve_on_a_store_it_cannot_write_says_whose_it_is_and_the_chown() {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root || !std::path::Path::new("/usr/sbin/runuser").exists() {
+    if !can_run_as_another_user() {
         eprintln!("skipped: needs root and runuser to run serve as another user");
         return;
     }
@@ -709,4 +701,13 @@ fn the_cashiers_commands_have_russian_help_for_every_option() {
             );
         }
     }
+}
+
+/// Whether a test may run the binary as `nobody`: it runs as root and runuser is there (CI).
+fn can_run_as_another_user() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    root && std::path::Path::new("/usr/sbin/runuser").exists()
 }
