@@ -89,6 +89,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
     let config = demo_config(&args.dir, args.any_ports)?;
+    let till = config.store.till.clone();
     let printer = Printer::virtual_to(slips.clone(), profile::printer("epson-tm-t20iii", None)?);
     let parts = Parts {
         printer: Some(printer.clone()),
@@ -107,7 +108,10 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
     let api_url = handle.api_url();
     println!("chasti demo: everything on this machine, nothing leaves it");
     println!("  till API        {api_url}/api/v1   (cashier token {DEMO_CASHIER}, manager token {DEMO_MANAGER})");
-    println!("  customer screen {api_url}/screen   (for a second monitor)");
+    println!(
+        "  customer screen {api_url}/screen?till={}   (for a second monitor)",
+        till.as_str()
+    );
     println!("  manager page    {api_url}/manager  (manager token above)");
     println!("  sandbox bank    {}", sandbox.gateway_url());
     println!("  bank's ledger   {}sandbox/api/ledger", sandbox.url());

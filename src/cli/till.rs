@@ -116,14 +116,7 @@ pub(super) fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<D
                     t.token.expose().to_string(),
                     format!("{} (токен «{}»)", c.file.display(), t.name),
                 ),
-                None => {
-                    let role = match role {
-                        Role::Cashier => "cashier",
-                        Role::Manager => "manager",
-                        Role::Screen => "screen",
-                    };
-                    return Err(no_token(config_path, role, unreadable.as_deref()));
-                }
+                None => return Err(no_token(config_path, role.as_str(), unreadable.as_deref())),
             }
         }
     };

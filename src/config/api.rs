@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use super::{check_max_connections, ConfigError, Fail};
+use crate::domain::TillId;
 use crate::http::server::Limits;
 use crate::secret::Secret;
 
@@ -38,6 +39,8 @@ pub(super) struct RawToken {
     token: Option<Secret>,
     /// The environment variable that holds the token instead.
     token_env: Option<String>,
+    /// A screen token's till: its customer screen shows that till's sales and no other's.
+    till: Option<String>,
 }
 
 /// Who may do what on the till API.
@@ -53,11 +56,24 @@ pub enum Role {
     Screen,
 }
 
+impl Role {
+    /// The role as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Cashier => "cashier",
+            Role::Manager => "manager",
+            Role::Screen => "screen",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub token: Secret,
+    /// A `screen` token bound to one till (`till = "2"`): it opens that till's screen only.
+    pub till: Option<TillId>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,10 +140,23 @@ pub(super) fn check_api(
         if token.expose().len() < 16 {
             return Err(fail(&format!("{key}.token"), "found a token shorter than 16 characters; allowed: 16 or more (guessable tokens open the till)".into()));
         }
+        let till = match (&t.till, t.role) {
+            (None, _) => None,
+            (Some(till), Role::Screen) => Some(TillId::parse(till).map_err(|e| {
+                fail(&format!("{key}.till"), e.to_string())
+            })?),
+            (Some(_), role) => {
+                return Err(fail(
+                    &format!("{key}.till"),
+                    format!("found a till on a {} token; allowed: a till only on a screen token (role = \"screen\")", role.as_str()),
+                ))
+            }
+        };
         tokens.push(ApiToken {
             name: t.name,
             role: t.role,
             token,
+            till,
         });
     }
     Ok(ApiConfig {

@@ -151,6 +151,16 @@ fn each_bad_config_has_its_own_message() {
             "found 0; allowed: 1..4096",
         ),
         (
+            format!("{GOOD}[[api.tokens]]\nname = \"kassa-1\"\nrole = \"cashier\"\ntoken = \"cashier-token-0123456789\"\ntill = \"1\"\n"),
+            "api.tokens[0].till",
+            "found a till on a cashier token; allowed: a till only on a screen token",
+        ),
+        (
+            format!("{GOOD}[[api.tokens]]\nname = \"screen-1\"\nrole = \"screen\"\ntoken = \"screen-token-0123456789\"\ntill = \"kassa-1\"\n"),
+            "api.tokens[0].till",
+            "kassa-1",
+        ),
+        (
             format!("{GOOD}[api]\nmax_connections = 100000\n"),
             "api.max_connections",
             "found 100000; allowed: 1..4096",
@@ -248,4 +258,15 @@ fn errors_never_show_a_secret() {
     );
     let e = error(&text).to_string();
     assert!(!e.contains("sandbox\""), "{e}");
+}
+
+#[test]
+fn a_screen_token_may_name_its_till() {
+    let c = parse(&format!(
+        "{GOOD}[[api.tokens]]\nname = \"screen-2\"\nrole = \"screen\"\ntoken = \"screen-token-0123456789\"\ntill = \"2\"\n"
+    ))
+    .unwrap();
+    let token = &c.api.tokens[0];
+    assert_eq!(token.role, Role::Screen);
+    assert_eq!(token.till.as_ref().map(|t| t.as_str()), Some("2"));
 }

@@ -122,6 +122,26 @@ impl Store {
         self.read(|conn| read_counters(conn, "counters", "last", "reading the counters"))
     }
 
+    /// Every till that has sold from this store: the distinct tills of the order-number
+    /// counters (a row per till and day, so this never reads the orders themselves).
+    pub fn tills(&self) -> Result<Vec<TillId>, StoreError> {
+        const DURING: &str = "reading the tills";
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT DISTINCT till FROM counters ORDER BY till")
+                .map_err(StoreError::sqlite(DURING))?;
+            let rows = statement
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(StoreError::sqlite(DURING))?;
+            rows.map(|row| {
+                let till = row.map_err(StoreError::sqlite(DURING))?;
+                TillId::parse(&till)
+                    .map_err(|_| StoreError::corrupt("counters", format!("till «{till}»")))
+            })
+            .collect()
+        })
+    }
+
     /// The last number handed out for a till on a day (0: none yet).
     pub fn last_number(
         &self,

@@ -297,6 +297,7 @@ async fn metrics_and_the_screen_stream_need_a_token_beyond_loopback() {
                 name: "screen-1".into(),
                 role: chasti::config::Role::Screen,
                 token: chasti::secret::Secret::new(SCREEN.to_string()),
+                till: None,
             });
         })),
         ..HarnessOptions::default()

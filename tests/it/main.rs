@@ -26,6 +26,7 @@ mod power_cut;
 mod proxy;
 mod records;
 mod sandbox;
+mod screens;
 mod shop_day;
 mod shop_records;
 mod sms;

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::Api;
 use crate::config::{ApiToken, Role};
+use crate::domain::TillId;
 
 /// The caller behind a token: its name from the config (never the token itself), its role,
 /// and the cashier named by the optional `X-Cashier` header.
@@ -50,26 +51,37 @@ fn find<'a>(tokens: &'a [ApiToken], given: &str) -> Option<&'a ApiToken> {
 
 /// Who may read `/metrics` and the customer screen's stream: anyone on a loopback-only API,
 /// else any valid token (in `Authorization`, or `access_token` in the query for EventSource).
-#[derive(Debug, Clone)]
-pub struct Viewer;
+/// A screen token bound to a till (`till = "2"`) carries it: that screen shows no other till.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    pub till: Option<TillId>,
+}
+
+/// The token a request carries: the bearer header, or `access_token` / `token` in the query
+/// (a browser's EventSource and a screen's address cannot send headers).
+fn given_token(parts: &Parts) -> Option<String> {
+    let from_query = parts.uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "access_token" || k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    bearer(parts).map(str::to_string).or(from_query)
+}
 
 impl FromRequestParts<Api> for Viewer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        if api.open_reads {
-            return Ok(Viewer);
-        }
-        let from_query = parts.uri.query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "access_token")
-                .map(|(_, v)| v.into_owned())
-        });
-        let given = bearer(parts).map(str::to_string).or(from_query);
-        match given {
-            Some(given) if find(&api.tokens, &given).is_some() => Ok(Viewer),
-            Some(_) => Err(bad_token()),
-            None => Err(no_token()),
+        let given = given_token(parts);
+        let token = given.as_deref().and_then(|g| find(&api.tokens, g));
+        match (token, given.is_some()) {
+            (Some(token), _) => Ok(Viewer {
+                till: token.till.clone(),
+            }),
+            // On loopback the screen and metrics are open; a wrong token there binds nothing.
+            _ if api.open_reads => Ok(Viewer::default()),
+            (None, true) => Err(bad_token()),
+            (None, false) => Err(no_token()),
         }
     }
 }

@@ -90,14 +90,14 @@ impl Engine {
 
     /// The sale a till's customer screen shows now: its newest order still waiting for the
     /// customer or being paid (from the open orders, never a day's list).
-    pub fn current_sale(&self, till: Option<&TillId>) -> Result<Option<Order>, EngineError> {
+    pub fn current_sale(&self, till: &TillId) -> Result<Option<Order>, EngineError> {
         let mut current: Option<Order> = None;
         for order in self.inner.store.open_orders()? {
             let shown = matches!(
                 order.state,
                 State::AwaitingPayment(_) | State::Held(_) | State::Depositing(_)
             );
-            if !shown || till.is_some_and(|t| &order.till != t) {
+            if !shown || &order.till != till {
                 continue;
             }
             if current.as_ref().is_none_or(|c| order.id > c.id) {
@@ -105,5 +105,16 @@ impl Engine {
             }
         }
         Ok(current)
+    }
+
+    /// The tills a screen may belong to: this host's till (`store.till`) and every till that
+    /// has sold from this store, sorted.
+    pub fn tills(&self) -> Result<Vec<TillId>, EngineError> {
+        let mut tills = self.inner.store.tills()?;
+        if !tills.contains(&self.inner.settings.default_till) {
+            tills.push(self.inner.settings.default_till.clone());
+            tills.sort();
+        }
+        Ok(tills)
     }
 }

@@ -86,11 +86,7 @@ impl TillClient {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{path}");
-        assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        EventStream {
-            resp,
-            pending: String::new(),
-        }
+        EventStream::from_response(resp)
     }
 }
 
@@ -101,6 +97,15 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// Reads a stream the test opened itself (a token in the query, a header of its own).
+    pub fn from_response(resp: reqwest::Response) -> EventStream {
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        EventStream {
+            resp,
+            pending: String::new(),
+        }
+    }
+
     /// The next event's data, parsed as JSON (bounded by `limit`).
     async fn next(&mut self, limit: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + limit;
