@@ -4,168 +4,14 @@
 //! Outside CI, when Chromium is not installed, the build marks them ignored with the reason
 //! (`cargo test` lists them as ignored); in CI they always run.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chasti::orders::Mode;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{json, Value};
+use fantoccini::Locator;
+use serde_json::json;
 
+use crate::common::browser::{decode_qr, require_browser, Browser};
 use crate::common::{Harness, HarnessOptions, MANAGER};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const DRIVER: &str = "/usr/bin/chromedriver";
-
-/// The browser must be there when these tests are not ignored.
-fn require_browser() {
-    let present = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(DRIVER).exists();
-    assert!(
-        present,
-        "Chromium is missing: `bash .ci/run` installs chromium and chromium-driver"
-    );
-}
-
-/// ChromeDriver and a headless Chromium session; both end when dropped.
-struct Browser {
-    client: Option<Client>,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(DRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let profile = tempfile::tempdir().unwrap();
-        let caps: serde_json::Map<String, Value> = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.path().display()), "--window-size=1000,1000"]
-            }
-        })
-        .as_object()
-        .unwrap()
-        .clone();
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let url = format!("http://127.0.0.1:{port}");
-        // The driver takes a moment to listen: connect until it answers (bounded).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let client = loop {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    panic!("ChromeDriver did not start a session within 20 s: {e}")
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
-        Browser {
-            client: Some(client),
-            driver,
-            _profile: profile,
-        }
-    }
-
-    fn c(&self) -> &Client {
-        self.client.as_ref().unwrap()
-    }
-
-    async fn script(&self, script: &str) -> Value {
-        self.c().execute(script, vec![]).await.unwrap()
-    }
-
-    /// The manager's page of `api`, with the manager's token typed in (not yet loaded).
-    async fn manager_page(&self, api: &str) {
-        let c = self.c();
-        c.goto(&format!("{api}/manager")).await.unwrap();
-        c.find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(MANAGER)
-            .await
-            .unwrap();
-    }
-
-    /// Today's orders on the manager's page, once the order's row shows `state`: the row's
-    /// CSS selector.
-    async fn manager_row(&self, api: &str, order: &uuid::Uuid, state: &str) -> String {
-        self.manager_page(api).await;
-        self.c()
-            .find(Locator::Id("load"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let row = format!("tr[data-id='{order}']");
-        self.wait_for(
-            &format!("return document.querySelector(\"{row}\")?.dataset.state || ''"),
-            state,
-        )
-        .await;
-        row
-    }
-
-    /// Waits (bounded) until `script` returns a string containing `want`.
-    async fn wait_for(&self, script: &str, want: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let last = self.script(script).await;
-            if last.as_str().is_some_and(|s| s.contains(want)) {
-                return last;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("{script} never gave {want:?}; last: {last}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn screenshot(&self) -> image::GrayImage {
-        let png = self.c().screenshot().await.unwrap();
-        image::load_from_memory(&png).unwrap().to_luma8()
-    }
-
-    async fn close(mut self) {
-        // Ends the session (which closes Chromium) before the driver stops.
-        if let Some(client) = self.client.take() {
-            let _ = client.close().await;
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-fn decode_qr(img: &image::GrayImage) -> Vec<String> {
-    let mut prepared = rqrr::PreparedImage::prepare(img.clone());
-    prepared
-        .detect_grids()
-        .into_iter()
-        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
-        .collect()
-}
 
 const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
 
@@ -593,7 +439,7 @@ async fn the_managers_page_fits_800_px_and_forgets_old_messages() {
     let browser = Browser::start().await;
     let row = browser.manager_row(&h.api(), &order.id, "paid").await;
     for (width, height) in [(800, 600), (1024, 768), (1920, 1080)] {
-        browser.c().set_window_size(width, height).await.unwrap();
+        browser.set_viewport(width, height).await;
         let layout = browser
             .script(&format!(
                 "const r = document.querySelector(\"{row}\");

@@ -5,8 +5,11 @@
 use chasti::config::{ApiToken, Config, Role};
 use chasti::domain::TillId;
 use chasti::orders::Mode;
+use chasti::sandbox::AttemptFailure;
 use chasti::secret::Secret;
+use serde_json::Value;
 
+use crate::common::browser::{decode_qr, require_browser, Browser};
 use crate::common::{Harness, HarnessOptions};
 
 const TILL_2_SCREEN: &str = "screen-of-till-2-0123456789";
@@ -174,4 +177,131 @@ async fn a_screen_token_bound_to_a_till_opens_that_till_only() {
         shown["amount_text"].as_str().unwrap().contains("2 222"),
         "{shown}"
     );
+}
+
+const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
+
+/// The screen's boxes as the browser lays them out: the window, the page's scroll size and
+/// each shown block (with its font size), the QR's square itself as `svg`.
+const LAYOUT: &str = "const d = document.documentElement;
+    const box = (id, e) => { const b = e.getBoundingClientRect();
+        return {id, top: b.top, bottom: b.bottom, left: b.left, right: b.right, height: b.height,
+                font: parseFloat(getComputedStyle(e).fontSize)}; };
+    const shown = [...document.querySelectorAll('main > div')].filter(e => !e.hidden)
+        .map(e => box(e.id, e));
+    const svg = document.querySelector('#qr svg');
+    if (svg && !document.getElementById('qr').hidden) shown.push(box('svg', svg));
+    return JSON.stringify({vw: innerWidth, vh: innerHeight, sw: d.scrollWidth, sh: d.scrollHeight,
+                           shown});";
+
+/// At 800×600, 1024×768 and 1920×1080: nothing scrolls, every shown block is inside the
+/// window, and while a QR is shown it is the largest thing, the amount the largest text, and
+/// the QR decodes from a screenshot to the link.
+async fn fits_every_size(browser: &Browser, state: &str, link: Option<&str>) {
+    for (width, height) in [(800, 600), (1024, 768), (1920, 1080)] {
+        browser.set_viewport(width, height).await;
+        let layout: Value =
+            serde_json::from_str(browser.script(LAYOUT).await.as_str().unwrap()).unwrap();
+        let at = format!("{state} at {width}×{height}: {layout}");
+        let (vw, vh) = (
+            layout["vw"].as_f64().unwrap(),
+            layout["vh"].as_f64().unwrap(),
+        );
+        assert!(
+            vw >= f64::from(width) - 20.0 && vh >= f64::from(height) - 150.0,
+            "{at}"
+        );
+        assert!(layout["sh"].as_f64().unwrap() <= vh, "scrolls down: {at}");
+        assert!(
+            layout["sw"].as_f64().unwrap() <= vw,
+            "scrolls sideways: {at}"
+        );
+        let shown = layout["shown"].as_array().unwrap();
+        for b in shown {
+            let edge = |k: &str| b[k].as_f64().unwrap();
+            assert!(
+                edge("top") >= 0.0
+                    && edge("bottom") <= vh
+                    && edge("left") >= 0.0
+                    && edge("right") <= vw,
+                "{} is cut off: {at}",
+                b["id"]
+            );
+        }
+        let find = |id: &str| shown.iter().find(|b| b["id"] == id);
+        // `CHASTI_SCREENSHOTS=dir` keeps each state at each size, for a person to look at.
+        if let Some(dir) = std::env::var_os("CHASTI_SCREENSHOTS") {
+            let name = format!("screen-{}-{width}x{height}.png", state.replace(' ', "-"));
+            let png = browser.c().screenshot().await.unwrap();
+            std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+        }
+        if let Some(link) = link {
+            let qr = find("svg").unwrap_or_else(|| panic!("no QR: {at}"));
+            let qr_height = qr["height"].as_f64().unwrap();
+            assert!(qr_height >= 0.35 * vh, "the QR is small: {at}");
+            let font = |id: &str| find(id).map_or(0.0, |b| b["font"].as_f64().unwrap());
+            for other in ["title", "notice", "hint"] {
+                assert!(
+                    font("amount") > font(other),
+                    "{other} outsizes the amount: {at}"
+                );
+            }
+            for b in shown.iter().filter(|b| b["id"] != "svg" && b["id"] != "qr") {
+                assert!(
+                    b["height"].as_f64().unwrap() < qr_height,
+                    "{} outsizes the QR: {at}",
+                    b["id"]
+                );
+            }
+            let shot = browser.screenshot().await;
+            assert_eq!(decode_qr(&shot), [link], "the QR does not scan: {at}");
+        }
+    }
+}
+
+/// Every state of the customer screen, the failed attempt's notice included, fits the three
+/// window sizes without scrolling (before, the notice pushed the title and the hint off a
+/// 1024×768 screen and a scrollbar appeared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn every_state_of_the_screen_fits_800_1024_and_1920_without_scrolling() {
+    require_browser();
+    let h = Harness::new(HarnessOptions::default()).await;
+    let browser = Browser::start().await;
+    browser
+        .c()
+        .goto(&format!("{}/screen?till=1", h.api()))
+        .await
+        .unwrap();
+    browser.wait_for(SCREEN_STATE, "idle").await;
+    fits_every_size(&browser, "idle", None).await;
+
+    let order = sell_on(&h, "1", 149_999).await;
+    let link = Harness::link(&order);
+    browser.wait_for(SCREEN_STATE, "awaiting").await;
+    fits_every_size(&browser, "awaiting", Some(&link)).await;
+
+    let bank_id = Harness::gateway_id(&order);
+    h.sandbox
+        .fail_attempt(&bank_id, AttemptFailure::InsufficientFunds)
+        .unwrap();
+    let notice = "return document.getElementById('notice').hidden ? '' : 'shown'";
+    browser.wait_for(notice, "shown").await;
+    fits_every_size(&browser, "awaiting with a failed attempt", Some(&link)).await;
+
+    h.sandbox
+        .fail_attempt(&bank_id, AttemptFailure::CardExpired)
+        .unwrap();
+    h.sandbox
+        .fail_attempt(&bank_id, AttemptFailure::InsufficientFunds)
+        .unwrap();
+    browser.wait_for(SCREEN_STATE, "declined").await;
+    fits_every_size(&browser, "declined", None).await;
+
+    let paid = sell_on(&h, "1", 700).await;
+    browser.wait_for(SCREEN_STATE, "awaiting").await;
+    h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
+    browser.wait_for(SCREEN_STATE, "paid").await;
+    fits_every_size(&browser, "paid", None).await;
+    browser.close().await;
 }
