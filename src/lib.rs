@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod money;
 pub mod moscow;
 pub mod orders;
+pub mod passwords;
 pub mod sandbox;
 pub mod secret;
 pub mod sms;

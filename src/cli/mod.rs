@@ -79,6 +79,9 @@ enum Command {
     },
     /// Write a sample slip's bytes, or draw it as a PNG, without a printer.
     Render(hardware::RenderArgs),
+    /// Hash a manager page password for `[[api.people]]` (asked for twice on a terminal, or
+    /// one line on standard input); prints the `password_hash = "…"` line.
+    HashPassword,
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
@@ -103,5 +106,6 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Doctor { go_live } => setup::doctor(&config, go_live).await,
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,
         Command::Render(args) => hardware::render(&config, args),
+        Command::HashPassword => setup::hash_password(),
     }
 }

@@ -74,3 +74,28 @@ pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// `chasti hash-password`: the password is read without echo on a terminal (twice, to catch a
+/// typo) or as one line from a pipe, and only its argon2 hash is printed.
+pub fn hash_password() -> Result<(), String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")
+            .map_err(|e| format!("could not read the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| format!("could not read the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ; nothing was hashed".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("could not read the password from standard input: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    let hash = chasti::passwords::hash(&password).map_err(|e| e.to_string())?;
+    println!("password_hash = \"{hash}\"");
+    Ok(())
+}

@@ -17,6 +17,8 @@ pub(super) struct RawApi {
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
     tokens: Vec<RawToken>,
+    people: Vec<RawPerson>,
+    session_hours: u32,
 }
 
 impl Default for RawApi {
@@ -27,8 +29,20 @@ impl Default for RawApi {
             tls_cert: None,
             tls_key: None,
             tokens: Vec::new(),
+            people: Vec::new(),
+            session_hours: 12,
         }
     }
+}
+
+/// `[[api.people]]`: a person who signs in to the manager page with a password of their own
+/// (the config holds its argon2 hash, never the password).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerson {
+    name: String,
+    role: Role,
+    password_hash: Secret,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +90,15 @@ pub struct ApiToken {
     pub till: Option<TillId>,
 }
 
+/// A person who signs in with a password: the name the orders' history shows for their
+/// actions, the role, and the password's argon2 hash (a PHC string).
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Secret,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
@@ -84,6 +107,9 @@ pub struct ApiConfig {
     /// HTTPS: the certificate chain and key files (PEM), both or neither.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     pub tokens: Vec<ApiToken>,
+    pub people: Vec<Person>,
+    /// How long a manager page's sign-in lasts (`api.session_hours`, 12: a shift).
+    pub session: std::time::Duration,
 }
 
 pub(super) fn check_api(
@@ -159,10 +185,72 @@ pub(super) fn check_api(
             till,
         });
     }
+    let people = check_people(a.people, fail)?;
+    if !(1..=24).contains(&a.session_hours) {
+        return Err(fail(
+            "api.session_hours",
+            format!(
+                "found {}; allowed: 1 to 24 (hours a sign-in lasts)",
+                a.session_hours
+            ),
+        ));
+    }
     Ok(ApiConfig {
         listen,
         limits,
         tls,
         tokens,
+        people,
+        session: std::time::Duration::from_secs(u64::from(a.session_hours) * 3600),
     })
+}
+
+/// The longest name a person signs in with (it is shown in orders' histories).
+const PERSON_NAME_MAX: usize = 64;
+
+fn check_people(raw: Vec<RawPerson>, fail: &Fail) -> Result<Vec<Person>, ConfigError> {
+    let mut people: Vec<Person> = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        let key = format!("api.people[{i}]");
+        let name = p.name.trim().to_string();
+        if name.is_empty()
+            || name.chars().count() > PERSON_NAME_MAX
+            || name.chars().any(char::is_control)
+        {
+            return Err(fail(
+                &format!("{key}.name"),
+                format!(
+                    "found {:?}; allowed: 1 to {PERSON_NAME_MAX} characters, no control characters",
+                    p.name
+                ),
+            ));
+        }
+        if people
+            .iter()
+            .any(|q| q.name.to_lowercase() == name.to_lowercase())
+        {
+            return Err(fail(
+                &format!("{key}.name"),
+                format!("found {name:?} a second time; allowed: each person once (they sign in by name)"),
+            ));
+        }
+        if p.role == Role::Screen {
+            return Err(fail(
+                &format!("{key}.role"),
+                "found \"screen\"; allowed: \"manager\" or \"cashier\" (a screen signs in with a token)".into(),
+            ));
+        }
+        if !crate::passwords::is_hash(p.password_hash.expose()) {
+            return Err(fail(
+                &format!("{key}.password_hash"),
+                "found something that is not an argon2 hash within a sign-in's cost; allowed: the line `chasti hash-password` prints ($argon2id$v=19$…, at most 64 MiB and 16 passes), never the password itself".into(),
+            ));
+        }
+        people.push(Person {
+            name,
+            role: p.role,
+            password_hash: p.password_hash,
+        });
+    }
+    Ok(people)
 }

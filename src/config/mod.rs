@@ -13,7 +13,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use api::{ApiConfig, ApiToken, Role};
+pub use api::{ApiConfig, ApiToken, Person, Role};
 pub use callback::CallbackConfig;
 pub use daemon::DaemonConfig;
 pub use devices::{DevicesConfig, DisplayConfig, PrinterConfig};

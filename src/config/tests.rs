@@ -11,6 +11,10 @@ password = "sandbox"
 return_url = "https://shop.example/paid"
 "#;
 
+/// A well-formed argon2id hash (of no password anyone knows), shaped as `chasti hash-password` prints.
+const HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$qcRMbT0GyEnvKP5rkrrEu3y5r4JY3gC7cvCTyWd6/0I";
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("chasti.toml"), text, |_| None)
 }
@@ -159,6 +163,26 @@ fn each_bad_config_has_its_own_message() {
             format!("{GOOD}[[api.tokens]]\nname = \"screen-1\"\nrole = \"screen\"\ntoken = \"screen-token-0123456789\"\ntill = \"kassa-1\"\n"),
             "api.tokens[0].till",
             "kassa-1",
+        ),
+        (
+            format!("{GOOD}[[api.people]]\nname = \"Петрова\"\nrole = \"manager\"\npassword_hash = \"hunter22\"\n"),
+            "api.people[0].password_hash",
+            "not an argon2 hash within a sign-in's cost; allowed: the line `chasti hash-password` prints",
+        ),
+        (
+            format!("{GOOD}[[api.people]]\nname = \"Экран\"\nrole = \"screen\"\npassword_hash = \"{HASH}\"\n"),
+            "api.people[0].role",
+            "allowed: \"manager\" or \"cashier\"",
+        ),
+        (
+            format!("{GOOD}[[api.people]]\nname = \"Петрова\"\nrole = \"manager\"\npassword_hash = \"{HASH}\"\n[[api.people]]\nname = \"ПЕТРОВА\"\nrole = \"cashier\"\npassword_hash = \"{HASH}\"\n"),
+            "api.people[1].name",
+            "a second time",
+        ),
+        (
+            format!("{GOOD}[api]\nsession_hours = 0\n"),
+            "api.session_hours",
+            "found 0; allowed: 1 to 24",
         ),
         (
             format!("{GOOD}[api]\nmax_connections = 100000\n"),

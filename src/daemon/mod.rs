@@ -219,6 +219,12 @@ impl Daemon {
         let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
         api.max_amount = config.orders.max_amount;
         api.open_reads = config.api.listen.ip().is_loopback();
+        api.sessions = std::sync::Arc::new(crate::http::api::session::Sessions::new(
+            config.api.people.clone(),
+            config.api.session,
+            engine.clock(),
+        ));
+        api.secure_cookies = config.api.tls.is_some();
         if let Some(courier) = courier.clone() {
             // What a stop or a crash left requested goes now, beside recovery.
             tokio::spawn(async move { courier.resume().await });

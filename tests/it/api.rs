@@ -352,6 +352,7 @@ async fn health_metrics_and_the_openapi_document_match_the_routes() {
                 let mut req = match method.as_str() {
                     "get" => t.http.get(&url),
                     "post" => t.http.post(&url).json(&json!({})),
+                    "delete" => t.http.delete(&url),
                     other => panic!("{other} {path}: a method the API does not use"),
                 };
                 if let Some(token) = token {

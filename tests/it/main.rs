@@ -27,6 +27,7 @@ mod proxy;
 mod records;
 mod sandbox;
 mod screens;
+mod sessions;
 mod shop_day;
 mod shop_records;
 mod sms;

@@ -11,7 +11,7 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use crate::common::browser::{decode_qr, require_browser, Browser};
-use crate::common::{Harness, HarnessOptions, MANAGER};
+use crate::common::{Harness, HarnessOptions};
 
 const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
 
@@ -327,13 +327,9 @@ async fn the_managers_page_shows_a_busy_day_a_page_at_a_time() {
     h.engine.store().insert_many(&orders).await.unwrap();
     let browser = Browser::start().await;
     let c = browser.c();
-    c.goto(&format!("{}/manager", h.api())).await.unwrap();
+    browser.manager_page(&h.api()).await;
     let day = today.format("%d.%m.%Y").to_string();
-    for (id, value) in [
-        ("token", MANAGER),
-        ("from", day.as_str()),
-        ("to", day.as_str()),
-    ] {
+    for (id, value) in [("from", day.as_str()), ("to", day.as_str())] {
         let field = c.find(Locator::Id(id)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();

@@ -1,5 +1,6 @@
-//! Who is calling: a bearer token from `[[api.tokens]]`, as an extractor per role. A handler
-//! that takes `Manager` cannot run for a cashier; none checks a role by hand.
+//! Who is calling: a bearer token from `[[api.tokens]]`, or the manager page's session cookie
+//! (`session.rs`), as an extractor per role. A handler that takes `Manager` cannot run for a
+//! cashier; none checks a role by hand, and `may` says the same rules to the page.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -37,6 +38,36 @@ pub struct Cashier(pub Caller);
 /// A manager's token.
 #[derive(Debug, Clone)]
 pub struct Manager(pub Caller);
+
+/// What each role may do, as the manager page offers it: the same rules the extractors
+/// below enforce (`Cashier` for the first five, `Manager` for the rest).
+pub fn may(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Manager => &[
+            "list",
+            "csv",
+            "cancel",
+            "send_link",
+            "reprint",
+            "deposit",
+            "reverse",
+            "refund",
+            "backup",
+        ],
+        Role::Cashier => &["list", "csv", "cancel", "send_link", "reprint"],
+        Role::Screen => &[],
+    }
+}
+
+/// The token entry a given token is, compared in constant time.
+pub fn token_named<'a>(tokens: &'a [ApiToken], given: &str) -> Option<&'a ApiToken> {
+    find(tokens, given)
+}
+
+/// True when the request carries `Authorization: Bearer …`.
+pub fn has_bearer(parts: &Parts) -> bool {
+    bearer(parts).is_some()
+}
 
 fn find<'a>(tokens: &'a [ApiToken], given: &str) -> Option<&'a ApiToken> {
     // Every token is compared, in constant time, so timing does not tell which came close.
@@ -111,10 +142,14 @@ fn bad_token() -> ApiError {
     )
 }
 
-fn caller(parts: &Parts, api: &Api) -> Result<Caller, ApiError> {
+/// The caller of a request: its bearer token, else its session cookie.
+pub fn caller(parts: &Parts, api: &Api) -> Result<Caller, ApiError> {
     let given = bearer(parts);
     let Some(given) = given else {
-        return Err(no_token());
+        return match super::session::cookie_value(&parts.headers) {
+            Some(value) => super::session::caller_from_cookie(parts, api, &value),
+            None => Err(no_token()),
+        };
     };
     let Some(token) = find(&api.tokens, given) else {
         return Err(bad_token());

@@ -10,6 +10,7 @@ pub mod lists;
 mod orders;
 pub mod sales;
 pub mod screen;
+pub mod session;
 pub mod types;
 
 use std::convert::Infallible;
@@ -54,12 +55,16 @@ pub struct Api {
     pub open_reads: bool,
     /// Sends payment links by SMS (`[sms]`); None when not set up.
     pub sms: Option<crate::sms::Courier>,
+    /// The manager page's sign-ins (`[[api.people]]`, `api.session_hours`).
+    pub sessions: Arc<session::Sessions>,
+    /// The session cookie is marked `Secure`: the API speaks HTTPS (`api.tls_cert`).
+    pub secure_cookies: bool,
 }
 
 impl Api {
     pub fn new(engine: Engine, tokens: Vec<ApiToken>, devices: Option<Devices>) -> Api {
         Api {
-            engine,
+            engine: engine.clone(),
             tokens: Arc::new(tokens),
             devices,
             max_amount: Kopecks::new(crate::money::MAX_KOPECKS).unwrap_or_default(),
@@ -67,6 +72,12 @@ impl Api {
             engine_down: Arc::new(AtomicBool::new(false)),
             open_reads: true,
             sms: None,
+            sessions: Arc::new(session::Sessions::new(
+                Vec::new(),
+                Duration::from_secs(12 * 3600),
+                engine.clock(),
+            )),
+            secure_cookies: false,
         }
     }
 }
@@ -102,7 +113,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API's routes and their generated OpenAPI document.
 pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sales::create_sale))
         .routes(routes!(lists::list_orders))
         .routes(routes!(lists::orders_csv))
@@ -117,10 +128,47 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::reprint))
         .routes(routes!(actions::send_link))
         .routes(routes!(screen::screen_events))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ))
         .routes(routes!(health))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_session_security(doc))
+}
+
+/// Every operation a bearer token opens also opens with the manager page's session cookie
+/// (`session.rs`): the document says so once here rather than on each handler.
+fn with_session_security(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement};
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            session::COOKIE,
+            "The manager page's sign-in (POST /api/v1/session); a change also needs X-CSRF-Token",
+        ))),
+    );
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(security) = op.security.as_mut().filter(|s| !s.is_empty()) {
+                security.push(SecurityRequirement::new("session", Vec::<String>::new()));
+            }
+        }
+    }
+    doc
 }
 
 /// The generated OpenAPI document.

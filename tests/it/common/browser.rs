@@ -108,16 +108,38 @@ impl Browser {
         self.c().execute(script, vec![]).await.unwrap()
     }
 
-    /// The manager's page of `api`, with the manager's token typed in (not yet loaded).
+    /// The manager's page of `api`, signed in with the manager's token.
     pub async fn manager_page(&self, api: &str) {
+        self.sign_in_with_token(api, MANAGER).await;
+    }
+
+    /// The manager's page of `api`, signed in with `token` (the page then shows today's
+    /// orders): waits until it says who is signed in.
+    pub async fn sign_in_with_token(&self, api: &str, token: &str) {
         let c = self.c();
         c.goto(&format!("{api}/manager")).await.unwrap();
+        self.wait_for(
+            "return document.getElementById('sign-in').hidden ? '' : 'asks'",
+            "asks",
+        )
+        .await;
         c.find(Locator::Id("token"))
             .await
             .unwrap()
-            .send_keys(MANAGER)
+            .send_keys(token)
             .await
             .unwrap();
+        c.find(Locator::Id("enter"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.wait_for(
+            "return document.getElementById('who').hidden ? '' : document.getElementById('signed-in').textContent",
+            "Вы вошли",
+        )
+        .await;
     }
 
     /// Today's orders on the manager's page, once the order's row shows `state`: the row's
