@@ -6,6 +6,7 @@ mod demo;
 mod hardware;
 mod records;
 mod run;
+mod russian;
 mod setup;
 mod till;
 
@@ -20,8 +21,16 @@ use clap::{Parser, Subcommand};
     about = "Sell through Sber's «Плати частями» (pay in installments) from a shop's till"
 )]
 pub struct Cli {
-    /// The config file (default: /etc/chasti/chasti.toml if present, else config/chasti.toml).
-    #[arg(long, env = "CHASTI_CONFIG", global = true)]
+    /// Файл конфигурации (config file): по умолчанию /etc/chasti/chasti.toml, если он есть,
+    /// иначе config/chasti.toml.
+    #[arg(
+        long,
+        env = "CHASTI_CONFIG",
+        global = true,
+        help_heading = russian::HEADING,
+        value_name = "ФАЙЛ",
+        display_order = 100
+    )]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -38,23 +47,77 @@ enum Command {
     /// Everything on loopback: the sandbox bank, the daemon, a virtual printer (slips to files
     /// and PNG) and the till API; `--walkthrough` sells, pays, deposits and reverses, then exits.
     Demo(demo::DemoArgs),
-    /// Start a sale on the running daemon: shows the link and QR, waits for the outcome.
+    /// Продажа частями: показывает ссылку и QR-код для покупателя и ждёт, чем кончится оплата.
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti sale <СУММА> [параметры]"
+    )]
     Sale(till::SaleArgs),
-    /// List orders (today's by default; a day or a range, with each day's totals).
+    /// Заказы за сегодня (или за день, или за период) с итогами каждого дня.
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti orders [--today | --day ДД.ММ.ГГГГ | --from ДД.ММ.ГГГГ [--to ДД.ММ.ГГГГ]] [--state СОСТОЯНИЕ]"
+    )]
     Orders(till::OrdersArgs),
-    /// Show one order and its history (by its number from the slip, or its id).
+    /// Один заказ и его история (по номеру с чека или по id).
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti status <ЗАКАЗ>"
+    )]
     Status(till::OrderArgs),
-    /// Cancel a sale that is not paid yet: the link stops working.
+    /// Отменить неоплаченную продажу: ссылка на оплату перестанет работать.
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti cancel <ЗАКАЗ>"
+    )]
     Cancel(till::OrderArgs),
-    /// Print the order's slip again.
+    /// Напечатать чек с QR-кодом заказа ещё раз.
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti reprint <ЗАКАЗ>"
+    )]
     Reprint(till::OrderArgs),
-    /// Send the order's payment link by SMS to the customer's mobile number.
+    /// Отправить ссылку на оплату заказа по SMS на мобильный номер покупателя.
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti send-link <ЗАКАЗ> <ТЕЛЕФОН>"
+    )]
     SendLink(till::SendLinkArgs),
-    /// Take a held amount now (manager; for orders.deposit = "manual").
+    /// Списать заблокированную сумму (менеджер; при orders.deposit = "manual").
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti deposit <ЗАКАЗ>"
+    )]
     Deposit(till::OrderArgs),
-    /// Reverse an order (manager).
+    /// Отменить оплату заказа в день покупки (менеджер).
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti reverse <ЗАКАЗ>"
+    )]
     Reverse(till::OrderArgs),
-    /// Refund an order, all or AMOUNT roubles (manager).
+    /// Возврат по заказу: всей оставшейся суммы или СУММЫ в рублях (менеджер).
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti refund <ЗАКАЗ> [СУММА]"
+    )]
     Refund(till::RefundArgs),
     /// Copy every order into a new folder while chasti runs (manager; or straight from the
     /// store when it is stopped). The folder is a store `chasti serve` can open.
@@ -84,6 +147,22 @@ enum Command {
     HashPassword,
 }
 
+/// The command line as typed: a till command's mistakes are told in Russian (clap's own
+/// English for the integrator's commands); help and version print and exit as clap does.
+pub fn parse() -> Cli {
+    let args: Vec<String> = std::env::args().collect();
+    match <Cli as clap::Parser>::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && russian::till_command(&args).is_some() => {
+            if let Some(name) = russian::till_command(&args) {
+                let _ = russian::COMMAND.set(name);
+            }
+            e.apply::<russian::RussianErrors>().exit()
+        }
+        Err(e) => e.exit(),
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<(), String> {
     let config = cli.config.unwrap_or_else(chasti::config::default_path);
     match cli.command {
@@ -107,5 +186,15 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,
         Command::Render(args) => hardware::render(&config, args),
         Command::HashPassword => setup::hash_password(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it is built: every subcommand here, so a
+    /// clash (two `--help`s) fails a test instead of the user's command.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -16,44 +16,64 @@ use super::daemon_api::DaemonApi;
 /// Where the daemon is and who the command line is.
 #[derive(clap::Args, Debug)]
 pub struct ApiArgs {
-    /// The daemon's API (default: http://api.listen from the config).
-    #[arg(long, env = "CHASTI_API")]
+    /// Адрес API chasti (по умолчанию http://api.listen из конфига).
+    #[arg(long, env = "CHASTI_API", value_name = "АДРЕС", display_order = 90)]
     api_url: Option<String>,
-    /// A token (default: the config's first token of the role the command needs).
-    #[arg(long, env = "CHASTI_TOKEN", hide_env_values = true)]
+    /// Токен (по умолчанию — первый токен нужной роли из конфига).
+    #[arg(
+        long,
+        env = "CHASTI_TOKEN",
+        hide_env_values = true,
+        value_name = "ТОКЕН",
+        display_order = 91
+    )]
     token: Option<String>,
+}
+
+/// `-h, --help` in Russian, for the till commands (they turn clap's own flag off).
+#[derive(clap::Args, Debug)]
+pub struct RussianHelp {
+    /// Показать эту справку.
+    #[arg(short = 'h', long = "help", action = clap::ArgAction::Help, display_order = 101)]
+    help: Option<bool>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SaleArgs {
     // The help lines are Russian: a cashier reads them.
     /// Сумма в рублях: 1499, 1499.50, "1 499,50".
-    #[arg(allow_hyphen_values = true)]
+    #[arg(allow_hyphen_values = true, value_name = "СУММА", display_order = 0)]
     amount: String,
     /// Двухстадийная оплата: сначала блокировка суммы, затем списание.
-    #[arg(long)]
+    #[arg(long, display_order = 2)]
     preauth: bool,
     /// Касса (1–4 латинские буквы или цифры); по умолчанию store.till из конфига.
-    #[arg(long)]
+    #[arg(long, value_name = "КАССА", display_order = 3)]
     till: Option<String>,
     /// Описание покупки для банка и чека (например «Холодильник Атлант»).
-    #[arg(long)]
+    #[arg(long, value_name = "ТЕКСТ", display_order = 4)]
     description: Option<String>,
     /// Отправить ссылку на оплату ещё и по SMS на этот мобильный номер (+7 912 345-67-89).
-    #[arg(long)]
+    #[arg(long, value_name = "ТЕЛЕФОН", display_order = 5)]
     phone: Option<String>,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SendLinkArgs {
     /// Номер заказа с чека или id заказа.
+    #[arg(value_name = "ЗАКАЗ", display_order = 0)]
     id: String,
     /// Мобильный номер покупателя: +7 912 345-67-89, 8 912 345 67 89, …
+    #[arg(value_name = "ТЕЛЕФОН", display_order = 1)]
     phone: String,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,38 +82,46 @@ pub struct OrdersArgs {
     #[arg(long)]
     today: bool,
     /// День по Москве: ДД.ММ.ГГГГ (или ГГГГ-ММ-ДД).
-    #[arg(long, conflicts_with_all = ["today", "from"])]
+    #[arg(long, conflicts_with_all = ["today", "from"], value_name = "ДЕНЬ")]
     day: Option<String>,
     /// Первый день периода (до сегодня или до --to).
-    #[arg(long, conflicts_with = "today")]
+    #[arg(long, conflicts_with = "today", value_name = "ДЕНЬ")]
     from: Option<String>,
     /// Последний день периода.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", value_name = "ДЕНЬ")]
     to: Option<String>,
     /// Только заказы в этом состоянии: paid, awaiting_payment, reversed, refunded, partially_refunded, cancelled, expired, declined, needs_attention, …
-    #[arg(long)]
+    #[arg(long, value_name = "СОСТОЯНИЕ")]
     state: Option<String>,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct OrderArgs {
     /// Номер заказа с чека (S1-1-261123-0006) или id заказа.
+    #[arg(value_name = "ЗАКАЗ", display_order = 0)]
     id: String,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct RefundArgs {
-    /// The order number from the slip or the order's id.
+    /// Номер заказа с чека или id заказа.
+    #[arg(value_name = "ЗАКАЗ", display_order = 0)]
     id: String,
-    /// Roubles; all that is left when absent.
-    #[arg(allow_hyphen_values = true)]
+    /// Сумма возврата в рублях; без неё — вся оставшаяся сумма.
+    #[arg(allow_hyphen_values = true, value_name = "СУММА", display_order = 1)]
     amount: Option<String>,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
 }
 
 pub(super) fn client(config_path: &Path, args: &ApiArgs, role: Role) -> Result<DaemonApi, String> {

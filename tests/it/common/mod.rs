@@ -13,7 +13,7 @@ mod till;
 
 pub use device::{settings, FakeDevice};
 pub use harness::*;
-pub use process::{store_released, ServeProcess, BIN};
+pub use process::{in_own_process, store_released, ServeProcess, BIN};
 pub use receiver::{CallbackReceiver, Received};
 pub use till::{EventStream, TillClient};
 

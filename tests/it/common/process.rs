@@ -119,3 +119,29 @@ pub async fn store_released(path: &std::path::Path) -> chasti::store::Store {
         }
     }
 }
+
+/// Runs the test named `test` (its full path, `hostile::…`) again in a test process of its
+/// own, and asserts it passed there. For tests that measure the process (its RSS): in the one
+/// shared test binary every other test's allocations would count too. True in the calling
+/// process (the caller returns), false in the child (the caller runs its body).
+pub fn in_own_process(test: &str) -> bool {
+    const VAR: &str = "CHASTI_OWN_PROCESS";
+    if std::env::var(VAR).as_deref() == Ok(test) {
+        return false;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(VAR, test)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} in a process of its own:\n{stdout}\n{stderr}"
+    );
+    eprint!("{stderr}");
+    true
+}
