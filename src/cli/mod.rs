@@ -133,6 +133,10 @@ enum Command {
         /// Also what a live shop needs: what only warns otherwise fails (unsigned callbacks).
         #[arg(long)]
         go_live: bool,
+        /// The secrets file systemd gives the service (default: secrets.env beside the config,
+        /// as the packaged unit's EnvironmentFile); the environment's own values win.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// Print a test payment slip on a configured printer.
     PrintTest {
@@ -182,7 +186,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Restore(args) => records::restore(&config, args).await,
         Command::Export(args) => records::export(&config, args).await,
         Command::CheckConfig => setup::check_config(&config),
-        Command::Doctor { go_live } => setup::doctor(&config, go_live).await,
+        Command::Doctor { go_live, env_file } => {
+            setup::doctor(&config, go_live, env_file.as_deref()).await
+        }
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,
         Command::Render(args) => hardware::render(&config, args),
         Command::HashPassword => setup::hash_password(),

@@ -33,9 +33,23 @@ pub fn check_config(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
-    use chasti::doctor::{self, Verdict};
-    let config = match Config::load(path) {
+pub async fn doctor(path: &Path, go_live: bool, env_file: Option<&Path>) -> Result<(), String> {
+    use chasti::doctor;
+    let secrets_path =
+        env_file.map_or_else(|| chasti::config::env_file::beside(path), Path::to_path_buf);
+    let (secrets, secrets_check) = doctor::secrets_file(&secrets_path, env_file.is_some());
+    let mut first = vec![secrets_check];
+    if go_live {
+        doctor::for_go_live(&mut first);
+    }
+    let failed_first = print_checks(&first);
+    // As systemd starts serve: the file's values, unless the environment sets them already.
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| secrets.as_ref().and_then(|s| s.get(name)))
+    };
+    let config = match Config::load_with_env(path, env) {
         Ok(c) => {
             println!("ok    config       {}", c.file.display());
             c
@@ -56,8 +70,19 @@ pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
         _ => None,
     };
     let checks = doctor::run(&config, go_live, now).await;
+    let failed = failed_first + print_checks(&checks);
+    if failed > 0 {
+        Err(format!("{failed} check(s) failed"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Prints each check's line; how many failed.
+fn print_checks(checks: &[chasti::doctor::Check]) -> usize {
+    use chasti::doctor::Verdict;
     let mut failed = 0;
-    for c in &checks {
+    for c in checks {
         let mark = match c.verdict {
             Verdict::Ok => "ok  ",
             Verdict::Warn => "WARN",
@@ -68,11 +93,7 @@ pub async fn doctor(path: &Path, go_live: bool) -> Result<(), String> {
         };
         println!("{mark}  {:<12} {}", c.name, c.detail);
     }
-    if failed > 0 {
-        Err(format!("{failed} check(s) failed"))
-    } else {
-        Ok(())
-    }
+    failed
 }
 
 /// `chasti hash-password`: the password is read without echo on a terminal (twice, to catch a

@@ -6,6 +6,7 @@ mod api;
 mod callback;
 mod daemon;
 mod devices;
+pub mod env_file;
 mod gateway;
 mod orders;
 mod sms;

@@ -8,6 +8,7 @@
 mod bank;
 mod callback;
 mod host;
+mod secrets;
 
 use chrono::{DateTime, Utc};
 
@@ -18,6 +19,7 @@ pub use bank::{
 };
 pub use callback::{callback, public_url};
 pub use host::{api_tokens, devices, restore_findings, runner, sms, store, store_for_owner};
+pub use secrets::secrets_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

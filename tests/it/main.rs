@@ -12,6 +12,7 @@ mod crash;
 mod daemon;
 mod devices;
 mod doctor;
+mod doctor_secrets;
 mod gateway_client;
 mod hostile;
 mod no_panics;

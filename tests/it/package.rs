@@ -220,6 +220,36 @@ fn unpacked_the_binary_runs_the_packaged_config_and_the_unit_verifies() {
         "ExecStart={program} is not in the package"
     );
     assert!(exec.contains("--config /etc/chasti/chasti.toml"));
+    // «Going live» step 5: doctor, run by hand, reads the secrets systemd gives the service.
+    let env_file = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("EnvironmentFile="))
+        .expect("the unit reads a secrets file");
+    assert_eq!(
+        Path::new(env_file.trim_start_matches('-')),
+        chasti::config::env_file::beside(Path::new("/etc/chasti/chasti.toml"))
+    );
+    let secrets = r.join("etc/chasti/secrets.env");
+    fs::write(
+        &secrets,
+        "CHASTI_GATEWAY_PASSWORD=from-the-welcome-letter\n",
+    )
+    .unwrap();
+    fs::set_permissions(&secrets, fs::Permissions::from_mode(0o640)).unwrap();
+    let doctor = Command::new(&binary)
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .env_remove("CHASTI_GATEWAY_PASSWORD")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    let line = said.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("ok    secrets")
+            && line.contains("etc/chasti/secrets.env: CHASTI_GATEWAY_PASSWORD"),
+        "{said}"
+    );
+    assert!(!said.contains("from-the-welcome-letter"), "{said}");
     for example in [
         "usr/share/doc/chasti/examples/nginx-chasti.conf",
         "usr/share/doc/chasti/examples/hardware/epson-tm-t20iii.toml",
