@@ -51,12 +51,25 @@ pub async fn embedded_sandbox(
         .map_err(DaemonError::Sandbox)
 }
 
-/// The first configured printer and display (or the caller's), each on its own thread.
+/// The first configured printer and display (or the caller's), each on its own thread. A
+/// configured device that does not answer now is said at once, in doctor's words (the cable,
+/// the path, the group), before its first slip fails; serve starts all the same, as the slip
+/// is kept and printed when the printer comes back.
 pub fn devices(
     config: &Config,
     printer: Option<Printer>,
     display: Option<Display>,
 ) -> Option<Devices> {
+    let configured = (printer.is_none() && !config.devices.printers.is_empty())
+        || (display.is_none() && !config.devices.displays.is_empty());
+    if configured {
+        // Before the workers open the ports: a serial port is opened exclusively.
+        for c in crate::doctor::devices(config) {
+            if c.verdict != crate::doctor::Verdict::Ok {
+                tracing::warn!("{}: {}", c.name, c.detail);
+            }
+        }
+    }
     let printer = printer.or_else(|| {
         config.devices.printers.first().map(|p| {
             tracing::info!(printer = %p.name, port = %p.port.path.display(), profile = %p.profile.name, "receipt printer");
@@ -120,6 +133,10 @@ pub async fn check_credentials(config: &Config, handle: &DaemonHandle) {
     };
     let probe = OrderRef::OrderNumber(format!("chasti-start-{}", handle.engine.now().timestamp()));
     match client.order_status(&probe).await {
+        Ok(report) if report.order_status.is_none() => tracing::warn!(
+            gateway = %config.gateway.base_url,
+            "the gateway answered a status call with neither an order status nor an error code: it is not the bank's gateway, and the credentials are not checked; run `chasti doctor`"
+        ),
         Ok(_)
         | Err(GatewayError::Refused {
             code: ErrorCode::UnknownOrder,
@@ -136,5 +153,12 @@ pub async fn check_credentials(config: &Config, handle: &DaemonHandle) {
         Err(e) => {
             tracing::warn!(error = %e, "the credentials could not be checked now (the gateway did not answer); sales will say so if it stays down")
         }
+    }
+    // The host's own clock (not the engine's, which tests may set) against the bank's `Date`:
+    // orders expire and days close by it.
+    let clock = crate::doctor::clock(config, chrono::Utc::now()).await;
+    match clock.verdict {
+        crate::doctor::Verdict::Ok => tracing::info!("clock: {}", clock.detail),
+        _ => tracing::warn!("clock: {}", clock.detail),
     }
 }

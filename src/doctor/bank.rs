@@ -117,6 +117,15 @@ pub async fn gateway(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
     let probe = OrderRef::OrderNumber(format!("chasti-doctor-{}", now.timestamp()));
     let mut out = Vec::new();
     match client.order_status(&probe).await {
+        // A made-up order number: the bank says errorCode 6. A reply without a status and
+        // without an error is no gateway's: the credentials were not checked.
+        Ok(report) if report.order_status.is_none() => {
+            out.push(check(
+                "gateway",
+                Verdict::Fail,
+                format!("{host} answered a status call with neither an order status nor an error code: it is not the bank's gateway; check gateway.base_url"),
+            ));
+        }
         Err(GatewayError::Refused {
             code: ErrorCode::UnknownOrder,
             ..

@@ -223,13 +223,22 @@ pub fn api_tokens(config: &Config) -> Check {
     )
 }
 
+/// What went wrong with a port, for doctor's (and serve's) English lines: the system's own
+/// reason, without the cashier's promise that the slip is kept.
+fn why(e: &crate::devices::serial::DeviceError) -> String {
+    match e {
+        crate::devices::serial::DeviceError::Port { detail, .. } => detail.clone(),
+        other => other.cause(),
+    }
+}
+
 /// Each configured device answers.
 pub fn devices(config: &Config) -> Vec<Check> {
     use crate::devices::link::{self, Transport};
     let mut out = Vec::new();
     for p in &config.devices.printers {
         let transport = Transport::of(&p.port.path);
-        let opened = link::open(&p.port, Duration::from_millis(500));
+        let opened = link::open(&p.port, Duration::from_millis(500)).map_err(|e| why(&e));
         let verdict = match opened {
             Err(e) if p.port.path.is_file() => check(
                 "printer",
@@ -260,7 +269,7 @@ pub fn devices(config: &Config) -> Vec<Check> {
         out.push(verdict);
     }
     for d in &config.devices.displays {
-        match crate::devices::link::open(&d.port, Duration::from_millis(500)) {
+        match crate::devices::link::open(&d.port, Duration::from_millis(500)).map_err(|e| why(&e)) {
             Ok(_) => out.push(check(
                 "display",
                 Verdict::Ok,

@@ -128,12 +128,20 @@ async fn sigterm_answers_the_sale_under_way_finishes_its_slip_and_exits_0() {
         expected.len()
     );
     let got = paper.captured();
+    // serve's start-up check asks the printer's paper status once (DLE EOT 4, 3 bytes), then
+    // the worker's own three queries around the slip (9 bytes).
+    const QUERIES: usize = 9 + 3;
     assert_eq!(
         got.len(),
-        9 + expected.len(),
+        QUERIES + expected.len(),
         "status queries and the whole slip"
     );
-    assert_eq!(&got[9..], expected.as_slice());
+    assert!(
+        got[..QUERIES].chunks(3).all(|q| q[..2] == [0x10, 0x04]),
+        "{:02x?}",
+        &got[..QUERIES]
+    );
+    assert_eq!(&got[QUERIES..], expected.as_slice());
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("chasti stopped cleanly"), "{log}");
 }

@@ -436,3 +436,15 @@ fn a_configured_ca_near_its_end_is_warned_about() {
     );
     assert_eq!(of(&later).verdict, Verdict::Ok, "{}", of(&later).detail);
 }
+
+/// No `[[api.tokens]]`: every till call would be refused; a warning, a failure for go-live.
+#[test]
+fn no_api_tokens_fail_the_go_live_check() {
+    let config = parse("environment = \"test\"", "");
+    assert!(config.api.tokens.is_empty());
+    let today = named(vec![doctor::api_tokens(&config)], "api tokens", false);
+    assert_eq!(today.verdict, Verdict::Warn, "{}", today.detail);
+    let live = named(vec![doctor::api_tokens(&config)], "api tokens", true);
+    assert_eq!(live.verdict, Verdict::Fail, "{}", live.detail);
+    assert!(live.detail.contains("no [[api.tokens]]"), "{}", live.detail);
+}

@@ -29,6 +29,7 @@ mod proxy;
 mod records;
 mod sandbox;
 mod screens;
+mod serve_start;
 mod sessions;
 mod shop_day;
 mod shop_records;
