@@ -131,14 +131,12 @@ pub fn render(config_path: &Path, args: RenderArgs) -> Result<(), String> {
     }
     if let Some(png) = png {
         let picture = chasti::devices::render::render(&profile, &bytes)?;
-        picture
-            .save(&png)
-            .map_err(|e| format!("cannot write {}: {e}", png.display()))?;
+        picture.save(&png)?;
         println!(
             "{}: {}x{} dots, as {} prints it",
             png.display(),
-            picture.width(),
-            picture.height(),
+            picture.width,
+            picture.height,
             profile.model
         );
     }

@@ -86,8 +86,44 @@ fn left_for(align: Align, used: u32, width: u32) -> i64 {
     }
 }
 
+/// A slip drawn as the printer would print it: 8-bit grey pixels, row by row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlipPicture {
+    pub width: u32,
+    pub height: u32,
+    /// `width × height` bytes, 0 black to 255 white.
+    pub pixels: Vec<u8>,
+}
+
+impl SlipPicture {
+    /// The picture as a PNG file's bytes (greyscale, 8 bits), with the `png` crate: the
+    /// `image` crate would bring colour management and a dozen codecs for this one format.
+    pub fn to_png(&self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| format!("the PNG could not be made: {e}"))?;
+        writer
+            .write_image_data(&self.pixels)
+            .map_err(|e| format!("the PNG could not be made: {e}"))?;
+        writer
+            .finish()
+            .map_err(|e| format!("the PNG could not be made: {e}"))?;
+        Ok(out)
+    }
+
+    /// Writes the PNG to `path`.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), String> {
+        let png = self.to_png()?;
+        std::fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
 /// The slip as a greyscale picture, `dots_per_line` wide (plus margins).
-pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<image::GrayImage, String> {
+pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<SlipPicture, String> {
     let elements = parse(bytes, profile.code_page)?;
     let head = profile.dots_per_line;
     let width = head + 2 * MARGIN;
@@ -184,6 +220,12 @@ pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<image::GrayImage
         canvas.grow(y.max(0) as u32);
     }
     canvas.grow(y.max(0) as u32 + MARGIN);
-    image::GrayImage::from_raw(canvas.width, canvas.height, canvas.pixels)
-        .ok_or_else(|| "the picture could not be made".to_string())
+    if canvas.pixels.len() != canvas.width as usize * canvas.height as usize {
+        return Err("the picture could not be made".into());
+    }
+    Ok(SlipPicture {
+        width: canvas.width,
+        height: canvas.height,
+        pixels: canvas.pixels,
+    })
 }

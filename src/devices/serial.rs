@@ -268,10 +268,7 @@ impl Printer {
                         })
                         .and_then(|_| {
                             super::render::render(&worker_profile, &bytes)
-                                .and_then(|png| {
-                                    png.save(dir.join(format!("{stem}.png")))
-                                        .map_err(|e| e.to_string())
-                                })
+                                .and_then(|picture| picture.save(&dir.join(format!("{stem}.png"))))
                                 .map_err(|detail| DeviceError::Port {
                                     port: dir.display().to_string(),
                                     detail,
