@@ -35,7 +35,8 @@ fn explain(status: u16, body: &str) -> String {
 
 impl DaemonApi {
     pub fn new(base: String, token: String, token_source: String) -> Result<DaemonApi, String> {
-        let tls = chasti::gateway::tls::client_config(&Default::default())?;
+        let tls =
+            chasti::gateway::tls::client_config(&Default::default()).map_err(|e| e.to_string())?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .no_proxy()

@@ -90,7 +90,10 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
     let config = demo_config(&args.dir, args.any_ports)?;
     let till = config.store.till.clone();
-    let printer = Printer::virtual_to(slips.clone(), profile::printer("epson-tm-t20iii", None)?);
+    let printer = Printer::virtual_to(
+        slips.clone(),
+        profile::printer("epson-tm-t20iii", None).map_err(|e| e.to_string())?,
+    );
     let parts = Parts {
         printer: Some(printer.clone()),
         ..Parts::default()

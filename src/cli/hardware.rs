@@ -55,7 +55,9 @@ pub fn sample_slip(
     };
     let link = PaymentUrl::parse(SAMPLE_LINK).map_err(|e| e.to_string())?;
     Ok(match kind {
-        SlipKind::Payment => slip::payment_slip(profile, &order, &link)?,
+        SlipKind::Payment => {
+            slip::payment_slip(profile, &order, &link).map_err(|e| e.to_string())?
+        }
         SlipKind::Paid => slip::outcome_slip(profile, &order, Outcome::Paid, now, None, None),
         SlipKind::Reversal => slip::outcome_slip(
             profile,
@@ -130,8 +132,9 @@ pub fn render(config_path: &Path, args: RenderArgs) -> Result<(), String> {
         );
     }
     if let Some(png) = png {
-        let picture = chasti::devices::render::render(&profile, &bytes)?;
-        picture.save(&png)?;
+        let picture =
+            chasti::devices::render::render(&profile, &bytes).map_err(|e| e.to_string())?;
+        picture.save(&png).map_err(|e| e.to_string())?;
         println!(
             "{}: {}x{} dots, as {} prints it",
             png.display(),

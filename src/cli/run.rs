@@ -79,7 +79,9 @@ pub async fn sandbox(args: SandboxArgs) -> Result<(), String> {
         },
         tls: args.tls_cert.zip(args.tls_key),
     };
-    let sandbox = Sandbox::start(args.listen, settings).await?;
+    let sandbox = Sandbox::start(args.listen, settings)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("sandbox gateway: {}", sandbox.gateway_url());
     println!("ledger:          {}sandbox/api/ledger", sandbox.url());
     chasti::daemon::ctrl_c().await;

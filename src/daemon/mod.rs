@@ -46,11 +46,11 @@ pub enum DaemonError {
     #[error("the gateway client: {0}")]
     Gateway(String),
     #[error("the embedded sandbox: {0}")]
-    Sandbox(String),
+    Sandbox(#[source] crate::sandbox::SandboxError),
     #[error("the SMS provider's client: {0}")]
-    Sms(String),
+    Sms(#[source] crate::sms::SmsSetupError),
     #[error("the till API's TLS: {0}")]
-    Tls(String),
+    Tls(#[source] crate::gateway::tls::TlsError),
     /// The engine's task ended on its own: the process must exit non-zero (systemd restarts it).
     #[error("the orders engine stopped: {0}")]
     EngineStopped(String),

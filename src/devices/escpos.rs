@@ -75,7 +75,7 @@ impl<'a> Encoder<'a> {
     /// The QR: native `GS ( k` when the profile has it, else a `GS v 0` raster, with blank
     /// paper of at least [`QUIET_ZONE`] modules fed above and below it (the standard's quiet
     /// zone: a scanner needs it to find the symbol's edge against the text).
-    pub fn qr(&mut self, link: &str) -> Result<&mut Self, String> {
+    pub fn qr(&mut self, link: &str) -> Result<&mut Self, EscposError> {
         let p = self.profile;
         // A native QR needs only the symbol's size; a raster needs the symbol, encoded once.
         let symbol = if p.native_qr {
@@ -101,10 +101,10 @@ impl<'a> Encoder<'a> {
         Ok(self)
     }
 
-    fn native_qr(&mut self, data: &[u8], module: u8) -> Result<(), String> {
+    fn native_qr(&mut self, data: &[u8], module: u8) -> Result<(), EscposError> {
         let k = data.len() + 3;
         if k > 7092 {
-            return Err("the link is too long for a printer QR code".into());
+            return Err(EscposError::LinkTooLong(data.len()));
         }
         let o = &mut self.out;
         o.extend_from_slice(&[GS, b'(', b'k', 4, 0, 0x31, 0x41, 0x32, 0]); // model 2
@@ -237,10 +237,31 @@ pub enum Element {
     Cut,
 }
 
-fn take<'b>(bytes: &'b [u8], at: &mut usize, n: usize) -> Result<&'b [u8], String> {
+/// What an encoder refuses or a parser finds wrong in ESC/POS bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscposError {
+    #[error(transparent)]
+    Qr(#[from] super::qr::QrError),
+    #[error("the link is too long for a printer QR code ({0} bytes; allowed: up to 7089)")]
+    LinkTooLong(usize),
+    #[error("command cut short at byte {0}")]
+    CutShort(usize),
+    #[error("unknown {command} {byte:#04x} at byte {at}")]
+    Unknown {
+        command: &'static str,
+        byte: u8,
+        at: usize,
+    },
+    #[error("{0} without its data")]
+    Incomplete(&'static str),
+    #[error("GS v 0 of {width_bytes} bytes x {height} rows; allowed: up to {MAX_RASTER_WIDTH_BYTES} x {MAX_RASTER_HEIGHT}")]
+    RasterTooLarge { width_bytes: usize, height: usize },
+}
+
+fn take<'b>(bytes: &'b [u8], at: &mut usize, n: usize) -> Result<&'b [u8], EscposError> {
     let slice = bytes
-        .get(*at..*at + n)
-        .ok_or_else(|| format!("command cut short at byte {at}"))?;
+        .get(*at..at.saturating_add(n))
+        .ok_or(EscposError::CutShort(*at))?;
     *at += n;
     Ok(slice)
 }
@@ -251,7 +272,7 @@ pub const MAX_RASTER_WIDTH_BYTES: usize = 512;
 pub const MAX_RASTER_HEIGHT: usize = 8192;
 
 /// Reads the subset of ESC/POS that [`Encoder`] writes.
-pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> {
+pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, EscposError> {
     let mut out = Vec::new();
     let (mut align, mut bold, mut width, mut height) = (Align::Left, false, 1u8, 1u8);
     let mut text: Vec<u8> = Vec::new();
@@ -283,7 +304,13 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                 }
                 b'E' => bold = take(bytes, &mut at, 1)?[0] & 1 == 1,
                 b'd' => out.push(Element::Feed(take(bytes, &mut at, 1)?[0])),
-                other => return Err(format!("unknown ESC {other:#04x} at byte {}", at - 2)),
+                other => {
+                    return Err(EscposError::Unknown {
+                        command: "ESC",
+                        byte: other,
+                        at: at - 2,
+                    })
+                }
             },
             FS => {
                 take(bytes, &mut at, 1)?;
@@ -303,17 +330,24 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                 b'(' => {
                     let head = take(bytes, &mut at, 3)?;
                     if head[0] != b'k' {
-                        return Err(format!("unknown GS ( {:#04x}", head[0]));
+                        return Err(EscposError::Unknown {
+                            command: "GS (",
+                            byte: head[0],
+                            at: at - 3,
+                        });
                     }
                     let len = head[1] as usize + 256 * head[2] as usize;
                     let body = take(bytes, &mut at, len)?;
                     // Lengths come from the device's bytes: every field is read with a bounds check.
                     match (body.first(), body.get(1)) {
                         (Some(0x31), Some(0x43)) => {
-                            qr_module = *body.get(2).ok_or("GS ( k 1 C without its size")?
+                            qr_module = *body.get(2).ok_or(EscposError::Incomplete("GS ( k 1 C"))?
                         }
                         (Some(0x31), Some(0x50)) => {
-                            qr_data = body.get(3..).ok_or("GS ( k 1 P without its data")?.to_vec()
+                            qr_data = body
+                                .get(3..)
+                                .ok_or(EscposError::Incomplete("GS ( k 1 P"))?
+                                .to_vec()
                         }
                         (Some(0x31), Some(0x51)) => out.push(Element::NativeQr {
                             data: std::mem::take(&mut qr_data),
@@ -328,9 +362,10 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                     let width_bytes = head[2] as usize + 256 * head[3] as usize;
                     let height = head[4] as usize + 256 * head[5] as usize;
                     if width_bytes > MAX_RASTER_WIDTH_BYTES || height > MAX_RASTER_HEIGHT {
-                        return Err(format!(
-                            "GS v 0 of {width_bytes} bytes x {height} rows; allowed: up to {MAX_RASTER_WIDTH_BYTES} x {MAX_RASTER_HEIGHT}"
-                        ));
+                        return Err(EscposError::RasterTooLarge {
+                            width_bytes,
+                            height,
+                        });
                     }
                     let data = take(bytes, &mut at, width_bytes * height)?.to_vec();
                     out.push(Element::Raster {
@@ -340,7 +375,13 @@ pub fn parse(bytes: &[u8], code_page: CodePage) -> Result<Vec<Element>, String> 
                         data,
                     });
                 }
-                other => return Err(format!("unknown GS {other:#04x} at byte {}", at - 2)),
+                other => {
+                    return Err(EscposError::Unknown {
+                        command: "GS",
+                        byte: other,
+                        at: at - 2,
+                    })
+                }
             },
             _ => text.push(b),
         }

@@ -112,27 +112,67 @@ const BUNDLED: [(&str, &str); 7] = [
     ),
 ];
 
-pub fn parse(file: &str, text: &str) -> Result<Profile, String> {
-    let profile: Profile =
-        toml::from_str(text).map_err(|e| format!("profile {file}: {}", e.message()))?;
-    check(&profile).map_err(|problem| format!("profile {file}: {problem}"))?;
+/// Why a device profile cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {file}: {problem}")]
+    Unreadable { file: String, problem: String },
+    #[error("profile {file}: {key}: found {found}; allowed: {allowed}")]
+    OutOfRange {
+        file: String,
+        key: &'static str,
+        found: String,
+        allowed: String,
+    },
+    #[error("cannot read profiles folder {dir}: {source}")]
+    Folder {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no {kind} profile {name:?}; known: {known}")]
+    Unknown {
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
+}
+
+pub fn parse(file: &str, text: &str) -> Result<Profile, ProfileError> {
+    let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Unreadable {
+        file: file.to_string(),
+        problem: e.message().to_string(),
+    })?;
+    check(file, &profile)?;
     Ok(profile)
 }
 
 /// Numbers a real printer or display has: a profile outside them is a typo, and the sizes
 /// computed from it (the QR's dots, the slip's picture) must never overflow.
-fn check(profile: &Profile) -> Result<(), String> {
-    fn within(key: &str, value: u64, allowed: std::ops::RangeInclusive<u64>) -> Result<(), String> {
+fn check(file: &str, profile: &Profile) -> Result<(), ProfileError> {
+    let out_of = |key: &'static str, found: String, allowed: String| ProfileError::OutOfRange {
+        file: file.to_string(),
+        key,
+        found,
+        allowed,
+    };
+    let within = |key: &'static str, value: u64, allowed: std::ops::RangeInclusive<u64>| {
         if allowed.contains(&value) {
             Ok(())
         } else {
-            Err(format!(
-                "{key}: found {value}; allowed: {}..{}",
-                allowed.start(),
-                allowed.end()
+            Err(out_of(
+                key,
+                value.to_string(),
+                format!("{}..{}", allowed.start(), allowed.end()),
             ))
         }
-    }
+    };
     match profile {
         Profile::Printer(p) => {
             within("paper_mm", p.paper_mm.into(), 38..=120)?;
@@ -145,9 +185,13 @@ fn check(profile: &Profile) -> Result<(), String> {
                 10..=u64::from(p.paper_mm),
             )?;
             if u64::from(p.dots_per_line) > u64::from(p.paper_mm) * u64::from(p.dots_per_mm) {
-                return Err(format!(
-                    "dots_per_line: found {}, more than {} mm of paper at {} dots a mm holds",
-                    p.dots_per_line, p.paper_mm, p.dots_per_mm
+                return Err(out_of(
+                    "dots_per_line",
+                    p.dots_per_line.to_string(),
+                    format!(
+                        "at most what {} mm of paper at {} dots a mm holds",
+                        p.paper_mm, p.dots_per_mm
+                    ),
                 ));
             }
             Ok(())
@@ -166,18 +210,22 @@ pub fn bundled() -> Vec<Profile> {
 
 /// The bundled profiles plus every `*.toml` in `dir` (a file there overrides a bundled one
 /// of the same name).
-pub fn all(dir: Option<&Path>) -> Result<Vec<Profile>, String> {
+pub fn all(dir: Option<&Path>) -> Result<Vec<Profile>, ProfileError> {
     let mut profiles = bundled();
     if let Some(dir) = dir {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read profiles folder {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|source| ProfileError::Folder {
+            dir: dir.display().to_string(),
+            source,
+        })?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
                 continue;
             }
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
             let profile = parse(&path.display().to_string(), &text)?;
             profiles.retain(|p| name_of(p) != name_of(&profile));
             profiles.push(profile);
@@ -193,7 +241,7 @@ fn name_of(p: &Profile) -> &str {
     }
 }
 
-pub fn printer(name: &str, dir: Option<&Path>) -> Result<PrinterProfile, String> {
+pub fn printer(name: &str, dir: Option<&Path>) -> Result<PrinterProfile, ProfileError> {
     let profiles = all(dir)?;
     let names: Vec<&str> = profiles
         .iter()
@@ -208,10 +256,14 @@ pub fn printer(name: &str, dir: Option<&Path>) -> Result<PrinterProfile, String>
             Profile::Printer(p) if p.name == name => Some(p.clone()),
             _ => None,
         })
-        .ok_or_else(|| format!("no printer profile {name:?}; known: {}", names.join(", ")))
+        .ok_or_else(|| ProfileError::Unknown {
+            kind: "printer",
+            name: name.to_string(),
+            known: names.join(", "),
+        })
 }
 
-pub fn display(name: &str, dir: Option<&Path>) -> Result<DisplayProfile, String> {
+pub fn display(name: &str, dir: Option<&Path>) -> Result<DisplayProfile, ProfileError> {
     let profiles = all(dir)?;
     let names: Vec<&str> = profiles
         .iter()
@@ -226,7 +278,11 @@ pub fn display(name: &str, dir: Option<&Path>) -> Result<DisplayProfile, String>
             Profile::Display(d) if d.name == name => Some(d.clone()),
             _ => None,
         })
-        .ok_or_else(|| format!("no display profile {name:?}; known: {}", names.join(", ")))
+        .ok_or_else(|| ProfileError::Unknown {
+            kind: "display",
+            name: name.to_string(),
+            known: names.join(", "),
+        })
 }
 
 #[cfg(test)]
@@ -246,12 +302,17 @@ mod tests {
             CommandSet::Cd5220
         );
         let err = printer("nope", None).unwrap_err();
-        assert!(err.contains("epson-tm-t20iii"), "{err}");
+        assert!(
+            matches!(&err, ProfileError::Unknown { known, .. } if known.contains("epson-tm-t20iii")),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unknown_key_in_a_profile_is_an_error() {
         let text = BUNDLED[0].1.replace("columns = 48", "colums = 48");
-        assert!(parse("x.toml", &text).unwrap_err().contains("colums"));
+        let err = parse("x.toml", &text).unwrap_err();
+        assert!(matches!(err, ProfileError::Unreadable { .. }), "{err}");
+        assert!(err.to_string().contains("colums"), "{err}");
     }
 }

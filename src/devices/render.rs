@@ -86,6 +86,25 @@ fn left_for(align: Align, used: u32, width: u32) -> i64 {
     }
 }
 
+/// Why a slip could not be drawn or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the slip's bytes: {0}")]
+    Bytes(#[from] super::escpos::EscposError),
+    #[error(transparent)]
+    Qr(#[from] super::qr::QrError),
+    #[error("the picture could not be made")]
+    Picture,
+    #[error("the PNG could not be made: {0}")]
+    Png(#[from] png::EncodingError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// A slip drawn as the printer would print it: 8-bit grey pixels, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlipPicture {
@@ -98,32 +117,29 @@ pub struct SlipPicture {
 impl SlipPicture {
     /// The picture as a PNG file's bytes (greyscale, 8 bits), with the `png` crate: the
     /// `image` crate would bring colour management and a dozen codecs for this one format.
-    pub fn to_png(&self) -> Result<Vec<u8>, String> {
+    pub fn to_png(&self) -> Result<Vec<u8>, RenderError> {
         let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder
-            .write_header()
-            .map_err(|e| format!("the PNG could not be made: {e}"))?;
-        writer
-            .write_image_data(&self.pixels)
-            .map_err(|e| format!("the PNG could not be made: {e}"))?;
-        writer
-            .finish()
-            .map_err(|e| format!("the PNG could not be made: {e}"))?;
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&self.pixels)?;
+        writer.finish()?;
         Ok(out)
     }
 
     /// Writes the PNG to `path`.
-    pub fn save(&self, path: &std::path::Path) -> Result<(), String> {
+    pub fn save(&self, path: &std::path::Path) -> Result<(), RenderError> {
         let png = self.to_png()?;
-        std::fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(path, png).map_err(|source| RenderError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
 
 /// The slip as a greyscale picture, `dots_per_line` wide (plus margins).
-pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<SlipPicture, String> {
+pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<SlipPicture, RenderError> {
     let elements = parse(bytes, profile.code_page)?;
     let head = profile.dots_per_line;
     let width = head + 2 * MARGIN;
@@ -221,7 +237,7 @@ pub fn render(profile: &PrinterProfile, bytes: &[u8]) -> Result<SlipPicture, Str
     }
     canvas.grow(y.max(0) as u32 + MARGIN);
     if canvas.pixels.len() != canvas.width as usize * canvas.height as usize {
-        return Err("the picture could not be made".into());
+        return Err(RenderError::Picture);
     }
     Ok(SlipPicture {
         width: canvas.width,

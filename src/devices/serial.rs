@@ -269,9 +269,9 @@ impl Printer {
                         .and_then(|_| {
                             super::render::render(&worker_profile, &bytes)
                                 .and_then(|picture| picture.save(&dir.join(format!("{stem}.png"))))
-                                .map_err(|detail| DeviceError::Port {
+                                .map_err(|e| DeviceError::Port {
                                     port: dir.display().to_string(),
-                                    detail,
+                                    detail: e.to_string(),
                                 })
                         });
                     if result.is_ok() {

@@ -86,7 +86,7 @@ pub fn payment_slip(
     p: &PrinterProfile,
     o: &SlipOrder,
     link: &crate::domain::PaymentUrl,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, super::escpos::EscposError> {
     let mut e = Encoder::new(p);
     header(&mut e, p, o.shop_name, "Оплата частями");
     e.bold(true)

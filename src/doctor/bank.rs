@@ -18,7 +18,7 @@ pub const CA_WARNING_DAYS: i64 = 90;
 pub fn certificates(now: DateTime<Utc>) -> Vec<Check> {
     let certs = match bundled_certificates() {
         Ok(c) => c,
-        Err(e) => return vec![check("certificates", Verdict::Fail, e)],
+        Err(e) => return vec![check("certificates", Verdict::Fail, e.to_string())],
     };
     certs
         .iter()
@@ -48,7 +48,7 @@ pub fn configured_certificates(config: &Config, now: DateTime<Utc>) -> Vec<Check
                 )
             })
             .collect(),
-        Err(e) => vec![check("certificates", Verdict::Fail, e)],
+        Err(e) => vec![check("certificates", Verdict::Fail, e.to_string())],
     }
 }
 

@@ -316,14 +316,16 @@ pub async fn sms(config: &Config) -> Check {
         use_os_roots: true,
         ..Default::default()
     };
-    let client = crate::gateway::tls::client_config(&trust).and_then(|tls| {
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())
-    });
+    let client = crate::gateway::tls::client_config(&trust)
+        .map_err(|e| e.to_string())
+        .and_then(|tls| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .timeout(Duration::from_secs(5))
+                .no_proxy()
+                .build()
+                .map_err(|e| e.to_string())
+        });
     let Ok(client) = client else {
         return check(
             "sms",

@@ -169,7 +169,8 @@ impl GatewayClient {
             base.set_path(&path);
         }
         let host = base.host_str().unwrap_or_default().to_string();
-        let tls = client_config(&settings.trust).map_err(GatewayError::Settings)?;
+        let tls =
+            client_config(&settings.trust).map_err(|e| GatewayError::Settings(e.to_string()))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(settings.request_timeout)

@@ -42,13 +42,48 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Why a TLS set-up (the CAs chasti trusts, or the certificate it serves) cannot be made.
+/// Each names the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("cannot read CA folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: String },
+    #[error("{path} is not a usable CA certificate: {source}")]
+    UnusableCa {
+        path: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Setup(#[source] rustls::Error),
+    #[error("certificate and key do not make a TLS identity: {0}")]
+    Identity(#[source] rustls::Error),
+}
+
 /// The DER certificates of the bundled CA files.
-pub fn bundled_certificates() -> Result<Vec<(&'static str, CertificateDer<'static>)>, String> {
+pub fn bundled_certificates() -> Result<Vec<(&'static str, CertificateDer<'static>)>, TlsError> {
     let mut out = Vec::new();
     for (name, pem) in BUNDLED_CAS {
         let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("bundled {name} is not valid PEM: {e}"))?;
+            .map_err(|source| TlsError::Read {
+                what: "bundled CA",
+                path: name.to_string(),
+                source,
+            })?;
         for cert in certs {
             out.push((name, cert));
         }
@@ -58,23 +93,37 @@ pub fn bundled_certificates() -> Result<Vec<(&'static str, CertificateDer<'stati
 
 /// Reads every certificate of one PEM file; a file with none is an error (a wrong path or a
 /// key file given by mistake must not pass silently).
-pub fn load_pem_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_pem_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    pem_certificates(path, "CA file")
+}
+
+/// Every certificate of a PEM file, at least one.
+pub fn pem_certificates(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let read = |source| TlsError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    };
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+        .map_err(read)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("CA file {} is not valid PEM: {e}", path.display()))?;
+        .map_err(read)?;
     if certs.is_empty() {
-        return Err(format!(
-            "CA file {} holds no certificate (expected -----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
+        return Err(TlsError::NoCertificate {
+            path: path.display().to_string(),
+        });
     }
     Ok(certs)
 }
 
-fn pem_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read CA folder {}: {e}", dir.display()))?;
+fn pem_files_in(dir: &Path) -> Result<Vec<PathBuf>, TlsError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| TlsError::Folder {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -92,7 +141,7 @@ fn pem_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// The certificates of the configured extra CA files and folders, each with its file.
 pub fn configured_certificates(
     settings: &TrustSettings,
-) -> Result<Vec<(String, CertificateDer<'static>)>, String> {
+) -> Result<Vec<(String, CertificateDer<'static>)>, TlsError> {
     let mut files = settings.extra_ca_files.clone();
     for dir in &settings.extra_ca_dirs {
         files.extend(pem_files_in(dir)?);
@@ -107,12 +156,13 @@ pub fn configured_certificates(
 }
 
 /// The anchors: bundled CAs, extra files and folders, and the OS store when asked.
-pub fn root_store(settings: &TrustSettings) -> Result<RootCertStore, String> {
+pub fn root_store(settings: &TrustSettings) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for (name, cert) in bundled_certificates()? {
-        store
-            .add(cert)
-            .map_err(|e| format!("bundled {name} is not a usable CA certificate: {e}"))?;
+        store.add(cert).map_err(|source| TlsError::UnusableCa {
+            path: format!("bundled {name}"),
+            source,
+        })?;
     }
     let mut files = settings.extra_ca_files.clone();
     for dir in &settings.extra_ca_dirs {
@@ -120,9 +170,10 @@ pub fn root_store(settings: &TrustSettings) -> Result<RootCertStore, String> {
     }
     for file in &files {
         for cert in load_pem_file(file)? {
-            store
-                .add(cert)
-                .map_err(|e| format!("{} is not a usable CA certificate: {e}", file.display()))?;
+            store.add(cert).map_err(|source| TlsError::UnusableCa {
+                path: file.display().to_string(),
+                source,
+            })?;
         }
     }
     if settings.use_os_roots {
@@ -134,11 +185,11 @@ pub fn root_store(settings: &TrustSettings) -> Result<RootCertStore, String> {
 }
 
 /// A rustls client configuration with exactly these anchors.
-pub fn client_config(settings: &TrustSettings) -> Result<rustls::ClientConfig, String> {
+pub fn client_config(settings: &TrustSettings) -> Result<rustls::ClientConfig, TlsError> {
     let roots = root_store(settings)?;
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
@@ -191,6 +242,7 @@ mod tests {
             ..TrustSettings::default()
         })
         .unwrap_err();
-        assert!(err.contains("holds no certificate"), "{err}");
+        assert!(matches!(err, TlsError::NoCertificate { .. }), "{err}");
+        assert!(err.to_string().contains("holds no certificate"), "{err}");
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -216,23 +216,22 @@ impl Drop for ServerHandle {
     }
 }
 
+pub use crate::gateway::tls::TlsError;
+
 /// A TLS acceptor from a PEM certificate chain and a PEM private key.
-pub fn tls_acceptor(cert_pem: &Path, key_pem: &Path) -> Result<TlsAcceptor, String> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
-        .map_err(|e| format!("cannot read certificate {}: {e}", cert_pem.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("certificate {} is not valid PEM: {e}", cert_pem.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{} holds no certificate", cert_pem.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key_pem)
-        .map_err(|e| format!("cannot read private key {}: {e}", key_pem.display()))?;
+pub fn tls_acceptor(cert_pem: &Path, key_pem: &Path) -> Result<TlsAcceptor, TlsError> {
+    let chain = crate::gateway::tls::pem_certificates(cert_pem, "certificate")?;
+    let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|source| TlsError::Read {
+        what: "private key",
+        path: key_pem.display().to_string(),
+        source,
+    })?;
     let config = rustls::ServerConfig::builder_with_provider(crate::gateway::tls::provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| format!("certificate and key do not make a TLS identity: {e}"))?;
+        .map_err(TlsError::Identity)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -87,6 +87,7 @@ impl CallbackSender {
             ..Default::default()
         };
         let http = crate::gateway::tls::client_config(&trust)
+            .map_err(|e| e.to_string())
             .and_then(|tls| {
                 reqwest::Client::builder()
                     .tls_backend_preconfigured(tls)

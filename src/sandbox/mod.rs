@@ -189,26 +189,54 @@ impl Drop for Sandbox {
     }
 }
 
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox listener has no address: {0}")]
+    NoAddress(#[source] std::io::Error),
+    #[error("sandbox TLS: {0}")]
+    Tls(#[from] crate::gateway::tls::TlsError),
+    #[error("sandbox address {addr} makes no URL: {source}")]
+    Url {
+        addr: SocketAddr,
+        #[source]
+        source: url::ParseError,
+    },
+}
+
 impl Sandbox {
     /// Binds `listen` (port 0 picks a free one) and serves.
-    pub async fn start(listen: SocketAddr, settings: SandboxSettings) -> Result<Sandbox, String> {
+    pub async fn start(
+        listen: SocketAddr,
+        settings: SandboxSettings,
+    ) -> Result<Sandbox, SandboxError> {
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| format!("sandbox cannot listen on {listen}: {e}"))?;
+            .map_err(|source| SandboxError::Listen {
+                addr: listen,
+                source,
+            })?;
         Sandbox::start_on(listener, settings)
     }
 
-    pub fn start_on(listener: TcpListener, settings: SandboxSettings) -> Result<Sandbox, String> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("sandbox listener has no address: {e}"))?;
+    pub fn start_on(
+        listener: TcpListener,
+        settings: SandboxSettings,
+    ) -> Result<Sandbox, SandboxError> {
+        let addr = listener.local_addr().map_err(SandboxError::NoAddress)?;
         let tls = match &settings.tls {
             Some((cert, key)) => Some(crate::http::server::tls_acceptor(cert, key)?),
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let public_base = Url::parse(&format!("{scheme}://{addr}/"))
-            .map_err(|e| format!("sandbox address {addr} makes no URL: {e}"))?;
+            .map_err(|source| SandboxError::Url { addr, source })?;
         let shared = Arc::new(Shared {
             bank: Mutex::new(bank::Bank::new()),
             callbacks: callbacks::CallbackSender::new(settings.callbacks.clone()),

@@ -97,6 +97,19 @@ fn per_hour(n: u32) -> Quota {
     Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
+/// Why the SMS courier could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum SmsSetupError {
+    #[error(transparent)]
+    Tls(#[from] crate::gateway::tls::TlsError),
+    #[error("the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("the delivery report address {0} is not a URL")]
+    ReportUrl(String),
+    #[error("the delivery report key: {0}")]
+    ReportKey(#[source] crate::store::StoreError),
+}
+
 impl Courier {
     /// `callback_addr`: the callback listener's bound address, where a Kannel on this host
     /// sends its delivery reports unless `sms.report_url` says otherwise.
@@ -105,7 +118,7 @@ impl Courier {
         shop_name: &str,
         engine: Engine,
         callback_addr: std::net::SocketAddr,
-    ) -> Result<Courier, String> {
+    ) -> Result<Courier, SmsSetupError> {
         let reports = match &config.provider {
             crate::config::SmsProviderConfig::Kannel { .. } => {
                 let url = match &config.report_url {
@@ -115,15 +128,15 @@ impl Courier {
                         if addr.ip().is_unspecified() {
                             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
                         }
-                        url::Url::parse(&format!("http://{addr}{REPORT_PATH}"))
-                            .map_err(|e| e.to_string())?
+                        let text = format!("http://{addr}{REPORT_PATH}");
+                        url::Url::parse(&text).map_err(|_| SmsSetupError::ReportUrl(text))?
                     }
                 };
                 let key = engine
                     .store()
                     .sms_report_key()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SmsSetupError::ReportKey)?;
                 Some((url, key))
             }
             _ => None,

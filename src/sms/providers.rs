@@ -39,7 +39,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(config: &SmsConfig) -> Result<Provider, String> {
+    pub fn new(config: &SmsConfig) -> Result<Provider, super::SmsSetupError> {
         // Providers' HTTPS certificates are public ones: the OS store as well as the bundled CAs.
         let trust = crate::gateway::tls::TrustSettings {
             use_os_roots: true,
@@ -52,7 +52,7 @@ impl Provider {
             .user_agent(concat!("chasti/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(super::SmsSetupError::Client)?;
         Ok(Provider {
             http,
             config: config.provider.clone(),

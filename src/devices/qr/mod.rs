@@ -14,24 +14,32 @@ pub struct QrSymbol {
     cells: Vec<bool>,
 }
 
+/// Why a link gives no QR symbol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QrError {
+    /// Too long for any QR version at error correction M, or not encodable.
+    #[error("the link cannot be a QR code: {0}")]
+    Encode(#[from] qrcode::types::QrError),
+    #[error("no QR mask could be chosen")]
+    NoMask,
+}
+
 /// The quiet zone the standard asks for around a symbol, in modules.
 pub const QUIET_ZONE: usize = 4;
 
 impl QrSymbol {
     /// The smallest symbol that holds the link, with the best mask (see `mask.rs`).
-    pub fn encode(link: &str) -> Result<QrSymbol, String> {
-        let refused = |e: qrcode::types::QrError| format!("the link cannot be a QR code: {e}");
-        let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M).map_err(refused)?;
+    pub fn encode(link: &str) -> Result<QrSymbol, QrError> {
+        let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M)?;
         let version = bits.version();
         let data = bits.into_bytes();
-        let (encoded, ec) =
-            qrcode::ec::construct_codewords(&data, version, EcLevel::M).map_err(refused)?;
+        let (encoded, ec) = qrcode::ec::construct_codewords(&data, version, EcLevel::M)?;
         let mut drawn = Canvas::new(version, EcLevel::M);
         drawn.draw_all_functional_patterns();
         drawn.draw_data(&encoded, &ec);
         let modules = version.width() as usize;
         let data = mask::Symbol::data_of(&drawn, modules);
-        let symbol = mask::Symbol::best_masked(&data, version).ok_or("no QR mask")?;
+        let symbol = mask::Symbol::best_masked(&data, version).ok_or(QrError::NoMask)?;
         Ok(QrSymbol {
             modules,
             cells: symbol.cells(),
@@ -106,9 +114,8 @@ impl QrSymbol {
 
 /// Modules across the symbol the link needs, without drawing it: the version is known from
 /// the data alone (2 µs), while drawing means choosing the best of 8 masks (~0.1 ms).
-pub fn modules_for(link: &str) -> Result<usize, String> {
-    let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M)
-        .map_err(|e| format!("the link cannot be a QR code: {e}"))?;
+pub fn modules_for(link: &str) -> Result<usize, QrError> {
+    let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M)?;
     match bits.version() {
         qrcode::Version::Normal(v) => Ok(17 + 4 * v as usize),
         qrcode::Version::Micro(v) => Ok(9 + 2 * v as usize),
