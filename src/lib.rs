@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod devices;
 pub mod doctor;
 pub mod domain;
+pub mod engine;
 pub mod gateway;
 pub mod http;
 pub mod metrics;

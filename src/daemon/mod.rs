@@ -25,12 +25,13 @@ use crate::config::{Config, DepositMode, Environment};
 use crate::devices::pole::Display;
 use crate::devices::serial::Printer;
 use crate::devices::Devices;
+use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::gateway::GatewayClient;
 use crate::http::api::Api;
 use crate::http::callback::CallbackAuth;
 use crate::http::server::{self, ServerHandle};
-use crate::orders::{Clock, Engine, EngineSettings, Store, SystemClock};
 use crate::sandbox::Sandbox;
+use crate::store::Store;
 
 /// Why the daemon could not start, or stopped badly. For the operator: says what and where.
 #[derive(Debug, thiserror::Error)]

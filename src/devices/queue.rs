@@ -12,9 +12,11 @@ use super::profile::PrinterProfile;
 use super::serial::{Job, Printer};
 use super::slip::{self, Outcome, SlipOrder};
 use super::Devices;
+use crate::engine::Engine;
 use crate::http::api::types::DevicesView;
 use crate::money::Kopecks;
-use crate::orders::{Engine, Order, RefundStatus, State, StateKind, Store};
+use crate::orders::{Order, RefundStatus, State, StateKind};
+use crate::store::Store;
 
 /// What a slip says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::routing::any;
 use axum::Router;
 
+use crate::engine::{callback_param, CallbackOutcome, Engine};
 use crate::gateway::checksum::{verify_hmac_sha256, verify_rsa_sha512, CallbackPublicKey};
-use crate::orders::{callback_param, CallbackOutcome, Engine};
 use crate::secret::Secret;
 
 /// Callbacks are a handful of short fields; anything bigger is not the bank.

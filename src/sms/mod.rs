@@ -20,8 +20,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::SmsConfig;
 use crate::domain::{Phone, TillId};
+use crate::engine::Engine;
 use crate::orders::event::{EventKind, SmsNote};
-use crate::orders::{Engine, Order, State};
+use crate::orders::{Order, State};
 use providers::{Provider, SmsError, SmsProvider};
 
 /// One message to one number.

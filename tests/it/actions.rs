@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use crate::common::{Harness, HarnessOptions};
+use chasti::engine::{EngineError, ManualClock};
 use chasti::money::Kopecks;
-use chasti::orders::{ActionError, EngineError, ManualClock, Mode, StateKind};
+use chasti::orders::{ActionError, Mode, StateKind};
 use chasti::sandbox::{Fault, FaultRule};
 use chrono::TimeZone;
 
@@ -40,16 +41,8 @@ async fn reversal_until_moscow_midnight_then_refund() {
     })
     .await;
     h.sandbox.set_clock(msk(23, 59, 0));
-    let a = h
-        .engine
-        .create_sale(Harness::sale(100, Mode::OneStage))
-        .await
-        .unwrap();
-    let b = h
-        .engine
-        .create_sale(Harness::sale(100, Mode::OneStage))
-        .await
-        .unwrap();
+    let a = h.sell(100, Mode::OneStage).await;
+    let b = h.sell(100, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
     h.wait_state(&a.id, "paid").await;
@@ -120,22 +113,14 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         ..callbacks_only()
     })
     .await;
-    let held = h
-        .engine
-        .create_sale(Harness::sale(30, Mode::TwoStage))
-        .await
-        .unwrap();
+    let held = h.sell(30, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&held)).unwrap();
     h.wait_state(&held.id, "held").await;
     let reversed = h.engine.reverse(&held.id, None).await.unwrap();
     assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     // The bank refuses a reversal (its own state changed): reported, then never tried again.
-    let paid = h
-        .engine
-        .create_sale(Harness::sale(30, Mode::TwoStage))
-        .await
-        .unwrap();
+    let paid = h.sell(30, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
     h.wait_state(&paid.id, "held").await;
     h.engine.deposit(&paid.id, None).await.unwrap();
@@ -164,11 +149,7 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
 #[tokio::test]
 async fn refunds_are_limited_and_idempotent() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(100, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(100, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
 
@@ -225,11 +206,7 @@ async fn a_request_for_an_order_being_worked_on_is_409_not_a_hang() {
         ..callbacks_only()
     })
     .await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(100, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(100, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     // A reversal whose answer takes 3 s holds the order; a refund meanwhile is told it is busy.

@@ -32,11 +32,7 @@ async fn send(h: &Harness, params: &[(&str, &str)]) -> u16 {
 #[tokio::test]
 async fn hostile_and_repeated_callbacks_do_no_harm() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(50, Mode::TwoStage))
-        .await
-        .unwrap();
+    let order = h.sell(50, Mode::TwoStage).await;
     let gid = Harness::gateway_id(&order);
     let number = order.order_number.clone();
 
@@ -101,16 +97,8 @@ async fn hostile_and_repeated_callbacks_do_no_harm() {
 #[tokio::test]
 async fn post_form_and_json_callbacks_are_accepted_when_signed() {
     let h = Harness::new(callbacks_only()).await;
-    let form_order = h
-        .engine
-        .create_sale(Harness::sale(15, Mode::OneStage))
-        .await
-        .unwrap();
-    let json_order = h
-        .engine
-        .create_sale(Harness::sale(16, Mode::OneStage))
-        .await
-        .unwrap();
+    let form_order = h.sell(15, Mode::OneStage).await;
+    let json_order = h.sell(16, Mode::OneStage).await;
     h.sandbox.set_callback_url(None);
     h.sandbox.pay(Harness::gateway_id(&form_order)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&json_order)).unwrap();
@@ -205,11 +193,7 @@ fn the_callback_allow_list_and_trusted_proxies() {
 #[tokio::test]
 async fn a_reordered_old_callback_does_not_undo_a_payment() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(50, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(50, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     // An old "declined" callback arrives late (correctly signed): the gateway says paid.
@@ -310,11 +294,7 @@ async fn the_callback_route_refuses_sources_outside_the_allow_list() {
             ..callbacks_only()
         })
         .await;
-        let order = h
-            .engine
-            .create_sale(Harness::sale(5, Mode::OneStage))
-            .await
-            .unwrap();
+        let order = h.sell(5, Mode::OneStage).await;
         let gid = Harness::gateway_id(&order);
         let fields = [
             ("mdOrder", gid.as_str()),
@@ -339,11 +319,7 @@ async fn the_callback_route_refuses_sources_outside_the_allow_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_callbacks_for_one_order_coalesces_into_a_few_looks() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(70, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(70, Mode::OneStage).await;
     let gid = Harness::gateway_id(&order);
     let number = order.order_number.to_string();
     // The payment's own callback is lost in transit; the burst below is what tells chasti.

@@ -112,31 +112,16 @@ async fn killed_and_restarted_serve_converges_without_loss_or_doubling() {
     .await;
     let mut holds = Vec::new();
     for r in [11, 12, 13] {
-        holds.push(
-            h.engine
-                .create_sale(Harness::sale(r, Mode::TwoStage))
-                .await
-                .unwrap(),
-        );
+        holds.push(h.sell(r, Mode::TwoStage).await);
     }
     let mut singles = Vec::new();
     for r in [21, 22] {
-        singles.push(
-            h.engine
-                .create_sale(Harness::sale(r, Mode::OneStage))
-                .await
-                .unwrap(),
-        );
+        singles.push(h.sell(r, Mode::OneStage).await);
     }
-    let unpaid = h
-        .engine
-        .create_sale(Harness::sale(31, Mode::OneStage))
-        .await
-        .unwrap();
+    let unpaid = h.sell(31, Mode::OneStage).await;
     // A sale cut off while register.do is under way (the bank answers late).
     sb.add_fault(FaultRule::new("register.do", Fault::Latency { ms: 1500 }));
-    let cut =
-        tokio::time::timeout(CUT, h.engine.create_sale(Harness::sale(41, Mode::OneStage))).await;
+    let cut = tokio::time::timeout(CUT, h.engine.sell(Harness::sale(41, Mode::OneStage))).await;
     assert!(cut.is_err());
     // A hold whose deposit is cut off while deposit.do is under way.
     sb.pay(Harness::gateway_id(&holds[0])).unwrap();

@@ -179,11 +179,7 @@ async fn one_stuck_order_never_holds_up_the_others() {
         ..HarnessOptions::default()
     })
     .await;
-    let stuck = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
+    let stuck = h.sell(10, Mode::OneStage).await;
     // Every status call about this order hangs for 4 s; another one's fails outright.
     h.sandbox.add_fault(
         FaultRule::new("getOrderStatusExtended.do", Fault::Latency { ms: 4000 })
@@ -191,11 +187,7 @@ async fn one_stuck_order_never_holds_up_the_others() {
             .times(None)
             .for_order(Harness::gateway_id(&stuck)),
     );
-    let broken = h
-        .engine
-        .create_sale(Harness::sale(11, Mode::OneStage))
-        .await
-        .unwrap();
+    let broken = h.sell(11, Mode::OneStage).await;
     h.sandbox.add_fault(
         FaultRule::new("getOrderStatusExtended.do", Fault::GarbageBody)
             .times(None)
@@ -203,12 +195,7 @@ async fn one_stuck_order_never_holds_up_the_others() {
     );
     let mut others = Vec::new();
     for r in [20, 21, 22] {
-        others.push(
-            h.engine
-                .create_sale(Harness::sale(r, Mode::OneStage))
-                .await
-                .unwrap(),
-        );
+        others.push(h.sell(r, Mode::OneStage).await);
     }
     let started = std::time::Instant::now();
     for o in &others {
@@ -236,16 +223,8 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
         ..HarnessOptions::default()
     })
     .await;
-    let poisoned = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::TwoStage))
-        .await
-        .unwrap();
-    let healthy = h
-        .engine
-        .create_sale(Harness::sale(20, Mode::TwoStage))
-        .await
-        .unwrap();
+    let poisoned = h.sell(10, Mode::TwoStage).await;
+    let healthy = h.sell(20, Mode::TwoStage).await;
     // Both deposits are cut off mid-call: both orders are left Depositing.
     h.sandbox
         .add_fault(FaultRule::new("deposit.do", Fault::Latency { ms: 1500 }).times(Some(2)));
@@ -310,11 +289,7 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
         "{:?}",
         set_aside.state
     );
-    let sale = h
-        .engine
-        .create_sale(Harness::sale(30, Mode::OneStage))
-        .await
-        .unwrap();
+    let sale = h.sell(30, Mode::OneStage).await;
     assert_eq!(sale.state.kind(), StateKind::AwaitingPayment);
 }
 
@@ -322,11 +297,7 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
 async fn the_lock_map_empties_and_old_diagnostics_are_dropped() {
     let h = Harness::new(HarnessOptions::default()).await;
     for r in 1..=20 {
-        let o = h
-            .engine
-            .create_sale(Harness::sale(r, Mode::OneStage))
-            .await
-            .unwrap();
+        let o = h.sell(r, Mode::OneStage).await;
         h.sandbox.pay(Harness::gateway_id(&o)).unwrap();
         h.wait_state(&o.id, "paid").await;
     }

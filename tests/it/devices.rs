@@ -326,11 +326,12 @@ async fn a_sale_prints_its_slip_and_shows_the_amount_then_the_payment() {
 
     let order = h
         .engine
-        .create_sale(crate::common::Harness::sale(
+        .sell(crate::common::Harness::sale(
             1499,
             chasti::orders::Mode::OneStage,
         ))
         .await
+        .map(|sold| sold.order)
         .unwrap();
     let link = crate::common::Harness::link(&order);
     let mut store_qr = vec![
@@ -397,11 +398,12 @@ async fn an_empty_printer_never_fails_a_sale() {
     .await;
     let order = h
         .engine
-        .create_sale(crate::common::Harness::sale(
+        .sell(crate::common::Harness::sale(
             10,
             chasti::orders::Mode::OneStage,
         ))
         .await
+        .map(|sold| sold.order)
         .expect("the sale goes through without paper");
     assert!(order.state.bank().is_some(), "the link is still returned");
     eventually("the slip kept for reprint", || printer.kept() == 1).await;
@@ -423,11 +425,12 @@ async fn a_payment_slip_kept_while_the_printer_was_off_is_dropped_once_the_order
     .await;
     let order = h
         .engine
-        .create_sale(crate::common::Harness::sale(
+        .sell(crate::common::Harness::sale(
             777,
             chasti::orders::Mode::OneStage,
         ))
         .await
+        .map(|sold| sold.order)
         .unwrap();
     let link = crate::common::Harness::link(&order);
     let kept = tokio::time::timeout(Duration::from_secs(5), async {

@@ -123,11 +123,7 @@ fn looks(h: &Harness, number: Option<&str>) -> Vec<chrono::DateTime<chrono::Utc>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_signed_callback_is_answered_and_ignored() {
     let h = Harness::new(callbacks_only(false)).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(90, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(90, Mode::OneStage).await;
     let (gid, number) = (Harness::gateway_id(&order), order.order_number.to_string());
     let params = signed(&[
         ("mdOrder", gid.as_str()),
@@ -152,11 +148,7 @@ async fn a_replayed_signed_callback_is_answered_and_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
     let h = Harness::new(callbacks_only(true)).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(91, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(91, Mode::OneStage).await;
     let number = order.order_number.to_string();
 
     // 60 KB queries: refused by the listener's header cap or the route's query cap.
@@ -209,7 +201,7 @@ async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
     h.quiet().await;
 
     let kept = h.engine.store().callbacks().unwrap();
-    assert_eq!(kept.len(), chasti::orders::UNSIGNED_KEPT_PER_ORDER as usize);
+    assert_eq!(kept.len(), chasti::engine::UNSIGNED_KEPT_PER_ORDER as usize);
     for callback in &kept {
         assert_eq!(callback.signature, "unsigned");
         let names: Vec<&str> = callback.params.iter().map(|(k, _)| k.as_str()).collect();
@@ -225,7 +217,7 @@ async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
     // At most one look a second for one order, however many callbacks: the bound
     // is the flood's length in seconds (a handful on an idle machine), not the callbacks.
     let bound = 1
-        + (flooded.as_secs_f64() / chasti::orders::ONE_ORDER_SPACING.as_secs_f64()).ceil() as usize;
+        + (flooded.as_secs_f64() / chasti::engine::ONE_ORDER_SPACING.as_secs_f64()).ceil() as usize;
     assert!(
         calls.len() <= bound,
         "{} status calls for 3 000 unsigned callbacks over {flooded:?} (bound {bound})",
@@ -245,12 +237,7 @@ async fn callbacks_about_many_orders_cause_status_calls_at_a_bounded_rate() {
     let h = Harness::new(callbacks_only(false)).await;
     let mut orders = Vec::new();
     for _ in 0..60 {
-        orders.push(
-            h.engine
-                .create_sale(Harness::sale(92, Mode::OneStage))
-                .await
-                .unwrap(),
-        );
+        orders.push(h.sell(92, Mode::OneStage).await);
     }
     let callbacks: Vec<_> = orders
         .iter()
@@ -271,7 +258,7 @@ async fn callbacks_about_many_orders_cause_status_calls_at_a_bounded_rate() {
     let mut calls = looks(&h, None);
     calls.sort();
     assert_eq!(calls.len(), 60, "every order looked at once");
-    let rate = chasti::orders::LOOKS_PER_SECOND as usize;
+    let rate = chasti::engine::LOOKS_PER_SECOND as usize;
     // In any one second: the burst plus what a second replenishes, no more.
     for (i, first) in calls.iter().enumerate() {
         let within = calls[i..]
@@ -491,11 +478,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
     .await;
     let mut orders = Vec::new();
     for _ in 0..ORDERS {
-        let order = h
-            .engine
-            .create_sale(Harness::sale(77, Mode::OneStage))
-            .await
-            .unwrap();
+        let order = h.sell(77, Mode::OneStage).await;
         h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
         orders.push(order);
     }
@@ -556,7 +539,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
         .await;
         assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
         assert!(
-            h.engine.follow_queue_len() <= chasti::orders::FOLLOW_UPS_MAX,
+            h.engine.follow_queue_len() <= chasti::engine::FOLLOW_UPS_MAX,
             "the follow-up queue is bounded"
         );
     }
@@ -582,7 +565,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
         started.elapsed()
     );
     assert!(
-        tasks <= chasti::orders::FOLLOW_UP_WORKERS,
+        tasks <= chasti::engine::FOLLOW_UP_WORKERS,
         "{tasks} follow-up tasks at once: a task per order is what the storm must not cause"
     );
     assert!(

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{Harness, HarnessOptions};
+use chasti::engine::{EngineError, ManualClock};
 use chasti::money::Kopecks;
-use chasti::orders::{EngineError, ManualClock, Mode, State, StateKind};
+use chasti::orders::{Mode, State, StateKind};
 use chasti::sandbox::{AttemptFailure, CallbackFaults, Fault, FaultRule, Faults};
 
 /// This file runs twice (main.rs): as `orders` over the legacy gateway and as `orders_ecom`
@@ -54,11 +55,7 @@ fn polling_only() -> HarnessOptions {
 #[tokio::test]
 async fn one_stage_completed_by_callback() {
     let h = harness(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(1499, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(1499, Mode::OneStage).await;
     assert_eq!(order.state.kind(), StateKind::AwaitingPayment);
     assert!(
         order.order_number.as_str().starts_with("T-1-"),
@@ -92,11 +89,7 @@ async fn one_stage_completed_by_callback() {
 #[tokio::test]
 async fn two_stage_completed_by_callback_deposits_once() {
     let h = harness(callbacks_only()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(300, Mode::TwoStage))
-        .await
-        .unwrap();
+    let order = h.sell(300, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     let paid = h.wait_state(&order.id, "paid").await;
     let states: Vec<&str> = paid.history.iter().map(|e| e.to.name()).collect();
@@ -123,16 +116,8 @@ async fn two_stage_completed_by_callback_deposits_once() {
 #[tokio::test]
 async fn both_modes_complete_by_polling_alone() {
     let h = harness(polling_only()).await;
-    let one = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
-    let two = h
-        .engine
-        .create_sale(Harness::sale(20, Mode::TwoStage))
-        .await
-        .unwrap();
+    let one = h.sell(10, Mode::OneStage).await;
+    let two = h.sell(20, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&one)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&two)).unwrap();
     h.wait_state(&one.id, "paid").await;
@@ -155,11 +140,7 @@ async fn a_declined_payment_and_an_expired_link() {
         ..polling_only()
     })
     .await;
-    let declined = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
+    let declined = h.sell(10, Mode::OneStage).await;
     for why in [
         AttemptFailure::InsufficientFunds,
         AttemptFailure::CardExpired,
@@ -177,11 +158,7 @@ async fn a_declined_payment_and_an_expired_link() {
     );
 
     // Past the link's lifetime and the grace period, still unpaid at the bank: closed there.
-    let lapsed = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
+    let lapsed = h.sell(10, Mode::OneStage).await;
     clock.advance(chrono::Duration::minutes(30));
     h.wait_state(&lapsed.id, "expired").await;
     assert_eq!(
@@ -206,8 +183,9 @@ async fn concurrent_sales_and_callbacks_all_complete() {
         let engine = h.engine.clone();
         tasks.push(tokio::spawn(async move {
             engine
-                .create_sale(Harness::sale(10 + i, Mode::OneStage))
+                .sell(Harness::sale(10 + i, Mode::OneStage))
                 .await
+                .map(|sold| sold.order)
         }));
     }
     let all = tokio::time::timeout(
@@ -233,8 +211,13 @@ async fn the_same_idempotency_key_returns_the_same_sale() {
     let h = harness(callbacks_only()).await;
     let mut sale = Harness::sale(10, Mode::OneStage);
     sale.idempotency_key = Some(key("till1-receipt-42"));
-    let first = h.engine.create_sale(sale.clone()).await.unwrap();
-    let again = h.engine.create_sale(sale).await.unwrap();
+    let first = h
+        .engine
+        .sell(sale.clone())
+        .await
+        .map(|sold| sold.order)
+        .unwrap();
+    let again = h.engine.sell(sale).await.map(|sold| sold.order).unwrap();
     assert_eq!(first.id, again.id);
     assert_eq!(h.sandbox.ledger().orders.len(), 1, "one order at the bank");
 }
@@ -286,11 +269,7 @@ async fn a_register_timeout_never_registers_twice() {
     .await;
     h.sandbox
         .add_fault(FaultRule::new("register.do", Fault::Latency { ms: 900 }));
-    let order = h
-        .engine
-        .create_sale(Harness::sale(70, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(70, Mode::OneStage).await;
     assert_eq!(order.state.kind(), StateKind::AwaitingPayment);
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("register.do", &order.order_number), 1);
@@ -302,11 +281,7 @@ async fn a_register_timeout_never_registers_twice() {
     // A 502 before the bank saw it: not registered, so register is tried again, once.
     h.sandbox
         .add_fault(FaultRule::new("register.do", Fault::HttpStatus { status: 502 }).before());
-    let second = h
-        .engine
-        .create_sale(Harness::sale(71, Mode::OneStage))
-        .await
-        .unwrap();
+    let second = h.sell(71, Mode::OneStage).await;
     assert_eq!(second.state.kind(), StateKind::AwaitingPayment);
     assert_eq!(
         h.sandbox
@@ -328,8 +303,9 @@ async fn a_lost_register_reply_without_a_known_link_is_declined_at_the_bank() {
         .add_fault(FaultRule::new("register.do", Fault::GarbageBody));
     let err = h
         .engine
-        .create_sale(Harness::sale(70, Mode::OneStage))
+        .sell(Harness::sale(70, Mode::OneStage))
         .await
+        .map(|sold| sold.order)
         .unwrap_err();
     assert!(matches!(err, EngineError::SaleFailed { .. }), "{err}");
     assert!(err.to_string().contains("повторите продажу"), "{err}");
@@ -362,8 +338,9 @@ async fn a_lost_register_reply_then_a_lost_decline_reply_ends_failed() {
         .add_fault(FaultRule::new("decline.do", Fault::DropConnection).times(Some(1)));
     let err = h
         .engine
-        .create_sale(Harness::sale(71, Mode::OneStage))
+        .sell(Harness::sale(71, Mode::OneStage))
         .await
+        .map(|sold| sold.order)
         .unwrap_err();
     assert!(
         matches!(
@@ -387,11 +364,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         "deposit.do",
         Fault::HttpStatus { status: 500 },
     ));
-    let a = h
-        .engine
-        .create_sale(Harness::sale(40, Mode::TwoStage))
-        .await
-        .unwrap();
+    let a = h.sell(40, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
     h.wait_state(&a.id, "paid").await;
     assert_eq!(
@@ -404,11 +377,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         .add_fault(FaultRule::new("deposit.do", Fault::HttpStatus { status: 500 }).before());
     h.sandbox
         .add_fault(FaultRule::new("getOrderStatusExtended.do", Fault::GarbageBody).times(Some(2)));
-    let b = h
-        .engine
-        .create_sale(Harness::sale(41, Mode::TwoStage))
-        .await
-        .unwrap();
+    let b = h.sell(41, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
     h.wait_state(&b.id, "paid").await;
     let ledger = h.sandbox.ledger();
@@ -430,11 +399,7 @@ async fn a_dropped_callback_is_made_up_for_by_polling() {
         },
         ..Faults::default()
     });
-    let order = h
-        .engine
-        .create_sale(Harness::sale(60, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(60, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     assert!(h.engine.store().callbacks().unwrap().is_empty());
@@ -449,21 +414,9 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     })
     .await;
     // Paid orders for the deposit and refund steps.
-    let hold = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::TwoStage))
-        .await
-        .unwrap();
-    let paid = h
-        .engine
-        .create_sale(Harness::sale(20, Mode::OneStage))
-        .await
-        .unwrap();
-    let refund_me = h
-        .engine
-        .create_sale(Harness::sale(30, Mode::OneStage))
-        .await
-        .unwrap();
+    let hold = h.sell(10, Mode::TwoStage).await;
+    let paid = h.sell(20, Mode::OneStage).await;
+    let refund_me = h.sell(30, Mode::OneStage).await;
     h.sandbox.set_callback_url(None);
     h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&refund_me)).unwrap();
@@ -478,8 +431,7 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     }
     // Long enough for the call to leave under a loaded CI machine, short of the bank's 1.5 s.
     let cut = Duration::from_millis(800);
-    let sale =
-        tokio::time::timeout(cut, h.engine.create_sale(Harness::sale(40, Mode::OneStage))).await;
+    let sale = tokio::time::timeout(cut, h.engine.sell(Harness::sale(40, Mode::OneStage))).await;
     assert!(sale.is_err(), "cut off during register");
     h.sandbox.pay(Harness::gateway_id(&hold)).unwrap();
     assert!(
@@ -539,11 +491,7 @@ async fn interrupted_orders_are_reconciled_before_new_sales() {
     )
     .await;
     // Sales open at once; the interrupted orders are reconciled meanwhile.
-    let early = restarted
-        .engine
-        .create_sale(Harness::sale(1, Mode::OneStage))
-        .await
-        .unwrap();
+    let early = restarted.sell(1, Mode::OneStage).await;
     assert_eq!(early.state.kind(), StateKind::AwaitingPayment);
     assert!(
         restarted.engine.recovering(),
@@ -605,8 +553,9 @@ async fn a_number_taken_at_the_bank_by_another_order_is_neither_adopted_nor_decl
         .unwrap();
     let refused = h
         .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
+        .sell(Harness::sale(10, Mode::OneStage))
         .await
+        .map(|sold| sold.order)
         .unwrap_err();
     assert!(
         refused
@@ -624,11 +573,7 @@ async fn a_number_taken_at_the_bank_by_another_order_is_neither_adopted_nor_decl
     assert_eq!(ledger.count_ok("decline.do", taken.as_str()), 0);
     let failed = h.engine.store().by_number(&taken).unwrap().unwrap();
     assert_eq!(failed.state.kind(), StateKind::Failed);
-    let next = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
+    let next = h.sell(10, Mode::OneStage).await;
     assert_eq!(next.state.kind(), StateKind::AwaitingPayment);
     assert_ne!(next.order_number, taken);
 }

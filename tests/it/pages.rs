@@ -28,11 +28,7 @@ async fn the_customer_screen_shows_a_scannable_qr_then_paid() {
         .unwrap();
     browser.wait_for(SCREEN_STATE, "idle").await;
 
-    let order = h
-        .engine
-        .create_sale(Harness::sale(1499, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(1499, Mode::OneStage).await;
     browser.wait_for(SCREEN_STATE, "awaiting").await;
     let text = browser.script("return document.body.innerText").await;
     assert!(text.as_str().unwrap().contains("1 499,00 ₽"), "{text}");
@@ -57,11 +53,7 @@ async fn the_customer_screen_shows_a_scannable_qr_then_paid() {
 async fn the_managers_reverse_button_reverses_the_payment() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(700, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(700, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
 
@@ -141,7 +133,7 @@ async fn the_managers_reverse_button_reverses_the_payment() {
 async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
     require_browser();
     let day_one = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 22, 9, 0, 0).unwrap();
-    let clock = std::sync::Arc::new(chasti::orders::ManualClock::new(day_one));
+    let clock = std::sync::Arc::new(chasti::engine::ManualClock::new(day_one));
     let h = Harness::new(HarnessOptions {
         clock: Some(clock.clone()),
         auto_deposit: false,
@@ -371,11 +363,7 @@ async fn the_managers_page_sends_the_link_by_sms() {
         ..HarnessOptions::default()
     })
     .await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(900, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(900, Mode::OneStage).await;
     let browser = Browser::start().await;
     let row = browser
         .manager_row(&h.api(), &order.id, "awaiting_payment")
@@ -425,11 +413,7 @@ async fn the_managers_page_sends_the_link_by_sms() {
 async fn the_managers_page_fits_800_px_and_forgets_old_messages() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(1499, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(1499, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     let browser = Browser::start().await;

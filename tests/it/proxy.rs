@@ -135,11 +135,7 @@ async fn the_banks_callback_reaches_chasti_through_nginx_and_strangers_do_not() 
     sandbox.set_callback_url(Some(public.clone()));
 
     // The bank (the sandbox) calls back through nginx: the order is paid.
-    let order = h
-        .engine
-        .create_sale(Harness::sale(450, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(450, Mode::OneStage).await;
     sandbox.pay(Harness::gateway_id(&order)).unwrap();
     crate::common::wait_ledger(&sandbox, "the payment's callback is tried", |l| {
         l.callbacks

@@ -28,7 +28,7 @@ fn no_redirects() -> reqwest::Client {
 async fn sell_on(h: &Harness, till: &str, roubles: u64) -> chasti::orders::Order {
     let mut sale = Harness::sale(roubles, Mode::OneStage);
     sale.till = Some(TillId::parse(till).unwrap());
-    h.engine.create_sale(sale).await.unwrap()
+    h.engine.sell(sale).await.map(|sold| sold.order).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use chasti::orders::{ManualClock, Mode};
+use chasti::engine::ManualClock;
+use chasti::orders::Mode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
@@ -55,11 +56,7 @@ async fn with_cookie(
 }
 
 async fn paid_order(h: &Harness) -> chasti::orders::Order {
-    let order = h
-        .engine
-        .create_sale(Harness::sale(700, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(700, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     h.wait_state(&order.id, "paid").await;
     order

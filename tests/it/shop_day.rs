@@ -444,11 +444,7 @@ async fn three_declined_attempts_then_a_fourth_is_refused() {
 #[tokio::test]
 async fn three_d_secure_in_progress_waits_for_the_outcome() {
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(900, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(900, Mode::OneStage).await;
     let bank_id = Harness::gateway_id(&order);
     h.sandbox.start_3ds(&bank_id).unwrap();
     let client = crate::common::client_for(&h.sandbox);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use chasti::devices::profile;
 use chasti::devices::serial::Printer;
-use chasti::orders::{ManualClock, Mode, StateKind};
+use chasti::engine::ManualClock;
+use chasti::orders::{Mode, StateKind};
 use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};
 use chrono::TimeZone;
 use serde_json::{json, Value};
@@ -250,11 +251,7 @@ async fn a_payment_before_midnight_called_back_after_it_takes_a_refund() {
         },
         ..Faults::default()
     });
-    let order = h
-        .engine
-        .create_sale(Harness::sale(2500, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(2500, Mode::OneStage).await;
     h.sandbox.set_clock(msk(23, 59, 50));
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
 

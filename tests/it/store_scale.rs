@@ -152,11 +152,7 @@ async fn sums_follow_every_kind_of_change() {
     .into_iter()
     .enumerate()
     {
-        let o = h
-            .engine
-            .create_sale(Harness::sale(100 + i as u64, mode))
-            .await
-            .unwrap();
+        let o = h.sell(100 + i as u64, mode).await;
         ids.push(o.id);
     }
     for id in &ids[..3] {
@@ -190,7 +186,7 @@ async fn sums_follow_every_kind_of_change() {
 #[tokio::test]
 async fn an_idempotency_key_answers_for_a_week_then_is_forgotten() {
     let start = chrono::Utc::now();
-    let clock = std::sync::Arc::new(chasti::orders::ManualClock::new(start));
+    let clock = std::sync::Arc::new(chasti::engine::ManualClock::new(start));
     let h = Harness::new(HarnessOptions {
         clock: Some(clock.clone()),
         ..HarnessOptions::default()
@@ -201,13 +197,28 @@ async fn an_idempotency_key_answers_for_a_week_then_is_forgotten() {
         s.idempotency_key = Some(chasti::domain::IdempotencyKey::parse(key).unwrap());
         s
     };
-    let first = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    let first = h
+        .engine
+        .sell(sale("receipt-1"))
+        .await
+        .map(|sold| sold.order)
+        .unwrap();
     let days = chasti::store::KEY_DAYS;
     clock.set(start + chrono::Duration::days(days - 1));
-    let again = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    let again = h
+        .engine
+        .sell(sale("receipt-1"))
+        .await
+        .map(|sold| sold.order)
+        .unwrap();
     assert_eq!(again.id, first.id, "the same sale within the week");
     clock.set(start + chrono::Duration::days(days));
-    let later = h.engine.create_sale(sale("receipt-1")).await.unwrap();
+    let later = h
+        .engine
+        .sell(sale("receipt-1"))
+        .await
+        .map(|sold| sold.order)
+        .unwrap();
     assert_ne!(later.id, first.id, "a new sale after it");
     h.engine.prune().await;
     let cutoff = start + chrono::Duration::days(days);

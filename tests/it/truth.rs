@@ -296,11 +296,7 @@ async fn identical_failed_attempts_each_count() {
         ..HarnessOptions::default()
     })
     .await;
-    let order = h
-        .engine
-        .create_sale(Harness::sale(120, Mode::OneStage))
-        .await
-        .unwrap();
+    let order = h.sell(120, Mode::OneStage).await;
     let bank_id = Harness::gateway_id(&order);
     for attempt in 1..=2usize {
         h.sandbox
@@ -344,18 +340,10 @@ async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
     let key = |k: &str| chasti::domain::IdempotencyKey::parse(k).unwrap();
     let rub = |r: u64| chasti::money::Kopecks::from_roubles(r).unwrap();
     let mut h = Harness::with_sandbox(sandbox.clone(), options()).await;
-    let refunded = h
-        .engine
-        .create_sale(Harness::sale(700, Mode::OneStage))
-        .await
-        .unwrap();
+    let refunded = h.sell(700, Mode::OneStage).await;
     sandbox.pay(Harness::gateway_id(&refunded)).unwrap();
     h.wait_state(&refunded.id, "paid").await;
-    let open = h
-        .engine
-        .create_sale(Harness::sale(900, Mode::OneStage))
-        .await
-        .unwrap();
+    let open = h.sell(900, Mode::OneStage).await;
     let backup = dir.path().join("backup.db");
     h.engine.store().backup_to(&backup).unwrap();
 
@@ -370,11 +358,7 @@ async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
         .refund(&open.id, Some(rub(300)), &key("after-2"), None)
         .await
         .unwrap();
-    let later = h
-        .engine
-        .create_sale(Harness::sale(1499, Mode::OneStage))
-        .await
-        .unwrap();
+    let later = h.sell(1499, Mode::OneStage).await;
     sandbox.pay(Harness::gateway_id(&later)).unwrap();
     h.wait_state(&later.id, "paid").await;
     h.stop().await.unwrap();
@@ -428,11 +412,7 @@ async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
         later.order_number.as_str(),
         "{list}"
     );
-    let next = h
-        .engine
-        .create_sale(Harness::sale(10, Mode::OneStage))
-        .await
-        .unwrap();
+    let next = h.sell(10, Mode::OneStage).await;
     assert_ne!(
         next.order_number, later.order_number,
         "the bank's number is not reused"

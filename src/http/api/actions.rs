@@ -15,8 +15,8 @@ use super::types::{
 use super::Api;
 use crate::domain::IdempotencyKey;
 use crate::domain::Phone;
+use crate::engine::Cancel;
 use crate::money::Kopecks;
-use crate::orders::Cancel;
 use crate::sms::SmsRefused;
 
 /// Cancel a sale that is not paid (decline.do): the link stops working, the customer screen

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::types::{ErrorBody, FieldProblem, OrderView};
-use crate::orders::EngineError;
+use crate::engine::EngineError;
 
 tokio::task_local! {
     /// The id of the request being handled (set by [`request_scope`]).

@@ -12,7 +12,8 @@ use super::error::ApiError;
 use super::lists::{read_range, ListQuery};
 use super::types::{ErrorBody, OrderView};
 use super::Api;
-use crate::orders::{EngineError, Order, StateKind};
+use crate::engine::EngineError;
+use crate::orders::{Order, StateKind};
 
 /// Rows gathered before a chunk is sent.
 const ROWS_PER_CHUNK: usize = 200;

@@ -14,7 +14,8 @@ use super::auth::Cashier;
 use super::error::ApiError;
 use super::types::{ErrorBody, FieldProblem, OrderList, OrderView};
 use super::Api;
-use crate::orders::{DayTotals, Order, PageQuery, StateKind};
+use crate::engine::PageQuery;
+use crate::orders::{DayTotals, Order, StateKind};
 
 /// The longest range a list or an export covers.
 const MAX_DAYS: i64 = 366;
@@ -276,7 +277,7 @@ pub async fn list_orders(
             .engine
             .store()
             .bank_only()
-            .map_err(crate::orders::EngineError::from)?,
+            .map_err(crate::engine::EngineError::from)?,
     }))
 }
 

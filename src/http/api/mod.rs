@@ -34,8 +34,9 @@ use utoipa_axum::routes;
 
 use crate::config::ApiToken;
 use crate::devices::Devices;
+use crate::engine::Engine;
 use crate::money::Kopecks;
-use crate::orders::{Engine, Order};
+use crate::orders::Order;
 use types::Health;
 
 /// Everything the handlers share.

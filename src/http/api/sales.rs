@@ -11,8 +11,9 @@ use super::types::{DevicesView, ErrorBody, OrderView, SaleBody, SaleReply, SmsVi
 use super::Api;
 use crate::devices::qr::QrSymbol;
 use crate::domain::{Description, IdempotencyKey, Phone, TillId};
+use crate::engine::SaleRequest;
 use crate::money::Kopecks;
-use crate::orders::{Mode, SaleRequest, State as OrderState};
+use crate::orders::{Mode, State as OrderState};
 
 /// Reads a sale (and the phone to send its link to), naming every bad field at once.
 pub fn read_sale(

@@ -29,7 +29,7 @@ use super::error::{ApiError, Fields};
 use super::types::ErrorBody;
 use super::Api;
 use crate::config::{Person, Role};
-use crate::orders::Clock;
+use crate::engine::Clock;
 
 /// The cookie's name.
 pub const COOKIE: &str = "chasti_session";
@@ -460,7 +460,7 @@ pub async fn sign_out(State(api): State<Api>, parts: Parts) -> Result<Response, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orders::ManualClock;
+    use crate::engine::ManualClock;
 
     fn sessions(clock: Arc<ManualClock>) -> Sessions {
         Sessions::new(Vec::new(), Duration::from_secs(3600), clock)

@@ -16,7 +16,7 @@ pub const MANAGER: &str = "manager-token-0123456789";
 /// the test drives (payments, faults, clock).
 pub struct Harness {
     pub sandbox: Arc<Sandbox>,
-    pub engine: chasti::orders::Engine,
+    pub engine: chasti::engine::Engine,
     pub daemon: chasti::daemon::DaemonHandle,
     pub dir: Arc<tempfile::TempDir>,
     pub callback_url: url::Url,
@@ -33,7 +33,7 @@ pub struct HarnessOptions {
     pub template: bool,
     pub auto_deposit: bool,
     pub request_timeout: Duration,
-    pub clock: Option<Arc<chasti::orders::ManualClock>>,
+    pub clock: Option<Arc<chasti::engine::ManualClock>>,
     /// False: the poller never gets to an order within a test (it polls once an hour).
     pub run: bool,
     pub recovery_tries: u32,
@@ -152,7 +152,7 @@ token = "{MANAGER}"
 }
 
 /// The engine's settings a test daemon runs with (for engines a test builds by hand).
-pub fn engine_settings(sandbox: &Sandbox, o: &HarnessOptions) -> chasti::orders::EngineSettings {
+pub fn engine_settings(sandbox: &Sandbox, o: &HarnessOptions) -> chasti::engine::EngineSettings {
     let dir = std::env::temp_dir();
     chasti::daemon::engine_settings(&test_config(sandbox, &dir, o))
 }
@@ -185,7 +185,7 @@ impl Harness {
             configure(&mut config);
         }
         let parts = chasti::daemon::Parts {
-            clock: o.clock.clone().map(|c| c as Arc<dyn chasti::orders::Clock>),
+            clock: o.clock.clone().map(|c| c as Arc<dyn chasti::engine::Clock>),
             printer: o.printer.clone(),
             display: o.display.clone(),
             ..Default::default()
@@ -245,8 +245,22 @@ impl Harness {
             .expect("the daemon's task")
     }
 
-    pub fn sale(amount_roubles: u64, mode: chasti::orders::Mode) -> chasti::orders::SaleRequest {
-        chasti::orders::SaleRequest {
+    /// A sale of `amount_roubles` through the engine, as the till's POST /sales makes it:
+    /// the order, awaiting payment, with its link.
+    pub async fn sell(
+        &self,
+        amount_roubles: u64,
+        mode: chasti::orders::Mode,
+    ) -> chasti::orders::Order {
+        self.engine
+            .sell(Harness::sale(amount_roubles, mode))
+            .await
+            .expect("the sale is registered")
+            .order
+    }
+
+    pub fn sale(amount_roubles: u64, mode: chasti::orders::Mode) -> chasti::engine::SaleRequest {
+        chasti::engine::SaleRequest {
             amount: chasti::money::Kopecks::from_roubles(amount_roubles).unwrap(),
             mode,
             description: chasti::domain::Description::parse("Тест").ok(),

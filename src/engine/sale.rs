@@ -43,15 +43,10 @@ pub struct Sold {
 }
 
 impl Engine {
-    /// Registers a sale and returns it with its payment link. The same idempotency key returns
-    /// the same sale (or its failure), never a second order; a key reused for another sale is
-    /// refused.
-    pub async fn create_sale(&self, request: SaleRequest) -> Result<Order, EngineError> {
-        self.sell(request).await.map(|sold| sold.order)
-    }
-
-    /// [`Engine::create_sale`], saying whether this call made the sale or answered an earlier
-    /// one with the same key (a retry: its slip printed long ago, so nothing to wait for).
+    /// Registers a sale and returns it with its payment link, saying whether this call made the
+    /// sale or answered an earlier one with the same key (a retry: its slip printed long ago,
+    /// so nothing to wait for). The same idempotency key returns the same sale (or its
+    /// failure), never a second order; a key reused for another sale is refused.
     pub async fn sell(&self, request: SaleRequest) -> Result<Sold, EngineError> {
         let replayed = |order: Order| Sold {
             order,

@@ -38,11 +38,11 @@ pub use lists::{Page, PageQuery};
 pub use poller::Recovery;
 pub use sale::{SaleRequest, Sold};
 
-use super::order::{ActionError, Actor, Order};
-use super::reconcile::Policy;
-use super::transition::{apply_by, Input};
 use crate::domain::{OrderNumber, StorePrefix, TillId};
 use crate::gateway::{GatewayClient, GatewayError, Method, OrderRef, OrderStatusReport};
+use crate::orders::order::{ActionError, Actor, Order};
+use crate::orders::reconcile::Policy;
+use crate::orders::transition::{apply_by, Input};
 use crate::store::{JournalEntry, Store, StoreError};
 use locks::{OrderGuard, OrderLocks};
 
@@ -388,7 +388,7 @@ impl Engine {
             }
         }
         let kind = next.state.kind();
-        if !kind.is_transitional() && kind != super::StateKind::Held {
+        if !kind.is_transitional() && kind != crate::orders::StateKind::Held {
             self.inner.metrics.sale(kind.name());
         }
         let _ = self.inner.updates.send(next.clone());
