@@ -1,5 +1,5 @@
 //! chasti 0.1 kept its orders in sled 0.34, whose `flush()` never calls fsync (a power cut lost
-//! acknowledged sales, README «Why SQLite»). At the first start of this version an existing
+//! acknowledged sales, docs/design.md «Why SQLite»). At the first start of this version an existing
 //! sled store is imported, in one transaction, into a new SQLite database; the sled folder is
 //! then kept aside as `<folder>.sled-imported`. sled stays a dependency for this import only.
 //!

@@ -281,7 +281,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// The README's `sqlite3` queries (the blocks after `<!-- query: … -->`), run as written with
+/// The `sqlite3` queries of docs/design.md (the blocks after `<!-- query: … -->`), run as written with
 /// Debian's `sqlite3 -readonly` against the store a running `chasti serve` is writing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_sqlite3_queries_read_a_store_being_served() {
@@ -301,13 +301,13 @@ async fn the_readmes_sqlite3_queries_read_a_store_being_served() {
     wait_state(&d, &paid, "Оплачено");
     sell(&d, "250").await;
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/design.md")).unwrap();
     let query = |name: &str| -> String {
         let marker = format!("<!-- query: {name} -->");
         let block = readme
             .split(&marker)
             .nth(1)
-            .expect("the README has the query");
+            .expect("docs/design.md has the query");
         let text = block
             .split("```")
             .nth(1)

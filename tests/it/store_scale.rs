@@ -265,7 +265,7 @@ fn serve_on(dir: &std::path::Path, store: &std::path::Path) -> crate::common::Se
 
 /// Memory does not grow with the store's history: a daemon on 100 000 orders starts within a
 /// few MB of one on an empty store, and listing pages, a day's CSV and the manager page add
-/// little. (Figures for the release build are in the README, from `cargo bench --bench load`;
+/// little. (Figures for the release build are in docs/benchmarks.md, from `cargo bench --bench load`;
 /// this asserts the shape with a generous margin, on the test build.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_bounded_serving_100_000_orders() {

@@ -131,7 +131,7 @@ pub(super) fn streamed_orders(
     tag = "service",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The backup stream (format: README, Backups)", content_type = "application/octet-stream", body = String),
+        (status = 200, description = "The backup stream (format: docs/operating.md, Backups)", content_type = "application/octet-stream", body = String),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not a manager's token", body = ErrorBody),
     )
