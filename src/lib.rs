@@ -28,5 +28,6 @@ pub mod orders;
 pub mod passwords;
 pub mod sandbox;
 pub mod secret;
+pub mod server;
 pub mod sms;
 pub mod store;

@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use super::{check_max_connections, ConfigError, Fail};
 use crate::domain::TillId;
-use crate::http::server::Limits;
 use crate::secret::Secret;
+use crate::server::Limits;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,7 +135,7 @@ pub(super) fn check_api(
         (Some(cert), Some(key)) => {
             // Read now, so a wrong path or a key that does not match fails the config check,
             // not the first browser that connects.
-            crate::http::server::tls_acceptor(&cert, &key).map_err(|problem| {
+            crate::server::tls_acceptor(&cert, &key).map_err(|problem| {
                 fail(
                     "api.tls_cert",
                     format!("{problem}; allowed: a PEM certificate chain and its PEM private key"),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{check_max_connections, ConfigError, Fail, ENV_CALLBACK_KEY};
-use crate::http::server::Limits;
 use crate::secret::Secret;
+use crate::server::Limits;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -29,8 +29,8 @@ use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::gateway::GatewayClient;
 use crate::http::api::Api;
 use crate::http::callback::CallbackAuth;
-use crate::http::server::{self, ServerHandle};
 use crate::sandbox::Sandbox;
+use crate::server::{self, ServerHandle};
 use crate::store::Store;
 
 /// Why the daemon could not start, or stopped badly. For the operator: says what and where.

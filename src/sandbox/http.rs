@@ -17,7 +17,7 @@ use super::callbacks::lock;
 use super::faults::{take, Fault, Faults};
 use super::{page, Shared};
 use crate::gateway::Method;
-use crate::http::server::ConnectionKill;
+use crate::server::ConnectionKill;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()

@@ -25,8 +25,8 @@ pub use callbacks::{CallbackDelivery, CallbackFaults, CallbackSettings};
 pub use faults::{Fault, FaultRule, Faults, Phase};
 
 use crate::gateway::OrderStatus;
-use crate::http::server::ServerHandle;
 use crate::secret::Secret;
+use crate::server::ServerHandle;
 use callbacks::lock;
 
 /// The default sandbox merchant login and password (the shipped config uses them).
@@ -231,7 +231,7 @@ impl Sandbox {
     ) -> Result<Sandbox, SandboxError> {
         let addr = listener.local_addr().map_err(SandboxError::NoAddress)?;
         let tls = match &settings.tls {
-            Some((cert, key)) => Some(crate::http::server::tls_acceptor(cert, key)?),
+            Some((cert, key)) => Some(crate::server::tls_acceptor(cert, key)?),
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -245,11 +245,11 @@ impl Sandbox {
             fault_rules: Mutex::new(Vec::new()),
             public_base,
         });
-        let server = crate::http::server::spawn(
+        let server = crate::server::spawn(
             listener,
             http::router(shared.clone()),
             tls,
-            crate::http::server::Limits::SANDBOX,
+            crate::server::Limits::SANDBOX,
         );
         // Lifetimes run out even when nobody asks: the bank sends declinedByTimeout by itself.
         let sweeper = {

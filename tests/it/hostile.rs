@@ -14,7 +14,7 @@ use crate::common::{Harness, HarnessOptions, TillClient, CALLBACK_KEY};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_to_the_callback_port_cannot_starve_the_till_api() {
     let h = Harness::new(HarnessOptions::default()).await;
-    let cap = chasti::http::server::Limits::CALLBACK.max_connections;
+    let cap = chasti::server::Limits::CALLBACK.max_connections;
     let addr = format!(
         "{}:{}",
         h.callback_url.host_str().unwrap(),
