@@ -23,7 +23,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::http::api::types::DevicesView;
 use crate::orders::{Order, State};
 use display::Screen;
 use pole::Display;
@@ -45,10 +44,18 @@ pub struct Devices {
     outcome_ready: Arc<tokio::sync::Notify>,
 }
 
+/// What the printer and the display did (or are doing) for a sale, in the cashier's words.
+/// The till API shows it as `DevicesOutcome`; the devices know nothing of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicesOutcome {
+    pub printer: String,
+    pub display: String,
+}
+
 /// The latest payment-slip outcomes, oldest dropped first: a sale's reply reads its own once.
 #[derive(Default)]
 struct Outcomes {
-    by_order: HashMap<uuid::Uuid, DevicesView>,
+    by_order: HashMap<uuid::Uuid, DevicesOutcome>,
     order: VecDeque<uuid::Uuid>,
 }
 
@@ -82,7 +89,7 @@ impl Devices {
         }
     }
 
-    fn record(&self, order_id: uuid::Uuid, outcome: DevicesView) {
+    fn record(&self, order_id: uuid::Uuid, outcome: DevicesOutcome) {
         let mut o = lock(&self.outcomes);
         if o.by_order.insert(order_id, outcome).is_none() {
             o.order.push_back(order_id);
@@ -98,7 +105,7 @@ impl Devices {
 
     /// What the printer and display did for an order's payment slip, waiting up to `limit`
     /// (a slow printer does not hold the sale's reply longer than that).
-    pub async fn wait_outcome(&self, order_id: uuid::Uuid, limit: Duration) -> DevicesView {
+    pub async fn wait_outcome(&self, order_id: uuid::Uuid, limit: Duration) -> DevicesOutcome {
         if self.printer.is_none() {
             return self.current();
         }
@@ -117,7 +124,7 @@ impl Devices {
                 return v;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return DevicesView {
+                return DevicesOutcome {
                     printer: "печать ещё идёт".into(),
                     display: self.display_text(),
                 };
@@ -126,8 +133,8 @@ impl Devices {
     }
 
     /// What the devices show now, without waiting.
-    pub fn current(&self) -> DevicesView {
-        DevicesView {
+    pub fn current(&self) -> DevicesOutcome {
+        DevicesOutcome {
             printer: match &self.printer {
                 Some(p) if p.kept() > 0 => format!("ждут печати: {} чек(а)", p.kept()),
                 Some(p) if p.paper_low() => format!("готов; {PAPER_LOW}"),

@@ -13,7 +13,6 @@ use super::serial::{Job, Printer};
 use super::slip::{self, Outcome, SlipOrder};
 use super::Devices;
 use crate::engine::Engine;
-use crate::http::api::types::DevicesView;
 use crate::money::Kopecks;
 use crate::orders::{Order, RefundStatus, State, StateKind};
 use crate::store::Store;
@@ -366,7 +365,7 @@ impl Devices {
         tokio::spawn(async move {
             let printer = outcome.await;
             if awaiting {
-                devices.record(id, DevicesView { printer, display });
+                devices.record(id, super::DevicesOutcome { printer, display });
             }
         });
     }

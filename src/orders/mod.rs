@@ -1,6 +1,6 @@
 //! Orders, the domain: the state machine (`state`, `order`, `transition`), what the gateway's
 //! answers mean (`reconcile`), balances and totals. Pure: no I/O, no tokio, no store — the
-//! engine (`crate::engine`) drives these against the gateway and the store.
+//! engine drives these against the gateway and the store.
 
 pub mod balance;
 pub mod event;

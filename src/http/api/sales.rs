@@ -111,7 +111,7 @@ pub async fn create_sale(
     };
     // A fresh sale waits (bounded) for the printer's answer; a retry answers at once.
     let devices = match (&api.devices, sold.fresh) {
-        (Some(d), true) => d.wait_outcome(order.id, api.device_wait).await,
+        (Some(d), true) => d.wait_outcome(order.id, api.device_wait).await.into(),
         _ => api.devices_now(),
     };
     Ok((
@@ -199,7 +199,7 @@ impl Api {
     /// What the devices are doing, without waiting.
     pub(super) fn devices_now(&self) -> DevicesView {
         match &self.devices {
-            Some(d) => d.current(),
+            Some(d) => d.current().into(),
             None => DevicesView {
                 printer: "не настроен".into(),
                 display: "не настроен".into(),

@@ -223,6 +223,15 @@ pub struct DevicesView {
     pub display: String,
 }
 
+impl From<crate::devices::DevicesOutcome> for DevicesView {
+    fn from(o: crate::devices::DevicesOutcome) -> DevicesView {
+        DevicesView {
+            printer: o.printer,
+            display: o.display,
+        }
+    }
+}
+
 /// `201` of `POST /api/v1/sales`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SaleReply {
