@@ -45,8 +45,8 @@ async fn reversal_until_moscow_midnight_then_refund() {
     let b = h.sell(100, Mode::OneStage).await;
     h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
-    h.wait_state(&a.id, "paid").await;
-    h.wait_state(&b.id, "paid").await;
+    h.wait_state(&a.id, StateKind::Paid).await;
+    h.wait_state(&b.id, StateKind::Paid).await;
 
     clock.set(msk(23, 59, 59));
     h.sandbox.set_clock(msk(23, 59, 59));
@@ -113,16 +113,12 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
         ..callbacks_only()
     })
     .await;
-    let held = h.sell(30, Mode::TwoStage).await;
-    h.sandbox.pay(Harness::gateway_id(&held)).unwrap();
-    h.wait_state(&held.id, "held").await;
+    let held = h.held_sale(30).await;
     let reversed = h.engine.reverse(&held.id, None).await.unwrap();
     assert_eq!(reversed.state.kind(), StateKind::Reversed);
 
     // The bank refuses a reversal (its own state changed): reported, then never tried again.
-    let paid = h.sell(30, Mode::TwoStage).await;
-    h.sandbox.pay(Harness::gateway_id(&paid)).unwrap();
-    h.wait_state(&paid.id, "held").await;
+    let paid = h.held_sale(30).await;
     h.engine.deposit(&paid.id, None).await.unwrap();
     h.sandbox
         .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
@@ -149,9 +145,7 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
 #[tokio::test]
 async fn refunds_are_limited_and_idempotent() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h.sell(100, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    let order = h.paid_sale(100, Mode::OneStage).await;
 
     let part = h
         .engine
@@ -206,9 +200,7 @@ async fn a_request_for_an_order_being_worked_on_is_409_not_a_hang() {
         ..callbacks_only()
     })
     .await;
-    let order = h.sell(100, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    let order = h.paid_sale(100, Mode::OneStage).await;
     // A reversal whose answer takes 3 s holds the order; a refund meanwhile is told it is busy.
     h.sandbox
         .add_fault(FaultRule::new("reverse.do", Fault::Latency { ms: 3000 }));

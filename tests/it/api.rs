@@ -2,6 +2,7 @@
 //! shape, a validation error for every field, idempotent sales, SSE seeing the payment,
 //! reversal and refund, and the OpenAPI document checked against the real routes.
 
+use chasti::orders::StateKind;
 use std::time::Duration;
 
 use crate::common::{Harness, HarnessOptions, TillClient, CASHIER, MANAGER};
@@ -230,7 +231,7 @@ async fn a_manager_reverses_and_refunds_through_the_api() {
         t.h.sandbox
             .pay(Harness::gateway_id(&t.h.engine.get(&id).unwrap()))
             .unwrap();
-        t.h.wait_state(&id, "paid").await;
+        t.h.wait_state(&id, StateKind::Paid).await;
     }
     let a_id = a["order"]["id"].as_str().unwrap();
     let (status, body) = t

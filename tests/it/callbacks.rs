@@ -85,7 +85,7 @@ async fn hostile_and_repeated_callbacks_do_no_harm() {
         ..Faults::default()
     });
     h.sandbox.pay(&gid).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    h.wait_state(&order.id, StateKind::Paid).await;
     h.callbacks_handled(number.as_str(), 2).await;
     assert_eq!(
         h.engine.get(&order.id).unwrap().state.kind(),
@@ -121,7 +121,7 @@ async fn post_form_and_json_callbacks_are_accepted_when_signed() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    h.wait_state(&form_order.id, "paid").await;
+    h.wait_state(&form_order.id, StateKind::Paid).await;
 
     // ecom style: a JSON body; numbers count as their text in the checksum.
     let gid = Harness::gateway_id(&json_order);
@@ -142,7 +142,7 @@ async fn post_form_and_json_callbacks_are_accepted_when_signed() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    h.wait_state(&json_order.id, "paid").await;
+    h.wait_state(&json_order.id, StateKind::Paid).await;
     let unsigned = serde_json::json!({"mdOrder": gid, "operation": "deposited", "status": 1});
     let status = http
         .post(h.callback_url.clone())
@@ -193,9 +193,7 @@ fn the_callback_allow_list_and_trusted_proxies() {
 #[tokio::test]
 async fn a_reordered_old_callback_does_not_undo_a_payment() {
     let h = Harness::new(callbacks_only()).await;
-    let order = h.sell(50, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    let order = h.paid_sale(50, Mode::OneStage).await;
     // An old "declined" callback arrives late (correctly signed): the gateway says paid.
     let gid = Harness::gateway_id(&order);
     let old = [

@@ -202,7 +202,7 @@ async fn one_stuck_order_never_holds_up_the_others() {
         h.sandbox.pay(Harness::gateway_id(o)).unwrap();
     }
     for o in &others {
-        h.wait_state(&o.id, "paid").await;
+        h.wait_state(&o.id, StateKind::Paid).await;
     }
     assert!(
         started.elapsed() < Duration::from_millis(3500),
@@ -297,9 +297,7 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
 async fn the_lock_map_empties_and_old_diagnostics_are_dropped() {
     let h = Harness::new(HarnessOptions::default()).await;
     for r in 1..=20 {
-        let o = h.sell(r, Mode::OneStage).await;
-        h.sandbox.pay(Harness::gateway_id(&o)).unwrap();
-        h.wait_state(&o.id, "paid").await;
+        h.paid_sale(r, Mode::OneStage).await;
     }
     h.quiet().await;
     assert_eq!(

@@ -13,6 +13,7 @@ use chasti::devices::serial::{DeviceError, PortSettings, Printer, PrinterEvent};
 use chasti::devices::slip::{self, SlipOrder, INSTRUCTION};
 use chasti::domain::PaymentUrl;
 use chasti::money::Kopecks;
+use chasti::orders::StateKind;
 
 use crate::common::{settings, FakeDevice};
 
@@ -450,7 +451,7 @@ async fn a_payment_slip_kept_while_the_printer_was_off_is_dropped_once_the_order
     h.sandbox
         .pay(crate::common::Harness::gateway_id(&order))
         .unwrap();
-    h.wait_state(&order.id, "paid").await;
+    h.wait_state(&order.id, StateKind::Paid).await;
     paper.status.store(0x12, Ordering::SeqCst);
     let paid = tm.code_page.encode("ОПЛАЧЕНО");
     eventually("the paid slip", || contains(&paper.captured(), &paid)).await;

@@ -65,7 +65,7 @@ async fn one_stage_completed_by_callback() {
     let url = Harness::link(&order);
     assert!(url.contains("/sandbox/pay/"), "{url}");
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    let paid = h.wait_state(&order.id, "paid").await;
+    let paid = h.wait_state(&order.id, StateKind::Paid).await;
     assert_eq!(paid.deposited, rub(1499));
     let stored = h.engine.store().callbacks().unwrap();
     assert_eq!(stored.len(), 1);
@@ -91,7 +91,7 @@ async fn two_stage_completed_by_callback_deposits_once() {
     let h = harness(callbacks_only()).await;
     let order = h.sell(300, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    let paid = h.wait_state(&order.id, "paid").await;
+    let paid = h.wait_state(&order.id, StateKind::Paid).await;
     let states: Vec<&str> = paid.history.iter().map(|e| e.to.name()).collect();
     assert_eq!(
         states,
@@ -120,8 +120,8 @@ async fn both_modes_complete_by_polling_alone() {
     let two = h.sell(20, Mode::TwoStage).await;
     h.sandbox.pay(Harness::gateway_id(&one)).unwrap();
     h.sandbox.pay(Harness::gateway_id(&two)).unwrap();
-    h.wait_state(&one.id, "paid").await;
-    h.wait_state(&two.id, "paid").await;
+    h.wait_state(&one.id, StateKind::Paid).await;
+    h.wait_state(&two.id, StateKind::Paid).await;
     assert!(
         h.engine.store().callbacks().unwrap().is_empty(),
         "no callback was involved"
@@ -150,7 +150,7 @@ async fn a_declined_payment_and_an_expired_link() {
             .fail_attempt(Harness::gateway_id(&declined), why)
             .unwrap();
     }
-    let order = h.wait_state(&declined.id, "declined").await;
+    let order = h.wait_state(&declined.id, StateKind::Declined).await;
     assert!(
         matches!(order.state, State::Declined { ref why, .. } if why.contains("исчерпаны")),
         "{:?}",
@@ -160,7 +160,7 @@ async fn a_declined_payment_and_an_expired_link() {
     // Past the link's lifetime and the grace period, still unpaid at the bank: closed there.
     let lapsed = h.sell(10, Mode::OneStage).await;
     clock.advance(chrono::Duration::minutes(30));
-    h.wait_state(&lapsed.id, "expired").await;
+    h.wait_state(&lapsed.id, StateKind::Expired).await;
     assert_eq!(
         h.sandbox
             .ledger()
@@ -199,7 +199,7 @@ async fn concurrent_sales_and_callbacks_all_complete() {
         h.sandbox.pay(Harness::gateway_id(o)).unwrap();
     }
     for o in &orders {
-        h.wait_state(&o.id, "paid").await;
+        h.wait_state(&o.id, StateKind::Paid).await;
     }
     let numbers: std::collections::HashSet<_> =
         orders.iter().map(|o| o.order_number.clone()).collect();
@@ -350,7 +350,7 @@ async fn a_lost_register_reply_then_a_lost_decline_reply_ends_failed() {
         "{err}"
     );
     let id = h.engine.store().all().unwrap()[0].id;
-    let order = h.wait_state(&id, "failed").await;
+    let order = h.wait_state(&id, StateKind::Failed).await;
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("register.do", &order.order_number), 1);
     assert_eq!(ledger.order(&order.order_number).unwrap().order_status, 6);
@@ -364,9 +364,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         "deposit.do",
         Fault::HttpStatus { status: 500 },
     ));
-    let a = h.sell(40, Mode::TwoStage).await;
-    h.sandbox.pay(Harness::gateway_id(&a)).unwrap();
-    h.wait_state(&a.id, "paid").await;
+    let a = h.paid_sale(40, Mode::TwoStage).await;
     assert_eq!(
         h.sandbox.ledger().count_ok("deposit.do", &a.order_number),
         1
@@ -377,9 +375,7 @@ async fn deposit_faults_end_in_the_truth_with_one_deposit() {
         .add_fault(FaultRule::new("deposit.do", Fault::HttpStatus { status: 500 }).before());
     h.sandbox
         .add_fault(FaultRule::new("getOrderStatusExtended.do", Fault::GarbageBody).times(Some(2)));
-    let b = h.sell(41, Mode::TwoStage).await;
-    h.sandbox.pay(Harness::gateway_id(&b)).unwrap();
-    h.wait_state(&b.id, "paid").await;
+    let b = h.paid_sale(41, Mode::TwoStage).await;
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("deposit.do", &b.order_number), 1);
     assert_eq!(ledger.order(&b.order_number).unwrap().deposited, rub(41));
@@ -399,9 +395,7 @@ async fn a_dropped_callback_is_made_up_for_by_polling() {
         },
         ..Faults::default()
     });
-    let order = h.sell(60, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    h.paid_sale(60, Mode::OneStage).await;
     assert!(h.engine.store().callbacks().unwrap().is_empty());
 }
 

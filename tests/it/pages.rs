@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chasti::orders::Mode;
+use chasti::orders::StateKind;
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -53,9 +54,7 @@ async fn the_customer_screen_shows_a_scannable_qr_then_paid() {
 async fn the_managers_reverse_button_reverses_the_payment() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = h.sell(700, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    let order = h.paid_sale(700, Mode::OneStage).await;
 
     let browser = Browser::start().await;
     let row = browser.manager_row(&h.api(), &order.id, "paid").await;
@@ -165,7 +164,7 @@ async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
     h.sandbox
         .pay(Harness::gateway_id(&h.engine.get(&yesterday).unwrap()))
         .unwrap();
-    h.wait_state(&yesterday, "paid").await;
+    h.wait_state(&yesterday, StateKind::Paid).await;
     clock.advance(chrono::Duration::days(1));
     let (held, _) = sell("400", "two-stage", "h").await;
     let (paid, paid_number) = sell("700", "one-stage", "p").await;
@@ -175,8 +174,8 @@ async fn the_managers_page_asks_first_and_a_double_click_refunds_once() {
             .pay(Harness::gateway_id(&h.engine.get(&id).unwrap()))
             .unwrap();
     }
-    h.wait_state(&held, "held").await;
-    h.wait_state(&paid, "paid").await;
+    h.wait_state(&held, StateKind::Held).await;
+    h.wait_state(&paid, StateKind::Paid).await;
 
     let browser = Browser::start().await;
     browser.manager_page(&h.api()).await;
@@ -413,9 +412,7 @@ async fn the_managers_page_sends_the_link_by_sms() {
 async fn the_managers_page_fits_800_px_and_forgets_old_messages() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = h.sell(1499, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    let order = h.paid_sale(1499, Mode::OneStage).await;
     let browser = Browser::start().await;
     let row = browser.manager_row(&h.api(), &order.id, "paid").await;
     for (width, height) in [(800, 600), (1024, 768), (1920, 1080)] {

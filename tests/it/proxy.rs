@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chasti::gateway::checksum::hmac_sha256_checksum;
 use chasti::orders::Mode;
+use chasti::orders::StateKind;
 use chasti::sandbox::{CallbackSettings, SandboxSettings};
 
 use crate::common::{Harness, HarnessOptions, CALLBACK_KEY};
@@ -149,7 +150,7 @@ async fn the_banks_callback_reaches_chasti_through_nginx_and_strangers_do_not() 
         "{log:?}\nnginx: {}",
         std::fs::read_to_string(pki.path().join("error.log")).unwrap_or_default()
     );
-    h.wait_state(&order.id, "paid").await;
+    h.wait_state(&order.id, StateKind::Paid).await;
 
     // A signed callback from an address outside callback.allow, as nginx reports it: refused,
     // also when it claims an allowed address in its own X-Forwarded-For.

@@ -55,13 +55,6 @@ async fn with_cookie(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn paid_order(h: &Harness) -> chasti::orders::Order {
-    let order = h.sell(700, Mode::OneStage).await;
-    h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&order.id, "paid").await;
-    order
-}
-
 fn with_people() -> HarnessOptions {
     let hash = chasti::passwords::hash(PASSWORD).unwrap();
     HarnessOptions {
@@ -76,7 +69,7 @@ fn with_people() -> HarnessOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_becomes_a_strict_httponly_session_and_changes_need_its_csrf_token() {
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = paid_order(&h).await;
+    let order = h.paid_sale(700, Mode::OneStage).await;
 
     let (status, body, set_cookie) = sign_in(&h, json!({"token": MANAGER})).await;
     assert_eq!(status, 200, "{body}");
@@ -149,7 +142,7 @@ async fn a_token_becomes_a_strict_httponly_session_and_changes_need_its_csrf_tok
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cashiers_session_offers_and_does_only_what_a_cashier_may() {
     let h = Harness::new(HarnessOptions::default()).await;
-    let order = paid_order(&h).await;
+    let order = h.paid_sale(700, Mode::OneStage).await;
     let (status, body, set_cookie) = sign_in(&h, json!({"token": CASHIER})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["signed_in_as"], "Вы вошли: till-1 (кассир)");
@@ -186,7 +179,7 @@ async fn a_cashiers_session_offers_and_does_only_what_a_cashier_may() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_with_a_password_and_the_history_names_them() {
     let h = Harness::new(with_people()).await;
-    let order = paid_order(&h).await;
+    let order = h.paid_sale(700, Mode::OneStage).await;
 
     let (status, body, _) =
         sign_in(&h, json!({"name": "петрова", "password": "wrong-password"})).await;
@@ -298,7 +291,7 @@ const ROW_BUTTONS: &str = "return [...document.querySelectorAll(`tr[data-id='${a
 async fn the_manager_page_shows_what_the_role_may_and_signs_out() {
     require_browser();
     let h = Harness::new(with_people()).await;
-    let order = paid_order(&h).await;
+    let order = h.paid_sale(700, Mode::OneStage).await;
     let browser = Browser::start().await;
     let id = order.id.to_string();
     let buttons = || async {

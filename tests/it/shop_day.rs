@@ -281,7 +281,7 @@ async fn a_sale_still_registering_is_cancelled_once_the_bank_answers() {
     assert_eq!(sold["error_type"], "closed", "{sold}");
     assert_eq!(sold["order"]["state"]["name"], "cancelled", "{sold}");
     assert!(sold["order"]["payment_url"].is_null(), "{sold}");
-    let cancelled = h.wait_state(&order.id, "cancelled").await;
+    let cancelled = h.wait_state(&order.id, StateKind::Cancelled).await;
     let ledger = h.sandbox.ledger();
     assert_eq!(ledger.count_ok("decline.do", &order.order_number), 1);
     assert!(h.sandbox.pay(Harness::gateway_id(&cancelled)).is_err());
@@ -478,7 +478,7 @@ async fn three_d_secure_in_progress_waits_for_the_outcome() {
     );
 
     h.sandbox.pay(&bank_id).unwrap();
-    h.wait_state(&order.id, "paid").await;
+    h.wait_state(&order.id, StateKind::Paid).await;
     let short = client.short_status(&by_id).await.unwrap();
     assert_eq!(
         short.order_status,

@@ -70,7 +70,7 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
     // A hold, deposited by hand by the manager.
     let held = paid_sale(&h, &api, "800", "two-stage", "hold").await;
     let number = held["order"]["order_number"].as_str().unwrap().to_string();
-    h.wait_state(&id_of(&held), "held").await;
+    h.wait_state(&id_of(&held), StateKind::Held).await;
     let (status, body) = manager("POST", format!("/api/v1/orders/{number}/deposit"), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"]["name"], "paid", "{body}");
@@ -116,7 +116,7 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
 
     let paid = paid_sale(&h, &api, "150", "one-stage", "pay").await;
     let paid_number = paid["order"]["order_number"].as_str().unwrap().to_string();
-    h.wait_state(&id_of(&paid), "paid").await;
+    h.wait_state(&id_of(&paid), StateKind::Paid).await;
     let (status, body) = manager(
         "POST",
         format!("/api/v1/orders/{paid_number}/reverse"),
@@ -259,7 +259,7 @@ async fn a_payment_before_midnight_called_back_after_it_takes_a_refund() {
     clock.set(after_midnight);
     h.sandbox.set_clock(after_midnight);
     assert_eq!(h.sandbox.release_callbacks(), 1, "the payment's callback");
-    let paid = h.wait_state(&order.id, "paid").await;
+    let paid = h.wait_state(&order.id, StateKind::Paid).await;
     let paid_at = paid.paid_at.unwrap();
     assert!(
         paid_at >= msk(23, 59, 50) && paid_at < msk(23, 59, 50) + chrono::Duration::seconds(10),
@@ -335,7 +335,7 @@ async fn the_csv_of_a_range_reads_back_as_the_orders() {
     h.sandbox
         .pay(Harness::gateway_id(&h.engine.get(&id_of(&first)).unwrap()))
         .unwrap();
-    h.wait_state(&id_of(&first), "paid").await;
+    h.wait_state(&id_of(&first), StateKind::Paid).await;
 
     clock.set(msk(12, 0, 0));
     let second = api.sale("100", "d2").await;

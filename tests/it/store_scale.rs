@@ -2,6 +2,7 @@
 //! sums kept with every write (and matches the orders), the CSV export streams every order, and
 //! a daemon serving 100 000 orders stays within a small, fixed memory.
 
+use chasti::orders::StateKind;
 use chasti::orders::{DayTotals, Mode};
 use serde_json::{json, Value};
 
@@ -118,7 +119,7 @@ async fn a_busy_day_pages_through_and_its_money_comes_from_kept_sums() {
     h.sandbox
         .pay(Harness::gateway_id(&h.engine.get(&id).unwrap()))
         .unwrap();
-    h.wait_state(&id, "paid").await;
+    h.wait_state(&id, StateKind::Paid).await;
     let (status, _) = api
         .call(
             "POST",
@@ -160,9 +161,9 @@ async fn sums_follow_every_kind_of_change() {
             .pay(Harness::gateway_id(&h.engine.get(id).unwrap()))
             .unwrap();
     }
-    h.wait_state(&ids[0], "paid").await;
-    h.wait_state(&ids[1], "held").await;
-    h.wait_state(&ids[2], "paid").await;
+    h.wait_state(&ids[0], StateKind::Paid).await;
+    h.wait_state(&ids[1], StateKind::Held).await;
+    h.wait_state(&ids[2], StateKind::Paid).await;
     h.engine.deposit(&ids[1], None).await.unwrap();
     h.engine.reverse(&ids[0], None).await.unwrap();
     let key = chasti::domain::IdempotencyKey::parse("k").unwrap();

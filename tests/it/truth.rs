@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chasti::orders::Mode;
+use chasti::orders::StateKind;
 use chasti::sandbox::{AttemptFailure, Fault, FaultRule};
 use serde_json::{json, Value};
 
@@ -35,7 +36,7 @@ async fn pay(h: &Harness, sale: &Value) -> chasti::orders::Order {
     let id = uuid::Uuid::parse_str(&id_of(sale)).unwrap();
     let order = h.engine.get(&id).unwrap();
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    h.wait_state(&id, "paid").await
+    h.wait_state(&id, StateKind::Paid).await
 }
 
 /// The CSV row of one order, as a map of header to cell.
@@ -248,7 +249,7 @@ async fn a_deposit_refused_for_good_goes_to_a_manager_once() {
     let id = uuid::Uuid::parse_str(&id_of(&sale)).unwrap();
     let order = h.engine.get(&id).unwrap();
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
-    let stuck = h.wait_state(&id, "needs_attention").await;
+    let stuck = h.wait_state(&id, StateKind::NeedsAttention).await;
     let why = stuck.state.why().unwrap_or_default().to_string();
     assert!(why.contains("превышает сумму блокировки"), "{why}");
     // Several polls later (poll_first is 100 ms), still one deposit.do.
@@ -316,7 +317,7 @@ async fn identical_failed_attempts_each_count() {
     h.sandbox
         .fail_attempt(&bank_id, AttemptFailure::InsufficientFunds)
         .unwrap();
-    let closed = h.wait_state(&order.id, "declined").await;
+    let closed = h.wait_state(&order.id, StateKind::Declined).await;
     assert_eq!(
         closed.failed_attempts.len(),
         3,
@@ -342,7 +343,7 @@ async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
     let mut h = Harness::with_sandbox(sandbox.clone(), options()).await;
     let refunded = h.sell(700, Mode::OneStage).await;
     sandbox.pay(Harness::gateway_id(&refunded)).unwrap();
-    h.wait_state(&refunded.id, "paid").await;
+    h.wait_state(&refunded.id, StateKind::Paid).await;
     let open = h.sell(900, Mode::OneStage).await;
     let backup = dir.path().join("backup.db");
     h.engine.store().backup_to(&backup).unwrap();
@@ -353,14 +354,14 @@ async fn a_restore_learns_from_the_bank_what_happened_after_the_backup() {
         .await
         .unwrap();
     sandbox.pay(Harness::gateway_id(&open)).unwrap();
-    h.wait_state(&open.id, "paid").await;
+    h.wait_state(&open.id, StateKind::Paid).await;
     h.engine
         .refund(&open.id, Some(rub(300)), &key("after-2"), None)
         .await
         .unwrap();
     let later = h.sell(1499, Mode::OneStage).await;
     sandbox.pay(Harness::gateway_id(&later)).unwrap();
-    h.wait_state(&later.id, "paid").await;
+    h.wait_state(&later.id, StateKind::Paid).await;
     h.stop().await.unwrap();
     drop(h);
 

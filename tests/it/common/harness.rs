@@ -259,6 +259,41 @@ impl Harness {
             .order
     }
 
+    /// A sale the customer has paid: sold, paid in the sandbox, and waited for until it is
+    /// `settled` (Paid; or Held, for a two-stage sale the shop deposits by hand).
+    pub async fn sale_paid_to(
+        &self,
+        amount_roubles: u64,
+        mode: chasti::orders::Mode,
+        settled: chasti::orders::StateKind,
+    ) -> chasti::orders::Order {
+        let order = self.sell(amount_roubles, mode).await;
+        self.sandbox
+            .pay(Harness::gateway_id(&order))
+            .expect("the sandbox takes the payment");
+        self.wait_state(&order.id, settled).await
+    }
+
+    /// A sale sold, paid and waited for until Paid.
+    pub async fn paid_sale(
+        &self,
+        amount_roubles: u64,
+        mode: chasti::orders::Mode,
+    ) -> chasti::orders::Order {
+        self.sale_paid_to(amount_roubles, mode, chasti::orders::StateKind::Paid)
+            .await
+    }
+
+    /// A two-stage sale paid and waited for until the amount is held (`orders.deposit = "manual"`).
+    pub async fn held_sale(&self, amount_roubles: u64) -> chasti::orders::Order {
+        self.sale_paid_to(
+            amount_roubles,
+            chasti::orders::Mode::TwoStage,
+            chasti::orders::StateKind::Held,
+        )
+        .await
+    }
+
     pub fn sale(amount_roubles: u64, mode: chasti::orders::Mode) -> chasti::engine::SaleRequest {
         chasti::engine::SaleRequest {
             amount: chasti::money::Kopecks::from_roubles(amount_roubles).unwrap(),
@@ -272,18 +307,22 @@ impl Harness {
     }
 
     /// Waits (bounded) until the order reaches a state with this name, on the engine's updates.
-    pub async fn wait_state(&self, id: &uuid::Uuid, state: &str) -> chasti::orders::Order {
+    pub async fn wait_state(
+        &self,
+        id: &uuid::Uuid,
+        state: chasti::orders::StateKind,
+    ) -> chasti::orders::Order {
         let mut updates = self.engine.subscribe();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let order = self.engine.get(id).unwrap();
-            if order.state.name() == state {
+            if order.state.kind() == state {
                 return order;
             }
             match tokio::time::timeout_at(deadline, updates.recv()).await {
                 Ok(_) => continue,
                 Err(_) => panic!(
-                    "order {} is {:?}, expected {state} within 10 s; history: {:#?}",
+                    "order {} is {:?}, expected {state:?} within 10 s; history: {:#?}",
                     order.order_number, order.state, order.history
                 ),
             }
