@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chasti::config::Config;
 use chasti::daemon::{shutdown_signal, Daemon, DaemonHandle, Parts};
+use chasti::devices::printer::{Printer, PrinterEvent};
 use chasti::devices::profile;
-use chasti::devices::serial::{Printer, PrinterEvent};
 use chasti::domain::IdempotencyKey;
 use chasti::http::api::types::SaleBody;
 use chasti::orders::{Mode, Order, StateKind};

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use chasti::config::Config;
+use chasti::devices::link::PortSettings;
+use chasti::devices::printer::Printer;
 use chasti::devices::profile::{self, PrinterProfile};
-use chasti::devices::serial::{PortSettings, Printer};
 use chasti::devices::slip::{self, Outcome, SlipOrder};
 use chasti::domain::PaymentUrl;
 use chasti::money::Kopecks;

@@ -36,7 +36,7 @@ pub(super) struct RawPort {
     #[serde(default = "default_baud")]
     baud: u32,
     #[serde(default)]
-    flow_control: crate::devices::serial::Flow,
+    flow_control: crate::devices::link::Flow,
 }
 
 pub(super) fn default_baud() -> u32 {
@@ -55,14 +55,14 @@ pub struct DevicesConfig {
 pub struct PrinterConfig {
     pub name: String,
     pub profile: crate::devices::profile::PrinterProfile,
-    pub port: crate::devices::serial::PortSettings,
+    pub port: crate::devices::link::PortSettings,
 }
 
 #[derive(Debug, Clone)]
 pub struct DisplayConfig {
     pub name: String,
     pub profile: crate::devices::profile::DisplayProfile,
-    pub port: crate::devices::serial::PortSettings,
+    pub port: crate::devices::link::PortSettings,
 }
 
 impl DevicesConfig {
@@ -77,7 +77,7 @@ pub(super) fn check_port(
     key: &str,
     raw: &RawPort,
     fail: &Fail,
-) -> Result<crate::devices::serial::PortSettings, ConfigError> {
+) -> Result<crate::devices::link::PortSettings, ConfigError> {
     if !BAUD_RATES.contains(&raw.baud) {
         return Err(fail(
             &format!("{key}.baud"),
@@ -87,7 +87,7 @@ pub(super) fn check_port(
     if let Some(problem) = crate::devices::link::Transport::problem(&raw.port) {
         return Err(fail(&format!("{key}.port"), problem));
     }
-    Ok(crate::devices::serial::PortSettings {
+    Ok(crate::devices::link::PortSettings {
         path: raw.port.clone(),
         baud: raw.baud,
         flow: raw.flow_control,

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, DepositMode, Environment};
 use crate::devices::pole::Display;
-use crate::devices::serial::Printer;
+use crate::devices::printer::Printer;
 use crate::devices::Devices;
 use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::gateway::GatewayClient;

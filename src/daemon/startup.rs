@@ -8,7 +8,7 @@ use url::Url;
 use super::{DaemonError, DaemonHandle};
 use crate::config::{Config, Environment};
 use crate::devices::pole::Display;
-use crate::devices::serial::Printer;
+use crate::devices::printer::Printer;
 use crate::devices::Devices;
 use crate::gateway::{Credentials, ErrorCode, GatewayClient, GatewayError, OrderRef};
 use crate::sandbox::{CallbackSettings, Sandbox, SandboxSettings};

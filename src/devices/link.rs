@@ -5,12 +5,67 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serialport::{ClearBuffer, FlowControl, SerialPort};
 
-use super::serial::{DeviceError, Flow, PortSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    #[default]
+    None,
+    /// RTS/CTS.
+    Hardware,
+    /// XON/XOFF.
+    Software,
+    /// DTR/DSR (Epson's serial default): written while the printer holds DSR.
+    #[serde(rename = "dtr_dsr")]
+    DtrDsr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSettings {
+    /// A device path; a stable symlink (/dev/serial/by-id/…) survives replugging.
+    pub path: PathBuf,
+    pub baud: u32,
+    pub flow: Flow,
+    /// How often a kept slip is tried again.
+    pub retry: Duration,
+}
+
+/// Why a slip did not print now. Russian: the cashier reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("В принтере закончилась бумага. Чек сохранён и напечатается, когда бумагу заменят.")]
+    PaperOut,
+    #[error("У принтера открыта крышка. Чек сохранён и напечатается, когда крышку закроют.")]
+    CoverOpen,
+    #[error("Принтер не готов (offline). Чек сохранён и напечатается, когда принтер будет готов.")]
+    Offline,
+    #[error("Принтер не отвечает. Проверьте питание и кабель; чек сохранён.")]
+    NoAnswer,
+    #[error("Порт {port} недоступен ({detail}). Чек сохранён и напечатается после подключения.")]
+    Port { port: String, detail: String },
+    #[error("Принтер остановлен.")]
+    Stopped,
+}
+
+impl DeviceError {
+    /// The cause alone, without the promise that the slip is kept (a test slip is not).
+    pub fn cause(&self) -> String {
+        match self {
+            DeviceError::PaperOut => "в принтере закончилась бумага".into(),
+            DeviceError::CoverOpen => "у принтера открыта крышка".into(),
+            DeviceError::Offline => "принтер не готов (offline)".into(),
+            DeviceError::NoAnswer => "принтер не отвечает; проверьте питание и кабель".into(),
+            DeviceError::Port { port, detail } => format!("порт {port} недоступен: {detail}"),
+            DeviceError::Stopped => "принтер остановлен".into(),
+        }
+    }
+}
 
 /// The transport a `port` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,11 +12,11 @@ pub mod display;
 pub mod escpos;
 pub mod link;
 pub mod pole;
+pub mod printer;
 pub mod profile;
 pub mod qr;
 mod queue;
 pub mod render;
-pub mod serial;
 pub mod slip;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::orders::{Order, State};
 use display::Screen;
 use pole::Display;
-use serial::Printer;
+use printer::Printer;
 
 /// What the cashier is told while the paper-near-end sensor is on.
 pub const PAPER_LOW: &str = "бумага заканчивается, замените рулон";

@@ -6,8 +6,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::display::{self, Frame, Screen};
+use super::link::PortSettings;
+use super::printer::open;
 use super::profile::DisplayProfile;
-use super::serial::{open, PortSettings};
 
 /// A customer display on a serial port: shows the latest screen, turning frames that do not
 /// fit, and goes idle a while after a final screen.

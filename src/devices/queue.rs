@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
+use super::printer::{Job, Printer};
 use super::profile::PrinterProfile;
-use super::serial::{Job, Printer};
 use super::slip::{self, Outcome, SlipOrder};
 use super::Devices;
 use crate::engine::Engine;

@@ -225,9 +225,9 @@ pub fn api_tokens(config: &Config) -> Check {
 
 /// What went wrong with a port, for doctor's (and serve's) English lines: the system's own
 /// reason, without the cashier's promise that the slip is kept.
-fn why(e: &crate::devices::serial::DeviceError) -> String {
+fn why(e: &crate::devices::link::DeviceError) -> String {
     match e {
-        crate::devices::serial::DeviceError::Port { detail, .. } => detail.clone(),
+        crate::devices::link::DeviceError::Port { detail, .. } => detail.clone(),
         other => other.cause(),
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use chasti::devices::display::{self, Screen};
 use chasti::devices::escpos::{parse, raster_pixels, text_lines, Element};
+use chasti::devices::link::{DeviceError, PortSettings};
 use chasti::devices::pole::Display;
+use chasti::devices::printer::{Printer, PrinterEvent};
 use chasti::devices::profile::{self, PrinterProfile};
-use chasti::devices::serial::{DeviceError, PortSettings, Printer, PrinterEvent};
 use chasti::devices::slip::{self, SlipOrder, INSTRUCTION};
 use chasti::domain::PaymentUrl;
 use chasti::money::Kopecks;

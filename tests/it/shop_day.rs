@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chasti::devices::display;
 use chasti::devices::pole::Display;
+use chasti::devices::printer::Printer;
 use chasti::devices::profile;
-use chasti::devices::serial::Printer;
 use chasti::orders::{Mode, StateKind};
 use chasti::sandbox::{AttemptFailure, Fault, FaultRule};
 use serde_json::{json, Value};

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chasti::devices::printer::Printer;
 use chasti::devices::profile;
-use chasti::devices::serial::Printer;
 use chasti::engine::ManualClock;
 use chasti::orders::{Mode, StateKind};
 use chasti::sandbox::{CallbackFaults, Fault, FaultRule, Faults};

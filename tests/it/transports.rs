@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chasti::devices::codepage::CodePage;
 use chasti::devices::escpos::{self, Element};
-use chasti::devices::serial::{DeviceError, PortSettings, Printer};
+use chasti::devices::link::{DeviceError, PortSettings};
+use chasti::devices::printer::Printer;
 use chasti::devices::{profile, slip};
 use chasti::domain::PaymentUrl;
 use chasti::money::Kopecks;

@@ -125,11 +125,11 @@ impl Drop for FakeDevice {
     }
 }
 
-pub fn settings(path: &std::path::Path) -> chasti::devices::serial::PortSettings {
-    chasti::devices::serial::PortSettings {
+pub fn settings(path: &std::path::Path) -> chasti::devices::link::PortSettings {
+    chasti::devices::link::PortSettings {
         path: path.to_path_buf(),
         baud: 115_200,
-        flow: chasti::devices::serial::Flow::None,
+        flow: chasti::devices::link::Flow::None,
         retry: Duration::from_millis(100),
     }
 }

@@ -37,7 +37,7 @@ pub struct HarnessOptions {
     /// False: the poller never gets to an order within a test (it polls once an hour).
     pub run: bool,
     pub recovery_tries: u32,
-    pub printer: Option<chasti::devices::serial::Printer>,
+    pub printer: Option<chasti::devices::printer::Printer>,
     pub display: Option<chasti::devices::pole::Display>,
     /// Extra TOML appended to the config (sections the test needs).
     pub extra_config: String,

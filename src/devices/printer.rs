@@ -1,5 +1,5 @@
-//! Serial transport: one thread a device, fed by a queue (serial I/O blocks; a thread keeps it
-//! off the async runtime). Before a slip the printer's status is asked (`DLE EOT`); a slip
+//! The receipt printer's worker, over any link (serial, USB, network: `link.rs`): one thread
+//! a device, fed by a queue (device I/O blocks; a thread keeps it off the async runtime). Before a slip the printer's status is asked (`DLE EOT`); a slip
 //! that cannot print now is kept and printed, once and whole, when the printer is back —
 //! including after the port disappears and comes back.
 
@@ -10,35 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::link::Link;
-use serde::Deserialize;
+use super::link::{DeviceError, Link, PortSettings};
 use tokio::sync::{broadcast, oneshot};
 
 use super::profile::PrinterProfile;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Flow {
-    #[default]
-    None,
-    /// RTS/CTS.
-    Hardware,
-    /// XON/XOFF.
-    Software,
-    /// DTR/DSR (Epson's serial default): written while the printer holds DSR.
-    #[serde(rename = "dtr_dsr")]
-    DtrDsr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSettings {
-    /// A device path; a stable symlink (/dev/serial/by-id/…) survives replugging.
-    pub path: PathBuf,
-    pub baud: u32,
-    pub flow: Flow,
-    /// How often a kept slip is tried again.
-    pub retry: Duration,
-}
 
 /// Bytes written before waiting for them to leave the port.
 const WRITE_CHUNK: usize = 256;
@@ -50,37 +25,6 @@ const CHUNK_DEADLINE_MIN: Duration = Duration::from_secs(5);
 /// How long `bytes` take on the line (8N1: 10 bits a byte).
 fn wire_time(bytes: usize, baud: u32) -> Duration {
     Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
-}
-
-/// Why a slip did not print now. Russian: the cashier reads it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceError {
-    #[error("В принтере закончилась бумага. Чек сохранён и напечатается, когда бумагу заменят.")]
-    PaperOut,
-    #[error("У принтера открыта крышка. Чек сохранён и напечатается, когда крышку закроют.")]
-    CoverOpen,
-    #[error("Принтер не готов (offline). Чек сохранён и напечатается, когда принтер будет готов.")]
-    Offline,
-    #[error("Принтер не отвечает. Проверьте питание и кабель; чек сохранён.")]
-    NoAnswer,
-    #[error("Порт {port} недоступен ({detail}). Чек сохранён и напечатается после подключения.")]
-    Port { port: String, detail: String },
-    #[error("Принтер остановлен.")]
-    Stopped,
-}
-
-impl DeviceError {
-    /// The cause alone, without the promise that the slip is kept (a test slip is not).
-    pub fn cause(&self) -> String {
-        match self {
-            DeviceError::PaperOut => "в принтере закончилась бумага".into(),
-            DeviceError::CoverOpen => "у принтера открыта крышка".into(),
-            DeviceError::Offline => "принтер не готов (offline)".into(),
-            DeviceError::NoAnswer => "принтер не отвечает; проверьте питание и кабель".into(),
-            DeviceError::Port { port, detail } => format!("порт {port} недоступен: {detail}"),
-            DeviceError::Stopped => "принтер остановлен".into(),
-        }
-    }
 }
 
 /// What happened to a slip, for listeners (logs, metrics, tests).
