@@ -14,7 +14,6 @@ pub use startup::embedded_sandbox;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -217,20 +216,11 @@ impl Daemon {
         let devices_task = devices
             .as_ref()
             .map(|d| crate::devices::attach(&engine, d.clone()));
-        let mut api = Api::new(engine.clone(), config.api.tokens.clone(), devices.clone());
-        api.max_amount = config.orders.max_amount;
-        api.open_reads = config.api.listen.ip().is_loopback();
-        api.sessions = std::sync::Arc::new(crate::http::api::session::Sessions::new(
-            config.api.people.clone(),
-            config.api.session,
-            engine.clock(),
-        ));
-        api.secure_cookies = config.api.tls.is_some();
         if let Some(courier) = courier.clone() {
             // What a stop or a crash left requested goes now, beside recovery.
             tokio::spawn(async move { courier.resume().await });
         }
-        api.sms = courier;
+        let api = Api::new(&config, engine.clone(), devices.clone(), courier);
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
         let api_tls = match &config.api.tls {
@@ -300,7 +290,7 @@ impl Daemon {
                     Err(e) if e.is_panic() => format!("its task panicked: {}", panic_text(e)),
                     Err(e) => format!("its task was cancelled ({e})"),
                 };
-                self.handle.api.engine_down.store(true, Ordering::SeqCst);
+                self.handle.api.mark_engine_down();
                 tracing::error!(%why, "the orders engine stopped; exiting so the service restarts");
                 // A moment for a watchdog polling /health to see the 503 before the exit.
                 tokio::time::sleep(ENGINE_DOWN_LINGER).await;

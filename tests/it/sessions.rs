@@ -349,7 +349,7 @@ async fn the_manager_page_shows_what_the_role_may_and_signs_out() {
         )
         .await;
     assert_eq!(
-        h.daemon.api.sessions.count(),
+        h.daemon.api.sessions().count(),
         0,
         "signed out on the daemon too"
     );

@@ -39,47 +39,66 @@ use crate::money::Kopecks;
 use crate::orders::Order;
 use types::Health;
 
-/// Everything the handlers share.
+/// Everything the handlers share. Built complete by [`Api::new`] from the config and the
+/// daemon's parts; its handlers (this module's children) read the fields, nothing else does.
 #[derive(Clone)]
 pub struct Api {
-    pub engine: Engine,
-    pub tokens: Arc<Vec<ApiToken>>,
-    pub devices: Option<Devices>,
+    engine: Engine,
+    tokens: Arc<Vec<ApiToken>>,
+    devices: Option<Devices>,
     /// The largest amount one sale may have (`orders.max_amount`).
-    pub max_amount: Kopecks,
+    max_amount: Kopecks,
     /// How long a fresh sale's reply waits for the printer's answer.
-    pub device_wait: Duration,
+    device_wait: Duration,
     /// Set by the daemon when the engine's task has ended: health says so.
-    pub engine_down: Arc<AtomicBool>,
+    engine_down: Arc<AtomicBool>,
     /// `/metrics` and the customer screen's stream answer without a token: true when the API
-    /// listens on loopback only (set by the daemon from `api.listen`).
-    pub open_reads: bool,
+    /// listens on loopback only (`api.listen`).
+    open_reads: bool,
     /// Sends payment links by SMS (`[sms]`); None when not set up.
-    pub sms: Option<crate::sms::Courier>,
+    sms: Option<crate::sms::Courier>,
     /// The manager page's sign-ins (`[[api.people]]`, `api.session_hours`).
-    pub sessions: Arc<session::Sessions>,
+    sessions: Arc<session::Sessions>,
     /// The session cookie is marked `Secure`: the API speaks HTTPS (`api.tls_cert`).
-    pub secure_cookies: bool,
+    secure_cookies: bool,
 }
 
 impl Api {
-    pub fn new(engine: Engine, tokens: Vec<ApiToken>, devices: Option<Devices>) -> Api {
+    /// The till API of a daemon: tokens, people, the sign-in's length, loopback or not and
+    /// TLS from `[api]`, the largest sale from `orders.max_amount`, and the daemon's engine,
+    /// devices and SMS courier.
+    pub fn new(
+        config: &crate::config::Config,
+        engine: Engine,
+        devices: Option<Devices>,
+        sms: Option<crate::sms::Courier>,
+    ) -> Api {
         Api {
-            engine: engine.clone(),
-            tokens: Arc::new(tokens),
-            devices,
-            max_amount: Kopecks::new(crate::money::MAX_KOPECKS).unwrap_or_default(),
-            device_wait: Duration::from_secs(3),
-            engine_down: Arc::new(AtomicBool::new(false)),
-            open_reads: true,
-            sms: None,
             sessions: Arc::new(session::Sessions::new(
-                Vec::new(),
-                Duration::from_secs(12 * 3600),
+                config.api.people.clone(),
+                config.api.session,
                 engine.clock(),
             )),
-            secure_cookies: false,
+            engine,
+            tokens: Arc::new(config.api.tokens.clone()),
+            devices,
+            max_amount: config.orders.max_amount,
+            device_wait: Duration::from_secs(3),
+            engine_down: Arc::new(AtomicBool::new(false)),
+            open_reads: config.api.listen.ip().is_loopback(),
+            sms,
+            secure_cookies: config.api.tls.is_some(),
         }
+    }
+
+    /// Health turns `engine_stopped` (the daemon says so when the engine's task has ended).
+    pub fn mark_engine_down(&self) {
+        self.engine_down.store(true, Ordering::SeqCst);
+    }
+
+    /// The manager page's open sign-ins.
+    pub fn sessions(&self) -> &session::Sessions {
+        &self.sessions
     }
 }
 
