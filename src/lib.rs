@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod domain;
 pub mod engine;
 pub mod gateway;
+pub mod html;
 pub mod http;
 pub mod metrics;
 pub mod money;

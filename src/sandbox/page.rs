@@ -1,6 +1,7 @@
 //! The sandbox's payment page: what the customer sees after scanning the QR. Russian, like
 //! the bank's, with the test host's sign-in (any phone, code 1111).
 
+use crate::html::escape;
 use axum::response::Html;
 
 use super::bank::PageOrder;
@@ -23,22 +24,6 @@ pub const INDEX: &str = r#"<!doctype html><html lang="ru"><head><meta charset="u
 third closes the order), <code>/authenticate</code> (3-D Secure in progress),
 <code>GET|PUT|DELETE /sandbox/api/faults</code>, <code>GET|POST /sandbox/api/clock</code>.</p>
 </body></html>"#;
-
-/// Escapes text for HTML. Five replacements: not worth a dependency.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The first part carries the kopecks that do not divide evenly.
 fn plan(amount: Kopecks) -> (Kopecks, Kopecks) {

@@ -11,10 +11,8 @@ use chasti::orders::StateKind;
 use fantoccini::Locator;
 use serde_json::json;
 
-use crate::common::browser::{decode_qr, require_browser, Browser};
+use crate::common::browser::{decode_qr, require_browser, Browser, SCREEN_STATE};
 use crate::common::{Harness, HarnessOptions};
-
-const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
@@ -22,12 +20,7 @@ async fn the_customer_screen_shows_a_scannable_qr_then_paid() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
     let browser = Browser::start().await;
-    browser
-        .c()
-        .goto(&format!("{}/screen?till=1", h.api()))
-        .await
-        .unwrap();
-    browser.wait_for(SCREEN_STATE, "idle").await;
+    browser.open_screen(&h.api()).await;
 
     let order = h.sell(1499, Mode::OneStage).await;
     browser.wait_for(SCREEN_STATE, "awaiting").await;

@@ -9,7 +9,7 @@ use chasti::sandbox::AttemptFailure;
 use chasti::secret::Secret;
 use serde_json::Value;
 
-use crate::common::browser::{decode_qr, require_browser, Browser};
+use crate::common::browser::{decode_qr, require_browser, Browser, SCREEN_STATE};
 use crate::common::{Harness, HarnessOptions};
 
 const TILL_2_SCREEN: &str = "screen-of-till-2-0123456789";
@@ -179,8 +179,6 @@ async fn a_screen_token_bound_to_a_till_opens_that_till_only() {
     );
 }
 
-const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
-
 /// The screen's boxes as the browser lays them out: the window, the page's scroll size and
 /// each shown block (with its font size), the QR's square itself as `svg`.
 const LAYOUT: &str = "const d = document.documentElement;
@@ -268,12 +266,7 @@ async fn every_state_of_the_screen_fits_800_1024_and_1920_without_scrolling() {
     require_browser();
     let h = Harness::new(HarnessOptions::default()).await;
     let browser = Browser::start().await;
-    browser
-        .c()
-        .goto(&format!("{}/screen?till=1", h.api()))
-        .await
-        .unwrap();
-    browser.wait_for(SCREEN_STATE, "idle").await;
+    browser.open_screen(&h.api()).await;
     fits_every_size(&browser, "idle", None).await;
 
     let order = sell_on(&h, "1", 149_999).await;

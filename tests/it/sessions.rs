@@ -327,14 +327,7 @@ async fn the_manager_page_shows_what_the_role_may_and_signs_out() {
         "HttpOnly: {cookies}"
     );
 
-    browser
-        .c()
-        .find(fantoccini::Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("sign-out").await;
     browser
         .wait_for(
             "return document.getElementById('sign-in').hidden ? '' : 'asks'",
@@ -360,59 +353,26 @@ async fn the_manager_page_shows_what_the_role_may_and_signs_out() {
         shown.contains("reverse") && shown.contains("refund"),
         "a manager sees: {shown}"
     );
-    browser
-        .c()
-        .find(fantoccini::Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("sign-out").await;
 
     // By name and password; a wrong one is said on the page.
-    let c = browser.c();
     browser
         .wait_for(
             "return document.getElementById('sign-in').hidden ? '' : 'asks'",
             "asks",
         )
         .await;
-    c.find(fantoccini::Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Петрова")
-        .await
-        .unwrap();
-    c.find(fantoccini::Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("not-it-at-all")
-        .await
-        .unwrap();
-    c.find(fantoccini::Locator::Id("enter"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("name", "Петрова").await;
+    browser.type_into("password", "not-it-at-all").await;
+    browser.click("enter").await;
     browser
         .wait_for(
             "return document.getElementById('sign-in-error').textContent",
             "Имя или пароль не подходят",
         )
         .await;
-    c.find(fantoccini::Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(fantoccini::Locator::Id("enter"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("password", PASSWORD).await;
+    browser.click("enter").await;
     browser
         .wait_for(
             "return document.getElementById('signed-in').textContent",

@@ -155,7 +155,7 @@ pub async fn screen_page(
 fn refusal_page(refusal: &ScreenRefusal) -> Response {
     // The message holds only till ids (Latin letters and digits) and fixed text, but it is
     // escaped all the same: a page never echoes raw input.
-    let text = html_escape(&refusal.message());
+    let text = crate::html::escape(&refusal.message());
     let page = format!(
         "<!doctype html>\n<html lang=\"ru\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -165,21 +165,6 @@ fn refusal_page(refusal: &ScreenRefusal) -> Response {
          <body><p id=\"refusal\">{text}</p></body></html>\n"
     );
     (refusal.status(), Html(page)).into_response()
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 pub async fn manager_page() -> Html<&'static str> {

@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use super::MANAGER;
 
+/// The customer screen's state (`idle`, `awaiting`, `paid`, …), as the page marks it.
+pub const SCREEN_STATE: &str = "return document.getElementById('screen').dataset.state";
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 
@@ -123,18 +126,8 @@ impl Browser {
             "asks",
         )
         .await;
-        c.find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(token)
-            .await
-            .unwrap();
-        c.find(Locator::Id("enter"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.type_into("token", token).await;
+        self.click("enter").await;
         self.wait_for(
             "return document.getElementById('who').hidden ? '' : document.getElementById('signed-in').textContent",
             "Вы вошли",
@@ -160,6 +153,37 @@ impl Browser {
         )
         .await;
         row
+    }
+
+    /// Clicks the element with this id.
+    pub async fn click(&self, id: &str) {
+        self.c()
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Types `text` into the field with this id (after what it holds).
+    pub async fn type_into(&self, id: &str, text: &str) {
+        self.c()
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
+    /// Till 1's customer screen of `api`, once it shows idle.
+    pub async fn open_screen(&self, api: &str) {
+        self.c()
+            .goto(&format!("{api}/screen?till=1"))
+            .await
+            .unwrap();
+        self.wait_for(SCREEN_STATE, "idle").await;
     }
 
     /// Waits (bounded) until `script` returns a string containing `want`.
