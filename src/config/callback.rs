@@ -166,7 +166,9 @@ pub(super) fn check_callback(
     };
     let public_url = match &c.public_url {
         None => None,
-        Some(text) => Some(public_url(text).map_err(|why| fail("callback.public_url", why))?),
+        Some(text) => {
+            Some(public_url(text).map_err(|why| fail("callback.public_url", why.to_string()))?)
+        }
     };
     let config = CallbackConfig {
         public_url,
@@ -194,19 +196,35 @@ pub(super) fn check_callback(
 
 /// The bank calls over HTTPS; plain HTTP only to this machine (a proxy on the till itself in a
 /// test set-up).
-fn public_url(text: &str) -> Result<url::Url, String> {
-    let allowed = "allowed: the absolute https:// address the bank calls, such as https://shop.example/chasti/callback";
-    let url = url::Url::parse(text).map_err(|e| format!("found {text:?} ({e}); {allowed}"))?;
+fn public_url(text: &str) -> Result<url::Url, PublicUrlError> {
+    let url = url::Url::parse(text).map_err(|source| PublicUrlError::NotUrl {
+        found: text.to_string(),
+        source,
+    })?;
     let loopback = crate::gateway::is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        other => return Err(format!("found a {other}:// address; {allowed}")),
+        other => return Err(PublicUrlError::Scheme(other.to_string())),
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!(
-            "found {text:?} with a query, fragment or user name; {allowed}"
-        ));
+        return Err(PublicUrlError::Extras(text.to_string()));
     }
     Ok(url)
 }
+
+/// What is wrong with `callback.public_url`; each ends with what is allowed.
+#[derive(Debug, thiserror::Error)]
+enum PublicUrlError {
+    #[error("found {found:?} ({source}); {PUBLIC_URL_ALLOWED}")]
+    NotUrl {
+        found: String,
+        source: url::ParseError,
+    },
+    #[error("found a {0}:// address; {PUBLIC_URL_ALLOWED}")]
+    Scheme(String),
+    #[error("found {0:?} with a query, fragment or user name; {PUBLIC_URL_ALLOWED}")]
+    Extras(String),
+}
+
+const PUBLIC_URL_ALLOWED: &str = "allowed: the absolute https:// address the bank calls, such as https://shop.example/chasti/callback";

@@ -125,15 +125,31 @@ pub fn router(engine: Engine, path: &str, auth: CallbackAuth) -> Router {
         .with_state(Intake { engine, auth })
 }
 
+/// A callback's parameters, as strings.
+pub type Params = Vec<(String, String)>;
+
+/// Why a callback's parameters cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("query: {0}")]
+    Query(#[source] serde_urlencoded::de::Error),
+    #[error("form body: {0}")]
+    Form(#[source] serde_urlencoded::de::Error),
+    #[error("JSON body: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("JSON body is not an object")]
+    NotAnObject,
+}
+
 /// Query, form or JSON parameters, as strings. JSON: the top-level scalars (ecom's
 /// `additionalParams` object is not part of any checksum).
 pub fn callback_params(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Vec<(String, String)>, String> {
-    let mut params: Vec<(String, String)> = match query {
-        Some(q) => serde_urlencoded::from_str(q).map_err(|e| format!("query: {e}"))?,
+) -> Result<Params, ParamsError> {
+    let mut params: Params = match query {
+        Some(q) => serde_urlencoded::from_str(q).map_err(ParamsError::Query)?,
         None => Vec::new(),
     };
     if body.is_empty() {
@@ -144,9 +160,8 @@ pub fn callback_params(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if json {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| format!("JSON body: {e}"))?;
-        let object = value.as_object().ok_or("JSON body is not an object")?;
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(ParamsError::Json)?;
+        let object = value.as_object().ok_or(ParamsError::NotAnObject)?;
         for (k, v) in object {
             match v {
                 serde_json::Value::String(s) => params.push((k.clone(), s.clone())),
@@ -156,8 +171,7 @@ pub fn callback_params(
             }
         }
     } else {
-        let form: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(body).map_err(|e| format!("form body: {e}"))?;
+        let form: Params = serde_urlencoded::from_bytes(body).map_err(ParamsError::Form)?;
         params.extend(form);
     }
     Ok(params)
