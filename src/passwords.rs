@@ -40,6 +40,11 @@ fn hasher() -> Result<Argon2<'static>, PasswordError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// A hash of a password nobody knows, with the parameters `hash` uses: a sign-in with a name
+/// that is nobody's is checked against it, and costs what a known name's check does.
+pub const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$qcRMbT0GyEnvKP5rkrrEu3y5r4JY3gC7cvCTyWd6/0I";
+
 /// True when `text` is an argon2 PHC string (`$argon2id$v=19$m=…$salt$hash`) whose cost is
 /// within what a sign-in may take (`MAX_MEMORY_KIB`, `MAX_PASSES`, at most 4 lanes).
 pub fn is_hash(text: &str) -> bool {
@@ -99,6 +104,21 @@ mod tests {
         assert!(!verify("касса-пароль-2", &h));
         assert!(!verify(&"x".repeat(PASSWORD_MAX + 1), &h));
         assert_ne!(h, hash("касса-пароль-1").unwrap(), "a fresh salt each time");
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_new_hash_costs() {
+        let params = |h: &str| {
+            let parsed = PasswordHash::new(h).unwrap();
+            let p = Params::try_from(&parsed).unwrap();
+            (
+                parsed.algorithm.as_str().to_string(),
+                p.m_cost(),
+                p.t_cost(),
+                p.p_cost(),
+            )
+        };
+        assert_eq!(params(DUMMY_HASH), params(&hash("any-password-1").unwrap()));
     }
 
     #[test]

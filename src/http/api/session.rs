@@ -41,6 +41,8 @@ const MAX_SESSIONS: usize = 1024;
 /// Sign-in attempts one address may make: five at once, then one each twelve seconds.
 const ATTEMPTS_BURST: u32 = 5;
 const ATTEMPT_EVERY: Duration = Duration::from_secs(12);
+/// Addresses the sign-in limiter remembers before it forgets those at rest.
+const MAX_ADDRESSES: usize = 4096;
 
 /// One signed-in browser.
 #[derive(Clone)]
@@ -164,10 +166,9 @@ pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
-/// The caller behind a session cookie; a change (anything but GET and HEAD) must also carry
-/// the session's CSRF token.
-pub fn caller_from_cookie(parts: &Parts, api: &Api, value: &str) -> Result<Caller, ApiError> {
-    let session = api.sessions.find(value).map_err(|closed| match closed {
+/// The session a cookie opens, or the 401 that says why it opens none.
+fn open_session(api: &Api, value: &str) -> Result<Session, ApiError> {
+    api.sessions.find(value).map_err(|closed| match closed {
         Closed::Expired => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "session_expired",
@@ -178,7 +179,13 @@ pub fn caller_from_cookie(parts: &Parts, api: &Api, value: &str) -> Result<Calle
             "unauthorized",
             "Вы не вошли (или вход закрыт перезапуском chasti): войдите снова.",
         ),
-    })?;
+    })
+}
+
+/// The caller behind a session cookie; a change (anything but GET and HEAD) must also carry
+/// the session's CSRF token.
+pub fn caller_from_cookie(parts: &Parts, api: &Api, value: &str) -> Result<Caller, ApiError> {
+    let session = open_session(api, value)?;
     let safe = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
     if !safe {
         let given = parts
@@ -310,7 +317,13 @@ pub async fn sign_in(
     if !fields.errors.is_empty() {
         return Err(ApiError::validation(fields.errors));
     }
-    if let Err(not_until) = api.sessions.attempts.check_key(&peer(connect)) {
+    let attempts = &api.sessions.attempts;
+    if attempts.len() > MAX_ADDRESSES {
+        // Addresses whose attempts have all been refilled are forgotten: the limiter's memory
+        // stays bounded however many addresses try.
+        attempts.retain_recent();
+    }
+    if let Err(not_until) = attempts.check_key(&peer(connect)) {
         let wait = not_until
             .wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
@@ -361,7 +374,8 @@ pub async fn sign_in(
                     .find(|p| p.name.to_lowercase() == wanted);
                 // A name that is nobody's is checked against a fixed hash all the same, so
                 // the answer's timing does not say which names exist.
-                let hash = person.map_or(DUMMY_HASH, |p| p.password_hash.expose());
+                let hash =
+                    person.map_or(crate::passwords::DUMMY_HASH, |p| p.password_hash.expose());
                 let ok = crate::passwords::verify(&password, hash);
                 person.filter(|_| ok).map(|p| (p.name.clone(), p.role))
             })
@@ -393,11 +407,6 @@ enum Given {
     Password(String, String),
 }
 
-/// An argon2id hash of a random password nobody knows: what a sign-in with an unknown name is
-/// checked against.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$qcRMbT0GyEnvKP5rkrrEu3y5r4JY3gC7cvCTyWd6/0I";
-
 /// Who is signed in: by the session cookie, or by a bearer token (a script's view).
 #[utoipa::path(
     get,
@@ -422,11 +431,7 @@ pub async fn current(State(api): State<Api>, parts: Parts) -> Result<Json<Sessio
             "Вы не вошли: войдите токеном или по имени и паролю.",
         ));
     };
-    auth::caller(&parts, &api)?;
-    let session = api
-        .sessions
-        .find(&value)
-        .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Войдите снова."))?;
+    let session = open_session(&api, &value)?;
     Ok(Json(view(&session.name, session.role, Some(&session))))
 }
 
@@ -505,6 +510,6 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_is_an_argon2_hash() {
-        assert!(crate::passwords::is_hash(DUMMY_HASH));
+        assert!(crate::passwords::is_hash(crate::passwords::DUMMY_HASH));
     }
 }
