@@ -3,8 +3,10 @@
 //! The flow, one module a step:
 //!
 //! - [`daemon`] wires everything from the [`config`] and runs it until a shutdown signal;
-//! - [`http`] is the till API (with its pages) and the bank's callback route;
-//! - [`orders`] is the engine: the state machine, reconciliation, the flow against the bank;
+//! - [`http`] is the till API (with its pages) and the bank's callback route, whose
+//!   [`callbacks`] intake turns what the bank says into bounded looks;
+//! - [`orders`] is the domain: the state machine, reconciliation, balances (pure);
+//! - [`engine`] is the flow against the bank: sale, follow-up, actions, recovery, polling;
 //! - [`store`] keeps every order durably on the till host (SQLite);
 //! - [`gateway`] speaks to the bank (over TLS that trusts the НУЦ Минцифры CAs), and
 //!   [`sandbox`] is a faithful stand-in for it;
@@ -13,6 +15,7 @@
 //!   bank's clock; [`secret`] keeps passwords out of logs; [`metrics`] counts;
 //! - [`doctor`] checks a till host's set-up.
 
+pub mod callbacks;
 pub mod config;
 pub mod daemon;
 pub mod devices;

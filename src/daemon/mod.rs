@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::callbacks::Callbacks;
 use crate::config::{Config, DepositMode, Environment};
 use crate::devices::pole::Display;
 use crate::devices::printer::Printer;
@@ -86,6 +87,8 @@ pub struct Daemon {
 #[derive(Clone)]
 pub struct DaemonHandle {
     pub engine: Engine,
+    /// The bank's callbacks after their checksum: kept, and followed by looks.
+    pub callbacks: Callbacks,
     pub api: Api,
     pub api_addr: SocketAddr,
     /// The till API serves HTTPS (`api.tls_cert`).
@@ -94,6 +97,7 @@ pub struct DaemonHandle {
     pub callback_path: String,
     pub sandbox: Option<Arc<Sandbox>>,
     pub devices: Option<Devices>,
+    #[cfg(any(test, feature = "test-hooks"))]
     engine_abort: tokio::task::AbortHandle,
 }
 
@@ -109,8 +113,9 @@ impl DaemonHandle {
         format!("http://{}{}", self.callback_addr, self.callback_path)
     }
 
-    /// Ends the engine's task as a crash would (tests, diagnostics): health turns 503 and
-    /// `run_until` returns an error.
+    /// Ends the engine's task as a crash would: health turns 503 and `run_until` returns an
+    /// error (tests only).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn abort_engine(&self) {
         self.engine_abort.abort();
     }
@@ -199,8 +204,9 @@ impl Daemon {
             ),
             None => None,
         };
+        let callbacks = Callbacks::new(engine.clone());
         let mut callback_routes =
-            crate::http::callback::router(engine.clone(), &config.callback.path, auth);
+            crate::http::callback::router(callbacks.clone(), &config.callback.path, auth);
         if let Some(courier) = courier.as_ref().filter(|c| c.takes_reports()) {
             callback_routes =
                 callback_routes.merge(crate::http::sms_report::router(courier.clone()));
@@ -236,8 +242,10 @@ impl Daemon {
 
         let engine_task = tokio::spawn(engine.clone().run());
         let handle = DaemonHandle {
+            #[cfg(any(test, feature = "test-hooks"))]
             engine_abort: engine_task.abort_handle(),
             engine,
+            callbacks,
             api,
             api_addr,
             api_tls: api_tls.is_some(),
@@ -326,7 +334,7 @@ impl Daemon {
         if !poller {
             self.engine_task.abort();
         }
-        let follow_ups = engine.drain(left()).await;
+        let follow_ups = self.handle.callbacks.drain(left()).await;
         let printer = match &self.handle.devices {
             Some(d) => d.finish(left()).await,
             None => true,

@@ -21,7 +21,7 @@ impl Engine {
     }
 
     /// [`Engine::refresh`] after `failures` callbacks each reported a failed payment attempt.
-    pub(super) async fn refresh_reported(
+    pub(crate) async fn refresh_reported(
         &self,
         id: &uuid::Uuid,
         failures: u32,

@@ -67,6 +67,7 @@ impl OrderLocks {
     }
 
     /// Entries in the map (for tests: it must not grow with history).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn len(&self) -> usize {
         lock(&self.map).len()
     }

@@ -8,11 +8,8 @@
 
 mod actions;
 mod after_restore;
-mod callbacks;
 mod cancel;
 mod clock;
-mod follow_queue;
-pub use follow_queue::{PENDING_MAX as FOLLOW_UPS_MAX, WORKERS as FOLLOW_UP_WORKERS};
 mod follow_up;
 mod lists;
 mod locks;
@@ -26,12 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-pub use callbacks::{
-    callback_param, CallbackOutcome, LOOKS_PER_SECOND, ONE_ORDER_SPACING, REPLAY_WINDOW,
-    UNSIGNED_KEPT_PER_ORDER,
-};
 pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lists::{Page, PageQuery};
@@ -42,7 +34,7 @@ use crate::domain::{OrderNumber, StorePrefix, TillId};
 use crate::gateway::{GatewayClient, GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::{ActionError, Actor, Order};
 use crate::orders::reconcile::Policy;
-use crate::orders::transition::{apply_by, Input};
+use crate::orders::transition::{apply_by, Input, TransitionRefused};
 use crate::store::{JournalEntry, Store, StoreError};
 use locks::{OrderGuard, OrderLocks};
 
@@ -91,48 +83,91 @@ impl Default for EngineSettings {
     }
 }
 
-/// Why an engine call did not do what was asked. `Display` is Russian: it reaches a cashier
-/// or a manager; `detail` fields carry the English specifics for logs.
+/// Why an engine call did not do what was asked. `Display` is English, for logs; what a
+/// cashier or a manager is told is [`EngineError::cashier_text`] (Russian). `message` fields
+/// carry the cashier's sentence already made (from the gateway's error), `detail` the English
+/// specifics.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
-    #[error("Заказ {0} не найден. Укажите номер заказа с чека (например S1-1-261123-0006) или его идентификатор.")]
+    #[error("no order {0}")]
     NotFound(String),
-    #[error("{0}")]
+    #[error("refused by the order's rules: {0:?}")]
     Action(#[from] ActionError),
-    /// The bank answered no; `message` is the whole sentence for the cashier.
-    #[error("{message}")]
+    /// The bank answered no.
+    #[error("the bank refused: {detail}")]
     BankRefused { message: String, detail: String },
     /// The bank could not be reached at all: nothing was created; the cashier may retry.
-    #[error("{message}")]
+    #[error("the bank could not be reached: {detail}")]
     BankUnreachable { message: String, detail: String },
-    /// The sale could not be created; `message` is the whole sentence the till was told.
-    #[error("{message}")]
+    /// The sale could not be created.
+    #[error("the sale failed: {detail}")]
     SaleFailed { message: String, detail: String },
     /// The outcome is not known yet; the order is kept and will be settled by the poller.
-    #[error(
-        "Банк не ответил вовремя. Заказ {order_number} сохранён, статус уточняется автоматически."
-    )]
+    #[error("order {order_number}: outcome not known yet ({detail})")]
     Pending {
         order_number: String,
         detail: String,
     },
-    #[error("Касса останавливается и не принимает новые продажи; повторите через минуту.")]
+    #[error("the engine is shutting down")]
     ShuttingDown,
-    #[error("Заказ {order_number} сейчас обрабатывается; повторите через несколько секунд.")]
+    #[error("order {order_number} is busy with another request")]
     Busy { order_number: String },
-    #[error("Ключ уже использован для другой продажи ({order_number}): для новой продажи нужен новый ключ.")]
+    #[error("the idempotency key was used for another sale ({order_number})")]
     KeyReused { order_number: String },
-    #[error("Продажа {order_number} с этим ключом ещё создаётся в банке; повторите через несколько секунд.")]
+    #[error("the sale {order_number} with this key is still registering")]
     StillRegistering { order_number: String },
     /// A cancel came too late: the customer had paid (or the amount is held). The order now
     /// shows the money; nothing was cancelled.
-    #[error("Покупатель уже оплатил заказ {order_number} ({state}); продажа не отменена. Если нужно вернуть деньги, оформите отмену оплаты или возврат.")]
+    #[error("order {order_number} is already paid ({state}); not cancelled")]
     AlreadyPaid {
         order_number: String,
         state: &'static str,
     },
-    #[error("Внутренняя ошибка хранилища заказов: {0}")]
+    /// chasti's own logic asked for a change the state machine forbids: the order is kept as
+    /// it was (a fault to fix in chasti, never a user's mistake).
+    #[error(transparent)]
+    Refused(#[from] TransitionRefused),
+    #[error("the order store: {0}")]
     Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// What the cashier or the manager is told, in Russian: what happened and what to do.
+    pub fn cashier_text(&self) -> String {
+        match self {
+            EngineError::NotFound(reference) => format!(
+                "Заказ {reference} не найден. Укажите номер заказа с чека (например S1-1-261123-0006) или его идентификатор."
+            ),
+            EngineError::Action(refused) => refused.to_string(),
+            EngineError::BankRefused { message, .. }
+            | EngineError::BankUnreachable { message, .. }
+            | EngineError::SaleFailed { message, .. } => message.clone(),
+            EngineError::Pending { order_number, .. } => format!(
+                "Банк не ответил вовремя. Заказ {order_number} сохранён, статус уточняется автоматически."
+            ),
+            EngineError::ShuttingDown => {
+                "Касса останавливается и не принимает новые продажи; повторите через минуту.".into()
+            }
+            EngineError::Busy { order_number } => format!(
+                "Заказ {order_number} сейчас обрабатывается; повторите через несколько секунд."
+            ),
+            EngineError::KeyReused { order_number } => format!(
+                "Ключ уже использован для другой продажи ({order_number}): для новой продажи нужен новый ключ."
+            ),
+            EngineError::StillRegistering { order_number } => format!(
+                "Продажа {order_number} с этим ключом ещё создаётся в банке; повторите через несколько секунд."
+            ),
+            EngineError::AlreadyPaid { order_number, state } => format!(
+                "Покупатель уже оплатил заказ {order_number} ({state}); продажа не отменена. Если нужно вернуть деньги, оформите отмену оплаты или возврат."
+            ),
+            EngineError::Refused(_) => {
+                "Внутренняя ошибка: операция с заказом не выполнена, заказ не изменён. Сообщите администратору.".into()
+            }
+            EngineError::Store(_) => {
+                "Внутренняя ошибка хранилища заказов: операция не выполнена. Сообщите администратору.".into()
+            }
+        }
+    }
 }
 
 struct PollSlot {
@@ -149,14 +184,6 @@ struct Inner {
     locks: OrderLocks,
     polls: Mutex<std::collections::HashMap<uuid::Uuid, PollSlot>>,
     stopping: CancellationToken,
-    /// Work started by callbacks after their 200: drained at shutdown.
-    follow_ups: TaskTracker,
-    /// Orders waiting for a callback-caused look (one pending look per order, bounded).
-    follow_queue: Mutex<follow_queue::FollowQueue>,
-    /// Recent callbacks (replays) and unsigned ones kept per order.
-    callback_guard: Mutex<callbacks::CallbackGuard>,
-    /// Status calls callbacks may cause: one rate for all orders.
-    callback_looks: governor::DefaultDirectRateLimiter,
     last_recovery: Mutex<Option<poller::Recovery>>,
     /// The orders a crash or a lost reply left transitional, as found when the store opened:
     /// recovery's work (sales made since settle themselves).
@@ -214,13 +241,6 @@ impl Engine {
                 locks: OrderLocks::default(),
                 polls: Mutex::new(std::collections::HashMap::new()),
                 stopping: CancellationToken::new(),
-                follow_ups: TaskTracker::new(),
-                follow_queue: Mutex::new(follow_queue::FollowQueue::new(
-                    callbacks::ONE_ORDER_SPACING,
-                    follow_queue::PENDING_MAX,
-                )),
-                callback_guard: Mutex::new(callbacks::CallbackGuard::default()),
-                callback_looks: callbacks::look_rate(),
                 last_recovery: Mutex::new(None),
                 interrupted,
                 metrics: Arc::new(crate::metrics::Metrics::default()),
@@ -282,30 +302,8 @@ impl Engine {
         self.inner.stopping.cancelled().await
     }
 
-    /// Waits, up to `limit`, for callback follow-ups under way; true if they all finished.
-    pub async fn drain(&self, limit: Duration) -> bool {
-        self.inner.follow_ups.close();
-        tokio::time::timeout(limit, self.inner.follow_ups.wait())
-            .await
-            .is_ok()
-    }
-
-    /// Callback follow-ups under way (a test waits for none before asserting "nothing moved").
-    pub fn follow_ups_in_flight(&self) -> usize {
-        self.inner.follow_ups.len() + lock(&self.inner.follow_queue).waiting()
-    }
-
-    /// Tasks making callback-caused looks now (at most `FOLLOW_UP_WORKERS`).
-    pub fn follow_up_tasks(&self) -> usize {
-        self.inner.follow_ups.len()
-    }
-
-    /// Orders the callback follow-up queue keeps (bounded by `PENDING_MAX`).
-    pub fn follow_queue_len(&self) -> usize {
-        lock(&self.inner.follow_queue).len()
-    }
-
     /// Entries in the per-order lock map (it must not grow with history).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn lock_entries(&self) -> usize {
         self.inner.locks.len()
     }
@@ -334,6 +332,26 @@ impl Engine {
             None
         };
         found.ok_or_else(|| EngineError::NotFound(shown(reference)))
+    }
+
+    /// The order a callback is about. The bank's callbacks carry the order number; the bank's
+    /// id alone is looked up among the open orders only (the store indexes orders by number,
+    /// not by bank id).
+    pub fn callback_order(
+        &self,
+        md_order: Option<&str>,
+        order_number: Option<&str>,
+    ) -> Result<Option<Order>, EngineError> {
+        let store = &self.inner.store;
+        if let Some(number) = order_number.and_then(|n| OrderNumber::parse(n).ok()) {
+            if let Some(order) = store.by_number(&number)? {
+                return Ok(Some(order));
+            }
+        }
+        match md_order.and_then(|m| crate::domain::GatewayOrderId::parse(m).ok()) {
+            Some(id) => Ok(store.open_by_bank_id(&id)?),
+            None => Ok(None),
+        }
     }
 
     fn policy(&self) -> Policy {
@@ -374,7 +392,7 @@ impl Engine {
                 // Our own logic asked for something the state machine forbids: keep the order
                 // as it is and say so loudly, rather than bend the state.
                 tracing::error!(order = %order.order_number, error = %refused, "transition refused");
-                return Ok(order.clone());
+                return Err(refused.into());
             }
         };
         self.inner.store.replace(&next).await?;
@@ -442,6 +460,12 @@ impl Engine {
             self.inner.gateway.order_status(&reference),
         )
         .await
+    }
+
+    /// A callback said this order moved: poll it promptly from now on (the fallback when the
+    /// callback intake's queue is full).
+    pub(crate) fn poll_soon(&self, id: uuid::Uuid) {
+        self.schedule(id, self.inner.settings.poll_first);
     }
 
     fn schedule(&self, id: uuid::Uuid, interval: Duration) {

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::routing::any;
 use axum::Router;
 
-use crate::engine::{callback_param, CallbackOutcome, Engine};
+use crate::callbacks::{callback_param, CallbackOutcome, Callbacks};
 use crate::gateway::checksum::{verify_hmac_sha256, verify_rsa_sha512, CallbackPublicKey};
 use crate::secret::Secret;
 
@@ -113,16 +113,16 @@ impl CallbackAuth {
 
 #[derive(Clone)]
 struct Intake {
-    engine: Engine,
+    callbacks: Callbacks,
     auth: CallbackAuth,
 }
 
 /// The callback route at `path`.
-pub fn router(engine: Engine, path: &str, auth: CallbackAuth) -> Router {
+pub fn router(callbacks: Callbacks, path: &str, auth: CallbackAuth) -> Router {
     Router::new()
         .route(path, any(intake))
         .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
-        .with_state(Intake { engine, auth })
+        .with_state(Intake { callbacks, auth })
 }
 
 /// A callback's parameters, as strings.
@@ -191,7 +191,7 @@ async fn intake(
     // The body is capped by the route's limit; the query is capped the same (the listener's
     // header cap stops anything far bigger before it is read).
     if query.as_ref().is_some_and(|q| q.len() > MAX_CALLBACK_BYTES) {
-        intake.engine.metrics().callback("too_big");
+        intake.callbacks.engine().metrics().callback("too_big");
         tracing::warn!("callback with an oversized query refused");
         return (StatusCode::URI_TOO_LONG, "query too long\n".into());
     }
@@ -199,21 +199,21 @@ async fn intake(
         .map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     if let (&Method::GET, Some(nonce)) = (&method, probe_nonce(query.as_deref())) {
-        intake.engine.metrics().callback("probe");
+        intake.callbacks.engine().metrics().callback("probe");
         let caller = intake.auth.source(peer_ip, &headers);
         let allowed = intake.auth.source_allowed(peer_ip, &headers);
         tracing::info!(caller = ?caller, allowed, "callback route probed (chasti doctor)");
         return (StatusCode::OK, probe_answer(nonce, caller, allowed).into());
     }
     if !intake.auth.source_allowed(peer_ip, &headers) {
-        intake.engine.metrics().callback("not_allowed");
+        intake.callbacks.engine().metrics().callback("not_allowed");
         tracing::warn!(peer = %peer_ip, "callback from a source outside callback.allow refused");
         return (StatusCode::FORBIDDEN, "source not allowed\n".into());
     }
     let params = match callback_params(query.as_deref(), &headers, &body) {
         Ok(p) => p,
         Err(problem) => {
-            intake.engine.metrics().callback("unreadable");
+            intake.callbacks.engine().metrics().callback("unreadable");
             tracing::warn!(%problem, "unreadable callback refused");
             return (StatusCode::BAD_REQUEST, "unreadable callback\n".into());
         }
@@ -221,7 +221,7 @@ async fn intake(
     let get = |name: &str| callback_param(&params, name);
     let (md_order, order_number) = (get("mdOrder"), get("orderNumber"));
     if md_order.is_none() && order_number.is_none() {
-        intake.engine.metrics().callback("unreadable");
+        intake.callbacks.engine().metrics().callback("unreadable");
         tracing::warn!("callback without mdOrder or orderNumber refused");
         return (
             StatusCode::BAD_REQUEST,
@@ -242,10 +242,14 @@ async fn intake(
     let signature = match verified {
         Ok(kind) => kind,
         Err(rejection) => {
-            intake.engine.metrics().callback(match rejection {
-                Rejection::Unsigned => "unsigned",
-                Rejection::BadChecksum => "bad_checksum",
-            });
+            intake
+                .callbacks
+                .engine()
+                .metrics()
+                .callback(match rejection {
+                    Rejection::Unsigned => "unsigned",
+                    Rejection::BadChecksum => "bad_checksum",
+                });
             tracing::warn!(md_order = ?md_order, order_number = ?order_number, operation = ?get("operation"), %rejection, "callback refused");
             return (
                 StatusCode::FORBIDDEN,
@@ -255,17 +259,21 @@ async fn intake(
     };
     let operation = get("operation");
     let status = get("status");
-    match intake.engine.accept_callback(params, signature).await {
+    match intake.callbacks.accept(params, signature).await {
         Ok(CallbackOutcome::Accepted) => {
-            intake.engine.metrics().callback("accepted");
+            intake.callbacks.engine().metrics().callback("accepted");
             tracing::info!(md_order = ?md_order, order_number = ?order_number, operation = ?operation, status = ?status, signature, "callback received");
         }
         Ok(CallbackOutcome::Replayed) => {
-            intake.engine.metrics().callback("replayed");
+            intake.callbacks.engine().metrics().callback("replayed");
             tracing::debug!(md_order = ?md_order, order_number = ?order_number, "a repeated callback ignored");
         }
         Ok(CallbackOutcome::UnknownUnsigned) => {
-            intake.engine.metrics().callback("unknown_unsigned");
+            intake
+                .callbacks
+                .engine()
+                .metrics()
+                .callback("unknown_unsigned");
             tracing::debug!(md_order = ?md_order, order_number = ?order_number, "an unsigned callback for an unknown order ignored");
         }
         Err(e) => {

@@ -61,7 +61,7 @@ async fn reversal_until_moscow_midnight_then_refund() {
         matches!(err, EngineError::Action(ActionError::ReversalDayOver)),
         "{err}"
     );
-    assert!(err.to_string().contains("Оформите возврат"), "{err}");
+    assert!(err.cashier_text().contains("Оформите возврат"), "{err}");
     assert_eq!(
         h.engine.get(&b.id).unwrap().state.kind(),
         StateKind::Paid,
@@ -171,7 +171,7 @@ async fn refunds_are_limited_and_idempotent() {
         ),
         "{too_much}"
     );
-    assert!(too_much.to_string().contains("70,00 ₽"), "{too_much}");
+    assert!(too_much.cashier_text().contains("70,00 ₽"), "{too_much}");
 
     // A refund whose reply is lost after the bank did it: confirmed by status, not repeated.
     h.sandbox

@@ -201,7 +201,10 @@ async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
     h.quiet().await;
 
     let kept = h.engine.store().callbacks().unwrap();
-    assert_eq!(kept.len(), chasti::engine::UNSIGNED_KEPT_PER_ORDER as usize);
+    assert_eq!(
+        kept.len(),
+        chasti::callbacks::UNSIGNED_KEPT_PER_ORDER as usize
+    );
     for callback in &kept {
         assert_eq!(callback.signature, "unsigned");
         let names: Vec<&str> = callback.params.iter().map(|(k, _)| k.as_str()).collect();
@@ -217,7 +220,8 @@ async fn unsigned_callbacks_cannot_fill_the_disk_or_flood_the_bank() {
     // At most one look a second for one order, however many callbacks: the bound
     // is the flood's length in seconds (a handful on an idle machine), not the callbacks.
     let bound = 1
-        + (flooded.as_secs_f64() / chasti::engine::ONE_ORDER_SPACING.as_secs_f64()).ceil() as usize;
+        + (flooded.as_secs_f64() / chasti::callbacks::ONE_ORDER_SPACING.as_secs_f64()).ceil()
+            as usize;
     assert!(
         calls.len() <= bound,
         "{} status calls for 3 000 unsigned callbacks over {flooded:?} (bound {bound})",
@@ -258,7 +262,7 @@ async fn callbacks_about_many_orders_cause_status_calls_at_a_bounded_rate() {
     let mut calls = looks(&h, None);
     calls.sort();
     assert_eq!(calls.len(), 60, "every order looked at once");
-    let rate = chasti::engine::LOOKS_PER_SECOND as usize;
+    let rate = chasti::callbacks::LOOKS_PER_SECOND as usize;
     // In any one second: the burst plus what a second replenishes, no more.
     for (i, first) in calls.iter().enumerate() {
         let within = calls[i..]
@@ -489,8 +493,8 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
         std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     );
     let sampler = {
-        let (peak_rss, peak_tasks, engine) =
-            (peak_rss.clone(), peak_tasks.clone(), h.engine.clone());
+        let (peak_rss, peak_tasks, callbacks) =
+            (peak_rss.clone(), peak_tasks.clone(), h.callbacks.clone());
         tokio::spawn(async move {
             loop {
                 let now = rss_mb();
@@ -498,10 +502,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
                     let mut p = peak_rss.lock().unwrap();
                     *p = p.max(now);
                 }
-                peak_tasks.fetch_max(
-                    engine.follow_up_tasks(),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                peak_tasks.fetch_max(callbacks.tasks(), std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -539,7 +540,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
         .await;
         assert!(sent.iter().all(|s| *s == 200), "{sent:?}");
         assert!(
-            h.engine.follow_queue_len() <= chasti::engine::FOLLOW_UPS_MAX,
+            h.callbacks.queue_len() <= chasti::callbacks::FOLLOW_UPS_MAX,
             "the follow-up queue is bounded"
         );
     }
@@ -552,7 +553,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
     .await;
     // The looks the later rounds asked for (one per order per spacing) drain at the shared rate.
     crate::common::wait_until("the follow-ups drain", Duration::from_secs(180), || {
-        h.engine.follow_ups_in_flight() == 0
+        h.callbacks.in_flight() == 0
     })
     .await;
     sampler.abort();
@@ -565,7 +566,7 @@ async fn a_storm_of_distinct_callbacks_keeps_memory_bounded_and_every_order_sett
         started.elapsed()
     );
     assert!(
-        tasks <= chasti::engine::FOLLOW_UP_WORKERS,
+        tasks <= chasti::callbacks::FOLLOW_UP_WORKERS,
         "{tasks} follow-up tasks at once: a task per order is what the storm must not cause"
     );
     assert!(

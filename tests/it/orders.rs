@@ -308,7 +308,7 @@ async fn a_lost_register_reply_without_a_known_link_is_declined_at_the_bank() {
         .map(|sold| sold.order)
         .unwrap_err();
     assert!(matches!(err, EngineError::SaleFailed { .. }), "{err}");
-    assert!(err.to_string().contains("повторите продажу"), "{err}");
+    assert!(err.cashier_text().contains("повторите продажу"), "{err}");
     let orders = h.engine.store().all().unwrap();
     assert!(
         matches!(orders[0].state, State::Failed { .. }),
@@ -553,7 +553,7 @@ async fn a_number_taken_at_the_bank_by_another_order_is_neither_adopted_nor_decl
         .unwrap_err();
     assert!(
         refused
-            .to_string()
+            .cashier_text()
             .contains("Номер заказа уже занят в банке другим заказом"),
         "{refused}"
     );

@@ -124,7 +124,7 @@ impl IntoResponse for ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
-        let message = e.to_string();
+        let message = e.cashier_text();
         let status = |s: StatusCode, t: &'static str| ApiError::new(s, t, message.clone());
         match &e {
             EngineError::NotFound(_) => status(StatusCode::NOT_FOUND, "not_found"),
@@ -154,6 +154,10 @@ impl From<EngineError> for ApiError {
             EngineError::ShuttingDown => status(StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             EngineError::Store(detail) => {
                 tracing::error!(error = %detail, "store error");
+                status(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            EngineError::Refused(refused) => {
+                tracing::error!(error = %refused, "a transition chasti asked for was refused");
                 status(StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }

@@ -17,6 +17,7 @@ pub const MANAGER: &str = "manager-token-0123456789";
 pub struct Harness {
     pub sandbox: Arc<Sandbox>,
     pub engine: chasti::engine::Engine,
+    pub callbacks: chasti::callbacks::Callbacks,
     pub daemon: chasti::daemon::DaemonHandle,
     pub dir: Arc<tempfile::TempDir>,
     pub callback_url: url::Url,
@@ -212,6 +213,7 @@ impl Harness {
         Harness {
             sandbox,
             engine,
+            callbacks: handle.callbacks.clone(),
             daemon: handle,
             dir,
             callback_url,
@@ -331,11 +333,11 @@ impl Harness {
 
     /// Waits until every callback follow-up under way has finished.
     pub async fn quiet(&self) {
-        let engine = self.engine.clone();
+        let callbacks = self.callbacks.clone();
         wait_until(
             "callback follow-ups finish",
             Duration::from_secs(10),
-            || engine.follow_ups_in_flight() == 0,
+            || callbacks.in_flight() == 0,
         )
         .await;
     }

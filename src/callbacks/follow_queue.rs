@@ -2,7 +2,7 @@
 //! [`PENDING_MAX`] orders waiting overall (beyond that an order is left to the poller, which
 //! looks at every open order anyway), and a few workers that wait on the shared rate, so a
 //! storm of callbacks never turns into a task, a timer and a limiter waiter per callback.
-//! Pure bookkeeping: the engine's workers call it under a mutex.
+//! Pure bookkeeping: the intake's workers call it under a mutex.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ struct Pending {
 
 /// What a callback's ask did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Asked {
+pub(crate) enum Asked {
     /// Queued; start a worker when `start_worker`.
     Queued { start_worker: bool },
     /// A look is already pending or under way; this one joins it.
@@ -45,7 +45,7 @@ pub(super) enum Asked {
 
 /// What a worker does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
+pub(crate) enum Next {
     /// Look at this order; `failures` failure callbacks came for it since its last look.
     Look { order: uuid::Uuid, failures: u32 },
     /// Every waiting order was looked at less than the spacing ago: wait this long.
@@ -55,7 +55,7 @@ pub(super) enum Next {
 }
 
 #[derive(Debug)]
-pub(super) struct FollowQueue {
+pub(crate) struct FollowQueue {
     due: VecDeque<uuid::Uuid>,
     pending: HashMap<uuid::Uuid, Pending>,
     /// Resting orders in the order they were looked at, to forget them after the spacing.
@@ -66,7 +66,7 @@ pub(super) struct FollowQueue {
 }
 
 impl FollowQueue {
-    pub(super) fn new(spacing: Duration, limit: usize) -> FollowQueue {
+    pub(crate) fn new(spacing: Duration, limit: usize) -> FollowQueue {
         FollowQueue {
             due: VecDeque::new(),
             pending: HashMap::new(),
@@ -78,7 +78,7 @@ impl FollowQueue {
     }
 
     /// A callback about `order` asks for a look (`failure`: it reported a failed attempt).
-    pub(super) fn ask(&mut self, order: uuid::Uuid, failure: bool, now: Instant) -> Asked {
+    pub(crate) fn ask(&mut self, order: uuid::Uuid, failure: bool, now: Instant) -> Asked {
         self.forget_rested(now);
         let failures = u32::from(failure);
         if let Some(p) = self.pending.get_mut(&order) {
@@ -124,7 +124,7 @@ impl FollowQueue {
     }
 
     /// The next order for a worker: the first due one whose spacing has passed.
-    pub(super) fn next(&mut self, now: Instant) -> Next {
+    pub(crate) fn next(&mut self, now: Instant) -> Next {
         self.forget_rested(now);
         let mut soonest: Option<Duration> = None;
         for _ in 0..self.due.len() {
@@ -160,7 +160,7 @@ impl FollowQueue {
     }
 
     /// A worker finished looking at `order`.
-    pub(super) fn looked(&mut self, order: uuid::Uuid, now: Instant) {
+    pub(crate) fn looked(&mut self, order: uuid::Uuid, now: Instant) {
         let Some(p) = self.pending.get_mut(&order) else {
             return;
         };
@@ -176,12 +176,13 @@ impl FollowQueue {
     }
 
     /// A worker stops early (shutdown).
-    pub(super) fn worker_stopped(&mut self) {
+    pub(crate) fn worker_stopped(&mut self) {
         self.workers = self.workers.saturating_sub(1);
     }
 
     /// Orders waiting for a look or being looked at (not those resting).
-    pub(super) fn waiting(&self) -> usize {
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn waiting(&self) -> usize {
         self.pending
             .values()
             .filter(|p| p.phase != Phase::Resting)
@@ -189,7 +190,8 @@ impl FollowQueue {
     }
 
     /// Entries kept, resting ones included (bounded by the limit).
-    pub(super) fn len(&self) -> usize {
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }
 
