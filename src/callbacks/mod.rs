@@ -1,6 +1,6 @@
 //! The bank's callbacks after their checksum: kept, answered, and turned into looks at the
 //! gateway, with bounds an attacker cannot push past. The callback route
-//! ([`crate::http::callback`]) checks who sent a callback; this intake decides what it is worth
+//! (`http::callback`) checks who sent a callback; this intake decides what it is worth
 //! and asks the engine to look.
 //!
 //! A replay of the same parameters within [`REPLAY_WINDOW`] is answered and ignored; an

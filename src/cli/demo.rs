@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chasti::config::Config;
-use chasti::daemon::{shutdown_signal, Daemon, DaemonHandle, Parts};
+use chasti::daemon::{shutdown_signal, DaemonHandle, Parts};
 use chasti::devices::printer::{Printer, PrinterEvent};
 use chasti::devices::profile;
 use chasti::domain::IdempotencyKey;
 use chasti::http::api::types::SaleBody;
 use chasti::orders::{Mode, Order, StateKind};
+use chasti::sandbox::Sandbox;
 
 use super::daemon_api::DaemonApi;
 
@@ -98,14 +99,11 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
         printer: Some(printer.clone()),
         ..Parts::default()
     };
-    let daemon = Daemon::build_with(config, parts)
+    let (daemon, sandbox) = super::run::build(config, parts)
         .await
         .map_err(|e| format!("{e} (is another chasti running? try --any-ports)"))?;
     let handle = daemon.handle();
-    let sandbox = handle
-        .sandbox
-        .clone()
-        .ok_or("the demo's sandbox did not start")?;
+    let sandbox = sandbox.ok_or("the demo's sandbox did not start")?;
     sandbox.set_callback_retry_delays(vec![Duration::from_secs(2), Duration::from_secs(5)]);
 
     let api_url = handle.api_url();
@@ -143,7 +141,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
     let running = tokio::spawn(daemon.run_until(async move {
         let _ = stopped.await;
     }));
-    let result = walkthrough(&handle, &printer, &slips).await;
+    let result = walkthrough(&handle, &sandbox, &printer, &slips).await;
     let _ = stop.send(());
     running
         .await
@@ -176,8 +174,12 @@ async fn wait_for(
     waited.map_err(|_| format!("the order did not become {state} within 20 s"))?
 }
 
-async fn walkthrough(handle: &DaemonHandle, printer: &Printer, slips: &Path) -> Result<(), String> {
-    let sandbox = handle.sandbox.clone().ok_or("no sandbox")?;
+async fn walkthrough(
+    handle: &DaemonHandle,
+    sandbox: &Sandbox,
+    printer: &Printer,
+    slips: &Path,
+) -> Result<(), String> {
     let cashier = DaemonApi::new(handle.api_url(), DEMO_CASHIER.into(), "the demo".into())?;
     let manager = DaemonApi::new(handle.api_url(), DEMO_MANAGER.into(), "the demo".into())?;
     println!();

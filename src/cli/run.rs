@@ -3,17 +3,53 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use chasti::config::{CallbackMethod, Config, ENV_CALLBACK_KEY};
-use chasti::daemon::{shutdown_signal, Daemon};
+use chasti::config::{CallbackMethod, Config, Environment, ENV_CALLBACK_KEY};
+use chasti::daemon::{shutdown_signal, BankAt, Daemon, Parts};
 use chasti::sandbox::{CallbackSettings, Sandbox, SandboxSettings, DEFAULT_PASSWORD, DEFAULT_USER};
 use chasti::secret::Secret;
 use url::Url;
+
+/// The daemon as `serve` and `demo` start it. With `environment = "sandbox"` the sandbox starts
+/// first, beside the daemon (calling back the daemon's callback route), and is handed to the
+/// daemon as its bank: the daemon itself does not know it is talking to a stand-in.
+pub async fn build(config: Config, mut parts: Parts) -> Result<(Daemon, Option<Sandbox>), String> {
+    let sandbox = if config.gateway.environment == Environment::Sandbox {
+        let listener = match parts.callback_listener.take() {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(config.callback.listen)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen for callbacks on {}: {e}",
+                        config.callback.listen
+                    )
+                })?,
+        };
+        let callback_addr = listener.local_addr().unwrap_or(config.callback.listen);
+        let sandbox = chasti::sandbox::embedded(&config, callback_addr)
+            .await
+            .map_err(|e| format!("the embedded sandbox: {e}"))?;
+        parts.callback_listener = Some(listener);
+        // The sandbox may have taken a free port: the daemon goes where it listens.
+        parts.bank = Some(BankAt {
+            base_url: sandbox.gateway_url(),
+            payment_page_template: Some(format!("{}sandbox/pay/{{orderId}}", sandbox.url())),
+        });
+        Some(sandbox)
+    } else {
+        None
+    };
+    let daemon = Daemon::build_with(config, parts)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((daemon, sandbox))
+}
 
 /// Runs the daemon until SIGTERM or Ctrl-C, then stops it gracefully. An engine that stops on
 /// its own is an error: the exit code is then 1 and systemd restarts the service.
 pub async fn serve(path: &Path) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let daemon = Daemon::build(config).await.map_err(|e| e.to_string())?;
+    let (daemon, sandbox) = build(config, Parts::default()).await?;
     daemon.check_credentials_in_background();
     // Listening for SIGTERM from before the "serving" line on.
     let stop = shutdown_signal();
@@ -25,7 +61,7 @@ pub async fn serve(path: &Path) -> Result<(), String> {
         handle.api_url(),
         handle.callback_url()
     );
-    if let Some(sandbox) = &handle.sandbox {
+    if let Some(sandbox) = &sandbox {
         ready.push_str(&format!(" sandbox={}", sandbox.url()));
     }
     println!("{ready}");

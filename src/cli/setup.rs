@@ -63,7 +63,7 @@ pub async fn doctor(path: &Path, go_live: bool, env_file: Option<&Path>) -> Resu
     // With the sandbox, doctor starts it for the checks when the daemon is not running.
     let _sandbox = match config.gateway.environment {
         Environment::Sandbox if std::net::TcpListener::bind(config.sandbox.listen).is_ok() => Some(
-            chasti::daemon::embedded_sandbox(&config, config.callback.listen)
+            chasti::sandbox::embedded(&config, config.callback.listen)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

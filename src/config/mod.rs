@@ -42,6 +42,10 @@ use sms::{check_sms, RawSms};
 use store::{check_store, RawStore};
 
 /// Environment variables that may carry secrets instead of the file.
+/// The sandbox's merchant login and password: what the shipped config says until the
+/// integrator puts the bank's in (`doctor` fails them for the bank's hosts).
+pub const SANDBOX_USER_NAME: &str = "sandbox-api";
+pub const SANDBOX_PASSWORD: &str = "sandbox";
 pub const ENV_GATEWAY_PASSWORD: &str = "CHASTI_GATEWAY_PASSWORD";
 pub const ENV_GATEWAY_TOKEN: &str = "CHASTI_GATEWAY_TOKEN";
 pub const ENV_CALLBACK_KEY: &str = "CHASTI_CALLBACK_KEY";

@@ -9,8 +9,6 @@
 
 mod startup;
 
-pub use startup::embedded_sandbox;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::callbacks::Callbacks;
-use crate::config::{Config, DepositMode, Environment};
+use crate::config::{Config, DepositMode};
 use crate::devices::pole::Display;
 use crate::devices::printer::Printer;
 use crate::devices::Devices;
@@ -29,7 +27,6 @@ use crate::engine::{Clock, Engine, EngineSettings, SystemClock};
 use crate::gateway::GatewayClient;
 use crate::http::api::Api;
 use crate::http::callback::CallbackAuth;
-use crate::sandbox::Sandbox;
 use crate::server::{self, ServerHandle};
 use crate::store::Store;
 
@@ -42,12 +39,23 @@ pub enum DaemonError {
         addr: SocketAddr,
         error: std::io::Error,
     },
-    #[error("the order store at {path}: {error}")]
-    Store { path: String, error: String },
+    #[error("the order store at {path}: {source}{hint}")]
+    Store {
+        path: String,
+        #[source]
+        source: crate::store::StoreError,
+        /// Whose folder it is and the `chown` that fixes it, when it may not be written.
+        hint: String,
+    },
+    #[error("the order store's folder {folder}: {source}{hint}")]
+    StoreFolder {
+        folder: String,
+        #[source]
+        source: std::io::Error,
+        hint: String,
+    },
     #[error("the gateway client: {0}")]
-    Gateway(String),
-    #[error("the embedded sandbox: {0}")]
-    Sandbox(#[source] crate::sandbox::SandboxError),
+    Gateway(#[source] crate::gateway::GatewayError),
     #[error("the SMS provider's client: {0}")]
     Sms(#[source] crate::sms::SmsSetupError),
     #[error("the till API's TLS: {0}")]
@@ -60,9 +68,22 @@ pub enum DaemonError {
 /// How long /health keeps saying `engine_stopped` before the process exits.
 const ENGINE_DOWN_LINGER: Duration = Duration::from_secs(1);
 
+/// Where the bank's gateway is when it is not where the config says: the sandbox that `serve`,
+/// `demo` or a test started on the port it could take. The daemon talks to it as to the bank.
+#[derive(Debug, Clone)]
+pub struct BankAt {
+    /// The gateway's base URL (`…/payment/rest/`).
+    pub base_url: url::Url,
+    /// Its payment page for a gateway orderId (`{orderId}` is replaced), unless the config
+    /// names one.
+    pub payment_page_template: Option<String>,
+}
+
 /// What a caller may supply instead of what the config says (tests, the demo).
 #[derive(Default)]
 pub struct Parts {
+    /// The bank's gateway somewhere else than `gateway.base_url`.
+    pub bank: Option<BankAt>,
     pub clock: Option<Arc<dyn Clock>>,
     /// Instead of the config's first `[[printer]]` (the demo's virtual printer, a test's pty).
     pub printer: Option<Printer>,
@@ -95,7 +116,6 @@ pub struct DaemonHandle {
     pub api_tls: bool,
     pub callback_addr: SocketAddr,
     pub callback_path: String,
-    pub sandbox: Option<Arc<Sandbox>>,
     pub devices: Option<Devices>,
     #[cfg(any(test, feature = "test-hooks"))]
     engine_abort: tokio::task::AbortHandle,
@@ -154,9 +174,10 @@ async fn bind(
 }
 
 impl Daemon {
-    /// Everything from the config: the store, the gateway client (and the embedded sandbox
-    /// when `environment = "sandbox"`), the engine, the callback route, the devices and the
-    /// till API, each on its configured address (port 0 picks a free one).
+    /// Everything from the config: the store, the gateway client, the engine, the callback
+    /// route, the devices and the till API, each on its configured address (port 0 picks a
+    /// free one). With `environment = "sandbox"` the bank is whatever `gateway.base_url` (or
+    /// [`Parts::bank`]) points at: the caller starts the sandbox (`chasti::sandbox::embedded`).
     pub async fn build(config: Config) -> Result<Daemon, DaemonError> {
         Daemon::build_with(config, Parts::default()).await
     }
@@ -165,22 +186,15 @@ impl Daemon {
         let callback_listener =
             bind("callbacks", config.callback.listen, parts.callback_listener).await?;
         let callback_addr = local_addr(&callback_listener, config.callback.listen);
-        let sandbox = match config.gateway.environment {
-            Environment::Sandbox => {
-                let sandbox = startup::embedded_sandbox(&config, callback_addr).await?;
-                // The sandbox may have taken a free port: the client goes where it listens.
-                config.gateway.base_url = sandbox.gateway_url();
-                if config.orders.payment_page_template.is_none() {
-                    config.orders.payment_page_template =
-                        Some(format!("{}sandbox/pay/{{orderId}}", sandbox.url()));
-                }
-                Some(Arc::new(sandbox))
+        if let Some(bank) = parts.bank {
+            config.gateway.base_url = bank.base_url;
+            if config.orders.payment_page_template.is_none() {
+                config.orders.payment_page_template = bank.payment_page_template;
             }
-            _ => None,
-        };
+        }
         let store = open_store(&config)?;
-        let client = GatewayClient::new(config.gateway.client_settings())
-            .map_err(|e| DaemonError::Gateway(e.to_string()))?;
+        let client =
+            GatewayClient::new(config.gateway.client_settings()).map_err(DaemonError::Gateway)?;
         let clock = parts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let engine = Engine::new(store, client, engine_settings(&config), clock);
 
@@ -251,7 +265,6 @@ impl Daemon {
             api_tls: api_tls.is_some(),
             callback_addr,
             callback_path: config.callback.path.clone(),
-            sandbox,
             devices,
         };
         startup::announce(&config, &handle);
@@ -346,9 +359,10 @@ impl Daemon {
             .store()
             .flush()
             .await
-            .map_err(|e| DaemonError::Store {
+            .map_err(|source| DaemonError::Store {
                 path: self.config.store.path.display().to_string(),
-                error: e.to_string(),
+                source,
+                hint: String::new(),
             })?;
         if api && callbacks && poller && follow_ups && printer {
             tracing::info!("chasti stopped cleanly");
@@ -372,28 +386,24 @@ fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
 
 fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let path = &config.store.path;
-    let fail = |error: String| DaemonError::Store {
-        path: path.display().to_string(),
-        error,
-    };
     let folder = crate::store::database_file(path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    if let Err(e) = std::fs::create_dir_all(&folder) {
-        let hint = not_writable_hint(&folder, &e);
-        return Err(fail(format!(
-            "cannot create {}: {e}{hint}",
-            folder.display()
-        )));
+    if let Err(source) = std::fs::create_dir_all(&folder) {
+        return Err(DaemonError::StoreFolder {
+            hint: not_writable_hint(&folder, &source),
+            folder: folder.display().to_string(),
+            source,
+        });
     }
     let options = crate::store::StoreOptions {
         cache_bytes: config.store.cache_bytes,
     };
-    Store::open_with(path, options).map_err(|e| {
+    Store::open_with(path, options).map_err(|source| {
         // The store's file errors carry the io error behind an Arc (shared by waiting writers).
-        let denied = std::error::Error::source(&e)
+        let denied = std::error::Error::source(&source)
             .and_then(|s| {
                 s.downcast_ref::<Arc<std::io::Error>>()
                     .map(|a| a.as_ref())
@@ -403,7 +413,11 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
         let hint = denied
             .map(|io| not_writable_hint(&folder, io))
             .unwrap_or_default();
-        fail(format!("{e}{hint}"))
+        DaemonError::Store {
+            path: path.display().to_string(),
+            source,
+            hint,
+        }
     })
 }
 

@@ -3,53 +3,12 @@
 
 use std::net::SocketAddr;
 
-use url::Url;
-
-use super::{DaemonError, DaemonHandle};
+use super::DaemonHandle;
 use crate::config::{Config, Environment};
 use crate::devices::pole::Display;
 use crate::devices::printer::Printer;
 use crate::devices::Devices;
-use crate::gateway::{Credentials, ErrorCode, GatewayClient, GatewayError, OrderRef};
-use crate::sandbox::{CallbackSettings, Sandbox, SandboxSettings};
-
-/// The embedded sandbox, accepting the config's own credentials and calling back the daemon's
-/// callback route (signed with the callback key) unless the config says otherwise.
-pub async fn embedded_sandbox(
-    config: &Config,
-    callback_addr: SocketAddr,
-) -> Result<Sandbox, DaemonError> {
-    let (users, tokens) = match &config.gateway.credentials {
-        Credentials::Password {
-            user_name,
-            password,
-        } => (vec![(user_name.clone(), password.clone())], Vec::new()),
-        Credentials::Token(token) => (Vec::new(), vec![token.clone()]),
-    };
-    let own_route = Url::parse(&format!("http://{callback_addr}{}", config.callback.path)).ok();
-    let settings = SandboxSettings {
-        users,
-        tokens,
-        callbacks: CallbackSettings {
-            url: config.sandbox.callback_url.clone().or(own_route),
-            key: config
-                .sandbox
-                .callback_key
-                .clone()
-                .or_else(|| config.callback.key.clone()),
-            // The ecom gateway calls back with unsigned JSON, whatever the legacy setting says.
-            method: match config.gateway.dialect {
-                crate::gateway::Dialect::Ecom => crate::config::CallbackMethod::Json,
-                crate::gateway::Dialect::Legacy => config.sandbox.callback_method,
-            },
-            ..CallbackSettings::default()
-        },
-        tls: None,
-    };
-    Sandbox::start(config.sandbox.listen, settings)
-        .await
-        .map_err(DaemonError::Sandbox)
-}
+use crate::gateway::{ErrorCode, GatewayClient, GatewayError, OrderRef};
 
 /// The first configured printer and display (or the caller's), each on its own thread. A
 /// configured device that does not answer now is said at once, in doctor's words (the cable,

@@ -7,9 +7,9 @@ use x509_cert::der::Decode;
 
 use super::{check, risk, Check, Verdict};
 use crate::config::{environment_of_host, Config, Environment};
+use crate::config::{SANDBOX_PASSWORD, SANDBOX_USER_NAME};
 use crate::gateway::tls::bundled_certificates;
 use crate::gateway::{Credentials, ErrorCode, GatewayClient, GatewayError, OrderRef};
-use crate::sandbox::{DEFAULT_PASSWORD, DEFAULT_USER};
 
 /// How long before a CA expires doctor starts warning.
 pub const CA_WARNING_DAYS: i64 = 90;
@@ -208,7 +208,7 @@ pub fn environment(config: &Config) -> Vec<Check> {
     if g.environment != Environment::Sandbox {
         match &g.credentials {
             Credentials::Password { user_name, password }
-                if user_name == DEFAULT_USER || password.expose() == DEFAULT_PASSWORD =>
+                if user_name == SANDBOX_USER_NAME || password.expose() == SANDBOX_PASSWORD =>
             {
                 out.push(check(
                     "credentials",

@@ -6,6 +6,7 @@
 pub mod bank;
 pub mod callbacks;
 mod ecom;
+mod embedded;
 pub mod faults;
 mod http;
 mod page;
@@ -22,6 +23,7 @@ use url::Url;
 
 pub use bank::{AttemptFailure, LedgerEntry, LedgerOrder, Refusal};
 pub use callbacks::{CallbackDelivery, CallbackFaults, CallbackSettings};
+pub use embedded::embedded;
 pub use faults::{Fault, FaultRule, Faults, Phase};
 
 use crate::gateway::OrderStatus;
@@ -29,9 +31,8 @@ use crate::secret::Secret;
 use crate::server::ServerHandle;
 use callbacks::lock;
 
-/// The default sandbox merchant login and password (the shipped config uses them).
-pub const DEFAULT_USER: &str = "sandbox-api";
-pub const DEFAULT_PASSWORD: &str = "sandbox";
+/// The default sandbox merchant login and password: the shipped config's.
+pub use crate::config::{SANDBOX_PASSWORD as DEFAULT_PASSWORD, SANDBOX_USER_NAME as DEFAULT_USER};
 
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {

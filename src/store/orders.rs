@@ -219,8 +219,19 @@ pub(super) fn get(conn: &Connection, id: &uuid::Uuid) -> Result<Option<Order>, S
     Ok(Some(order))
 }
 
+/// What is wrong with a stored history line.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadLine {
+    #[error("a history line's time {0} µs")]
+    Time(i64),
+    #[error("a history line's state «{0}»")]
+    State(String),
+    #[error(transparent)]
+    Kind(#[from] record::Unreadable),
+}
+
 /// An events row: the order it belongs to and the line, or what is wrong with it.
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Result<Event, String>)> {
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Result<Event, BadLine>)> {
     let order_id: Vec<u8> = r.get(0)?;
     let at: i64 = r.get(1)?;
     let from: String = r.get(2)?;
@@ -230,12 +241,10 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Result<Event, 
     let kind: Vec<u8> = r.get(6)?;
     let event = (|| {
         Ok(Event {
-            at: chrono::DateTime::from_timestamp_micros(at)
-                .ok_or_else(|| format!("a history line's time {at} µs"))?,
-            from: StateKind::parse(&from)
-                .ok_or_else(|| format!("a history line's state «{from}»"))?,
-            to: StateKind::parse(&to).ok_or_else(|| format!("a history line's state «{to}»"))?,
-            kind: record::decode_kind(&kind).map_err(|e| e.to_string())?,
+            at: chrono::DateTime::from_timestamp_micros(at).ok_or(BadLine::Time(at))?,
+            from: StateKind::parse(&from).ok_or_else(|| BadLine::State(from.clone()))?,
+            to: StateKind::parse(&to).ok_or_else(|| BadLine::State(to.clone()))?,
+            kind: record::decode_kind(&kind)?,
             actor: token.map(|token| Actor { token, cashier }),
         })
     })();

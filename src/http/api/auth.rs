@@ -196,12 +196,16 @@ impl FromRequestParts<Api> for Manager {
     }
 }
 
+/// A cashier's name as the POS sent it: trimmed, at most [`CASHIER_MAX`] characters, no
+/// control characters.
+type CashierName = String;
+
 /// The longest cashier name kept (a name on a slip line, not a document).
 const CASHIER_MAX: usize = 64;
 
 /// `X-Cashier`: the cashier's name as UTF-8, sent raw or percent-encoded (header values are
 /// bytes; a POS may do either). Empty means none; anything unreadable is a 400 that says so.
-fn cashier_name(raw: &[u8]) -> Result<Option<String>, ApiError> {
+fn cashier_name(raw: &[u8]) -> Result<Option<CashierName>, ApiError> {
     let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
     let Ok(name) = String::from_utf8(decoded) else {
         return Err(ApiError::bad_request(

@@ -164,6 +164,23 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// What is wrong with one field, in the words the till is shown (Russian): what was wrong and
+/// what is allowed. Parsers of fields answer with it, or with anything that becomes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem(pub String);
+
+impl From<String> for Problem {
+    fn from(text: String) -> Problem {
+        Problem(text)
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(text: &str) -> Problem {
+        Problem(text.to_string())
+    }
+}
+
 /// Reads a JSON object body field by field, collecting every problem, so one 422 names every
 /// bad field at once. Unknown keys are problems too.
 pub struct Fields {
@@ -219,29 +236,29 @@ impl Fields {
 
     /// An optional string field parsed by `parse` (a problem when it does not parse); `hint`
     /// follows «должно быть строкой» when another JSON type came.
-    pub fn optional<T>(
+    pub fn optional<T, E: Into<Problem>>(
         &mut self,
         name: &str,
         hint: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let text = self.string(name, hint)?;
         match parse(&text) {
             Ok(v) => Some(v),
             Err(problem) => {
-                self.problem(name, problem);
+                self.problem(name, problem.into().0);
                 None
             }
         }
     }
 
     /// A required field: `missing` says what to send when it is absent.
-    pub fn required<T>(
+    pub fn required<T, E: Into<Problem>>(
         &mut self,
         name: &str,
         missing: &str,
         hint: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         if matches!(self.map.get(name), None | Some(serde_json::Value::Null)) {
             self.problem(name, format!("обязательное поле: {missing}"));

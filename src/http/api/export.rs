@@ -16,6 +16,15 @@ use crate::engine::EngineError;
 use crate::orders::{Order, StateKind};
 
 /// Rows gathered before a chunk is sent.
+/// Why an export stopped before its last order.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExportError {
+    #[error("an order could not be read: {0}")]
+    Read(#[source] EngineError),
+    #[error("an order could not be written as JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
 const ROWS_PER_CHUNK: usize = 200;
 
 /// Chunks made by `produce` on a blocking thread, sent as a streamed body. The channel holds a
@@ -73,8 +82,53 @@ pub async fn orders_jsonl(
         range.state,
         Vec::new(),
         |out, order| {
-            serde_json::to_writer(&mut *out, &OrderView::from(order)).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, &OrderView::from(order)).map_err(ExportError::Json)?;
             out.push(b'\n');
+            Ok(())
+        },
+    ))
+}
+
+/// The orders of a day or a range as CSV for Excel: UTF-8 with a BOM, `;` between fields, amounts
+/// as `1499,50`, times in Moscow time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders.csv",
+    tag = "orders",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The orders as CSV", content_type = "text/csv", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn orders_csv(
+    State(api): State<Api>,
+    _caller: Cashier,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let range = read_range(&api, &q)?;
+    let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
+    let orders = api.engine.orders_between(range.from, range.to);
+    let with_history = range.history;
+    let mut head = String::from("\u{feff}");
+    head.push_str(super::csv::CSV_HEADER.trim_end_matches("\r\n"));
+    head.push_str(if with_history {
+        ";История (МСК)\r\n"
+    } else {
+        "\r\n"
+    });
+    Ok(streamed_orders(
+        "text/csv; charset=utf-8",
+        &file,
+        orders,
+        range.state,
+        head.into_bytes(),
+        move |out, order| {
+            let mut line = String::new();
+            super::csv::csv_row(&mut line, order, with_history);
+            out.extend_from_slice(line.as_bytes());
             Ok(())
         },
     ))
@@ -89,14 +143,14 @@ pub(super) fn streamed_orders(
     orders: impl Iterator<Item = Result<Order, EngineError>> + Send + 'static,
     state: Option<StateKind>,
     head: Vec<u8>,
-    mut row: impl FnMut(&mut Vec<u8>, &Order) -> Result<(), String> + Send + 'static,
+    mut row: impl FnMut(&mut Vec<u8>, &Order) -> Result<(), ExportError> + Send + 'static,
 ) -> Response {
     streamed(content_type, file_name, move |tx| {
         let mut chunk = head;
         let mut rows = 0;
         for order in orders {
             let written = order
-                .map_err(|e| e.to_string())
+                .map_err(ExportError::Read)
                 .and_then(|order| match state {
                     Some(s) if order.state.kind() != s => Ok(false),
                     _ => row(&mut chunk, &order).map(|()| true),

@@ -5,7 +5,6 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use super::error::ApiError;
 use super::types::{ErrorBody, FieldProblem, OrderList, OrderView};
 use super::Api;
 use crate::engine::PageQuery;
-use crate::orders::{DayTotals, Order, StateKind};
+use crate::orders::{DayTotals, StateKind};
 
 /// The longest range a list or an export covers.
 const MAX_DAYS: i64 = 366;
@@ -281,122 +280,12 @@ pub async fn list_orders(
     }))
 }
 
-/// The orders of a day or a range as CSV for Excel: UTF-8 with a BOM, `;` between fields, amounts
-/// as `1499,50`, times in Moscow time.
-#[utoipa::path(
-    get,
-    path = "/api/v1/orders.csv",
-    tag = "orders",
-    params(ListQuery),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The orders as CSV", content_type = "text/csv", body = String),
-        (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody),
-    )
-)]
-pub async fn orders_csv(
-    State(api): State<Api>,
-    _caller: Cashier,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let range = read_range(&api, &q)?;
-    let file = format!("chasti-orders-{}-{}.csv", range.from, range.to);
-    let orders = api.engine.orders_between(range.from, range.to);
-    let with_history = range.history;
-    let mut head = String::from("\u{feff}");
-    head.push_str(CSV_HEADER.trim_end_matches("\r\n"));
-    head.push_str(if with_history {
-        ";История (МСК)\r\n"
-    } else {
-        "\r\n"
-    });
-    Ok(super::export::streamed_orders(
-        "text/csv; charset=utf-8",
-        &file,
-        orders,
-        range.state,
-        head.into_bytes(),
-        move |out, order| {
-            let mut line = String::new();
-            csv_row(&mut line, order, with_history);
-            out.extend_from_slice(line.as_bytes());
-            Ok(())
-        },
-    ))
-}
-
-const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание\r\n";
-
-fn csv_row(out: &mut String, o: &Order, with_history: bool) {
-    let balance = o.balance();
-    let at = o.created_at.with_timezone(&chrono_tz::Europe::Moscow);
-    let seller = o
-        .history
-        .first()
-        .and_then(|e| e.actor.as_ref())
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let fields = [
-        at.format("%d.%m.%Y").to_string(),
-        at.format("%H:%M:%S").to_string(),
-        o.order_number.to_string(),
-        o.till.to_string(),
-        match o.mode {
-            crate::orders::Mode::OneStage => "одностадийная".into(),
-            crate::orders::Mode::TwoStage => "двухстадийная".into(),
-        },
-        o.amount.format_plain(),
-        balance.paid.format_plain(),
-        balance.reversed.format_plain(),
-        balance.refunded.format_plain(),
-        balance.left.format_plain(),
-        balance.refundable.format_plain(),
-        o.state.russian().to_string(),
-        text_cell(&seller),
-        text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
-    ];
-    let mut row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
-    if with_history {
-        // One cell: each line of the history as the order page shows it, oldest first.
-        let lines: Vec<String> = o
-            .history
-            .iter()
-            .map(|e| {
-                let at = e.at.with_timezone(&chrono_tz::Europe::Moscow);
-                format!("{} {}", at.format("%d.%m.%Y %H:%M:%S"), e.text())
-            })
-            .collect();
-        row.push(quoted(&text_cell(&lines.join("\n"))));
-    }
-    out.push_str(&row.join(";"));
-    out.push_str("\r\n");
-}
-
-/// Free text never starts a formula in a spreadsheet (`=`, `+`, `-`, `@`).
-fn text_cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// A field quoted when it holds the separator, a quote or a line break (RFC 4180).
-fn quoted(field: &str) -> String {
-    if field.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn days_in_both_spellings_and_csv_fields() {
+    fn days_in_both_spellings() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         assert_eq!(parse_day("2026-11-23"), Some(d));
         assert_eq!(parse_day("23.11.2026"), Some(d));
@@ -412,43 +301,5 @@ mod tests {
         }
         assert_eq!(parse_day("01.01.2020"), Some(FIRST_DAY));
         assert_eq!(parse_day("2100-12-31"), Some(LAST_DAY));
-        assert_eq!(quoted("a;b"), "\"a;b\"");
-        assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(text_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-    }
-
-    #[test]
-    fn the_csv_row_and_the_api_agree_on_the_money_in_every_state() {
-        for order in crate::orders::transition::examples::one_in_every_state() {
-            let view = super::super::types::OrderView::from(&order);
-            let mut line = String::new();
-            csv_row(&mut line, &order, false);
-            let cells: Vec<&str> = line.trim_end().split(';').collect();
-            let header: Vec<&str> = CSV_HEADER.trim_end().split(';').collect();
-            let cell = |name: &str| cells[header.iter().position(|h| *h == name).unwrap()];
-            let name = order.state.name();
-            assert_eq!(cell("Оплачено"), view.deposited.format_plain(), "{name}");
-            assert_eq!(cell("Отменено"), view.reversed.format_plain(), "{name}");
-            assert_eq!(cell("Возвращено"), view.refunded.format_plain(), "{name}");
-            assert_eq!(cell("Осталось"), view.left.format_plain(), "{name}");
-            assert_eq!(
-                cell("Можно вернуть"),
-                view.refundable.format_plain(),
-                "{name}"
-            );
-            assert_eq!(cell("Состояние"), view.state_text, "{name}");
-            let b = order.balance();
-            assert_eq!(
-                (
-                    view.deposited,
-                    view.reversed,
-                    view.refunded,
-                    view.left,
-                    view.refundable
-                ),
-                (b.paid, b.reversed, b.refunded, b.left, b.refundable),
-                "{name}"
-            );
-        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod actions;
 pub mod auth;
+mod csv;
 pub mod error;
 mod export;
 pub mod lists;
@@ -136,7 +137,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sales::create_sale))
         .routes(routes!(lists::list_orders))
-        .routes(routes!(lists::orders_csv))
+        .routes(routes!(export::orders_csv))
         .routes(routes!(export::orders_jsonl))
         .routes(routes!(export::backup))
         .routes(routes!(orders::get_order))

@@ -92,7 +92,10 @@ pub(super) fn parse_features(p: &Params) -> Result<Vec<Feature>, Refusal> {
         .collect()
 }
 
-pub(super) fn parse_json_params(p: &Params) -> Result<BTreeMap<String, String>, Refusal> {
+/// The merchant's `jsonParams`: names and values the bank keeps with the order.
+pub(super) type JsonParams = BTreeMap<String, String>;
+
+pub(super) fn parse_json_params(p: &Params) -> Result<JsonParams, Refusal> {
     let Some(text) = p.value("jsonParams") else {
         return Ok(BTreeMap::new());
     };
