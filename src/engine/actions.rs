@@ -7,6 +7,7 @@ use crate::domain::IdempotencyKey;
 use crate::gateway::{GatewayError, Method};
 use crate::money::Kopecks;
 use crate::orders::order::{Actor, Order, RefundStatus};
+use crate::orders::reason::Reason;
 use crate::orders::state::State;
 use crate::orders::transition::Input;
 
@@ -170,10 +171,12 @@ impl Engine {
                             Some(refund) if matches!(order.state, State::Refunding(_)) => {
                                 Input::RefundFailed {
                                     key: refund.key.clone(),
-                                    why: e.to_string(),
+                                    why: Reason::from(e),
                                 }
                             }
-                            _ => Input::ReversalFailed { why: e.to_string() },
+                            _ => Input::ReversalFailed {
+                                why: Reason::from(e),
+                            },
                         };
                         self.transition(&order, input).await?;
                         Err(bank_refused(e))

@@ -4,6 +4,7 @@
 use super::{Engine, EngineError};
 use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatusReport};
 use crate::orders::order::Order;
+use crate::orders::reason::Reason;
 use crate::orders::reconcile::{decide, decide_reported, learn_after_restore, FollowUp};
 use crate::orders::state::State;
 use crate::orders::transition::Input;
@@ -140,12 +141,17 @@ impl Engine {
             (_, FollowUp::Deposit) => match result {
                 Err(e) if !e.outcome_unknown() && deposit_refused_for_good(&e) => {
                     tracing::warn!(order = %order.order_number, error = %e, "the bank refused the deposit for good");
-                    let why = format!("the bank refused the deposit: {e}");
+                    let why = Reason::DepositRefused(Box::new(Reason::from(&e)));
                     self.transition(&order, Input::Attention { why }).await
                 }
                 Err(e) if !e.outcome_unknown() => {
-                    self.transition(&order, Input::DepositFailed { why: e.to_string() })
-                        .await
+                    self.transition(
+                        &order,
+                        Input::DepositFailed {
+                            why: Reason::from(&e),
+                        },
+                    )
+                    .await
                 }
                 _ => Ok(order),
             },

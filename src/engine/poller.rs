@@ -131,11 +131,11 @@ impl Engine {
         tries: u32,
         last: Option<String>,
     ) -> Result<(), EngineError> {
-        let why = format!(
-            "interrupted in {} and not reconciled with the gateway after {tries} tries at start; last answer: {}",
-            order.state.name(),
-            last.as_deref().unwrap_or("none")
-        );
+        let why = crate::orders::Reason::NotReconciled {
+            state: order.state.kind(),
+            tries,
+            last,
+        };
         tracing::error!(order = %order.order_number, %why, "order set aside for a person to check");
         self.transition(order, Input::Attention { why }).await?;
         Ok(())

@@ -10,6 +10,7 @@ use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatus, Reg
 use crate::money::Kopecks;
 use crate::moscow;
 use crate::orders::order::{Mode, NewOrder, Order};
+use crate::orders::reason::{Decliner, Reason};
 use crate::orders::state::{AtBank, State};
 use crate::orders::transition::Input;
 use crate::store::StoreError;
@@ -174,8 +175,7 @@ impl Engine {
                 self.transition(
                     &order,
                     Input::RegistrationFailed {
-                        why: error.to_string(),
-                        cashier: failed.to_string(),
+                        why: Reason::from(&error),
                     },
                 )
                 .await?;
@@ -185,13 +185,11 @@ impl Engine {
             // errorCode 1: the number is taken, by an earlier attempt of ours that we lost.
             if let Some(code) = error.code().filter(|c| *c != ErrorCode::NumberUsed) {
                 let refused = bank_refused(&error);
-                let cashier = refused.to_string();
                 let failed = self
                     .transition(
                         &order,
                         Input::RegistrationFailed {
-                            why: error.to_string(),
-                            cashier,
+                            why: Reason::from(&error),
                         },
                     )
                     .await?;
@@ -205,9 +203,9 @@ impl Engine {
                 }
                 Adopted::Settled(order) => {
                     return Err(match &order.state {
-                        State::Failed { why, cashier } => EngineError::SaleFailed {
-                            message: cashier.clone(),
-                            detail: why.clone(),
+                        State::Failed { why } => EngineError::SaleFailed {
+                            message: why.text(),
+                            detail: why.what(),
                         },
                         other => EngineError::SaleFailed {
                             message: LINK_LOST.into(),
@@ -254,7 +252,7 @@ impl Engine {
             Err(_) => return Ok(Adopted::Unknown),
         };
         let Some(gateway_id) = report.md_order() else {
-            let why = "the gateway has the order but did not say its orderId".to_string();
+            let why = Reason::NoOrderId;
             let order = self.transition(order, Input::Attention { why }).await?;
             return Ok(Adopted::Settled(Box::new(order)));
         };
@@ -262,14 +260,13 @@ impl Engine {
             // The number is taken at the bank by another order (a store restored from a backup
             // older than the numbers it handed out, or two tills sharing a prefix). Never hand
             // out its link or decline it: it is not this sale's.
-            let why = format!(
-                "the order number {} is already used at the bank by another order ({gateway_id}, {}); this sale of {} was not registered",
-                order.order_number, report.amount, order.amount
-            );
-            let input = Input::RegistrationFailed {
-                why,
-                cashier: NUMBER_TAKEN.into(),
+            let why = Reason::NumberTaken {
+                number: order.order_number.to_string(),
+                bank_id: gateway_id.to_string(),
+                bank_amount: report.amount,
+                amount: order.amount,
             };
+            let input = Input::RegistrationFailed { why };
             let order = self.transition(order, input).await?;
             return Ok(Adopted::Settled(Box::new(order)));
         }
@@ -305,33 +302,29 @@ impl Engine {
                     return Ok(Adopted::Unknown);
                 }
             }
-            let why = format!(
-                "the register reply was lost; the order {gateway_id} was declined at the bank"
-            );
-            let input = Input::RegistrationFailed {
-                why,
-                cashier: LINK_LOST.into(),
+            let why = Reason::RegisterReplyLost {
+                bank_id: gateway_id.to_string(),
+                by: Decliner::Chasti,
             };
+            let input = Input::RegistrationFailed { why };
             let order = self.transition(order, input).await?;
             return Ok(Adopted::Settled(Box::new(order)));
         }
         if report.order_status == Some(OrderStatus::Declined) {
             // Declined at the bank and never handed out: chasti's own decline whose reply was
             // lost, or the bank closed it. No money moved; the sale failed, as it would have.
-            let why = format!(
-                "the register reply was lost; the bank shows the order {gateway_id} declined"
-            );
-            let input = Input::RegistrationFailed {
-                why,
-                cashier: LINK_LOST.into(),
+            let why = Reason::RegisterReplyLost {
+                bank_id: gateway_id.to_string(),
+                by: Decliner::Bank,
             };
+            let input = Input::RegistrationFailed { why };
             let order = self.transition(order, input).await?;
             return Ok(Adopted::Settled(Box::new(order)));
         }
-        let why = format!(
-            "the gateway shows orderStatus {} for order {gateway_id}, whose payment link was never handed out",
-            report.order_status.map(|s| s.to_string()).unwrap_or_default()
-        );
+        let why = Reason::LinkNeverHandedOut {
+            bank_id: gateway_id.to_string(),
+            order_status: report.order_status.map(|s| i64::from(s.code())),
+        };
         let order = self.transition(order, Input::Attention { why }).await?;
         Ok(Adopted::Settled(Box::new(order)))
     }
@@ -342,8 +335,7 @@ impl Engine {
             Adopted::Settled(order) => self.cancel_if_requested(*order).await,
             Adopted::NotRegistered => {
                 let input = Input::RegistrationFailed {
-                    why: "the sale was interrupted before the gateway registered it".into(),
-                    cashier: "Продажа прервалась до регистрации в банке; повторите продажу.".into(),
+                    why: Reason::SaleInterrupted,
                 };
                 self.transition(&order, input).await
             }
@@ -351,9 +343,6 @@ impl Engine {
         }
     }
 }
-
-const NUMBER_TAKEN: &str =
-    "Номер заказа уже занят в банке другим заказом; продажа не создана, повторите её.";
 
 const LINK_LOST: &str = "Банк не вернул ссылку на оплату; заказ закрыт, повторите продажу.";
 
@@ -373,9 +362,9 @@ fn replay(existing: Order, request: &SaleRequest, till: &TillId) -> Result<Order
         State::Registering => Err(EngineError::StillRegistering {
             order_number: existing.order_number.to_string(),
         }),
-        State::Failed { why, cashier } => Err(EngineError::SaleFailed {
-            message: cashier.clone(),
-            detail: why.clone(),
+        State::Failed { why } => Err(EngineError::SaleFailed {
+            message: why.text(),
+            detail: why.what(),
         }),
         _ => Ok(existing),
     }

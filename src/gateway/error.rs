@@ -79,18 +79,12 @@ impl GatewayError {
     pub fn cashier_text(&self) -> String {
         match self {
             GatewayError::Refused { code, message, .. } => refused_text(*code, message),
-            GatewayError::Unreachable { .. } => {
-                "Не удалось связаться с банком: продажа не создана. Проверьте подключение к интернету и повторите.".into()
-            }
-            GatewayError::Tls { .. } | GatewayError::Settings(_) => {
-                "Касса не настроена: не удаётся установить защищённое соединение с банком. Обратитесь к администратору.".into()
-            }
+            GatewayError::Unreachable { .. } => UNREACHABLE.into(),
+            GatewayError::Tls { .. } | GatewayError::Settings(_) => SETUP.into(),
             GatewayError::Timeout { .. }
             | GatewayError::HttpStatus { .. }
             | GatewayError::UnreadableReply { .. }
-            | GatewayError::Connection { .. } => {
-                "Банк не ответил вовремя; статус операции уточняется автоматически.".into()
-            }
+            | GatewayError::Connection { .. } => NO_ANSWER.into(),
         }
     }
 
@@ -106,6 +100,13 @@ impl GatewayError {
         )
     }
 }
+
+/// What the cashier is told when the bank could not be reached (the request was never sent).
+pub const UNREACHABLE: &str = "Не удалось связаться с банком: продажа не создана. Проверьте подключение к интернету и повторите.";
+/// ... when chasti's own set-up (TLS trust, settings) stopped the call.
+pub const SETUP: &str = "Касса не настроена: не удаётся установить защищённое соединение с банком. Обратитесь к администратору.";
+/// ... when no usable answer came (the call may have taken effect).
+pub const NO_ANSWER: &str = "Банк не ответил вовремя; статус операции уточняется автоматически.";
 
 /// At most this many characters of a reply go into an error.
 const EXCERPT_CHARS: usize = 160;
@@ -128,7 +129,7 @@ pub(crate) fn excerpt(body: &str) -> String {
 
 /// The bank's refusal in the cashier's words. A set-up fault (credentials, environment,
 /// currency, a missing parameter, features) is said as such: the cashier cannot fix it.
-fn refused_text(code: ErrorCode, message: &str) -> String {
+pub fn refused_text(code: ErrorCode, message: &str) -> String {
     let setup = "Касса не настроена: обратитесь к администратору";
     let said = if message.trim().is_empty() {
         String::new()

@@ -4,7 +4,7 @@
 pub mod checksum;
 mod client;
 mod codes;
-mod error;
+pub mod error;
 pub mod tls;
 mod types;
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::reason::Reason;
 use super::state::StateKind;
 use crate::domain::{IdempotencyKey, Phone};
 use crate::money::Kopecks;
@@ -64,7 +65,8 @@ impl EventKind {
     }
 }
 
-/// What happened to an order. Stored as is (record schema 2): add variants at the end only.
+/// What happened to an order. Stored as is (record schema 3; schema 2's lines are read through
+/// `store::record::v2_kind`): add variants at the end only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     Started {
@@ -73,21 +75,20 @@ pub enum EventKind {
     /// The bank registered the order (its id is on the order).
     Registered,
     RegistrationFailed {
-        why: String,
-        cashier: String,
+        why: Reason,
     },
     HoldConfirmed {
         amount: Kopecks,
     },
     DepositRequested,
     DepositFailed {
-        why: String,
+        why: Reason,
     },
     Paid {
         amount: Kopecks,
     },
     Declined {
-        why: String,
+        why: Reason,
     },
     Expired,
     AttemptFailed {
@@ -99,7 +100,7 @@ pub enum EventKind {
     ReversalRequested,
     Reversed,
     ReversalFailed {
-        why: String,
+        why: Reason,
     },
     RefundRequested {
         key: IdempotencyKey,
@@ -112,7 +113,7 @@ pub enum EventKind {
     RefundFailed {
         key: IdempotencyKey,
         amount: Kopecks,
-        why: String,
+        why: Reason,
     },
     /// A slip printed again: the slip in English and in Russian.
     Reprinted {
@@ -120,7 +121,7 @@ pub enum EventKind {
         russian: String,
     },
     Attention {
-        why: String,
+        why: Reason,
     },
     /// A line of a record written before history lines were typed (schema 1): its words.
     Written {
@@ -254,14 +255,14 @@ impl EventKind {
         match self {
             EventKind::Started { amount } => format!("Продажа на {amount} начата"),
             EventKind::Registered => "Банк зарегистрировал заказ, ссылка на оплату готова".into(),
-            EventKind::RegistrationFailed { cashier, .. } => cashier.clone(),
+            EventKind::RegistrationFailed { why } => why.text(),
             EventKind::HoldConfirmed { amount } => format!("Банк заблокировал сумму {amount}"),
             EventKind::DepositRequested => "Запрошено списание заблокированной суммы".into(),
             EventKind::DepositFailed { .. } => {
                 "Списание не прошло; сумма по-прежнему заблокирована".into()
             }
             EventKind::Paid { amount } => format!("Оплачено: {amount}"),
-            EventKind::Declined { why } => format!("Оплата отклонена: {why}"),
+            EventKind::Declined { why } => format!("Оплата отклонена: {}", why.text()),
             EventKind::Expired => "Время на оплату истекло, заказ закрыт в банке".into(),
             EventKind::AttemptFailed { why, .. } => {
                 format!("Попытка оплаты не прошла: {why}. Покупатель может попробовать ещё раз")

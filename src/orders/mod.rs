@@ -5,6 +5,7 @@
 pub mod balance;
 pub mod event;
 pub mod order;
+pub mod reason;
 pub mod reconcile;
 pub mod state;
 pub mod totals;
@@ -14,5 +15,6 @@ pub use balance::Balance;
 pub use order::{
     ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
 };
+pub use reason::Reason;
 pub use state::{AtBank, State, StateKind};
 pub use totals::DayTotals;

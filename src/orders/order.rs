@@ -21,16 +21,15 @@ pub enum Mode {
     TwoStage,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "name", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundStatus {
     Pending,
     Done,
-    Failed { why: String },
+    Failed { why: super::reason::Reason },
 }
 
 /// One refund request; `key` makes a retry of the same request a no-op.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub key: IdempotencyKey,
     pub amount: Kopecks,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::order::{Mode, Order};
+use super::reason::Reason;
 use super::state::StateKind;
 use super::transition::Input;
 use crate::gateway::{ActionCode, OrderStatus, OrderStatusReport};
@@ -66,7 +67,7 @@ const DEPOSIT_PAUSE_MAX: Duration = Duration::from_secs(30 * 60);
 enum DepositDue {
     Now,
     Later,
-    GiveUp { tries: usize, last: String },
+    GiveUp { tries: usize, last: Reason },
 }
 
 /// Whether an automatic deposit of a hold may be tried now, from the deposits that failed since
@@ -91,7 +92,7 @@ fn deposit_due(order: &Order, now: DateTime<Utc>) -> DepositDue {
     if failed.len() >= DEPOSIT_TRIES {
         return DepositDue::GiveUp {
             tries: failed.len(),
-            last: last_why.to_string(),
+            last: (*last_why).clone(),
         };
     }
     let doublings = u32::try_from(failed.len() - 1).unwrap_or(u32::MAX).min(16);
@@ -114,8 +115,8 @@ pub struct Policy {
     pub hold_max: Duration,
 }
 
-fn attention(why: impl Into<String>) -> (Vec<Input>, FollowUp) {
-    (vec![Input::Attention { why: why.into() }], FollowUp::None)
+fn attention(why: Reason) -> (Vec<Input>, FollowUp) {
+    (vec![Input::Attention { why }], FollowUp::None)
 }
 
 fn nothing() -> (Vec<Input>, FollowUp) {
@@ -146,7 +147,7 @@ pub fn decide_reported(
 ) -> (Vec<Input>, FollowUp) {
     use OrderStatus as G;
     let Some(status) = report.order_status else {
-        return attention("the gateway does not report this order's status");
+        return attention(Reason::NoStatus);
     };
     let deposited = report.deposited();
     let paid = Input::PaymentConfirmed {
@@ -181,12 +182,14 @@ pub fn decide_reported(
                 };
                 (vec![held], follow)
             }
-            Mode::OneStage => attention("the gateway holds money on a one-stage order"),
+            Mode::OneStage => attention(Reason::HeldOneStage),
         },
-        (StateKind::AwaitingPayment, G::Deposited) if wrong_amount => attention(format!(
-            "the gateway took {deposited}, the order is for {}",
-            order.amount
-        )),
+        (StateKind::AwaitingPayment, G::Deposited) if wrong_amount => {
+            attention(Reason::TakenDiffers {
+                taken: deposited,
+                amount: order.amount,
+            })
+        }
         (StateKind::AwaitingPayment, G::Deposited) => match order.mode {
             Mode::OneStage => (vec![paid], FollowUp::None),
             // The hold was missed and the money already taken: both steps at once.
@@ -203,20 +206,17 @@ pub fn decide_reported(
                 // last at least) get the bank's reason, which now says only that they ran out.
                 let all = u32::try_from(ATTEMPTS_ALLOWED).unwrap_or(u32::MAX);
                 let mut inputs = new_failed_attempts(order, report, all);
-                let why = "попытки оплаты исчерпаны (банк допускает три)".to_string();
-                inputs.push(Input::Declined { why });
+                inputs.push(Input::Declined {
+                    why: Reason::AttemptsExhausted,
+                });
                 (inputs, FollowUp::None)
             } else if expired {
                 (vec![Input::Expired], FollowUp::None)
             } else {
-                let why = report
-                    .action_code_description
-                    .clone()
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| {
-                        let code = report.action_code.map(|c| c.code()).unwrap_or(0);
-                        format!("actionCode {code}")
-                    });
+                let why = Reason::declined(
+                    report.action_code.map(|c| c.code()),
+                    report.action_code_description.as_deref(),
+                );
                 (vec![Input::Declined { why }], FollowUp::None)
             }
         }
@@ -226,25 +226,26 @@ pub fn decide_reported(
                 match deposit_due(order, now) {
                     DepositDue::Now => (Vec::new(), FollowUp::Deposit),
                     DepositDue::Later => nothing(),
-                    DepositDue::GiveUp { tries, last } => attention(format!(
-                        "deposit.do failed {tries} times, the last: {last}; the hold is released by the bank after about 7 days"
-                    )),
+                    DepositDue::GiveUp { tries, last } => attention(Reason::DepositGaveUp {
+                        tries: u32::try_from(tries).unwrap_or(u32::MAX),
+                        last: Box::new(last),
+                    }),
                 }
             } else if past(
                 order.held_at.unwrap_or(order.updated_at),
                 policy.hold_max,
                 now,
             ) {
-                attention("the hold was not deposited in time; the bank releases holds after about 7 days")
+                attention(Reason::HoldNotDeposited)
             } else {
                 nothing()
             }
         }
         (StateKind::Held | StateKind::Depositing, G::Deposited) if wrong_amount => {
-            attention(format!(
-                "the gateway took {deposited}, the order is for {}",
-                order.amount
-            ))
+            attention(Reason::TakenDiffers {
+                taken: deposited,
+                amount: order.amount,
+            })
         }
         (StateKind::Held | StateKind::Depositing, G::Deposited) => (vec![paid], FollowUp::None),
         (StateKind::Depositing, G::Held) => (Vec::new(), FollowUp::Deposit),
@@ -252,14 +253,14 @@ pub fn decide_reported(
         (StateKind::Reversing, G::Reversed) => (vec![Input::ReversalConfirmed], FollowUp::None),
         (StateKind::Reversing, G::Held | G::Deposited) => (
             vec![Input::ReversalFailed {
-                why: "the gateway still holds the money".into(),
+                why: Reason::StillHeld,
             }],
             FollowUp::None,
         ),
 
         (StateKind::Refunding, G::Refunded | G::Deposited) => {
             let Some(pending) = order.pending_refund() else {
-                return attention("refunding without a pending refund");
+                return attention(Reason::NoPendingRefund);
             };
             let key = pending.key.clone();
             let at_bank = report.refunded();
@@ -268,47 +269,42 @@ pub fn decide_reported(
                     (vec![Input::RefundConfirmed { key }], FollowUp::None)
                 }
                 _ if at_bank == order.refunded => {
-                    let why = "the gateway shows no new refund".to_string();
+                    let why = Reason::NoNewRefund;
                     (vec![Input::RefundFailed { key, why }], FollowUp::None)
                 }
-                expected => attention(format!(
-                    "the gateway shows {at_bank} refunded, chasti expected {}",
-                    expected
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| "more than the limit".into())
-                )),
+                expected => attention(Reason::RefundedDiffers { at_bank, expected }),
             }
         }
 
         (StateKind::Paid | StateKind::PartiallyRefunded, G::Deposited | G::Refunded) => {
             if report.refunded() != order.refunded {
-                attention(format!(
-                    "the gateway shows {} refunded, chasti made {}",
-                    report.refunded(),
-                    order.refunded
-                ))
+                attention(Reason::RefundedOutside {
+                    at_bank: report.refunded(),
+                    made: order.refunded,
+                })
             } else {
                 nothing()
             }
         }
         (StateKind::Paid | StateKind::PartiallyRefunded | StateKind::Held, G::Reversed) => {
-            attention("the payment was reversed outside chasti")
+            attention(Reason::ReversedOutside)
         }
 
         // Closed orders: only money the gateway moved after chasti closed them matters.
         (
             StateKind::Declined | StateKind::Expired | StateKind::Failed | StateKind::Cancelled,
             G::Held | G::Deposited,
-        ) => attention("the gateway shows a payment on an order chasti had closed"),
+        ) => attention(Reason::PaidAfterClose),
         // The shop cancelled it and the bank declined it: the same fact, said twice.
         (StateKind::Cancelled, G::Declined) => nothing(),
         (StateKind::Reversed, G::Reversed) | (StateKind::Refunded, G::Refunded) => nothing(),
         (StateKind::Declined | StateKind::Expired | StateKind::Failed, _) => nothing(),
         (StateKind::NeedsAttention, _) => nothing(),
 
-        (state, status) => attention(format!(
-            "chasti has the order {state}, the gateway reports orderStatus {status}"
-        )),
+        (state, status) => attention(Reason::StatusDisagrees {
+            state,
+            order_status: i64::from(status.code()),
+        }),
     }
 }
 
@@ -506,7 +502,7 @@ mod tests {
         o.held_at = Some(now() - chrono::Duration::days(6) - chrono::Duration::seconds(1));
         let (inputs, _) = decide(&o, &held, now(), &policy(false));
         assert!(
-            matches!(inputs.as_slice(), [Input::Attention { why }] if why.contains("7 days")),
+            matches!(inputs.as_slice(), [Input::Attention { why }] if why.what().contains("7 days")),
             "{inputs:?}"
         );
     }
@@ -571,7 +567,7 @@ mod tests {
             matches!(
                 &inputs[..],
                 [Input::AttemptFailed { .. }, Input::AttemptFailed { .. }, Input::Declined { why }]
-                    if why.contains("исчерпаны")
+                    if why.text().contains("исчерпаны")
             ),
             "the attempts not recorded yet, then the decline: {inputs:?}"
         );
@@ -665,7 +661,11 @@ mod tests {
                 from: StateKind::Depositing,
                 to: StateKind::Held,
                 kind: EventKind::DepositFailed {
-                    why: "errorCode 7".into(),
+                    why: Reason::Refused {
+                        method: "deposit.do".into(),
+                        code: 7,
+                        message: "System error".into(),
+                    },
                 },
                 actor: None,
             });
@@ -679,14 +679,18 @@ mod tests {
             from: StateKind::Depositing,
             to: StateKind::Held,
             kind: EventKind::DepositFailed {
-                why: "errorCode 7".into(),
+                why: Reason::Refused {
+                    method: "deposit.do".into(),
+                    code: 7,
+                    message: "System error".into(),
+                },
             },
             actor: None,
         });
         let (inputs, follow) = look(&o, at + chrono::Duration::hours(1));
         assert_eq!(follow, FollowUp::None);
         assert!(
-            matches!(&inputs[..], [Input::Attention { why }] if why.contains("5 times")),
+            matches!(&inputs[..], [Input::Attention { why }] if why.what().contains("5 times")),
             "{inputs:?}"
         );
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reason::Reason;
 use crate::domain::{GatewayOrderId, PaymentUrl};
 
 /// What the bank knows the order by: its id and the payment link it issued.
@@ -25,16 +26,15 @@ pub enum State {
     Paid(AtBank),
     Declined {
         bank: AtBank,
-        why: String,
+        why: Reason,
     },
     Expired(AtBank),
     /// The shop cancelled it before it was paid (decline.do): the link is dead.
     Cancelled(AtBank),
-    /// No payment could be created; nothing to pay. `why` is for logs, `cashier` is what the
-    /// till was told (and is told again on a retry with the same key).
+    /// No payment could be created; nothing to pay. `why.text()` is what the till was told
+    /// (and is told again on a retry with the same key).
     Failed {
-        why: String,
-        cashier: String,
+        why: Reason,
     },
     Reversing(AtBank),
     Reversed(AtBank),
@@ -44,7 +44,7 @@ pub enum State {
     /// The gateway and chasti disagree in a way a person must look at (e.g. money moved that
     /// chasti did not ask for). The bank's id when it is known.
     NeedsAttention {
-        why: String,
+        why: Reason,
         bank: Option<GatewayOrderId>,
     },
 }
@@ -222,7 +222,7 @@ impl State {
     }
 
     /// Why the order stopped, for the states that say.
-    pub fn why(&self) -> Option<&str> {
+    pub fn why(&self) -> Option<&Reason> {
         match self {
             State::Declined { why, .. }
             | State::Failed { why, .. }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::order::{Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus};
+use super::reason::Reason;
 use super::state::{AtBank, State};
 use crate::domain::IdempotencyKey;
 use crate::money::Kopecks;
@@ -14,8 +15,7 @@ use crate::money::Kopecks;
 pub enum Input {
     Registered(AtBank),
     RegistrationFailed {
-        why: String,
-        cashier: String,
+        why: Reason,
     },
     /// The gateway confirms a hold (orderStatus 1); `at` is the bank's authorization time.
     HoldConfirmed {
@@ -30,11 +30,11 @@ pub enum Input {
     },
     /// A deposit the gateway refused for good, or that did not happen: back to Held.
     DepositFailed {
-        why: String,
+        why: Reason,
     },
     /// The bank closed the order unpaid.
     Declined {
-        why: String,
+        why: Reason,
     },
     Expired,
     /// A payment attempt failed; the order stays payable.
@@ -49,7 +49,7 @@ pub enum Input {
     ReversalStarted,
     ReversalConfirmed,
     ReversalFailed {
-        why: String,
+        why: Reason,
     },
     RefundStarted {
         key: IdempotencyKey,
@@ -60,7 +60,7 @@ pub enum Input {
     },
     RefundFailed {
         key: IdempotencyKey,
-        why: String,
+        why: Reason,
     },
     /// A slip printed again on request: a history line, no change of state.
     Reprinted {
@@ -70,7 +70,7 @@ pub enum Input {
         russian: String,
     },
     Attention {
-        why: String,
+        why: Reason,
     },
     /// The payment link's SMS: a history line, no change of state.
     Sms(crate::orders::event::SmsNote),
@@ -144,15 +144,9 @@ pub fn apply_by(
             next.state = State::AwaitingPayment(bank.clone());
             EventKind::Registered
         }
-        (State::Registering, Input::RegistrationFailed { why, cashier }) => {
-            next.state = State::Failed {
-                why: why.clone(),
-                cashier: cashier.clone(),
-            };
-            EventKind::RegistrationFailed {
-                why: why.clone(),
-                cashier: cashier.clone(),
-            }
+        (State::Registering, Input::RegistrationFailed { why }) => {
+            next.state = State::Failed { why: why.clone() };
+            EventKind::RegistrationFailed { why: why.clone() }
         }
         (State::AwaitingPayment(bank), Input::HoldConfirmed { at }) => {
             if order.mode != Mode::TwoStage {

@@ -285,7 +285,12 @@ async fn recovery_sets_aside_an_order_it_cannot_reconcile_and_opens_sales() {
     let set_aside = h.engine.get(&poisoned.id).unwrap();
     assert_eq!(set_aside.state.kind(), StateKind::NeedsAttention);
     assert!(
-        set_aside.state.why().unwrap().contains("after 2 tries"),
+        set_aside
+            .state
+            .why()
+            .unwrap()
+            .what()
+            .contains("after 2 tries"),
         "{:?}",
         set_aside.state
     );

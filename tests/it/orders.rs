@@ -152,7 +152,7 @@ async fn a_declined_payment_and_an_expired_link() {
     }
     let order = h.wait_state(&declined.id, StateKind::Declined).await;
     assert!(
-        matches!(order.state, State::Declined { ref why, .. } if why.contains("исчерпаны")),
+        matches!(order.state, State::Declined { ref why, .. } if why.text().contains("исчерпаны")),
         "{:?}",
         order.state
     );

@@ -174,9 +174,11 @@ fn command_with(config: &std::path::Path, args: &[&str]) -> (bool, String) {
 /// The fixtures: a store of each format chasti has written, and what its orders must read as.
 /// `chasti serve` of any later version must open each and read the same orders, states and
 /// totals. `store-layout2`: chasti 0.1's sled store (layout 2, record schema 2), imported at
-/// open. `store-sqlite1`: this version's database (schema 1).
+/// open. `store-sqlite1`: the first SQLite database (record schema 2: failure reasons as
+/// sentences). `store-sqlite2`: this version's database (record schema 3: typed reasons).
 const SLED_FIXTURE: &str = "tests/fixtures/store-layout2";
-const SQLITE_FIXTURE: &str = "tests/fixtures/store-sqlite1";
+const SQLITE_V1_FIXTURE: &str = "tests/fixtures/store-sqlite1";
+const SQLITE_FIXTURE: &str = "tests/fixtures/store-sqlite2";
 
 /// The orders of a store as the API shows them, oldest first: the comparison the fixture keeps.
 fn views(store: &chasti::store::Store) -> Vec<String> {
@@ -196,7 +198,7 @@ fn fixture_day() -> chrono::NaiveDate {
 /// old fixture beside the new one so both stay tested:
 /// `cargo test --test it -- --ignored write_the_store_fixture`.
 #[tokio::test]
-#[ignore = "writes tests/fixtures/store-sqlite1; run by hand when the format changes"]
+#[ignore = "writes tests/fixtures/store-sqlite2; run by hand when the format changes"]
 async fn write_the_store_fixture() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SQLITE_FIXTURE);
     let _ = std::fs::remove_dir_all(&root);
@@ -267,6 +269,11 @@ async fn a_sled_store_of_chasti_0_1_is_imported_and_reads_the_same() {
 #[tokio::test]
 async fn a_store_written_by_this_format_opens_and_reads_the_same() {
     fixture_reads_the_same(SQLITE_FIXTURE, "orders.db").await;
+}
+
+#[tokio::test]
+async fn a_store_with_reasons_as_sentences_opens_and_reads_the_same() {
+    fixture_reads_the_same(SQLITE_V1_FIXTURE, "orders.db").await;
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {

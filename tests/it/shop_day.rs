@@ -405,7 +405,7 @@ async fn three_declined_attempts_then_a_fourth_is_refused() {
         })
         .await;
     assert!(
-        closed["state"]["why"]
+        closed["state"]["why_text"]
             .as_str()
             .unwrap()
             .contains("исчерпаны"),

@@ -250,7 +250,7 @@ async fn a_deposit_refused_for_good_goes_to_a_manager_once() {
     let order = h.engine.get(&id).unwrap();
     h.sandbox.pay(Harness::gateway_id(&order)).unwrap();
     let stuck = h.wait_state(&id, StateKind::NeedsAttention).await;
-    let why = stuck.state.why().unwrap_or_default().to_string();
+    let why = stuck.state.why().map(|w| w.text()).unwrap_or_default();
     assert!(why.contains("превышает сумму блокировки"), "{why}");
     // Several polls later (poll_first is 100 ms), still one deposit.do.
     for _ in 0..5 {

@@ -9,7 +9,9 @@ use crate::domain::{
     Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, Phone, TillId,
 };
 use crate::money::Kopecks;
-use crate::orders::{Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund, StateKind};
+use crate::orders::{
+    Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund, RefundStatus, StateKind,
+};
 
 /// `POST /api/v1/sales`. Every field is checked and every bad one named in one 422.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -87,12 +89,48 @@ impl RefundBody {
     pub const FIELDS: [&'static str; 2] = ["amount", "idempotency_key"];
 }
 
-/// The state's name and, for the states that have one, why.
+/// One refund request as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub key: IdempotencyKey,
+    pub amount: Kopecks,
+    pub status: RefundStatusView,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Where a refund is; a failed one says why (in English).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum RefundStatusView {
+    Pending,
+    Done,
+    Failed { why: String },
+}
+
+impl From<&Refund> for RefundView {
+    fn from(r: &Refund) -> RefundView {
+        RefundView {
+            key: r.key.clone(),
+            amount: r.amount,
+            status: match &r.status {
+                RefundStatus::Pending => RefundStatusView::Pending,
+                RefundStatus::Done => RefundStatusView::Done,
+                RefundStatus::Failed { why } => RefundStatusView::Failed { why: why.what() },
+            },
+            requested_at: r.requested_at,
+        }
+    }
+}
+
+/// The state's name and, for the states that have one (declined, failed, needs attention),
+/// why: in English for the integrator's logs, and in Russian for the cashier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StateView {
     pub name: StateKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_text: Option<String>,
 }
 
 /// An order as the API shows it (not as it is stored).
@@ -136,7 +174,7 @@ pub struct OrderView {
     pub left: Kopecks,
     /// What a manager can refund now: nothing unless the order is paid or partly refunded.
     pub refundable: Kopecks,
-    pub refunds: Vec<Refund>,
+    pub refunds: Vec<RefundView>,
     /// Payment attempts the bank declined while the order stayed payable.
     #[serde(default)]
     pub failed_attempts: Vec<FailedAttempt>,
@@ -192,7 +230,8 @@ impl From<&Order> for OrderView {
             cashier: o.cashier.clone(),
             state: StateView {
                 name: o.state.kind(),
-                why: o.state.why().map(str::to_string),
+                why: o.state.why().map(|why| why.what()),
+                why_text: o.state.why().map(|why| why.text()),
             },
             state_text: o.state.russian().to_string(),
             gateway_order_id: o.state.bank_id().cloned(),
@@ -207,7 +246,7 @@ impl From<&Order> for OrderView {
             refunded: balance.refunded,
             left: balance.left,
             refundable: balance.refundable,
-            refunds: o.refunds.clone(),
+            refunds: o.refunds.iter().map(RefundView::from).collect(),
             failed_attempts: o.failed_attempts.clone(),
             cancel_requested: o.cancel_requested,
             who: o.who(),

@@ -101,7 +101,7 @@ pub(crate) fn one_in_every_state() -> Vec<Order> {
         step(
             registered(o(6)),
             Input::Declined {
-                why: "отказ банка".into(),
+                why: crate::orders::Reason::said("отказ банка", None),
             },
         ),
         step(registered(o(7)), Input::Expired),
@@ -112,8 +112,7 @@ pub(crate) fn one_in_every_state() -> Vec<Order> {
         step(
             o(9),
             Input::RegistrationFailed {
-                why: "errorCode 5".into(),
-                cashier: "Банк отказал".into(),
+                why: crate::orders::Reason::said("errorCode 5", Some("Банк отказал".into())),
             },
         ),
         step(paid(o(10)), Input::ReversalStarted),
@@ -137,7 +136,7 @@ pub(crate) fn one_in_every_state() -> Vec<Order> {
         step(
             paid(o(15)),
             Input::Attention {
-                why: "банк вернул деньги без запроса".into(),
+                why: crate::orders::Reason::said("банк вернул деньги без запроса", None),
             },
         ),
     ];

@@ -89,7 +89,12 @@ fn two_stage_happy_path() {
     assert_eq!(o.state.kind(), StateKind::Held);
     let o = step(&o, Input::DepositStarted);
     assert_eq!(o.state.kind(), StateKind::Depositing);
-    let back = step(&o, Input::DepositFailed { why: "7".into() });
+    let back = step(
+        &o,
+        Input::DepositFailed {
+            why: crate::orders::Reason::said("7", None),
+        },
+    );
     assert_eq!(back.state.kind(), StateKind::Held);
     let o = step(
         &o,
@@ -107,9 +112,14 @@ fn two_stage_happy_path() {
 fn endings_before_payment() {
     let waiting = step(&order(Mode::OneStage), registered());
     assert_eq!(
-        step(&waiting, Input::Declined { why: "x".into() })
-            .state
-            .kind(),
+        step(
+            &waiting,
+            Input::Declined {
+                why: crate::orders::Reason::said("x", None)
+            }
+        )
+        .state
+        .kind(),
         StateKind::Declined
     );
     assert_eq!(
@@ -119,13 +129,17 @@ fn endings_before_payment() {
     let failed = step(
         &order(Mode::OneStage),
         Input::RegistrationFailed {
-            why: "5".into(),
-            cashier: "Банк отказал".into(),
+            why: crate::orders::Reason::said("5", Some("Банк отказал".into())),
         },
     );
     assert_eq!(failed.state.kind(), StateKind::Failed);
     assert_eq!(failed.state.bank_id(), None);
-    let attention = step(&waiting, Input::Attention { why: "odd".into() });
+    let attention = step(
+        &waiting,
+        Input::Attention {
+            why: crate::orders::Reason::said("odd", None),
+        },
+    );
     assert_eq!(attention.state.name(), "needs_attention");
     assert_eq!(
         attention.state.bank_id(),
@@ -184,7 +198,9 @@ fn refused_transitions_say_why() {
         (&paid, registered(), "no such transition"),
         (
             &paid,
-            Input::Declined { why: "x".into() },
+            Input::Declined {
+                why: crate::orders::Reason::said("x", None),
+            },
             "no such transition",
         ),
         (
@@ -215,7 +231,12 @@ fn refused_transitions_say_why() {
 fn a_reversal_is_tried_once() {
     let o = step(&paid_one_stage(), Input::ReversalStarted);
     assert_eq!(o.state.kind(), StateKind::Reversing);
-    let failed = step(&o, Input::ReversalFailed { why: "7".into() });
+    let failed = step(
+        &o,
+        Input::ReversalFailed {
+            why: crate::orders::Reason::said("7", None),
+        },
+    );
     assert_eq!(failed.state.kind(), StateKind::Paid);
     assert!(apply(&failed, Input::ReversalStarted, at(12, 0, 0)).is_err());
     assert_eq!(
@@ -382,7 +403,7 @@ fn refunds_never_exceed_what_was_deposited() {
         &r2,
         Input::RefundFailed {
             key: key("b"),
-            why: "5".into(),
+            why: crate::orders::Reason::said("5", None),
         },
     );
     assert_eq!(failed.state.kind(), StateKind::PartiallyRefunded);

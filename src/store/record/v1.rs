@@ -7,7 +7,10 @@ use serde::Deserialize;
 use super::Unreadable;
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
 use crate::money::Kopecks;
-use crate::orders::order::{Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund};
+use crate::orders::order::{
+    Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
+};
+use crate::orders::reason::Reason;
 use crate::orders::state::{AtBank, State, StateKind};
 
 #[derive(Debug, Deserialize)]
@@ -41,7 +44,7 @@ struct RecordV1 {
     state: StoredState,
     deposited: Kopecks,
     refunded: Kopecks,
-    refunds: Vec<Refund>,
+    refunds: Vec<RefundV1>,
     reversal_attempted: bool,
     #[serde(default)]
     cancel_requested: bool,
@@ -49,6 +52,39 @@ struct RecordV1 {
     failed_attempts: Vec<FailedAttempt>,
     version: u64,
     history: Vec<EventV1>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundV1 {
+    key: IdempotencyKey,
+    amount: Kopecks,
+    status: RefundStatusV1,
+    requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+enum RefundStatusV1 {
+    Pending,
+    Done,
+    Failed { why: String },
+}
+
+impl From<RefundV1> for Refund {
+    fn from(r: RefundV1) -> Refund {
+        Refund {
+            key: r.key,
+            amount: r.amount,
+            status: match r.status {
+                RefundStatusV1::Pending => RefundStatus::Pending,
+                RefundStatusV1::Done => RefundStatus::Done,
+                RefundStatusV1::Failed { why } => RefundStatus::Failed {
+                    why: Reason::said(why, None),
+                },
+            },
+            requested_at: r.requested_at,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +125,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
         state,
         deposited: record.deposited,
         refunded: record.refunded,
-        refunds: record.refunds,
+        refunds: record.refunds.into_iter().map(Refund::from).collect(),
         reversal_attempted: record.reversal_attempted,
         cancel_requested: record.cancel_requested,
         failed_attempts: record.failed_attempts,
@@ -113,7 +149,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
 
 fn state_of(r: &RecordV1) -> Result<State, Unreadable> {
     let kind = r.state.name;
-    let why = || r.state.why.clone().unwrap_or_default();
+    let why = || Reason::said(r.state.why.clone().unwrap_or_default(), None);
     let bank = || match (&r.gateway_order_id, &r.payment_url) {
         (Some(id), Some(link)) => Ok(AtBank {
             id: id.clone(),
@@ -136,12 +172,15 @@ fn state_of(r: &RecordV1) -> Result<State, Unreadable> {
         StateKind::Expired => State::Expired(bank()?),
         StateKind::Cancelled => State::Cancelled(bank()?),
         StateKind::Failed => State::Failed {
-            why: why(),
-            cashier: r
-                .state
-                .cashier
-                .clone()
-                .unwrap_or_else(|| StateKind::Failed.russian().to_string()),
+            why: Reason::said(
+                r.state.why.clone().unwrap_or_default(),
+                Some(
+                    r.state
+                        .cashier
+                        .clone()
+                        .unwrap_or_else(|| StateKind::Failed.russian().to_string()),
+                ),
+            ),
         },
         StateKind::Reversing => State::Reversing(bank()?),
         StateKind::Reversed => State::Reversed(bank()?),

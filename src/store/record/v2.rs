@@ -1,27 +1,39 @@
-//! Schema 2: postcard (a compact, stable binary serde format) after the tag byte 2. Times are
-//! microseconds (the creation time since the Unix epoch, every other time relative to it), the
-//! state is a fixed code, the bank's order id is 16 bytes when it is a UUID, the payment link
-//! is kept without the id it contains, and history lines are typed kinds without their words.
-//! A paid order takes about 250 bytes, against 1.3–1.7 KB as schema 1 JSON.
+//! Schemas 2 and 3: postcard (a compact, stable binary serde format) after the tag byte 2 or 3.
+//! Times are microseconds (the creation time since the Unix epoch, every other time relative to
+//! it), the state is a fixed code, the bank's order id is 16 bytes when it is a UUID, the payment
+//! link is kept without the id it contains, and history lines are typed kinds without their
+//! words. A paid order takes about 250 bytes, against 1.3–1.7 KB as schema 1 JSON.
 //!
-//! Append-only rules: never reorder fields or enum variants here or in `EventKind`; add new
-//! fields only in a new schema.
+//! The two schemas share one layout, [`Record`]; they differ in what a failure reason is:
+//! schema 2 kept a sentence (and, for a failed sale, what the cashier was told), schema 3 keeps
+//! a typed [`Reason`]. Schema 2 is read only: it is upgraded on reading (the sentences become
+//! `Reason::Said`), and every record written is schema 3.
+//!
+//! Append-only rules: never reorder fields or enum variants here, in `EventKind` or in
+//! `Reason`; add new fields only in a new schema.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::v2_kind::EventKindV2;
 use super::Unreadable;
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
 use crate::money::Kopecks;
 use crate::orders::order::{
     Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
 };
+use crate::orders::reason::Reason;
 use crate::orders::state::{AtBank, State, StateKind};
 
-pub(super) const TAG: u8 = 2;
+/// Schema 2's tag: reasons as sentences (read only).
+pub(super) const TAG_V2: u8 = 2;
+/// Schema 3's tag: reasons typed.
+pub(super) const TAG: u8 = 3;
 
+/// An order on disk; `W` is what a failure reason is (a sentence in schema 2, a [`Reason`] in
+/// schema 3) and `K` a history line's kind.
 #[derive(Serialize, Deserialize)]
-struct RecordV2 {
+struct Record<W, K> {
     id: [u8; 16],
     number: String,
     amount: u64,
@@ -38,17 +50,18 @@ struct RecordV2 {
     held: Option<i64>,
     paid: Option<i64>,
     state: u8,
-    why: Option<String>,
+    why: Option<W>,
+    /// Schema 2: what the cashier was told of a failed sale (schema 3 derives it from `why`).
     state_cashier: Option<String>,
     bank: Option<Bank>,
     deposited: u64,
     refunded: u64,
-    refunds: Vec<RefundV2>,
+    refunds: Vec<RefundRecord<W>>,
     reversal_attempted: bool,
     cancel_requested: bool,
     attempts: Vec<AttemptV2>,
     version: u64,
-    history: Vec<EventV2>,
+    history: Vec<EventRecord<K>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -82,17 +95,17 @@ const KNOWN_PAGES: [&str; 4] = [
 ];
 
 #[derive(Serialize, Deserialize)]
-enum RefundStatusV2 {
+enum RefundStatusRecord<W> {
     Pending,
     Done,
-    Failed(String),
+    Failed(W),
 }
 
 #[derive(Serialize, Deserialize)]
-struct RefundV2 {
+struct RefundRecord<W> {
     key: String,
     amount: u64,
-    status: RefundStatusV2,
+    status: RefundStatusRecord<W>,
     requested: i64,
 }
 
@@ -104,12 +117,87 @@ struct AttemptV2 {
 }
 
 #[derive(Serialize, Deserialize)]
-struct EventV2 {
+struct EventRecord<K> {
     at: i64,
     from: u8,
     to: u8,
-    kind: EventKind,
+    kind: K,
     actor: Option<(String, Option<String>)>,
+}
+
+impl Record<String, EventKindV2> {
+    /// A schema 2 record as schema 3: its sentences become [`Reason::Said`] (a failed sale's
+    /// keeping what the cashier was told).
+    fn upgrade(self) -> Record<Reason, EventKind> {
+        let state = state_of_code(self.state).ok();
+        let told = (state == Some(StateKind::Failed)).then(|| {
+            self.state_cashier
+                .clone()
+                .unwrap_or_else(|| StateKind::Failed.russian().to_string())
+        });
+        // Schema 2 read a missing sentence as an empty one.
+        let has_reason = matches!(
+            state,
+            Some(StateKind::Failed | StateKind::Declined | StateKind::NeedsAttention)
+        );
+        let why = match self.why {
+            Some(why) => Some(Reason::said(why, told)),
+            None if has_reason => Some(Reason::said("", told)),
+            None => None,
+        };
+        Record {
+            id: self.id,
+            number: self.number,
+            amount: self.amount,
+            two_stage: self.two_stage,
+            description: self.description,
+            till: self.till,
+            cashier: self.cashier,
+            key: self.key,
+            created: self.created,
+            updated: self.updated,
+            expires: self.expires,
+            held: self.held,
+            paid: self.paid,
+            state: self.state,
+            why,
+            state_cashier: None,
+            bank: self.bank,
+            deposited: self.deposited,
+            refunded: self.refunded,
+            refunds: self
+                .refunds
+                .into_iter()
+                .map(|r| RefundRecord {
+                    key: r.key,
+                    amount: r.amount,
+                    status: match r.status {
+                        RefundStatusRecord::Pending => RefundStatusRecord::Pending,
+                        RefundStatusRecord::Done => RefundStatusRecord::Done,
+                        RefundStatusRecord::Failed(why) => {
+                            RefundStatusRecord::Failed(Reason::said(why, None))
+                        }
+                    },
+                    requested: r.requested,
+                })
+                .collect(),
+            reversal_attempted: self.reversal_attempted,
+            cancel_requested: self.cancel_requested,
+            attempts: self.attempts,
+            version: self.version,
+            history: self
+                .history
+                .into_iter()
+                .map(|e| EventRecord {
+                    at: e.at,
+                    from: e.from,
+                    to: e.to,
+                    kind: e.kind.into_current(),
+                    actor: e.actor,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The fixed code of each state on disk.
@@ -207,7 +295,7 @@ fn at_bank(bank: Bank) -> Result<AtBank, Unreadable> {
 
 pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadable> {
     let created = micros(o.created_at);
-    let record = RecordV2 {
+    let record: Record<Reason, EventKind> = Record {
         id: *o.id.as_bytes(),
         number: o.order_number.to_string(),
         amount: o.amount.get(),
@@ -222,11 +310,8 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
         held: o.held_at.map(|t| after(created, t)),
         paid: o.paid_at.map(|t| after(created, t)),
         state: state_code(o.state.kind()),
-        why: o.state.why().map(str::to_string),
-        state_cashier: match &o.state {
-            State::Failed { cashier, .. } => Some(cashier.clone()),
-            _ => None,
-        },
+        why: o.state.why().cloned(),
+        state_cashier: None,
         bank: match (o.state.bank(), o.state.bank_id()) {
             (Some(bank), _) => Some(bank_of(bank)),
             // NeedsAttention may know the bank's id without a link.
@@ -241,13 +326,13 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
         refunds: o
             .refunds
             .iter()
-            .map(|r| RefundV2 {
+            .map(|r| RefundRecord {
                 key: r.key.to_string(),
                 amount: r.amount.get(),
                 status: match &r.status {
-                    RefundStatus::Pending => RefundStatusV2::Pending,
-                    RefundStatus::Done => RefundStatusV2::Done,
-                    RefundStatus::Failed { why } => RefundStatusV2::Failed(why.clone()),
+                    RefundStatus::Pending => RefundStatusRecord::Pending,
+                    RefundStatus::Done => RefundStatusRecord::Done,
+                    RefundStatus::Failed { why } => RefundStatusRecord::Failed(why.clone()),
                 },
                 requested: after(created, r.requested_at),
             })
@@ -268,7 +353,7 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
             .history
             .iter()
             .take(if with_history { usize::MAX } else { 0 })
-            .map(|e| EventV2 {
+            .map(|e| EventRecord {
                 at: after(created, e.at),
                 from: state_code(e.from),
                 to: state_code(e.to),
@@ -291,11 +376,30 @@ fn kopecks(value: u64, what: &str) -> Result<Kopecks, Unreadable> {
     Kopecks::new(value).ok_or_else(|| Unreadable(format!("{what}: {value} is above the limit")))
 }
 
+/// A schema 2 record (after its tag byte), upgraded.
+pub(super) fn decode_v2(bytes: &[u8]) -> Result<Order, Unreadable> {
+    let r: Record<String, EventKindV2> =
+        postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
+    order_of(r.upgrade())
+}
+
+/// A schema 3 record (after its tag byte).
 pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
-    let r: RecordV2 = postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
+    let r: Record<Reason, EventKind> =
+        postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
+    order_of(r)
+}
+
+fn order_of(r: Record<Reason, EventKind>) -> Result<Order, Unreadable> {
     let created = r.created;
     let kind = state_of_code(r.state)?;
-    let why = || r.why.clone().unwrap_or_default();
+    let why = || {
+        r.why.clone().ok_or_else(|| {
+            Unreadable(format!(
+                "state {kind} needs its reason, and the record lacks it"
+            ))
+        })
+    };
     let bank = r.bank.map(at_bank_or_id).transpose()?;
     let needs_bank = || match &bank {
         Some((Some(b), _)) => Ok(b.clone()),
@@ -311,24 +415,18 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
         StateKind::Paid => State::Paid(needs_bank()?),
         StateKind::Declined => State::Declined {
             bank: needs_bank()?,
-            why: why(),
+            why: why()?,
         },
         StateKind::Expired => State::Expired(needs_bank()?),
         StateKind::Cancelled => State::Cancelled(needs_bank()?),
-        StateKind::Failed => State::Failed {
-            why: why(),
-            cashier: r
-                .state_cashier
-                .clone()
-                .unwrap_or_else(|| StateKind::Failed.russian().to_string()),
-        },
+        StateKind::Failed => State::Failed { why: why()? },
         StateKind::Reversing => State::Reversing(needs_bank()?),
         StateKind::Reversed => State::Reversed(needs_bank()?),
         StateKind::Refunding => State::Refunding(needs_bank()?),
         StateKind::Refunded => State::Refunded(needs_bank()?),
         StateKind::PartiallyRefunded => State::PartiallyRefunded(needs_bank()?),
         StateKind::NeedsAttention => State::NeedsAttention {
-            why: why(),
+            why: why()?,
             bank: bank.as_ref().map(|(_, id)| id.clone()),
         },
     };
@@ -372,9 +470,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
                     key: IdempotencyKey::parse(&f.key).map_err(|e| parse("refund key", e))?,
                     amount: kopecks(f.amount, "refund")?,
                     status: match f.status {
-                        RefundStatusV2::Pending => RefundStatus::Pending,
-                        RefundStatusV2::Done => RefundStatus::Done,
-                        RefundStatusV2::Failed(why) => RefundStatus::Failed { why },
+                        RefundStatusRecord::Pending => RefundStatus::Pending,
+                        RefundStatusRecord::Done => RefundStatus::Done,
+                        RefundStatusRecord::Failed(why) => RefundStatus::Failed { why },
                     },
                     requested_at: time(created, f.requested)?,
                 })
@@ -458,12 +556,18 @@ mod tests {
         .unwrap();
         let held = apply(&failed_try, Input::HoldConfirmed { at: None }, now).unwrap();
         let depositing = apply_by(&held, Input::DepositStarted, now, Some(&by)).unwrap();
-        let attention = apply(&held, Input::Attention { why: "x".into() }, now).unwrap();
+        let attention = apply(
+            &held,
+            Input::Attention {
+                why: crate::orders::Reason::said("x", None),
+            },
+            now,
+        )
+        .unwrap();
         let failed = apply(
             &fresh,
             Input::RegistrationFailed {
-                why: "errorCode 5".into(),
-                cashier: "Банк отказал".into(),
+                why: crate::orders::Reason::said("errorCode 5", Some("Банк отказал".into())),
             },
             now,
         )
@@ -472,9 +576,67 @@ mod tests {
             fresh, waiting, failed_try, held, depositing, attention, failed,
         ] {
             let bytes = encode(&o).unwrap();
-            assert_eq!(bytes[0], 2);
+            assert_eq!(bytes[0], super::TAG);
             assert_eq!(decode(&bytes).unwrap(), o);
         }
+    }
+
+    #[test]
+    fn a_schema_2_record_reads_with_its_sentences_as_said_reasons() {
+        use super::{EventKindV2, EventRecord, Record, TAG_V2};
+        use crate::orders::state::{State, StateKind};
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+        let fresh = order(Mode::OneStage);
+        let us = now.timestamp_micros();
+        let record: Record<String, EventKindV2> = Record {
+            id: *fresh.id.as_bytes(),
+            number: fresh.order_number.to_string(),
+            amount: fresh.amount.get(),
+            two_stage: false,
+            description: None,
+            till: fresh.till.to_string(),
+            cashier: None,
+            key: None,
+            created: us,
+            updated: 0,
+            expires: 60_000_000,
+            held: None,
+            paid: None,
+            state: super::state_code(StateKind::Failed),
+            why: Some("register.do: errorCode 5".into()),
+            state_cashier: Some("Касса не настроена".into()),
+            bank: None,
+            deposited: 0,
+            refunded: 0,
+            refunds: Vec::new(),
+            reversal_attempted: false,
+            cancel_requested: false,
+            attempts: Vec::new(),
+            version: 2,
+            history: vec![EventRecord {
+                at: 0,
+                from: super::state_code(StateKind::Registering),
+                to: super::state_code(StateKind::Failed),
+                kind: EventKindV2::RegistrationFailed {
+                    why: "register.do: errorCode 5".into(),
+                    cashier: "Касса не настроена".into(),
+                },
+                actor: None,
+            }],
+        };
+        let mut bytes = vec![TAG_V2];
+        bytes.extend(postcard::to_allocvec(&record).unwrap());
+        let o = decode(&bytes).unwrap();
+        let State::Failed { why } = &o.state else {
+            panic!("{:?}", o.state)
+        };
+        assert_eq!(why.what(), "register.do: errorCode 5");
+        assert_eq!(why.text(), "Касса не настроена");
+        assert_eq!(o.history[0].text(), "Касса не настроена");
+        // Written back, it is schema 3 and reads the same.
+        let again = encode(&o).unwrap();
+        assert_eq!(again[0], super::TAG);
+        assert_eq!(decode(&again).unwrap(), o);
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn one_order(
         return apply(
             &o,
             Input::Declined {
-                why: "попытки оплаты исчерпаны".into(),
+                why: chasti::orders::Reason::AttemptsExhausted,
             },
             t(60),
         )
