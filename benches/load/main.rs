@@ -11,6 +11,8 @@ mod drive;
 mod history;
 #[path = "../../tests/it/common/power_cuts.rs"]
 mod power_cuts;
+#[path = "../../tests/it/common/process.rs"]
+mod process;
 mod procs;
 mod raw;
 
@@ -109,7 +111,7 @@ async fn till_day(http: &reqwest::Client, scratch: &std::path::Path, rows: &mut 
     let live_store = scratch.join("live.db");
     let config = procs::config(scratch, &live_store, &sandbox_url, callback_port);
     let (serve, api, _) = procs::serve(&config, &scratch.join("live.log"));
-    let pid = serve.pid();
+    let pid = serve.child.id();
     drive::sales(http, &api, 10, WARMUP, BackToBack).await;
 
     let (cpu0, bank0) = (procs::cpu_seconds(pid), procs::cpu_seconds(sandbox.pid()));
@@ -131,7 +133,7 @@ async fn till_day(http: &reqwest::Client, scratch: &std::path::Path, rows: &mut 
     if std::env::var_os("LOAD_CPU_ONLY").is_some() {
         // A quick look while working on the sale path: the first row only.
         println!("{}: {}", rows[0].figure, rows[0].measured);
-        serve.stop();
+        serve.terminate();
         return;
     }
 
@@ -232,7 +234,7 @@ async fn till_day(http: &reqwest::Client, scratch: &std::path::Path, rows: &mut 
         goal: "< 30 MB",
         met: till_rss < 30.0,
     });
-    serve.stop();
+    serve.terminate();
     drop(sandbox);
 }
 
@@ -263,7 +265,7 @@ async fn history(http: &reqwest::Client, scratch: &std::path::Path, rows: &mut V
 
     let config = procs::config(scratch, &store, &sandbox_url, callback_port);
     let (serve, api, ready) = procs::serve(&config, &scratch.join("history.log"));
-    let pid = serve.pid();
+    let pid = serve.child.id();
     let (rss_started, _) = procs::memory_mb(pid);
     rows.push(Row {
         figure: "start → ready, 100 000 orders, 300 interrupted",
@@ -345,7 +347,7 @@ async fn history(http: &reqwest::Client, scratch: &std::path::Path, rows: &mut V
         goal: "< 30 MB throughout",
         met: peak < 30.0,
     });
-    serve.stop();
+    serve.terminate();
     drop(sandbox);
 }
 

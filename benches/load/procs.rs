@@ -1,19 +1,19 @@
 //! The processes under measurement: a `chasti sandbox` as the bank and a `chasti serve` as the
-//! till's daemon, each its own process as on a till host, and what /proc says about them.
+//! till's daemon (started as the tests start it: `tests/it/common/process.rs`), each its own
+//! process as on a till host, and what /proc says about them.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chasti::sandbox::{DEFAULT_PASSWORD, DEFAULT_USER};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_chasti");
+pub use crate::process::{first_line, ServeProcess, BIN};
 pub const CALLBACK_KEY: &str = "bench-callback-key";
 pub const CASHIER: &str = "bench-cashier-token-0123456789";
 pub const MANAGER: &str = "bench-manager-token-0123456789";
 
-/// A child process killed when dropped.
+/// The bank's stand-in, killed when dropped.
 pub struct Running {
     pub child: Child,
 }
@@ -29,35 +29,6 @@ impl Running {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    /// SIGTERM, then waits for the exit (bounded).
-    pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// The first line a child prints on stdout (its address), read on a thread (bounded).
-fn first_line(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the process says where it listens")
 }
 
 /// A free port on 127.0.0.1 (for the callback route the sandbox must know in advance).
@@ -85,7 +56,7 @@ pub fn sandbox(callback_url: &str) -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = first_line(&mut child);
+    let line = first_line(&mut child, Duration::from_secs(120));
     let base = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -139,29 +110,15 @@ token = "{MANAGER}"
     path
 }
 
-/// `chasti serve` (log at info to a file, as on a till); returns it, its API base URL and how
-/// long it took from spawn to its ready line.
-pub fn serve(config: &Path, log: &Path) -> (Running, String, Duration) {
+/// `chasti serve` as the tests start it (log at info, or `LOAD_LOG`, to a file, as on a till);
+/// returns it, its API base URL and how long it took from spawn to its ready line.
+pub fn serve(config: &Path, log: &Path) -> (ServeProcess, String, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env(
-            "CHASTI_LOG",
-            std::env::var("LOAD_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let line = first_line(&mut child);
+    let level = std::env::var("LOAD_LOG").unwrap_or_else(|_| "info".into());
+    let serve = ServeProcess::start(config, log, &[("CHASTI_LOG", &level)]);
     let ready = started.elapsed();
-    let api = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("api="))
-        .unwrap_or_else(|| panic!("no api= in {line:?}"))
-        .to_string();
-    (Running { child }, api, ready)
+    let api = serve.api.clone();
+    (serve, api, ready)
 }
 
 /// CPU seconds a process has used (user + system).

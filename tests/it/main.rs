@@ -6,6 +6,7 @@ mod actions;
 mod api;
 mod callbacks;
 mod cli;
+mod cli_setup;
 mod cli_words;
 mod common;
 mod crash;

@@ -204,7 +204,13 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
         view["who"], "продал: till-1 (Иванова); отмена оплаты: boss (Сидорова)",
         "{view}"
     );
+}
 
+/// A number that is not there: 404 that names it, on every route a till or a manager calls.
+#[tokio::test]
+async fn an_unknown_number_is_404_naming_it_on_every_route() {
+    let h = Harness::new(HarnessOptions::default()).await;
+    let api = TillClient::new(h.api());
     // A number that is not there: 404 that names it, on every route.
     for (method, path) in [
         ("GET", "/api/v1/orders/T-1-261123-9999"),
@@ -222,12 +228,8 @@ async fn every_route_takes_the_slips_number_and_records_who_asked() {
         );
     }
     for action in ["deposit", "reverse"] {
-        let (status, _) = manager(
-            "POST",
-            format!("/api/v1/orders/T-1-261123-9999/{action}"),
-            None,
-        )
-        .await;
+        let path = format!("/api/v1/orders/T-1-261123-9999/{action}");
+        let (status, _) = api.call("POST", &path, Some(MANAGER), None).await;
         assert_eq!(status, 404, "{action}");
     }
 }

@@ -1,5 +1,8 @@
-//! A real `chasti serve` process.
+//! A real `chasti serve` process. Shared with the load bench (`benches/load`), which starts the
+//! daemon the same way; what only the tests use is allowed to be unused there.
+#![allow(dead_code)]
 
+use std::io::BufRead;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chasti");
@@ -13,14 +16,13 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts `chasti serve --config CONFIG` with its log appended to `log`, and waits (bounded)
-    /// for its ready line.
+    /// Starts `chasti serve --config CONFIG` with its log (at info unless `env` sets
+    /// `CHASTI_LOG`) appended to `log`, and waits (bounded) for its ready line.
     pub fn start(
         config: &std::path::Path,
         log: &std::path::Path,
         env: &[(&str, &str)],
     ) -> ServeProcess {
-        use std::io::BufRead;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -29,25 +31,13 @@ impl ServeProcess {
         let mut child = std::process::Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)
-            .envs(env.iter().copied())
             .env("CHASTI_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(log)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep reading so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("chasti serve prints its ready line within 30 s");
+        let line = first_line(&mut child, Duration::from_secs(30));
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{name}=")))
@@ -104,6 +94,22 @@ impl Drop for ServeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first line a child prints on stdout (where it listens), read on a thread that keeps
+/// reading so the child never blocks on a full pipe; panics after `limit`.
+pub fn first_line(child: &mut std::process::Child, limit: Duration) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("no first line on stdout within {limit:?}"))
 }
 
 /// Waits (bounded) until the store at `path` can be opened: its last user has let go.
