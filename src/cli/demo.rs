@@ -192,6 +192,15 @@ async fn walkthrough(
             description: chasti::domain::Description::parse("Демо: кофемашина").ok(),
             till: None,
             idempotency_key: IdempotencyKey::random(),
+            email: None,
+            items: Some(vec![chasti::http::api::cart::ItemBody {
+                name: "Кофемашина".into(),
+                quantity: "1".into(),
+                price: "1499.50".into(),
+                vat: "22".into(),
+                payment_object: None,
+                payment_method: None,
+            }]),
         })
         .await?;
     let order = &sale.order;

@@ -53,9 +53,17 @@ pub struct SaleArgs {
     /// Описание покупки для банка и чека (например «Холодильник Атлант»).
     #[arg(long, value_name = "ТЕКСТ", display_order = 4)]
     description: Option<String>,
-    /// Отправить ссылку на оплату ещё и по SMS на этот мобильный номер (+7 912 345-67-89).
+    /// Мобильный номер покупателя (+7 912 345-67-89): уходит в банк с заказом, на него же —
+    /// ссылка по SMS, если SMS настроены.
     #[arg(long, value_name = "ТЕЛЕФОН", display_order = 5)]
     phone: Option<String>,
+    /// Электронная почта покупателя для электронного чека.
+    #[arg(long, value_name = "ПОЧТА", display_order = 6)]
+    email: Option<String>,
+    /// Позиция чека: «название;количество;цена;НДС[;предмет расчёта[;способ расчёта]]»,
+    /// например «Кофе;2;150.00;22». Можно несколько раз; сумма позиций должна совпасть с суммой.
+    #[arg(long = "item", value_name = "ПОЗИЦИЯ", display_order = 7)]
+    items: Vec<String>,
     #[command(flatten)]
     api: ApiArgs,
     #[command(flatten)]
@@ -200,8 +208,21 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
         .map(chasti::domain::Phone::parse)
         .transpose()
         .map_err(|e| format!("phone: {}", e.ru))?;
+    let email = args
+        .email
+        .as_deref()
+        .map(chasti::domain::Email::parse)
+        .transpose()
+        .map_err(|e| format!("email: {}", e.ru))?;
+    let items = args
+        .items
+        .iter()
+        .map(|line| item_of(line))
+        .collect::<Result<Vec<_>, String>>()?;
     let body = SaleBody {
         phone,
+        email,
+        items: (!items.is_empty()).then_some(items),
         amount: args.amount,
         mode: Some(if args.preauth {
             Mode::TwoStage
@@ -234,6 +255,29 @@ pub async fn sale(config: &Path, args: SaleArgs) -> Result<(), String> {
     } else {
         Err("продажа не оплачена".into())
     }
+}
+
+/// `название;количество;цена;НДС[;предмет[;способ]]` as the API's line (the API checks it).
+fn item_of(line: &str) -> Result<chasti::http::api::cart::ItemBody, String> {
+    let fields: Vec<&str> = line.split(';').map(str::trim).collect();
+    let [name, quantity, price, vat, rest @ ..] = fields.as_slice() else {
+        return Err(format!(
+            "позиция «{line}»: нужно «название;количество;цена;НДС», например «Кофе;2;150.00;22»"
+        ));
+    };
+    if rest.len() > 2 {
+        return Err(format!(
+            "позиция «{line}»: лишние поля; после НДС — только предмет и способ расчёта"
+        ));
+    }
+    Ok(chasti::http::api::cart::ItemBody {
+        name: name.to_string(),
+        quantity: quantity.to_string(),
+        price: price.to_string(),
+        vat: vat.to_string(),
+        payment_object: rest.first().map(|s| s.to_string()),
+        payment_method: rest.get(1).map(|s| s.to_string()),
+    })
 }
 
 /// Follows the order's event stream until it settles, with a progress line. True when paid

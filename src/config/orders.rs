@@ -27,6 +27,7 @@ pub(super) struct RawOrders {
     hold_max_hours: u64,
     payment_page_template: Option<String>,
     max_amount: String,
+    min_amount: String,
     recovery_tries: u64,
     busy_wait_secs: u64,
 }
@@ -41,6 +42,7 @@ impl Default for RawOrders {
             hold_max_hours: 144,
             payment_page_template: None,
             max_amount: "1000000".into(),
+            min_amount: "0.01".into(),
             recovery_tries: 5,
             busy_wait_secs: 5,
         }
@@ -57,6 +59,8 @@ pub struct OrdersConfig {
     pub payment_page_template: Option<String>,
     /// The largest amount one sale may have: a typo of extra zeros never reaches the bank.
     pub max_amount: Kopecks,
+    /// The smallest: the installment product's floor (the bank's letter says which).
+    pub min_amount: Kopecks,
     /// Passes of recovery at start before an interrupted order is set aside as NeedsAttention.
     pub recovery_tries: u32,
     /// How long a request waits for an order another task is working on before 409.
@@ -102,6 +106,21 @@ pub(super) fn check_orders(o: RawOrders, fail: &Fail) -> Result<OrdersConfig, Co
             ),
         )
     })?;
+    let min_amount = Kopecks::parse_amount(&o.min_amount).map_err(|e| {
+        fail(
+            "orders.min_amount",
+            format!(
+                "found {:?} ({e}); allowed: roubles as a string, such as \"1000\"",
+                o.min_amount
+            ),
+        )
+    })?;
+    if min_amount > max_amount {
+        return Err(fail(
+            "orders.min_amount",
+            format!("found {min_amount}; allowed: at most orders.max_amount ({max_amount})"),
+        ));
+    }
     if !(1..=100).contains(&o.recovery_tries) {
         return Err(fail(
             "orders.recovery_tries",
@@ -112,6 +131,7 @@ pub(super) fn check_orders(o: RawOrders, fail: &Fail) -> Result<OrdersConfig, Co
     Ok(OrdersConfig {
         busy_wait,
         max_amount,
+        min_amount,
         recovery_tries: o.recovery_tries as u32,
         deposit: o.deposit,
         poll_first,

@@ -3,11 +3,13 @@
 //! here; the config, the till API and the engine all hold these types, so a value that got in
 //! anywhere is valid everywhere.
 
+mod email;
 mod ids;
 mod order_number;
 mod phone;
 mod text;
 
+pub use email::Email;
 pub use ids::{GatewayOrderId, IdempotencyKey, PaymentUrl, StorePrefix, TillId};
 pub use order_number::OrderNumber;
 pub use phone::Phone;

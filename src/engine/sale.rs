@@ -9,7 +9,8 @@ use crate::domain::{Description, IdempotencyKey, TillId};
 use crate::gateway::{ErrorCode, GatewayError, Method, OrderRef, OrderStatus, RegisterRequest};
 use crate::money::Kopecks;
 use crate::moscow;
-use crate::orders::order::{Mode, NewOrder, Order};
+use crate::orders::cart::Cart;
+use crate::orders::order::{Customer, Mode, NewOrder, Order};
 use crate::orders::reason::{Decliner, Reason};
 use crate::orders::state::{AtBank, State};
 use crate::orders::transition::Input;
@@ -26,6 +27,10 @@ pub struct SaleRequest {
     pub idempotency_key: Option<IdempotencyKey>,
     /// Who asked for the sale.
     pub actor: Option<crate::orders::order::Actor>,
+    /// What the customer buys (its lines add up to `amount`).
+    pub cart: Option<Cart>,
+    /// The customer's phone and e-mail: to the bank with the order, and on the receipt.
+    pub customer: Customer,
 }
 
 /// What an earlier attempt of a sale left behind, found by number at the bank.
@@ -101,6 +106,8 @@ impl Engine {
                         created_at: now,
                         link_expires_at: now + lifetime,
                         actor: request.actor,
+                        cart: request.cart,
+                        customer: request.customer,
                     })
                 },
             )
@@ -143,6 +150,8 @@ impl Engine {
         request.description = order.description.as_ref().map(|d| d.to_string());
         request.session_timeout_secs = Some(self.inner.settings.order_lifetime.as_secs());
         request.json_params = BTreeMap::from([("till".to_string(), order.till.to_string())]);
+        request.phone = order.customer.phone.as_ref().map(|p| p.to_string());
+        request.email = order.customer.email.as_ref().map(|e| e.to_string());
         let method = match order.mode {
             Mode::OneStage => Method::Register,
             Mode::TwoStage => Method::RegisterPreAuth,
@@ -352,7 +361,8 @@ fn replay(existing: Order, request: &SaleRequest, till: &TillId) -> Result<Order
     let same = existing.amount == request.amount
         && existing.mode == request.mode
         && &existing.till == till
-        && existing.description == request.description;
+        && existing.description == request.description
+        && existing.cart == request.cart;
     if !same {
         return Err(EngineError::KeyReused {
             order_number: existing.order_number.to_string(),

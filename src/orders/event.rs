@@ -71,6 +71,8 @@ impl EventKind {
 pub enum EventKind {
     Started {
         amount: Kopecks,
+        /// The lines of its cart (0: the sale carried none).
+        items: u16,
     },
     /// The bank registered the order (its id is on the order).
     Registered,
@@ -216,7 +218,10 @@ impl SmsNote {
 impl EventKind {
     pub fn what(&self) -> String {
         match self {
-            EventKind::Started { amount } => format!("sale of {amount} started"),
+            EventKind::Started { amount, items } => match items {
+                0 => format!("sale of {amount} started"),
+                n => format!("sale of {amount} started ({n} cart lines)"),
+            },
             EventKind::Registered => "registered at the gateway".into(),
             EventKind::RegistrationFailed { why, .. } => format!("registration failed: {why}"),
             EventKind::HoldConfirmed { .. } => "the gateway holds the amount".into(),
@@ -253,7 +258,10 @@ impl EventKind {
 
     pub fn text(&self) -> String {
         match self {
-            EventKind::Started { amount } => format!("Продажа на {amount} начата"),
+            EventKind::Started { amount, items } => match items {
+                0 => format!("Продажа на {amount} начата"),
+                n => format!("Продажа на {amount} начата, позиций в чеке: {n}"),
+            },
             EventKind::Registered => "Банк зарегистрировал заказ, ссылка на оплату готова".into(),
             EventKind::RegistrationFailed { why } => why.text(),
             EventKind::HoldConfirmed { amount } => format!("Банк заблокировал сумму {amount}"),

@@ -3,6 +3,7 @@
 //! engine drives these against the gateway and the store.
 
 pub mod balance;
+pub mod cart;
 pub mod event;
 pub mod order;
 pub mod reason;
@@ -12,8 +13,9 @@ pub mod totals;
 pub mod transition;
 
 pub use balance::Balance;
+pub use cart::{Cart, Item};
 pub use order::{
-    ActionError, Actor, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
+    ActionError, Actor, Customer, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
 };
 pub use reason::Reason;
 pub use state::{AtBank, State, StateKind};

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::balance::Balance;
+use super::cart::Cart;
 use super::state::{AtBank, State, StateKind};
-use crate::domain::{Description, IdempotencyKey, OrderNumber, TillId};
+use crate::domain::{Description, Email, IdempotencyKey, OrderNumber, Phone, TillId};
 use crate::money::Kopecks;
 use crate::moscow;
 
@@ -88,6 +89,18 @@ pub struct Order {
     /// Bumped by every transition; the store's compare-and-swap checks it.
     pub version: u64,
     pub history: Vec<Event>,
+    /// What the customer buys, line by line, when the POS said (the fiscal receipt's lines).
+    pub cart: Option<Cart>,
+    /// Whom the receipt and the bank's sign-in reach.
+    pub customer: Customer,
+}
+
+/// The customer's contact as the till gave it: the payment link by SMS, the bank's sign-in for
+/// the installments, and the electronic receipt (tag 1008) go there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Customer {
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
 }
 
 /// Why a manager's action cannot be done. The texts are Russian: a manager reads them.
@@ -134,6 +147,8 @@ pub struct NewOrder {
     pub link_expires_at: DateTime<Utc>,
     /// Who asked for the sale.
     pub actor: Option<Actor>,
+    pub cart: Option<Cart>,
+    pub customer: Customer,
 }
 
 impl Order {
@@ -165,9 +180,17 @@ impl Order {
                 at: n.created_at,
                 from: StateKind::Registering,
                 to: StateKind::Registering,
-                kind: EventKind::Started { amount: n.amount },
+                kind: EventKind::Started {
+                    amount: n.amount,
+                    items: n
+                        .cart
+                        .as_ref()
+                        .map_or(0, |c| u16::try_from(c.items().len()).unwrap_or(u16::MAX)),
+                },
                 actor: n.actor,
             }],
+            cart: n.cart,
+            customer: n.customer,
         }
     }
 

@@ -385,6 +385,8 @@ mod tests {
             created_at: now(),
             link_expires_at: now() + chrono::Duration::minutes(20),
             actor: None,
+            cart: None,
+            customer: Default::default(),
         });
         o.state = state(bank());
         o.version = 1;

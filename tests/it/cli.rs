@@ -135,6 +135,44 @@ pub(crate) fn start_daemon() -> Daemon {
     start_daemon_with(|text| text)
 }
 
+#[test]
+fn the_shipped_limits_refuse_a_sale_before_the_bank_is_called() {
+    let d = start_daemon_with(|text| text.replace("min_amount = \"1\"", "min_amount = \"1000\""));
+    for (amount, says) in [
+        (
+            "999.99",
+            "меньше наименьшей для оплаты частями (1 000,00 ₽)",
+        ),
+        (
+            "150000.01",
+            "больше допустимой для одной продажи (150 000,00 ₽)",
+        ),
+    ] {
+        let (ok, out) = chasti(&d, &["sale", amount]);
+        assert!(!ok && out.contains(says), "{amount}: {out}");
+    }
+    let ledger = Command::new("curl")
+        .arg("-sf")
+        .arg(format!(
+            "{}sandbox/api/ledger",
+            d.serve.sandbox.as_deref().unwrap()
+        ))
+        .output()
+        .unwrap();
+    let ledger: serde_json::Value = serde_json::from_slice(&ledger.stdout).unwrap();
+    let registers = ledger["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o["operation"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("register"))
+        })
+        .count();
+    assert_eq!(registers, 0, "nothing reached the bank: {ledger}");
+}
+
 /// The same, with the config text changed first.
 pub(crate) fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
@@ -147,7 +185,10 @@ pub(crate) fn start_daemon_with(change: impl FnOnce(String) -> String) -> Daemon
             "path = \"chasti-data/orders.db\"",
             &format!("path = \"{}\"", dir.path().join("orders.db").display()),
         )
-        .replace("poll_first_secs = 3", "poll_first_secs = 1");
+        .replace("poll_first_secs = 3", "poll_first_secs = 1")
+        // The shipped floor is the installment product's (1 000 ₽); these tests sell small
+        // sums. `the_shipped_limits_refuse_a_sale_before_the_bank_is_called` keeps it.
+        .replace("min_amount = \"1000\"", "min_amount = \"1\"");
     let text = change(text);
     let config = dir.path().join("chasti.toml");
     std::fs::write(&config, text).unwrap();

@@ -5,6 +5,7 @@
 mod actions;
 mod api;
 mod callbacks;
+mod cart;
 mod cli;
 mod cli_setup;
 mod cli_words;

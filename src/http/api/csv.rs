@@ -4,7 +4,7 @@
 
 use crate::orders::Order;
 
-pub(super) const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание\r\n";
+pub(super) const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание;Позиции\r\n";
 
 pub(super) fn csv_row(out: &mut String, o: &Order, with_history: bool) {
     let balance = o.balance();
@@ -33,6 +33,19 @@ pub(super) fn csv_row(out: &mut String, o: &Order, with_history: bool) {
         o.state.russian().to_string(),
         text_cell(&seller),
         text_cell(o.description.as_ref().map(|d| d.as_str()).unwrap_or("")),
+        // One cell: a line each, as the receipt lists them.
+        text_cell(
+            &o.cart
+                .as_ref()
+                .map(|c| {
+                    c.items()
+                        .iter()
+                        .map(|i| format!("{} ({})", i.line(), i.vat.russian()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default(),
+        ),
     ];
     let mut row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
     if with_history {

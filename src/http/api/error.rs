@@ -222,6 +222,11 @@ impl Fields {
         self.errors.push(problem(field, text.into()));
     }
 
+    /// A field's JSON value as sent (for fields that are not strings: lists, objects).
+    pub fn value(&self, name: &str) -> Option<&serde_json::Value> {
+        self.map.get(name)
+    }
+
     /// A string field; `None` when absent or null. Any other JSON type is a problem.
     pub fn string(&mut self, name: &str, hint: &str) -> Option<String> {
         match self.map.get(name) {

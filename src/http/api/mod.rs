@@ -4,6 +4,7 @@
 
 mod actions;
 pub mod auth;
+pub mod cart;
 mod csv;
 pub mod error;
 mod export;
@@ -47,8 +48,8 @@ pub struct Api {
     engine: Engine,
     tokens: Arc<Vec<ApiToken>>,
     devices: Option<Devices>,
-    /// The largest amount one sale may have (`orders.max_amount`).
-    max_amount: Kopecks,
+    /// The amounts one sale may have (`orders.min_amount` to `orders.max_amount`).
+    amounts: std::ops::RangeInclusive<Kopecks>,
     /// How long a fresh sale's reply waits for the printer's answer.
     device_wait: Duration,
     /// Set by the daemon when the engine's task has ended: health says so.
@@ -83,7 +84,7 @@ impl Api {
             engine,
             tokens: Arc::new(config.api.tokens.clone()),
             devices,
-            max_amount: config.orders.max_amount,
+            amounts: config.orders.min_amount..=config.orders.max_amount,
             device_wait: Duration::from_secs(3),
             engine_down: Arc::new(AtomicBool::new(false)),
             open_reads: config.api.listen.ip().is_loopback(),

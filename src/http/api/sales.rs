@@ -10,31 +10,55 @@ use super::error::{ApiError, Fields};
 use super::types::{DevicesView, ErrorBody, OrderView, SaleBody, SaleReply, SmsView};
 use super::Api;
 use crate::devices::qr::QrSymbol;
-use crate::domain::{Description, IdempotencyKey, Phone, TillId};
+use crate::domain::{Description, Email, IdempotencyKey, Phone, TillId};
 use crate::engine::SaleRequest;
 use crate::money::Kopecks;
-use crate::orders::{Mode, State as OrderState};
+use crate::orders::{Customer, Mode, State as OrderState};
 
-/// Reads a sale (and the phone to send its link to), naming every bad field at once.
+/// Reads a sale (and the phone to send its link to), naming every bad field at once. The
+/// amount must lie in `amounts` (`orders.min_amount` to `orders.max_amount`); the cart, when
+/// given, must add up to it.
 pub fn read_sale(
     body: &[u8],
-    max_amount: Kopecks,
+    amounts: &std::ops::RangeInclusive<Kopecks>,
 ) -> Result<(SaleRequest, Option<Phone>), ApiError> {
     let mut f = Fields::read(body, &SaleBody::FIELDS)?;
+    let (min, max) = (*amounts.start(), *amounts.end());
     let amount = f.required(
         "amount",
         "сумма в рублях строкой, например \"1499.00\"",
         ", например \"1499.00\" (числа JSON не принимаются: без дробных чисел)",
         |s| {
             let amount = Kopecks::parse_amount(s).map_err(|e| e.to_string())?;
-            if amount > max_amount {
+            if amount > max {
                 return Err(format!(
-                    "сумма {amount} больше допустимой для одной продажи ({max_amount}); проверьте, не лишние ли нули"
+                    "сумма {amount} больше допустимой для одной продажи ({max}); проверьте, не лишние ли нули"
+                ));
+            }
+            if amount < min {
+                return Err(format!(
+                    "сумма {amount} меньше наименьшей для оплаты частями ({min})"
                 ));
             }
             Ok(amount)
         },
     );
+    let cart = match f.value("items").cloned() {
+        None | Some(serde_json::Value::Null) => None,
+        Some(items) => match super::cart::read_items(&items, amount, true) {
+            Ok(cart) => Some(cart),
+            Err(problems) => {
+                f.errors.extend(problems);
+                None
+            }
+        },
+    };
+    let email = f
+        .optional("email", "", |s| match s.trim() {
+            "" => Ok(None),
+            s => Email::parse(s).map(Some).map_err(|e| e.ru),
+        })
+        .flatten();
     let mode = f.optional("mode", "", |s| match s {
         "one-stage" => Ok(Mode::OneStage),
         "two-stage" => Ok(Mode::TwoStage),
@@ -67,6 +91,11 @@ pub fn read_sale(
                 cashier: None,
                 idempotency_key: Some(key?),
                 actor: None,
+                cart,
+                customer: Customer {
+                    phone: phone.clone(),
+                    email,
+                },
             },
             phone,
         ))
@@ -95,7 +124,7 @@ pub async fn create_sale(
     Cashier(caller): Cashier,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SaleReply>), ApiError> {
-    let (mut sale, phone) = read_sale(&body, api.max_amount)?;
+    let (mut sale, phone) = read_sale(&body, &api.amounts)?;
     sale.cashier = caller.cashier.clone();
     sale.actor = Some(caller.actor());
     let sold = api.engine.sell(sale).await?;

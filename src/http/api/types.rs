@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, Phone, TillId,
+    Description, Email, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, Phone, TillId,
 };
 use crate::money::Kopecks;
 use crate::orders::{
@@ -33,21 +33,33 @@ pub struct SaleBody {
     pub till: Option<TillId>,
     /// The same key for every retry of one sale (a UUID is good).
     pub idempotency_key: IdempotencyKey,
-    /// The customer's mobile number: the payment link is also sent there by SMS (any usual
-    /// spelling: `+7 912 345-67-89`, `8 (912) 3456789`); empty or absent: no SMS.
+    /// The customer's mobile number (any usual spelling: `+7 912 345-67-89`,
+    /// `8 (912) 3456789`): it goes to the bank with the order (its sign-in for the
+    /// installments, the electronic receipt), and the payment link is sent there by SMS when
+    /// SMS is set up; empty or absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
+    /// The customer's e-mail, for the electronic receipt (goes to the bank with the order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// What the customer buys, line by line; the lines must add up to `amount` to the kopeck.
+    /// Stored with the order, shown in its history, the API and the CSV, and the fiscal
+    /// receipt's lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<super::cart::ItemBody>>,
 }
 
 impl SaleBody {
     /// The body's keys: anything else is refused by name.
-    pub const FIELDS: [&'static str; 6] = [
+    pub const FIELDS: [&'static str; 8] = [
         "amount",
         "mode",
         "description",
         "till",
         "idempotency_key",
         "phone",
+        "email",
+        "items",
     ];
 }
 
@@ -186,6 +198,15 @@ pub struct OrderView {
     pub who: String,
     /// The order's history, oldest first, each line with who asked for it.
     pub events: Vec<EventView>,
+    /// What the customer buys, line by line (empty when the sale carried no cart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<super::cart::ItemView>,
+    /// The customer's phone, masked (`+7912***6789`): the whole number stays in chasti.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_phone: Option<String>,
+    /// The customer's e-mail, masked (`iv***@mail.ru`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
 }
 
 /// One line of an order's history.
@@ -251,6 +272,13 @@ impl From<&Order> for OrderView {
             cancel_requested: o.cancel_requested,
             who: o.who(),
             events: o.history.iter().map(EventView::from).collect(),
+            items: o
+                .cart
+                .as_ref()
+                .map(|c| c.items().iter().map(super::cart::ItemView::from).collect())
+                .unwrap_or_default(),
+            customer_phone: o.customer.phone.as_ref().map(|p| p.masked()),
+            customer_email: o.customer.email.as_ref().map(|e| e.masked()),
         }
     }
 }

@@ -44,6 +44,8 @@ fn new(n: u32, mode: Mode, roubles: u64) -> Order {
             token: "till-1".into(),
             cashier: Some("Иванова".into()),
         }),
+        cart: None,
+        customer: Default::default(),
     })
 }
 

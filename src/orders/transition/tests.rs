@@ -37,6 +37,8 @@ pub(crate) fn order(mode: Mode) -> Order {
         created_at: at(10, 0, 0),
         link_expires_at: at(10, 20, 0),
         actor: None,
+        cart: None,
+        customer: Default::default(),
     })
 }
 

@@ -70,6 +70,8 @@ impl Bank {
             return refuse(4, "Client ID is empty (AUTO_PAYMENT needs clientId)");
         }
         let json_params = parse_json_params(p)?;
+        let phone = p.value("phone").map(check_phone).transpose()?;
+        let email = p.value("email").map(check_email).transpose()?;
         let expires = order_expiry(p, now)?;
         if self.by_number.contains_key(&number) {
             return refuse(1, "Order with this number was already processed");
@@ -107,6 +109,8 @@ impl Bank {
             refund_ids: HashMap::new(),
             binding_id: None,
             form_url: form_url.clone(),
+            phone,
+            email,
         };
         self.by_number.insert(number, id.clone());
         self.orders.insert(id.clone(), order);
@@ -318,4 +322,29 @@ impl Bank {
 /// `{"errorCode":0,...}` with a number, as deposit/reverse/refund answer on the legacy host.
 pub(super) fn success_number() -> serde_json::Value {
     serde_json::json!({"errorCode": 0, "errorMessage": "Успешно"})
+}
+
+/// The customer's phone as the bank takes it: `+7` and ten digits, or the same without `+`.
+fn check_phone(phone: &str) -> Result<String, Refusal> {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if digits.len() == 11 && digits.starts_with('7') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(phone.to_string())
+    } else {
+        refuse(5, "Phone is invalid (expected +7XXXXXXXXXX)")
+    }
+}
+
+/// The customer's e-mail: one `@` with something on each side and a dot in the host.
+fn check_email(email: &str) -> Result<String, Refusal> {
+    match email.split_once('@') {
+        Some((local, host))
+            if !local.is_empty()
+                && host.contains('.')
+                && email.len() <= 254
+                && !email.contains(' ') =>
+        {
+            Ok(email.to_string())
+        }
+        _ => refuse(5, "Email is invalid"),
+    }
 }

@@ -128,6 +128,11 @@ pub struct LedgerOrder {
     /// Payment attempts still allowed.
     pub attempts_left: u8,
     pub action_code: i64,
+    /// The customer's phone and e-mail as register.do gave them.
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +164,9 @@ struct Order {
     refund_ids: HashMap<String, Kopecks>,
     binding_id: Option<String>,
     form_url: String,
+    /// The customer's contact as register.do gave it (the installment sign-in, the receipt).
+    phone: Option<String>,
+    email: Option<String>,
 }
 
 impl Order {
@@ -357,6 +365,8 @@ impl Bank {
                 form_url: o.form_url.clone(),
                 attempts_left: o.attempts_left,
                 action_code: o.action_code,
+                phone: o.phone.clone(),
+                email: o.email.clone(),
             })
             .collect();
         orders.sort_by(|a, b| {

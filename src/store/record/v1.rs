@@ -144,6 +144,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
                 actor: e.actor,
             })
             .collect(),
+        cart: None,
+        customer: Default::default(),
     })
 }
 

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use super::v2_kind::EventKindV2;
 use super::Unreadable;
 use crate::domain::{Description, GatewayOrderId, IdempotencyKey, OrderNumber, PaymentUrl, TillId};
+use crate::domain::{Email, Phone};
 use crate::money::Kopecks;
+use crate::orders::cart::{Cart, Item, ItemName, PaymentMethod, PaymentObject, Quantity, Vat};
 use crate::orders::order::{
-    Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
+    Actor, Customer, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
 };
 use crate::orders::reason::Reason;
 use crate::orders::state::{AtBank, State, StateKind};
@@ -62,6 +64,32 @@ struct Record<W, K> {
     attempts: Vec<AttemptV2>,
     version: u64,
     history: Vec<EventRecord<K>>,
+}
+
+/// Schema 3: schema 2's layout with typed reasons, then what schema 3 added.
+#[derive(Serialize, Deserialize)]
+struct RecordV3 {
+    order: Record<Reason, EventKind>,
+    added: Added,
+}
+
+/// What schema 3 keeps beyond schema 2: the cart and the customer's contact.
+#[derive(Serialize, Deserialize, Default)]
+struct Added {
+    cart: Option<Vec<ItemRecord>>,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ItemRecord {
+    name: String,
+    /// Thousandths.
+    quantity: u64,
+    price: u64,
+    vat: Vat,
+    object: PaymentObject,
+    method: PaymentMethod,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -365,6 +393,27 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
             })
             .collect(),
     };
+    let added = Added {
+        cart: o.cart.as_ref().map(|cart| {
+            cart.items()
+                .iter()
+                .map(|i| ItemRecord {
+                    name: i.name.to_string(),
+                    quantity: i.quantity.thousandths(),
+                    price: i.price.get(),
+                    vat: i.vat,
+                    object: i.object,
+                    method: i.method,
+                })
+                .collect()
+        }),
+        phone: o.customer.phone.as_ref().map(|p| p.to_string()),
+        email: o.customer.email.as_ref().map(|e| e.to_string()),
+    };
+    let record = RecordV3 {
+        order: record,
+        added,
+    };
     let mut bytes = vec![TAG];
     let body = postcard::to_allocvec(&record)
         .map_err(|e| Unreadable(format!("the record cannot be written: {e}")))?;
@@ -380,17 +429,16 @@ fn kopecks(value: u64, what: &str) -> Result<Kopecks, Unreadable> {
 pub(super) fn decode_v2(bytes: &[u8]) -> Result<Order, Unreadable> {
     let r: Record<String, EventKindV2> =
         postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
-    order_of(r.upgrade())
+    order_of(r.upgrade(), Added::default())
 }
 
 /// A schema 3 record (after its tag byte).
 pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
-    let r: Record<Reason, EventKind> =
-        postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
-    order_of(r)
+    let r: RecordV3 = postcard::from_bytes(bytes).map_err(|e| Unreadable(e.to_string()))?;
+    order_of(r.order, r.added)
 }
 
-fn order_of(r: Record<Reason, EventKind>) -> Result<Order, Unreadable> {
+fn order_of(r: Record<Reason, EventKind>, added: Added) -> Result<Order, Unreadable> {
     let created = r.created;
     let kind = state_of_code(r.state)?;
     let why = || {
@@ -505,6 +553,42 @@ fn order_of(r: Record<Reason, EventKind>) -> Result<Order, Unreadable> {
                 })
             })
             .collect::<Result<_, Unreadable>>()?,
+        cart: added
+            .cart
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| {
+                        Ok(Item {
+                            name: ItemName::parse(&i.name)
+                                .map_err(|e| Unreadable(format!("cart line: {e}")))?,
+                            quantity: Quantity::from_thousandths(i.quantity).ok_or_else(|| {
+                                Unreadable(format!("cart quantity {}", i.quantity))
+                            })?,
+                            price: kopecks(i.price, "cart price")?,
+                            vat: i.vat,
+                            object: i.object,
+                            method: i.method,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Unreadable>>()
+                    .map(Cart::kept)
+            })
+            .transpose()?,
+        customer: Customer {
+            phone: added
+                .phone
+                .as_deref()
+                .map(Phone::parse)
+                .transpose()
+                .map_err(|e| parse("phone", e))?,
+            email: added
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| parse("email", e))?,
+        },
     })
 }
 

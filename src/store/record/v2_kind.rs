@@ -87,7 +87,7 @@ impl EventKindV2 {
     pub(super) fn into_current(self) -> EventKind {
         let said = |why: String| Reason::said(why, None);
         match self {
-            EventKindV2::Started { amount } => EventKind::Started { amount },
+            EventKindV2::Started { amount } => EventKind::Started { amount, items: 0 },
             EventKindV2::Registered => EventKind::Registered,
             EventKindV2::RegistrationFailed { why, cashier } => EventKind::RegistrationFailed {
                 why: Reason::said(why, Some(cashier)),

@@ -305,6 +305,8 @@ impl Harness {
             cashier: Some("Иванова".into()),
             idempotency_key: None,
             actor: None,
+            cart: None,
+            customer: Default::default(),
         }
     }
 

@@ -52,6 +52,29 @@ pub fn day_of_orders(day: NaiveDate, n: usize, till: &str, open_every: usize) ->
         .collect()
 }
 
+/// A cart of `amount`: a weighed line of 0,5 kg and a piece that takes the rest.
+pub fn cart_of(amount: Kopecks) -> chasti::orders::Cart {
+    use chasti::orders::cart::{Item, ItemName, PaymentMethod, PaymentObject, Quantity, Vat};
+    let cheese = Item {
+        name: ItemName::parse("Сыр «Российский», весовой").unwrap(),
+        quantity: Quantity::parse("0.5").unwrap(),
+        price: Kopecks::new(1000).unwrap(),
+        vat: Vat::Vat10,
+        object: PaymentObject::Commodity,
+        method: PaymentMethod::FullPayment,
+    };
+    let rest = amount.checked_sub(Kopecks::new(500).unwrap()).unwrap();
+    let fridge = Item {
+        name: ItemName::parse("Холодильник Атлант").unwrap(),
+        quantity: Quantity::ONE,
+        price: rest,
+        vat: Vat::Vat22,
+        object: PaymentObject::Commodity,
+        method: PaymentMethod::FullPayment,
+    };
+    chasti::orders::Cart::new(vec![cheese, fridge], amount).unwrap()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn one_order(
     prefix: &StorePrefix,
@@ -84,6 +107,16 @@ fn one_order(
         created_at: at,
         link_expires_at: at + chrono::Duration::minutes(20),
         actor: Some(cashier.clone()),
+        // Every fourth sale carries its cart: two lines, one of them weighed.
+        cart: i.is_multiple_of(4).then(|| cart_of(amount)),
+        customer: chasti::orders::Customer {
+            phone: i
+                .is_multiple_of(5)
+                .then(|| chasti::domain::Phone::parse("+7 912 345-67-89").unwrap()),
+            email: i
+                .is_multiple_of(7)
+                .then(|| chasti::domain::Email::parse("ivanova@mail.ru").unwrap()),
+        },
     });
     let bank_id = uuid::Uuid::new_v4().to_string();
     let bank = AtBank {
@@ -164,6 +197,8 @@ pub fn interrupted_orders(day: NaiveDate, n: usize, till: &str, after: usize) ->
                 created_at: at,
                 link_expires_at: at + chrono::Duration::minutes(20),
                 actor: None,
+                cart: None,
+                customer: Default::default(),
             })
         })
         .collect()
