@@ -22,6 +22,7 @@ pub mod devices;
 pub mod doctor;
 pub mod domain;
 pub mod engine;
+pub mod fiscal;
 pub mod gateway;
 pub mod html;
 pub mod http;

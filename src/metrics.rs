@@ -20,6 +20,7 @@ pub struct Metrics {
     gateway: Mutex<BTreeMap<String, GatewayStats>>,
     device_errors: Mutex<BTreeMap<String, u64>>,
     device_warnings: Mutex<BTreeMap<String, u64>>,
+    fiscal_receipts: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -62,6 +63,13 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// A fiscal receipt moved: `owed`, `sent`, `issued`, `late`, `failed`, `retry`.
+    pub fn fiscal_receipt(&self, outcome: &str) {
+        *lock(&self.fiscal_receipts)
+            .entry(outcome.to_string())
+            .or_default() += 1;
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter =
@@ -98,6 +106,13 @@ impl Metrics {
             "Slips printed with something to see to (paper near its end).",
             "warning",
             &lock(&self.device_warnings),
+        );
+        counter(
+            &mut out,
+            "chasti_fiscal_receipts_total",
+            "Fiscal receipts (54-FZ) by what happened to them.",
+            "outcome",
+            &lock(&self.fiscal_receipts),
         );
         let g = lock(&self.gateway);
         let _ = writeln!(out, "# HELP chasti_gateway_call_seconds Time spent in gateway calls.\n# TYPE chasti_gateway_call_seconds summary");

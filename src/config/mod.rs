@@ -7,6 +7,7 @@ mod callback;
 mod daemon;
 mod devices;
 pub mod env_file;
+mod fiscal;
 mod gateway;
 mod orders;
 mod sms;
@@ -18,6 +19,10 @@ pub use api::{ApiConfig, ApiToken, Person, Role};
 pub use callback::CallbackConfig;
 pub use daemon::DaemonConfig;
 pub use devices::{DevicesConfig, DisplayConfig, PrinterConfig};
+pub use fiscal::{
+    AtolFiscal, BankFiscal, FiscalConfig, FiscalMode, PosFiscal, ReceiptMoment, Taxation,
+    ENV_FISCAL_KEY,
+};
 pub use gateway::{
     environment_of_host, CallbackMethod, Environment, GatewayConfig, SandboxConfig, LIFETIME_RANGE,
     PRODUCTION_BASE_URL, TEST_BASE_URL, TIMEOUT_RANGE,
@@ -36,16 +41,18 @@ use api::{check_api, RawApi};
 use callback::{check_callback, RawCallback};
 use daemon::{check_daemon, RawDaemon};
 use devices::{check_devices, RawDevices, RawPort};
+use fiscal::{check_fiscal, RawFiscal};
 use gateway::{check_gateway, check_sandbox, RawGateway, RawSandbox};
 use orders::{check_orders, RawOrders};
 use sms::{check_sms, RawSms};
 use store::{check_store, RawStore};
 
-/// Environment variables that may carry secrets instead of the file.
 /// The sandbox's merchant login and password: what the shipped config says until the
 /// integrator puts the bank's in (`doctor` fails them for the bank's hosts).
 pub const SANDBOX_USER_NAME: &str = "sandbox-api";
 pub const SANDBOX_PASSWORD: &str = "sandbox";
+
+/// Environment variables that may carry secrets instead of the file.
 pub const ENV_GATEWAY_PASSWORD: &str = "CHASTI_GATEWAY_PASSWORD";
 pub const ENV_GATEWAY_TOKEN: &str = "CHASTI_GATEWAY_TOKEN";
 pub const ENV_CALLBACK_KEY: &str = "CHASTI_CALLBACK_KEY";
@@ -83,6 +90,8 @@ struct RawConfig {
     #[serde(default)]
     daemon: RawDaemon,
     sms: Option<RawSms>,
+    #[serde(default)]
+    fiscal: RawFiscal,
 }
 
 /// The checked configuration.
@@ -99,6 +108,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `[sms]`: the payment link by SMS; None = not set up.
     pub sms: Option<SmsConfig>,
+    /// `[fiscal]`: who issues the receipts (54-ФЗ).
+    pub fiscal: FiscalConfig,
 }
 
 /// Where the config is looked for when neither `--config` nor `CHASTI_CONFIG` names it.
@@ -162,8 +173,10 @@ impl Config {
         let api = check_api(raw.api, &env, &fail)?;
         let daemon = check_daemon(raw.daemon, &fail)?;
         let sms = check_sms(raw.sms, &env, &fail)?;
+        let fiscal = check_fiscal(raw.fiscal, &env, &fail)?;
         Ok(Config {
             sms,
+            fiscal,
             api,
             daemon,
             devices,

@@ -56,6 +56,8 @@ pub enum DaemonError {
     },
     #[error("the gateway client: {0}")]
     Gateway(#[source] crate::gateway::GatewayError),
+    #[error("the fiscal receipts' issuer: {0}")]
+    Fiscal(#[source] crate::fiscal::FiscalSetupError),
     #[error("the SMS provider's client: {0}")]
     Sms(#[source] crate::sms::SmsSetupError),
     #[error("the till API's TLS: {0}")]
@@ -102,6 +104,8 @@ pub struct Daemon {
     callback_server: ServerHandle,
     engine_task: JoinHandle<()>,
     devices_task: Option<JoinHandle<()>>,
+    /// Sees to the fiscal receipts (`[fiscal] mode` other than `none`).
+    fiscal_task: Option<JoinHandle<()>>,
 }
 
 /// What a running daemon exposes: its addresses and its engine.
@@ -156,6 +160,7 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         recovery_tries: config.orders.recovery_tries,
         lock_wait: config.orders.busy_wait,
         retention: config.store.retention,
+        receipts: config.fiscal.receipt_policy(),
         ..EngineSettings::default()
     }
 }
@@ -254,6 +259,9 @@ impl Daemon {
             config.api.limits,
         );
 
+        let fiscal_task = crate::fiscal::FiscalWorker::new(&config, engine.clone())
+            .map_err(DaemonError::Fiscal)?
+            .map(|worker| tokio::spawn(worker.run()));
         let engine_task = tokio::spawn(engine.clone().run());
         let handle = DaemonHandle {
             #[cfg(any(test, feature = "test-hooks"))]
@@ -275,6 +283,7 @@ impl Daemon {
             callback_server,
             engine_task,
             devices_task,
+            fiscal_task,
         })
     }
 
@@ -348,6 +357,13 @@ impl Daemon {
             self.engine_task.abort();
         }
         let follow_ups = self.handle.callbacks.drain(left()).await;
+        // The fiscal worker ends at its next turn once the engine stops; a receipt it was
+        // handing over stays owed in the store if it has to be cut short.
+        if let Some(task) = self.fiscal_task.as_mut() {
+            if tokio::time::timeout(left(), &mut *task).await.is_err() {
+                task.abort();
+            }
+        }
         let printer = match &self.handle.devices {
             Some(d) => d.finish(left()).await,
             None => true,

@@ -61,6 +61,8 @@ pub struct EngineSettings {
     pub lock_wait: Duration,
     /// How long the gateway-call journal and received callbacks are kept.
     pub retention: Duration,
+    /// When chasti sees to fiscal receipts (`[fiscal] mode` other than `none`): what makes one.
+    pub receipts: Option<crate::orders::receipt::ReceiptPolicy>,
 }
 
 impl Default for EngineSettings {
@@ -79,6 +81,7 @@ impl Default for EngineSettings {
             recovery_tries: 5,
             lock_wait: Duration::from_secs(5),
             retention: Duration::from_secs(90 * 86_400),
+            receipts: None,
         }
     }
 }
@@ -184,6 +187,8 @@ struct Inner {
     locks: OrderLocks,
     polls: Mutex<std::collections::HashMap<uuid::Uuid, PollSlot>>,
     stopping: CancellationToken,
+    /// Woken when a movement owes a receipt (the fiscal worker waits on it).
+    receipts_owed: tokio::sync::Notify,
     last_recovery: Mutex<Option<poller::Recovery>>,
     /// The orders a crash or a lost reply left transitional, as found when the store opened:
     /// recovery's work (sales made since settle themselves).
@@ -241,6 +246,7 @@ impl Engine {
                 locks: OrderLocks::default(),
                 polls: Mutex::new(std::collections::HashMap::new()),
                 stopping: CancellationToken::new(),
+                receipts_owed: tokio::sync::Notify::new(),
                 last_recovery: Mutex::new(None),
                 interrupted,
                 metrics: Arc::new(crate::metrics::Metrics::default()),
@@ -295,6 +301,26 @@ impl Engine {
 
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.is_cancelled()
+    }
+
+    /// Resolves when a movement has owed a receipt since the last call (or at once, if one
+    /// did meanwhile): the fiscal worker's wake-up.
+    pub async fn receipts_owed(&self) {
+        self.inner.receipts_owed.notified().await
+    }
+
+    /// Applies a receipt's step (handed over, issued, a problem) to its order, under the
+    /// order's lock.
+    pub async fn receipt_step(
+        &self,
+        id: &uuid::Uuid,
+        input: Input,
+        actor: Option<&Actor>,
+    ) -> Result<Order, EngineError> {
+        let order = self.get(id)?;
+        let _held = self.lock_order(&order).await?;
+        let order = self.get(id)?;
+        self.transition_by(&order, input, actor).await
     }
 
     /// Resolves once shutdown has begun (for long-lived streams that must end then).
@@ -386,8 +412,18 @@ impl Engine {
         input: Input,
         actor: Option<&Actor>,
     ) -> Result<Order, EngineError> {
-        let next = match apply_by(order, input, self.now(), actor) {
-            Ok(next) => next,
+        let now = self.now();
+        let mut owed_receipt = false;
+        let next = match apply_by(order, input, now, actor) {
+            Ok(mut next) => {
+                // A movement's receipt is owed in the movement's own write.
+                if let Some(policy) = &self.inner.settings.receipts {
+                    let owed = crate::orders::receipt::owed(&next, policy, now);
+                    owed_receipt = !owed.is_empty();
+                    next.receipts.extend(owed);
+                }
+                next
+            }
             Err(refused) => {
                 // Our own logic asked for something the state machine forbids: keep the order
                 // as it is and say so loudly, rather than bend the state.
@@ -396,6 +432,10 @@ impl Engine {
             }
         };
         self.inner.store.replace(&next).await?;
+        if owed_receipt {
+            self.inner.metrics.fiscal_receipt("owed");
+            self.inner.receipts_owed.notify_one();
+        }
         let last = next.history.last().map(|e| e.what()).unwrap_or_default();
         match actor {
             Some(actor) => {

@@ -43,7 +43,7 @@ pub struct Quantity(u64);
 
 /// The VAT rate of a line (tag 1199): the rates in force since 2026, and 20 % (20/120) for
 /// the return of a sale made before 2026.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Vat {
     None,
     Vat0,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::reason::Reason;
+use super::receipt::ReceiptKind;
 use super::state::StateKind;
 use crate::domain::{IdempotencyKey, Phone};
 use crate::money::Kopecks;
@@ -138,6 +139,25 @@ pub enum EventKind {
     },
     /// After a restore from a backup: a reversal the bank made that the backup did not have.
     ReversalLearned,
+    /// A fiscal receipt was issued: its kind, amount and what the ККТ gave it.
+    ReceiptIssued {
+        kind: ReceiptKind,
+        amount: Kopecks,
+        document_number: u64,
+        sign: String,
+        fn_number: String,
+    },
+    /// A fiscal receipt cannot be issued without a person: the issuer's words.
+    ReceiptFailed {
+        kind: ReceiptKind,
+        amount: Kopecks,
+        why: String,
+    },
+    /// A fiscal receipt passed its deadline unissued.
+    ReceiptLate {
+        kind: ReceiptKind,
+        amount: Kopecks,
+    },
 }
 
 /// The payment link by SMS: handed to the provider, failed, or reported delivered.
@@ -253,6 +273,24 @@ impl EventKind {
             EventKind::ReversalLearned => {
                 "reversal learned from the gateway after a restore".into()
             }
+            EventKind::ReceiptIssued {
+                kind,
+                amount,
+                document_number,
+                sign,
+                fn_number,
+            } => format!(
+                "{} receipt of {amount} issued: FD {document_number}, FP {sign}, FN {fn_number}",
+                kind.code()
+            ),
+            EventKind::ReceiptFailed { kind, amount, why } => format!(
+                "{} receipt of {amount} cannot be issued: {why}",
+                kind.code()
+            ),
+            EventKind::ReceiptLate { kind, amount } => format!(
+                "{} receipt of {amount} not issued by its deadline",
+                kind.code()
+            ),
         }
     }
 
@@ -298,6 +336,25 @@ impl EventKind {
             }
             EventKind::ReversalLearned => {
                 "Отмена оплаты узнана у банка после восстановления из резервной копии".into()
+            }
+            EventKind::ReceiptIssued {
+                kind,
+                amount,
+                document_number,
+                sign,
+                ..
+            } => {
+                let title = kind.russian();
+                format!("Пробит {title} на {amount}: ФД {document_number}, ФП {sign}")
+            }
+            EventKind::ReceiptFailed { kind, amount, why } => {
+                format!("Не пробит {} на {amount}: {why}", kind.russian())
+            }
+            EventKind::ReceiptLate { kind, amount } => {
+                format!(
+                    "Чек не пробит: {} на {amount} не пробит в срок",
+                    kind.russian()
+                )
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod cart;
 pub mod event;
 pub mod order;
 pub mod reason;
+pub mod receipt;
 pub mod reconcile;
 pub mod state;
 pub mod totals;
@@ -18,5 +19,6 @@ pub use order::{
     ActionError, Actor, Customer, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,
 };
 pub use reason::Reason;
+pub use receipt::{Receipt, ReceiptKind, ReceiptStatus};
 pub use state::{AtBank, State, StateKind};
 pub use totals::DayTotals;

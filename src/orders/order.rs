@@ -93,6 +93,8 @@ pub struct Order {
     pub cart: Option<Cart>,
     /// Whom the receipt and the bank's sign-in reach.
     pub customer: Customer,
+    /// The fiscal receipts its money movements owe (when the shop has chasti see to them).
+    pub receipts: Vec<super::receipt::Receipt>,
 }
 
 /// The customer's contact as the till gave it: the payment link by SMS, the bank's sign-in for
@@ -191,6 +193,7 @@ impl Order {
             }],
             cart: n.cart,
             customer: n.customer,
+            receipts: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::order::{Actor, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus};
 use super::reason::Reason;
+use super::receipt::{Fiscal, ReceiptStatus};
 use super::state::{AtBank, State};
 use crate::domain::IdempotencyKey;
 use crate::money::Kopecks;
@@ -80,6 +81,26 @@ pub enum Input {
     },
     /// After a restore: the bank reversed the payment (or the hold).
     ReversalLearned,
+    /// A receipt was handed to whoever issues it (no history line: its outcome gets one).
+    ReceiptSent {
+        id: uuid::Uuid,
+    },
+    /// A receipt was issued.
+    ReceiptIssued {
+        id: uuid::Uuid,
+        fiscal: Fiscal,
+    },
+    /// A receipt passed its deadline unissued: «чек не пробит».
+    ReceiptLate {
+        id: uuid::Uuid,
+    },
+    /// Issuing a receipt failed this time (`permanent`: a person must act first); no history
+    /// line unless permanent, so retries do not fill the history.
+    ReceiptProblem {
+        id: uuid::Uuid,
+        why: String,
+        permanent: bool,
+    },
 }
 
 impl Input {
@@ -107,6 +128,10 @@ impl Input {
             Input::Sms(_) => "sms",
             Input::RefundLearned { .. } => "refund learned",
             Input::ReversalLearned => "reversal learned",
+            Input::ReceiptSent { .. } => "receipt sent",
+            Input::ReceiptIssued { .. } => "receipt issued",
+            Input::ReceiptLate { .. } => "receipt late",
+            Input::ReceiptProblem { .. } => "receipt problem",
         }
     }
 }
@@ -139,6 +164,21 @@ pub fn apply_by(
         reason: reason.to_string(),
     };
     let mut next = order.clone();
+    if let Some(step) = receipt_step(&mut next, &input, now) {
+        let kind = step.map_err(|reason| refuse(&reason))?;
+        next.version = order.version + 1;
+        next.updated_at = now;
+        if let Some(kind) = kind {
+            next.history.push(Event {
+                at: now,
+                from: order.state.kind(),
+                to: next.state.kind(),
+                kind,
+                actor: actor.cloned(),
+            });
+        }
+        return Ok(next);
+    }
     let kind = match (&order.state, &input) {
         (State::Registering, Input::Registered(bank)) => {
             next.state = State::AwaitingPayment(bank.clone());
@@ -325,6 +365,66 @@ pub fn apply_by(
         actor: actor.cloned(),
     });
     Ok(next)
+}
+
+/// A receipt's step, in any state of the order: `None` when `input` is not about a receipt;
+/// else the history line it adds (none for a handover or a retry), or why it is refused.
+fn receipt_step(
+    next: &mut Order,
+    input: &Input,
+    now: DateTime<Utc>,
+) -> Option<Result<Option<EventKind>, String>> {
+    let id = match input {
+        Input::ReceiptSent { id }
+        | Input::ReceiptIssued { id, .. }
+        | Input::ReceiptLate { id }
+        | Input::ReceiptProblem { id, .. } => *id,
+        _ => return None,
+    };
+    let Some(receipt) = next.receipts.iter_mut().find(|r| r.id == id) else {
+        return Some(Err("no such receipt".into()));
+    };
+    if matches!(receipt.status, ReceiptStatus::Issued(_)) {
+        return Some(Err("the receipt is issued already".into()));
+    }
+    Some(Ok(match input {
+        Input::ReceiptSent { .. } => {
+            receipt.status = ReceiptStatus::Sent { at: now };
+            None
+        }
+        Input::ReceiptIssued { fiscal, .. } => {
+            receipt.status = ReceiptStatus::Issued(fiscal.clone());
+            Some(EventKind::ReceiptIssued {
+                kind: receipt.kind,
+                amount: receipt.amount,
+                document_number: fiscal.document_number,
+                sign: fiscal.sign.clone(),
+                fn_number: fiscal.fn_number.clone(),
+            })
+        }
+        Input::ReceiptLate { .. } => {
+            receipt.late = true;
+            Some(EventKind::ReceiptLate {
+                kind: receipt.kind,
+                amount: receipt.amount,
+            })
+        }
+        Input::ReceiptProblem { why, permanent, .. } => {
+            receipt.tries = receipt.tries.saturating_add(1);
+            receipt.last_problem = Some(why.clone());
+            if *permanent {
+                receipt.status = ReceiptStatus::Failed { why: why.clone() };
+                Some(EventKind::ReceiptFailed {
+                    kind: receipt.kind,
+                    amount: receipt.amount,
+                    why: why.clone(),
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }))
 }
 
 fn pending_refund<'a>(order: &'a mut Order, key: &IdempotencyKey) -> Option<&'a mut Refund> {

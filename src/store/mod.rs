@@ -27,6 +27,7 @@ mod lock;
 mod meta;
 mod orders;
 mod queues;
+mod receipts;
 pub mod record;
 mod restore;
 mod schema;
@@ -358,6 +359,20 @@ impl Store {
             .open_orders()?
             .into_iter()
             .find(|order| order.state.bank_id() == Some(id)))
+    }
+
+    /// The orders with a fiscal receipt neither issued nor failed, the longest owed first.
+    pub fn receipt_order_ids(&self) -> Result<Vec<uuid::Uuid>, StoreError> {
+        self.read(receipts::open_order_ids)
+    }
+
+    /// Receipts still open that were owed before `before` («чек не пробит»), and receipts that
+    /// failed for good.
+    pub fn late_receipts(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        self.read(|conn| receipts::late(conn, before))
     }
 
     /// The ids of every order still moving (for the poller and recovery), without reading them.

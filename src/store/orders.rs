@@ -68,6 +68,7 @@ pub(super) fn insert(conn: &Connection, order: &Order, with_key: bool) -> Result
         .map_err(StoreError::sqlite("storing an idempotency key"))?;
     }
     append_events(conn, &id, order, 0)?;
+    super::receipts::sync(conn, &id, order)?;
     days::change(conn, day, None, share(order))
 }
 
@@ -134,6 +135,7 @@ pub(super) fn replace(conn: &Connection, next: &Order) -> Result<(), StoreError>
         .and_then(|mut s| s.query_row([&id[..]], |r| r.get(0)))
         .map_err(StoreError::sqlite("counting an order's history"))?;
     append_events(conn, &id, next, stored as usize)?;
+    super::receipts::sync(conn, &id, next)?;
     days::change(
         conn,
         moscow::date(next.created_at),

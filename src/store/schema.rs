@@ -16,7 +16,25 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every step, in order: step `n` takes a store from version `n` to `n + 1`.
-pub(super) const STEPS: &[&str] = &[V1, V2];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3];
+
+/// Version 3: the fiscal receipts orders owe, a row each (written from the order's record).
+const V3: &str = "
+CREATE TABLE receipts (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    order_id BLOB NOT NULL REFERENCES orders(id),
+    kind TEXT NOT NULL,
+    amount_kopecks INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    owed_at TEXT NOT NULL,
+    document_number INTEGER,
+    fiscal_sign TEXT,
+    fn_number TEXT,
+    issued_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX receipts_open ON receipts(status, owed_at);
+CREATE INDEX receipts_order ON receipts(order_id);
+";
 
 /// Version 2: what a restore must still learn from the bank (the numbers to ask about after
 /// the backup's counters) and the orders the bank has that the store lacks.

@@ -91,7 +91,7 @@ async fn a_sale_carries_its_cart_and_the_customers_contact_to_the_bank() {
         .unwrap();
     let text = resp.text().await.unwrap();
     let header = text.lines().next().unwrap();
-    assert!(header.ends_with(";Позиции"), "{header}");
+    assert!(header.ends_with(";Позиции;Чек"), "{header}");
     assert!(
         text.contains("Кофемашина 1 × 1 499,99 ₽ = 1 499,99 ₽ (НДС 22%)")
             && text.contains("Сыр «Российский» 0,5 × 10,00 ₽ = 5,00 ₽ (НДС 10%)"),

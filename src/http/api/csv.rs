@@ -4,7 +4,7 @@
 
 use crate::orders::Order;
 
-pub(super) const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание;Позиции\r\n";
+pub(super) const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание;Позиции;Чек\r\n";
 
 pub(super) fn csv_row(out: &mut String, o: &Order, with_history: bool) {
     let balance = o.balance();
@@ -46,6 +46,7 @@ pub(super) fn csv_row(out: &mut String, o: &Order, with_history: bool) {
                 })
                 .unwrap_or_default(),
         ),
+        super::types::receipt_text(o),
     ];
     let mut row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
     if with_history {

@@ -10,6 +10,7 @@ pub mod error;
 mod export;
 pub mod lists;
 mod orders;
+pub mod receipts;
 pub mod sales;
 pub mod screen;
 pub mod session;
@@ -149,6 +150,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::refund))
         .routes(routes!(actions::reprint))
         .routes(routes!(actions::send_link))
+        .routes(routes!(receipts::report_receipt))
         .routes(routes!(screen::screen_events))
         .routes(routes!(
             session::sign_in,

@@ -10,7 +10,8 @@ use crate::domain::{
 };
 use crate::money::Kopecks;
 use crate::orders::{
-    Actor, DayTotals, Event, FailedAttempt, Mode, Order, Refund, RefundStatus, StateKind,
+    Actor, DayTotals, Event, FailedAttempt, Mode, Order, Receipt, ReceiptStatus, Refund,
+    RefundStatus, StateKind,
 };
 
 /// `POST /api/v1/sales`. Every field is checked and every bad one named in one 422.
@@ -99,6 +100,83 @@ pub struct RefundBody {
 
 impl RefundBody {
     pub const FIELDS: [&'static str; 2] = ["amount", "idempotency_key"];
+}
+
+/// A fiscal receipt an order owes, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptView {
+    /// The receipt's id (the POS webhook's `event_id`).
+    pub id: uuid::Uuid,
+    /// `sell` («приход») or `sell_return` («возврат прихода»).
+    pub kind: String,
+    pub amount: Kopecks,
+    /// `owed`, `sent` (handed to whoever issues it), `issued`, `failed`.
+    pub status: String,
+    /// Past its deadline unissued, or failed: «чек не пробит».
+    pub missing: bool,
+    /// For the manager: `ФД 123`, «ожидается», «чек не пробит».
+    pub text: String,
+    pub owed_at: DateTime<Utc>,
+    pub due_by: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_document_number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_sign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fn_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
+    /// The last try's problem, in the issuer's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl From<&Receipt> for ReceiptView {
+    fn from(r: &Receipt) -> ReceiptView {
+        let fiscal = match &r.status {
+            ReceiptStatus::Issued(f) => Some(f),
+            _ => None,
+        };
+        ReceiptView {
+            id: r.id,
+            kind: r.kind.code().to_string(),
+            amount: r.amount,
+            status: match &r.status {
+                ReceiptStatus::Owed => "owed",
+                ReceiptStatus::Sent { .. } => "sent",
+                ReceiptStatus::Issued(_) => "issued",
+                ReceiptStatus::Failed { .. } => "failed",
+            }
+            .to_string(),
+            missing: r.missing(),
+            text: r.short_text(),
+            owed_at: r.owed_at,
+            due_by: r.due_by,
+            fiscal_document_number: fiscal.map(|f| f.document_number),
+            fiscal_sign: fiscal.map(|f| f.sign.clone()),
+            fn_number: fiscal.map(|f| f.fn_number.clone()),
+            issued_at: fiscal.map(|f| f.at),
+            problem: match &r.status {
+                ReceiptStatus::Failed { why } => Some(why.clone()),
+                _ => r.last_problem.clone(),
+            },
+        }
+    }
+}
+
+/// The order's receipts in one cell: `приход: ФД 123; возврат: чек не пробит`.
+pub fn receipt_text(o: &Order) -> String {
+    o.receipts
+        .iter()
+        .map(|r| {
+            let kind = match r.kind {
+                crate::orders::ReceiptKind::Sell => "приход",
+                crate::orders::ReceiptKind::SellReturn => "возврат",
+            };
+            format!("{kind} {}: {}", r.amount, r.short_text())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One refund request as the API shows it.
@@ -207,6 +285,13 @@ pub struct OrderView {
     /// The customer's e-mail, masked (`iv***@mail.ru`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
+    /// The fiscal receipts its money movements owe (when `[fiscal] mode` is not `none`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<ReceiptView>,
+    /// What the «Чек» column shows: each receipt in a word (`ФД 123`, «ожидается», «чек не
+    /// пробит»), empty without receipts.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub receipt_text: String,
 }
 
 /// One line of an order's history.
@@ -279,6 +364,8 @@ impl From<&Order> for OrderView {
                 .unwrap_or_default(),
             customer_phone: o.customer.phone.as_ref().map(|p| p.masked()),
             customer_email: o.customer.email.as_ref().map(|e| e.masked()),
+            receipts: o.receipts.iter().map(ReceiptView::from).collect(),
+            receipt_text: receipt_text(o),
         }
     }
 }

@@ -146,6 +146,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
             .collect(),
         cart: None,
         customer: Default::default(),
+        receipts: Vec::new(),
     })
 }
 

@@ -25,6 +25,7 @@ use crate::orders::order::{
     Actor, Customer, Event, EventKind, FailedAttempt, Mode, Order, Refund, RefundStatus,
 };
 use crate::orders::reason::Reason;
+use crate::orders::receipt::{Fiscal, Movement, Receipt, ReceiptKind, ReceiptStatus};
 use crate::orders::state::{AtBank, State, StateKind};
 
 /// Schema 2's tag: reasons as sentences (read only).
@@ -73,12 +74,50 @@ struct RecordV3 {
     added: Added,
 }
 
-/// What schema 3 keeps beyond schema 2: the cart and the customer's contact.
+/// What schema 3 keeps beyond schema 2: the cart, the customer's contact, the receipts owed.
 #[derive(Serialize, Deserialize, Default)]
 struct Added {
     cart: Option<Vec<ItemRecord>>,
     phone: Option<String>,
     email: Option<String>,
+    receipts: Vec<ReceiptRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReceiptRecord {
+    id: [u8; 16],
+    kind: ReceiptKind,
+    amount: u64,
+    movement: MovementRecord,
+    lines: Vec<ItemRecord>,
+    /// Microseconds after the order's creation.
+    owed: i64,
+    due: i64,
+    late: bool,
+    status: ReceiptStatusRecord,
+    tries: u32,
+    last_problem: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum MovementRecord {
+    Payment,
+    Reversal,
+    Refund(Option<String>),
+}
+
+#[derive(Serialize, Deserialize)]
+enum ReceiptStatusRecord {
+    Owed,
+    /// Microseconds after the order's creation.
+    Sent(i64),
+    Issued {
+        number: u64,
+        sign: String,
+        fn_number: String,
+        at: i64,
+    },
+    Failed(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -394,21 +433,45 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
             .collect(),
     };
     let added = Added {
-        cart: o.cart.as_ref().map(|cart| {
-            cart.items()
-                .iter()
-                .map(|i| ItemRecord {
-                    name: i.name.to_string(),
-                    quantity: i.quantity.thousandths(),
-                    price: i.price.get(),
-                    vat: i.vat,
-                    object: i.object,
-                    method: i.method,
-                })
-                .collect()
-        }),
+        cart: o
+            .cart
+            .as_ref()
+            .map(|cart| cart.items().iter().map(item_record).collect()),
         phone: o.customer.phone.as_ref().map(|p| p.to_string()),
         email: o.customer.email.as_ref().map(|e| e.to_string()),
+        receipts: o
+            .receipts
+            .iter()
+            .map(|r| ReceiptRecord {
+                id: *r.id.as_bytes(),
+                kind: r.kind,
+                amount: r.amount.get(),
+                movement: match &r.movement {
+                    Movement::Payment => MovementRecord::Payment,
+                    Movement::Reversal => MovementRecord::Reversal,
+                    Movement::Refund(key) => {
+                        MovementRecord::Refund(key.as_ref().map(|k| k.to_string()))
+                    }
+                },
+                lines: r.lines.iter().map(item_record).collect(),
+                owed: after(created, r.owed_at),
+                due: after(created, r.due_by),
+                late: r.late,
+                status: match &r.status {
+                    ReceiptStatus::Owed => ReceiptStatusRecord::Owed,
+                    ReceiptStatus::Sent { at } => ReceiptStatusRecord::Sent(after(created, *at)),
+                    ReceiptStatus::Issued(f) => ReceiptStatusRecord::Issued {
+                        number: f.document_number,
+                        sign: f.sign.clone(),
+                        fn_number: f.fn_number.clone(),
+                        at: after(created, f.at),
+                    },
+                    ReceiptStatus::Failed { why } => ReceiptStatusRecord::Failed(why.clone()),
+                },
+                tries: r.tries,
+                last_problem: r.last_problem.clone(),
+            })
+            .collect(),
     };
     let record = RecordV3 {
         order: record,
@@ -555,26 +618,53 @@ fn order_of(r: Record<Reason, EventKind>, added: Added) -> Result<Order, Unreada
             .collect::<Result<_, Unreadable>>()?,
         cart: added
             .cart
-            .map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| {
-                        Ok(Item {
-                            name: ItemName::parse(&i.name)
-                                .map_err(|e| Unreadable(format!("cart line: {e}")))?,
-                            quantity: Quantity::from_thousandths(i.quantity).ok_or_else(|| {
-                                Unreadable(format!("cart quantity {}", i.quantity))
-                            })?,
-                            price: kopecks(i.price, "cart price")?,
-                            vat: i.vat,
-                            object: i.object,
-                            method: i.method,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, Unreadable>>()
-                    .map(Cart::kept)
-            })
+            .map(|items| items_of(items).map(Cart::kept))
             .transpose()?,
+        receipts: added
+            .receipts
+            .into_iter()
+            .map(|r| {
+                Ok(Receipt {
+                    id: uuid::Uuid::from_bytes(r.id),
+                    kind: r.kind,
+                    amount: kopecks(r.amount, "receipt")?,
+                    movement: match r.movement {
+                        MovementRecord::Payment => Movement::Payment,
+                        MovementRecord::Reversal => Movement::Reversal,
+                        MovementRecord::Refund(key) => Movement::Refund(
+                            key.as_deref()
+                                .map(IdempotencyKey::parse)
+                                .transpose()
+                                .map_err(|e| parse("receipt's refund key", e))?,
+                        ),
+                    },
+                    lines: items_of(r.lines)?,
+                    owed_at: time(created, r.owed)?,
+                    due_by: time(created, r.due)?,
+                    late: r.late,
+                    status: match r.status {
+                        ReceiptStatusRecord::Owed => ReceiptStatus::Owed,
+                        ReceiptStatusRecord::Sent(at) => ReceiptStatus::Sent {
+                            at: time(created, at)?,
+                        },
+                        ReceiptStatusRecord::Issued {
+                            number,
+                            sign,
+                            fn_number,
+                            at,
+                        } => ReceiptStatus::Issued(Fiscal {
+                            document_number: number,
+                            sign,
+                            fn_number,
+                            at: time(created, at)?,
+                        }),
+                        ReceiptStatusRecord::Failed(why) => ReceiptStatus::Failed { why },
+                    },
+                    tries: r.tries,
+                    last_problem: r.last_problem,
+                })
+            })
+            .collect::<Result<_, Unreadable>>()?,
         customer: Customer {
             phone: added
                 .phone
@@ -590,6 +680,35 @@ fn order_of(r: Record<Reason, EventKind>, added: Added) -> Result<Order, Unreada
                 .map_err(|e| parse("email", e))?,
         },
     })
+}
+
+fn item_record(i: &Item) -> ItemRecord {
+    ItemRecord {
+        name: i.name.to_string(),
+        quantity: i.quantity.thousandths(),
+        price: i.price.get(),
+        vat: i.vat,
+        object: i.object,
+        method: i.method,
+    }
+}
+
+fn items_of(items: Vec<ItemRecord>) -> Result<Vec<Item>, Unreadable> {
+    items
+        .into_iter()
+        .map(|i| {
+            Ok(Item {
+                name: ItemName::parse(&i.name)
+                    .map_err(|e| Unreadable(format!("cart line: {e}")))?,
+                quantity: Quantity::from_thousandths(i.quantity)
+                    .ok_or_else(|| Unreadable(format!("cart quantity {}", i.quantity)))?,
+                price: kopecks(i.price, "cart price")?,
+                vat: i.vat,
+                object: i.object,
+                method: i.method,
+            })
+        })
+        .collect()
 }
 
 /// The bank's side of a record: the full `AtBank` when it has a link, and its id either way.

@@ -149,6 +149,8 @@ token = "{MANAGER}"
     config.orders.expiry_grace = Duration::from_secs(60);
     config.orders.recovery_tries = o.recovery_tries;
     config.gateway.request_timeout = o.request_timeout;
+    config.fiscal.retry_first = Duration::from_millis(100);
+    config.fiscal.scan_every = Duration::from_millis(100);
     config
 }
 

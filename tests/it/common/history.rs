@@ -145,13 +145,34 @@ fn one_order(
         deposited: o.amount,
         at: Some(at),
     };
-    let o = if mode == Mode::TwoStage {
+    let mut o = if mode == Mode::TwoStage {
         let o = apply(&o, Input::HoldConfirmed { at: Some(t(40)) }, t(41)).unwrap();
         let o = apply(&o, Input::DepositStarted, t(42)).unwrap();
         apply(&o, paid(&o, t(43)), t(43)).unwrap()
     } else {
         apply(&o, paid(&o, t(40)), t(41)).unwrap()
     };
+    // Every fourth payment owes a fiscal receipt (the shop had `[fiscal]` on), every eighth
+    // issued: the stores these days make carry receipts in both statuses.
+    if i.is_multiple_of(4) {
+        let policy = chasti::orders::receipt::ReceiptPolicy {
+            at_hold: false,
+            default_vat: chasti::orders::cart::Vat::Vat22,
+            deadline: std::time::Duration::from_secs(900),
+        };
+        let owed = chasti::orders::receipt::owed(&o, &policy, t(44));
+        o.receipts.extend(owed);
+        if i.is_multiple_of(8) {
+            let id = o.receipts[0].id;
+            let fiscal = chasti::orders::receipt::Fiscal {
+                document_number: 1000 + i as u64,
+                sign: "3849123456".into(),
+                fn_number: "9999078900001234".into(),
+                at: t(50),
+            };
+            o = apply(&o, Input::ReceiptIssued { id, fiscal }, t(50)).unwrap();
+        }
+    }
     match fate {
         "reversed" => {
             let o = apply_by(&o, Input::ReversalStarted, t(300), Some(manager)).unwrap();
