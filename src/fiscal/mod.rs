@@ -7,7 +7,10 @@
 //! loses a receipt: a stop or a crash leaves it open in the store, and the next pass takes it up
 //! (the issuer deduplicates by the receipt's id).
 
+mod atol;
 mod pos;
+
+pub use atol::{explain as explain_kkt_error, tax_type as atol_tax_type, Driver as AtolDriver};
 
 pub use pos::{sign, ReceiptOwed, SIGNATURE_HEADER};
 
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, FiscalMode};
 use crate::engine::{Engine, EngineError};
 use crate::orders::order::Order;
-use crate::orders::receipt::{Receipt, ReceiptStatus};
+use crate::orders::receipt::{Fiscal, Receipt, ReceiptStatus};
 use crate::orders::transition::Input;
 
 /// A failed try waits `fiscal.retry_first`, then twice as long each time, up to this.
@@ -41,19 +44,28 @@ pub(crate) enum Step {
     Sent,
     /// Still under way at the issuer: nothing to write.
     Waiting,
-    /// It did not work this time (`permanent`: a person must act first).
-    Problem { why: String, permanent: bool },
+    /// Issued: what the ККТ says of it.
+    Issued(Fiscal),
+    /// It did not work this time (`permanent`: a person must act first; `new_round`: the
+    /// issuer ended the attempt for certain without a document, so the next is a new job).
+    Problem {
+        why: String,
+        permanent: bool,
+        new_round: bool,
+    },
 }
 
 /// Who issues the receipts.
 enum Issuer {
     Pos(pos::Webhook),
+    Atol(atol::Driver),
 }
 
 impl Issuer {
     async fn step(&self, order: &Order, receipt: &Receipt) -> Step {
         match self {
             Issuer::Pos(webhook) => webhook.step(order, receipt).await,
+            Issuer::Atol(driver) => driver.step(order, receipt).await,
         }
     }
 }
@@ -83,7 +95,15 @@ impl FiscalWorker {
                     .ok_or(FiscalSetupError::NotConfigured("pos"))?;
                 Issuer::Pos(pos::Webhook::new(pos)?)
             }
-            FiscalMode::Atol | FiscalMode::Bank => {
+            FiscalMode::Atol => {
+                let atol = config
+                    .fiscal
+                    .atol
+                    .as_ref()
+                    .ok_or(FiscalSetupError::NotConfigured("atol"))?;
+                Issuer::Atol(atol::Driver::new(atol, config.fiscal.taxation)?)
+            }
+            FiscalMode::Bank => {
                 return Err(FiscalSetupError::NotConfigured(config.fiscal.mode.name()))
             }
         };
@@ -161,7 +181,20 @@ impl FiscalWorker {
                 metrics.fiscal_receipt("sent");
                 Input::ReceiptSent { id: receipt.id }
             }
-            Step::Problem { why, permanent } => {
+            Step::Issued(fiscal) => {
+                metrics.fiscal_receipt("issued");
+                tracing::info!(order = %order.order_number, kind = receipt.kind.code(), amount = %receipt.amount, fd = fiscal.document_number, "receipt issued");
+                self.not_before.remove(&receipt.id);
+                Input::ReceiptIssued {
+                    id: receipt.id,
+                    fiscal,
+                }
+            }
+            Step::Problem {
+                why,
+                permanent,
+                new_round,
+            } => {
                 metrics.fiscal_receipt(if permanent { "failed" } else { "retry" });
                 let wait = retry_wait(self.retry_first, receipt.tries);
                 tracing::warn!(order = %order.order_number, kind = receipt.kind.code(), amount = %receipt.amount, %why, permanent, retry_in_secs = wait.as_secs(), "receipt not issued");
@@ -170,6 +203,7 @@ impl FiscalWorker {
                     id: receipt.id,
                     why,
                     permanent,
+                    new_round,
                 }
             }
         };

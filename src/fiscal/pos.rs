@@ -155,6 +155,7 @@ impl Webhook {
                 return Step::Problem {
                     why: format!("the webhook body could not be made: {e}"),
                     permanent: true,
+                    new_round: false,
                 }
             }
         };
@@ -173,6 +174,7 @@ impl Webhook {
             Ok(reply) => Step::Problem {
                 why: format!("the POS webhook answered HTTP {}", reply.status().as_u16()),
                 permanent: false,
+                new_round: false,
             },
             Err(e) => Step::Problem {
                 why: format!(
@@ -181,6 +183,7 @@ impl Webhook {
                     crate::gateway::error_chain(&e)
                 ),
                 permanent: false,
+                new_round: false,
             },
         }
     }

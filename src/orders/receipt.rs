@@ -108,6 +108,9 @@ pub struct Receipt {
     /// Tries that failed so far, and the last one's problem (the issuer's words).
     pub tries: u32,
     pub last_problem: Option<String>,
+    /// Attempts the issuer ended for certain without a document (a ККТ error): the next one
+    /// is a new job (the ATOL driver's request uuid is [`Receipt::job_id`] of this round).
+    pub round: u32,
 }
 
 impl Receipt {
@@ -117,6 +120,21 @@ impl Receipt {
             self.status,
             ReceiptStatus::Owed | ReceiptStatus::Sent { .. }
         )
+    }
+
+    /// The issuer's job id for this round: the receipt's id first, then one derived from it,
+    /// so a lost reply is asked about by the same id and a job is never made twice.
+    pub fn job_id(&self) -> uuid::Uuid {
+        if self.round == 0 {
+            return self.id;
+        }
+        let mut hash = Sha256::new();
+        hash.update(self.id.as_bytes());
+        hash.update(self.round.to_be_bytes());
+        let digest = hash.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Uuid::new_v8(bytes)
     }
 
     /// Open past its deadline and not yet marked so.
@@ -217,6 +235,7 @@ pub fn owed(order: &Order, policy: &ReceiptPolicy, now: DateTime<Utc>) -> Vec<Re
         status: ReceiptStatus::Owed,
         tries: 0,
         last_problem: None,
+        round: 0,
     }]
 }
 

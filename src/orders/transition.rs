@@ -100,6 +100,8 @@ pub enum Input {
         id: uuid::Uuid,
         why: String,
         permanent: bool,
+        /// The issuer ended this attempt for certain with no document: the next is a new job.
+        new_round: bool,
     },
 }
 
@@ -409,8 +411,17 @@ fn receipt_step(
                 amount: receipt.amount,
             })
         }
-        Input::ReceiptProblem { why, permanent, .. } => {
+        Input::ReceiptProblem {
+            why,
+            permanent,
+            new_round,
+            ..
+        } => {
             receipt.tries = receipt.tries.saturating_add(1);
+            if *new_round {
+                receipt.round = receipt.round.saturating_add(1);
+                receipt.status = ReceiptStatus::Owed;
+            }
             receipt.last_problem = Some(why.clone());
             if *permanent {
                 receipt.status = ReceiptStatus::Failed { why: why.clone() };

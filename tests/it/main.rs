@@ -15,6 +15,7 @@ mod daemon;
 mod devices;
 mod doctor;
 mod doctor_secrets;
+mod fiscal_atol;
 mod fiscal_pos;
 mod gateway_client;
 mod hostile;

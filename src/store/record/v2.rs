@@ -97,6 +97,7 @@ struct ReceiptRecord {
     status: ReceiptStatusRecord,
     tries: u32,
     last_problem: Option<String>,
+    round: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -470,6 +471,7 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
                 },
                 tries: r.tries,
                 last_problem: r.last_problem.clone(),
+                round: r.round,
             })
             .collect(),
     };
@@ -662,6 +664,7 @@ fn order_of(r: Record<Reason, EventKind>, added: Added) -> Result<Order, Unreada
                     },
                     tries: r.tries,
                     last_problem: r.last_problem,
+                    round: r.round,
                 })
             })
             .collect::<Result<_, Unreadable>>()?,

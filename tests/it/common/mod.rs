@@ -2,6 +2,7 @@
 //! Helpers shared by the integration tests: a sandbox on 127.0.0.1, a client for it, and a
 //! real HTTP receiver for the sandbox's callbacks.
 
+pub mod atol;
 pub mod browser;
 mod device;
 mod harness;
