@@ -350,6 +350,12 @@ pub(super) fn check_fiscal(
             ),
         )
     };
+    if raw.mode == FiscalMode::Bank && raw.receipt_at == ReceiptMoment::Hold {
+        return Err(fail(
+            "fiscal.receipt_at",
+            "found \"hold\"; allowed: \"deposit\" with mode = \"bank\" (the bank's cloud issues the receipt when it takes the money)".into(),
+        ));
+    }
     match raw.mode {
         FiscalMode::Pos if pos.is_none() => return Err(missing("pos")),
         FiscalMode::Atol if atol.is_none() => return Err(missing("atol")),

@@ -161,8 +161,26 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         lock_wait: config.orders.busy_wait,
         retention: config.store.retention,
         receipts: config.fiscal.receipt_policy(),
+        bank_carts: bank_carts(config),
         ..EngineSettings::default()
     }
+}
+
+/// The carts for the bank's cloud fiscalisation, when `[fiscal] mode = "bank"`.
+fn bank_carts(config: &Config) -> Option<crate::engine::BankCarts> {
+    let bank = config.fiscal.bank.as_ref()?;
+    (config.fiscal.mode == crate::config::FiscalMode::Bank).then(|| crate::engine::BankCarts {
+        ffd: bank.ffd.clone(),
+        company: crate::gateway::BundleCompany {
+            email: bank.company_email.clone(),
+            sno: config.fiscal.taxation.sno().to_string(),
+            inn: bank.company_inn.clone(),
+            payment_address: bank.payment_address.clone(),
+        },
+        tax_system: config.fiscal.taxation.legacy_code(),
+        tax_types: bank.tax_types.clone(),
+        with_returns: config.gateway.dialect == crate::gateway::Dialect::Ecom,
+    })
 }
 
 async fn bind(

@@ -93,11 +93,24 @@ impl Engine {
         let State::Reversing(bank) = &order.state else {
             return Ok(order);
         };
+        // A return receipt only for money taken (a hold's release owes none).
+        let cart = (!order.deposited.is_zero())
+            .then(|| {
+                self.bank_cart(
+                    &order,
+                    crate::orders::ReceiptKind::SellReturn,
+                    order.deposited,
+                    &crate::orders::receipt::Movement::Reversal,
+                )
+            })
+            .flatten();
         let result = self
             .journaled(
                 Method::Reverse,
                 &order.order_number,
-                self.inner.gateway.reverse(&bank.id, None),
+                self.inner
+                    .gateway
+                    .reverse_with(&bank.id, None, cart.as_ref()),
             )
             .await;
         self.settle_action(order, result, |o| matches!(o.state, State::Reversed(_)))
@@ -136,13 +149,19 @@ impl Engine {
         let State::Refunding(bank) = &order.state else {
             return Ok(order);
         };
+        let cart = self.bank_cart(
+            &order,
+            crate::orders::ReceiptKind::SellReturn,
+            amount,
+            &crate::orders::receipt::Movement::Refund(Some(key.clone())),
+        );
         let result = self
             .journaled(
                 Method::Refund,
                 &order.order_number,
                 self.inner
                     .gateway
-                    .refund(&bank.id, amount, Some(key.as_str())),
+                    .refund_with(&bank.id, amount, Some(key.as_str()), cart.as_ref()),
             )
             .await;
         let key = key.clone();

@@ -8,6 +8,7 @@
 
 mod actions;
 mod after_restore;
+mod bundle;
 mod cancel;
 mod clock;
 mod follow_up;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use bundle::BankCarts;
 pub use cancel::Cancel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lists::{Page, PageQuery};
@@ -63,6 +65,8 @@ pub struct EngineSettings {
     pub retention: Duration,
     /// When chasti sees to fiscal receipts (`[fiscal] mode` other than `none`): what makes one.
     pub receipts: Option<crate::orders::receipt::ReceiptPolicy>,
+    /// `[fiscal] mode = "bank"`: the carts the bank's cloud fiscalisation takes.
+    pub bank_carts: Option<BankCarts>,
 }
 
 impl Default for EngineSettings {
@@ -82,6 +86,7 @@ impl Default for EngineSettings {
             lock_wait: Duration::from_secs(5),
             retention: Duration::from_secs(90 * 86_400),
             receipts: None,
+            bank_carts: None,
         }
     }
 }

@@ -152,6 +152,12 @@ impl Engine {
         request.json_params = BTreeMap::from([("till".to_string(), order.till.to_string())]);
         request.phone = order.customer.phone.as_ref().map(|p| p.to_string());
         request.email = order.customer.email.as_ref().map(|e| e.to_string());
+        request.order_bundle = self.bank_cart(
+            &order,
+            crate::orders::ReceiptKind::Sell,
+            order.amount,
+            &crate::orders::receipt::Movement::Payment,
+        );
         let method = match order.mode {
             Mode::OneStage => Method::Register,
             Mode::TwoStage => Method::RegisterPreAuth,

@@ -8,6 +8,7 @@
 //! (the issuer deduplicates by the receipt's id).
 
 mod atol;
+mod bank;
 mod pos;
 
 pub use atol::{explain as explain_kkt_error, tax_type as atol_tax_type, Driver as AtolDriver};
@@ -59,6 +60,7 @@ pub(crate) enum Step {
 enum Issuer {
     Pos(pos::Webhook),
     Atol(atol::Driver),
+    Bank(bank::Cloud),
 }
 
 impl Issuer {
@@ -66,6 +68,7 @@ impl Issuer {
         match self {
             Issuer::Pos(webhook) => webhook.step(order, receipt).await,
             Issuer::Atol(driver) => driver.step(order, receipt).await,
+            Issuer::Bank(cloud) => cloud.step(order, receipt).await,
         }
     }
 }
@@ -103,9 +106,7 @@ impl FiscalWorker {
                     .ok_or(FiscalSetupError::NotConfigured("atol"))?;
                 Issuer::Atol(atol::Driver::new(atol, config.fiscal.taxation)?)
             }
-            FiscalMode::Bank => {
-                return Err(FiscalSetupError::NotConfigured(config.fiscal.mode.name()))
-            }
+            FiscalMode::Bank => Issuer::Bank(bank::Cloud::new(engine.clone())),
         };
         Ok(Some(FiscalWorker {
             engine,

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
+use super::bundle::{OrderBundle, ReceiptStatusReport};
 use super::codes::ErrorCode;
 use super::error::{excerpt, GatewayError};
 use super::tls::{client_config, TrustSettings};
@@ -45,8 +46,8 @@ pub enum Dialect {
 /// The ecom host's typed fields; every other parameter is a string there.
 const ECOM_INTEGERS: [&str; 2] = ["amount", "sessionTimeoutSecs"];
 const ECOM_OBJECTS: [&str; 2] = ["jsonParams", "orderBundle"];
-/// Parameters only the legacy host knows.
-const LEGACY_ONLY: [&str; 1] = ["dynamicCallbackUrl"];
+/// Parameters only the legacy host knows (the ecom host takes the taxation system in the cart).
+const LEGACY_ONLY: [&str; 2] = ["dynamicCallbackUrl", "taxSystem"];
 
 /// The parameters as the ecom host's JSON object: integers and objects typed, the rest strings.
 fn ecom_body(params: &[(&'static str, String)]) -> serde_json::Value {
@@ -217,11 +218,44 @@ impl GatewayClient {
         order_id: &GatewayOrderId,
         amount: Option<Kopecks>,
     ) -> Result<(), GatewayError> {
-        let params = vec![
+        self.deposit_with(order_id, amount, None).await
+    }
+
+    /// deposit.do with the cart of what is taken (the ecom host's cloud fiscalisation).
+    pub async fn deposit_with(
+        &self,
+        order_id: &GatewayOrderId,
+        amount: Option<Kopecks>,
+        bundle: Option<&OrderBundle>,
+    ) -> Result<(), GatewayError> {
+        let mut params = vec![
             ("orderId", order_id.to_string()),
             ("amount", amount.unwrap_or_default().get().to_string()),
         ];
+        self.push_bundle(&mut params, bundle);
         self.call::<Ack>(Method::Deposit, params).await.map(|_| ())
+    }
+
+    /// The cart as the dialect takes it: a JSON string on the legacy host (with `taxSystem`),
+    /// an object on the ecom host.
+    fn push_bundle(&self, params: &mut Vec<(&'static str, String)>, bundle: Option<&OrderBundle>) {
+        if let Some(bundle) = bundle {
+            let json = bundle.to_json(self.settings.dialect).to_string();
+            params.push(("orderBundle", json));
+            if self.settings.dialect == Dialect::Legacy {
+                params.push(("taxSystem", bundle.tax_system.to_string()));
+            }
+        }
+    }
+
+    /// The receipts the bank's cloud fiscalisation made for an order: `getReceiptStatus.do` on
+    /// the legacy host, `…/api/ofd/v1/getReceiptStatus` on the ecom host.
+    pub async fn receipt_status(
+        &self,
+        order: &OrderRef,
+    ) -> Result<ReceiptStatusReport, GatewayError> {
+        self.call(Method::ReceiptStatus, order_ref_params(order))
+            .await
     }
 
     /// reverse.do: void a hold, or a one-stage payment on its own Moscow day.
@@ -231,10 +265,21 @@ impl GatewayClient {
         order_id: &GatewayOrderId,
         amount: Option<Kopecks>,
     ) -> Result<(), GatewayError> {
+        self.reverse_with(order_id, amount, None).await
+    }
+
+    /// reverse.do with the return receipt's cart (the ecom host's cloud fiscalisation).
+    pub async fn reverse_with(
+        &self,
+        order_id: &GatewayOrderId,
+        amount: Option<Kopecks>,
+        bundle: Option<&OrderBundle>,
+    ) -> Result<(), GatewayError> {
         let mut params = vec![("orderId", order_id.to_string())];
         if let Some(amount) = amount {
             params.push(("amount", amount.get().to_string()));
         }
+        self.push_bundle(&mut params, bundle);
         self.call::<Ack>(Method::Reverse, params).await.map(|_| ())
     }
 
@@ -246,6 +291,18 @@ impl GatewayClient {
         amount: Kopecks,
         external_refund_id: Option<&str>,
     ) -> Result<(), GatewayError> {
+        self.refund_with(order_id, amount, external_refund_id, None)
+            .await
+    }
+
+    /// refund.do with the return receipt's cart (the ecom host's cloud fiscalisation).
+    pub async fn refund_with(
+        &self,
+        order_id: &GatewayOrderId,
+        amount: Kopecks,
+        external_refund_id: Option<&str>,
+        bundle: Option<&OrderBundle>,
+    ) -> Result<(), GatewayError> {
         let mut params = vec![
             ("orderId", order_id.to_string()),
             ("amount", amount.get().to_string()),
@@ -254,6 +311,7 @@ impl GatewayClient {
             let json = serde_json::json!({ "externalRefundId": id }).to_string();
             params.push(("jsonParams", json));
         }
+        self.push_bundle(&mut params, bundle);
         self.call::<Ack>(Method::Refund, params).await.map(|_| ())
     }
 
@@ -330,6 +388,7 @@ impl GatewayClient {
             let json = serde_json::to_string(&r.json_params).unwrap_or_default();
             p.push(("jsonParams", json));
         }
+        self.push_bundle(&mut p, r.order_bundle.as_ref());
         p
     }
 
@@ -351,9 +410,14 @@ impl GatewayClient {
         method: Method,
         params: Vec<(&'static str, String)>,
     ) -> Result<T, GatewayError> {
+        let path = match (method, self.settings.dialect) {
+            // The ecom host keeps its fiscal methods beside the payment ones, under ofd/v1.
+            (Method::ReceiptStatus, Dialect::Ecom) => "../ofd/v1/getReceiptStatus",
+            _ => method.path(),
+        };
         let url = self
             .base
-            .join(method.path())
+            .join(path)
             .map_err(|e| GatewayError::Settings(format!("bad gateway URL: {e}")))?;
         let mut form = self.credential_params();
         form.extend(params);

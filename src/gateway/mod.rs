@@ -1,6 +1,7 @@
 //! The Sber acquiring gateway: a typed client, its error type, whom it trusts, and the
 //! callback checksum. The contract lives in ../shared/reference/sber-gateway.md.
 
+mod bundle;
 pub mod checksum;
 mod client;
 mod codes;
@@ -8,6 +9,10 @@ pub mod error;
 pub mod tls;
 mod types;
 
+pub use bundle::{
+    number_text, BankReceipt, BundleCompany, BundleItem, BundleReceipt, OrderBundle,
+    ReceiptStatusReport,
+};
 pub use client::{
     error_chain, is_loopback, BindingPayment, ClientSettings, Credentials, Dialect, GatewayClient,
     CURRENCY_RUB,

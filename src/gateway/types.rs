@@ -22,10 +22,12 @@ pub enum Method {
     OrderStatus,
     OrderStatusExtended,
     PaymentOrderBinding,
+    /// The receipts the bank's cloud fiscalisation made for an order.
+    ReceiptStatus,
 }
 
 impl Method {
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 10] = [
         Method::Register,
         Method::RegisterPreAuth,
         Method::Deposit,
@@ -35,6 +37,7 @@ impl Method {
         Method::OrderStatus,
         Method::OrderStatusExtended,
         Method::PaymentOrderBinding,
+        Method::ReceiptStatus,
     ];
 
     /// The path segment, e.g. `register.do`.
@@ -49,6 +52,7 @@ impl Method {
             Method::OrderStatus => "getOrderStatus.do",
             Method::OrderStatusExtended => "getOrderStatusExtended.do",
             Method::PaymentOrderBinding => "paymentOrderBinding.do",
+            Method::ReceiptStatus => "getReceiptStatus.do",
         }
     }
 
@@ -140,6 +144,8 @@ pub struct RegisterRequest {
     pub dynamic_callback_url: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// The cart for the bank's cloud fiscalisation (`[fiscal] mode = "bank"`).
+    pub order_bundle: Option<super::bundle::OrderBundle>,
 }
 
 impl RegisterRequest {

@@ -251,9 +251,11 @@ fn already_owed(order: &Order, kind: ReceiptKind, movement: &Movement) -> bool {
     })
 }
 
-/// What the receipt lists: the cart when it covers the amount; for a return of all that was
-/// sold, the sell receipt's lines; otherwise one line naming the order.
-fn lines_for(
+/// What a receipt of `kind` for `amount` lists: the cart when it covers the amount; for a
+/// return of all that was sold, the sell receipt's lines; otherwise one line naming the order.
+/// (The bank's cloud fiscalisation gets the same lines with the order, before any receipt is
+/// owed.)
+pub fn lines_for(
     order: &Order,
     kind: ReceiptKind,
     amount: Kopecks,

@@ -32,13 +32,14 @@ fn fields(method: Method) -> &'static [&'static str] {
             "email",
             "phone",
         ],
-        Method::Deposit => &["orderId", "amount"],
-        Method::Reverse | Method::Refund => &["orderId", "amount", "jsonParams"],
+        Method::Deposit => &["orderId", "amount", "orderBundle"],
+        Method::Reverse | Method::Refund => &["orderId", "amount", "jsonParams", "orderBundle"],
         Method::Decline => &["orderId", "orderNumber", "merchantLogin"],
         Method::OrderStatus | Method::OrderStatusExtended => {
             &["orderId", "orderNumber", "merchantLogin", "language"]
         }
         Method::PaymentOrderBinding => &["mdOrder", "bindingId", "ip"],
+        Method::ReceiptStatus => &["orderId", "orderNumber", "receiptId"],
     }
 }
 
@@ -88,7 +89,7 @@ pub(super) fn params(method: Method, body: &[u8]) -> Result<Params, Refusal> {
         };
         pairs.push((name.to_string(), text));
     }
-    Ok(Params::new(pairs))
+    Ok(Params::ecom(pairs))
 }
 
 /// The ecom host always sends `errorCode`, as a string: "0" on success.

@@ -24,6 +24,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(index))
         .route("/payment/rest/{method}", any(gateway_method))
         .route(ECOM_ROUTE, any(ecom_method))
+        .route(ECOM_RECEIPT_STATUS, any(ecom_receipt_status))
         .route("/sandbox/pay/{id}", get(payment_page).post(payment_form))
         .route("/sandbox/api/ledger", get(ledger))
         .route("/sandbox/api/orders/{id}", get(order))
@@ -68,6 +69,18 @@ async fn gateway_method(
 pub(super) const ECOM_PATH: &str = "ecomm/gw/partner/api/v1/";
 const ECOM_ROUTE: &str = "/ecomm/gw/partner/api/v1/{method}";
 
+/// The ecom host keeps its fiscal methods under `ofd/v1`, beside the payment ones.
+const ECOM_RECEIPT_STATUS: &str = "/ecomm/gw/partner/api/ofd/v1/getReceiptStatus";
+
+async fn ecom_receipt_status(
+    State(shared): State<Arc<Shared>>,
+    kill: Option<Extension<ConnectionKill>>,
+    request_method: axum::http::Method,
+    body: Bytes,
+) -> Response {
+    ecom_call(shared, Method::ReceiptStatus, kill, request_method, body).await
+}
+
 async fn ecom_method(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -75,9 +88,19 @@ async fn ecom_method(
     request_method: axum::http::Method,
     body: Bytes,
 ) -> Response {
-    let Some(method) = Method::from_path(&name) else {
+    let Some(method) = Method::from_path(&name).filter(|m| *m != Method::ReceiptStatus) else {
         return (StatusCode::NOT_FOUND, format!("unknown method {name}")).into_response();
     };
+    ecom_call(shared, method, kill, request_method, body).await
+}
+
+async fn ecom_call(
+    shared: Arc<Shared>,
+    method: Method,
+    kill: Option<Extension<ConnectionKill>>,
+    request_method: axum::http::Method,
+    body: Bytes,
+) -> Response {
     if request_method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "POST JSON only\n").into_response();
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use url::Url;
 
-pub use bank::{AttemptFailure, LedgerEntry, LedgerOrder, Refusal};
+pub use bank::{AttemptFailure, LedgerEntry, LedgerOrder, Refusal, SandboxReceipt};
 pub use callbacks::{CallbackDelivery, CallbackFaults, CallbackSettings};
 pub use embedded::embedded;
 pub use faults::{Fault, FaultRule, Faults, Phase};
@@ -363,6 +363,12 @@ impl Sandbox {
         why: AttemptFailure,
     ) -> Result<OrderStatus, Refusal> {
         self.shared.attempt_fails(order_id.as_ref(), why)
+    }
+
+    /// The bank's cloud ККТ fails the next receipt it makes, with `receiptStatus` 4
+    /// (processing error), 5 (attempts exhausted) or 6 (invalid data) and the error's text.
+    pub fn fail_next_receipt(&self, status: i64, text: &str) {
+        lock(&self.shared.bank).fail_next_receipt(status, text);
     }
 
     /// The customer's bank starts a 3-D Secure check: orderStatus 5.

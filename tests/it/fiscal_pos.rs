@@ -145,6 +145,18 @@ async fn each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back() 
     assert_eq!(sell["items"][1]["quantity"], "0,5");
     assert_eq!(sell["customer_phone"], "+79123456789");
     let event = sell["event_id"].as_str().unwrap().to_string();
+    let engine = h.engine.clone();
+    wait_until(
+        "the delivery is recorded",
+        Duration::from_secs(10),
+        move || {
+            matches!(
+                engine.get(&id).unwrap().receipts[0].status,
+                chasti::orders::ReceiptStatus::Sent { .. }
+            )
+        },
+    )
+    .await;
     let (_, view) = api
         .call(
             "GET",

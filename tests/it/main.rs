@@ -16,6 +16,7 @@ mod devices;
 mod doctor;
 mod doctor_secrets;
 mod fiscal_atol;
+mod fiscal_bank;
 mod fiscal_pos;
 mod gateway_client;
 mod hostile;

@@ -38,7 +38,6 @@ use utoipa_axum::routes;
 use crate::config::ApiToken;
 use crate::devices::Devices;
 use crate::engine::Engine;
-use crate::money::Kopecks;
 use crate::orders::Order;
 use types::Health;
 
@@ -49,8 +48,9 @@ pub struct Api {
     engine: Engine,
     tokens: Arc<Vec<ApiToken>>,
     devices: Option<Devices>,
-    /// The amounts one sale may have (`orders.min_amount` to `orders.max_amount`).
-    amounts: std::ops::RangeInclusive<Kopecks>,
+    /// What a sale must have: its amount's bounds, and for the bank's cloud receipts a contact
+    /// and a code for each VAT rate.
+    sale_rules: sales::SaleRules,
     /// How long a fresh sale's reply waits for the printer's answer.
     device_wait: Duration,
     /// Set by the daemon when the engine's task has ended: health says so.
@@ -85,7 +85,7 @@ impl Api {
             engine,
             tokens: Arc::new(config.api.tokens.clone()),
             devices,
-            amounts: config.orders.min_amount..=config.orders.max_amount,
+            sale_rules: sales::SaleRules::of(config),
             device_wait: Duration::from_secs(3),
             engine_down: Arc::new(AtomicBool::new(false)),
             open_reads: config.api.listen.ip().is_loopback(),

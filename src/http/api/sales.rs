@@ -13,17 +13,39 @@ use crate::devices::qr::QrSymbol;
 use crate::domain::{Description, Email, IdempotencyKey, Phone, TillId};
 use crate::engine::SaleRequest;
 use crate::money::Kopecks;
+use crate::orders::cart::Vat;
 use crate::orders::{Customer, Mode, State as OrderState};
 
+/// What a sale must have, from the config.
+#[derive(Debug, Clone)]
+pub struct SaleRules {
+    /// `orders.min_amount` to `orders.max_amount`.
+    pub amounts: std::ops::RangeInclusive<Kopecks>,
+    /// `[fiscal] mode = "bank"`: the bank's code of each VAT rate, and the rate of a sale
+    /// without a cart (the bank's cloud makes the receipt from the cart).
+    pub bank_tax_types: Option<(std::collections::BTreeMap<Vat, u8>, Vat)>,
+}
+
+impl SaleRules {
+    pub fn of(config: &crate::config::Config) -> SaleRules {
+        let bank = config
+            .fiscal
+            .bank
+            .as_ref()
+            .filter(|_| config.fiscal.mode == crate::config::FiscalMode::Bank);
+        SaleRules {
+            amounts: config.orders.min_amount..=config.orders.max_amount,
+            bank_tax_types: bank.map(|b| (b.tax_types.clone(), config.fiscal.default_vat)),
+        }
+    }
+}
+
 /// Reads a sale (and the phone to send its link to), naming every bad field at once. The
-/// amount must lie in `amounts` (`orders.min_amount` to `orders.max_amount`); the cart, when
-/// given, must add up to it.
-pub fn read_sale(
-    body: &[u8],
-    amounts: &std::ops::RangeInclusive<Kopecks>,
-) -> Result<(SaleRequest, Option<Phone>), ApiError> {
+/// amount must lie in `orders.min_amount` to `orders.max_amount`; the cart, when given, must add
+/// up to it; when the bank issues the receipts, a contact and the bank's code of each rate.
+pub fn read_sale(body: &[u8], rules: &SaleRules) -> Result<(SaleRequest, Option<Phone>), ApiError> {
     let mut f = Fields::read(body, &SaleBody::FIELDS)?;
-    let (min, max) = (*amounts.start(), *amounts.end());
+    let (min, max) = (*rules.amounts.start(), *rules.amounts.end());
     let amount = f.required(
         "amount",
         "сумма в рублях строкой, например \"1499.00\"",
@@ -81,6 +103,29 @@ pub fn read_sale(
         "",
         |s| IdempotencyKey::parse(s).map_err(|e| e.ru),
     );
+    if let Some((codes, default_vat)) = &rules.bank_tax_types {
+        // The bank's cloud ККТ makes the receipt: it needs whom to send it to, and its own
+        // code for every rate in the cart.
+        if phone.is_none() && email.is_none() {
+            f.problem(
+                "phone",
+                "для чека облачной кассы банка нужен телефон или почта покупателя (phone или email)",
+            );
+        }
+        let rates: Vec<Vat> = match &cart {
+            Some(cart) => cart.items().iter().map(|i| i.vat).collect(),
+            None => vec![*default_vat],
+        };
+        for rate in rates.iter().filter(|r| !codes.contains_key(r)) {
+            f.problem(
+                "items",
+                format!(
+                    "ставка НДС {} не настроена для облачной кассы банка: укажите её код в fiscal.bank.tax_types по письму банка",
+                    rate.code()
+                ),
+            );
+        }
+    }
     f.finish(|| {
         Some((
             SaleRequest {
@@ -124,7 +169,7 @@ pub async fn create_sale(
     Cashier(caller): Cashier,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SaleReply>), ApiError> {
-    let (mut sale, phone) = read_sale(&body, &api.amounts)?;
+    let (mut sale, phone) = read_sale(&body, &api.sale_rules)?;
     sale.cashier = caller.cashier.clone();
     sale.actor = Some(caller.actor());
     let sold = api.engine.sell(sale).await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    accept_payment, page_state_text, refuse, AttemptFailure, Bank, Notice, Outcome, Refusal,
+    accept_payment, issue, page_state_text, refuse, AttemptFailure, Bank, Notice, Outcome, Refusal,
     ACTION_ATTEMPTS_EXHAUSTED, ACTION_SESSION_EXPIRED,
 };
 use crate::gateway::OrderStatus;
@@ -31,6 +31,16 @@ impl Bank {
             return result;
         }
         notices.push(accept_payment(order, now));
+        if !order.two_stage {
+            issue(
+                &mut self.kkt,
+                order,
+                "AUTHORIZATION",
+                false,
+                order.amount,
+                now,
+            );
+        }
         if order.auto_payment && order.binding_id.is_none() {
             let binding = uuid::Uuid::new_v4().to_string();
             order.binding_id = Some(binding.clone());

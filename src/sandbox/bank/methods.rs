@@ -11,8 +11,8 @@ use super::params::{
     parse_register_amount,
 };
 use super::{
-    accept_payment, refuse, report, Bank, Order, Outcome, Params, Refusal, ACTION_NO_ATTEMPT,
-    MAX_DESCRIPTION, MAX_ORDER_NUMBER,
+    accept_payment, fiscal, issue, order_in, refuse, report, Bank, Order, Outcome, Params, Refusal,
+    ACTION_NO_ATTEMPT, MAX_DESCRIPTION, MAX_ORDER_NUMBER,
 };
 use crate::gateway::{Feature, OrderStatus, CURRENCY_RUB};
 use crate::money::Kopecks;
@@ -72,6 +72,7 @@ impl Bank {
         let json_params = parse_json_params(p)?;
         let phone = p.value("phone").map(check_phone).transpose()?;
         let email = p.value("email").map(check_email).transpose()?;
+        let cart = fiscal::check(p, amount, fiscal::Expect::Sell)?;
         let expires = order_expiry(p, now)?;
         if self.by_number.contains_key(&number) {
             return refuse(1, "Order with this number was already processed");
@@ -111,6 +112,8 @@ impl Bank {
             form_url: form_url.clone(),
             phone,
             email,
+            cart,
+            receipts: Vec::new(),
         };
         self.by_number.insert(number, id.clone());
         self.orders.insert(id.clone(), order);
@@ -121,7 +124,8 @@ impl Bank {
 
     pub(super) fn deposit(&mut self, p: &Params, now: DateTime<Utc>) -> Outcome<serde_json::Value> {
         let amount = parse_amount_or_zero(p)?;
-        let order = self.order_mut(p)?;
+        let kkt = &mut self.kkt;
+        let order = order_in(&mut self.orders, p)?;
         if order.status != OrderStatus::Held {
             return refuse(
                 7,
@@ -139,16 +143,23 @@ impl Bank {
         if amount > order.approved {
             return refuse(5, "Deposit amount exceeds the held amount");
         }
+        let cart = fiscal::check(p, amount, fiscal::Expect::Sell)?;
         order.deposited = amount;
         order.status = OrderStatus::Deposited;
         order.paid_at = Some(now);
+        if let (Some(cart), Some(_)) = (cart, &order.cart) {
+            // What is taken is what the completion's cart lists.
+            order.cart = Some(cart);
+        }
+        issue(kkt, order, "COMPLETION", false, amount, now);
         let notice = order.notice("deposited", 1, Some(amount));
         Ok((success_number(), vec![notice]))
     }
 
     pub(super) fn reverse(&mut self, p: &Params, now: DateTime<Utc>) -> Outcome<serde_json::Value> {
         let partial = p.value("amount").is_some();
-        let order = self.order_mut(p)?;
+        let kkt = &mut self.kkt;
+        let order = order_in(&mut self.orders, p)?;
         if order.reversal_attempted {
             return refuse(
                 7,
@@ -180,18 +191,23 @@ impl Bank {
             }
             _ => return refuse(7, "Reversal is not possible in the order's current state"),
         };
+        if order.status == OrderStatus::Deposited {
+            fiscal::check(p, amount, fiscal::Expect::SellRefund)?;
+            issue(kkt, order, "REVERSAL", true, amount, now);
+        }
         order.status = OrderStatus::Reversed;
         let notice = order.notice("reversed", 1, Some(amount));
         Ok((success_number(), vec![notice]))
     }
 
-    pub(super) fn refund(&mut self, p: &Params) -> Outcome<serde_json::Value> {
+    pub(super) fn refund(&mut self, p: &Params, now: DateTime<Utc>) -> Outcome<serde_json::Value> {
         let asked = match p.get("amount") {
             None => return refuse(4, "Amount is empty"),
             Some(_) => parse_amount_or_zero(p)?,
         };
         let refund_id = parse_json_params(p)?.remove("externalRefundId");
-        let order = self.order_mut(p)?;
+        let kkt = &mut self.kkt;
+        let order = order_in(&mut self.orders, p)?;
         if let Some(id) = &refund_id {
             if let Some(done) = order.refund_ids.get(id) {
                 // The same refund again: success, nothing moves.
@@ -209,6 +225,8 @@ impl Bank {
         if amount.is_zero() || amount > remaining {
             return refuse(5, "Refund amount exceeds the deposited amount");
         }
+        fiscal::check(p, amount, fiscal::Expect::SellRefund)?;
+        issue(kkt, order, "REFUND", true, amount, now);
         order.refunded = order
             .refunded
             .checked_add(amount)
@@ -314,6 +332,16 @@ impl Bank {
         }
         order.binding_id = Some(binding);
         let notice = accept_payment(order, now);
+        if !order.two_stage {
+            issue(
+                &mut self.kkt,
+                order,
+                "AUTHORIZATION",
+                false,
+                order.amount,
+                now,
+            );
+        }
         let reply = serde_json::json!({"errorCode": 0, "redirect": order.return_url});
         Ok((reply, vec![notice]))
     }

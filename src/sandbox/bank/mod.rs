@@ -2,6 +2,7 @@
 //! refuse an operation. Pure: the caller passes the time and sends the notices it returns.
 
 mod customer;
+mod fiscal;
 mod methods;
 mod params;
 
@@ -17,6 +18,7 @@ use crate::gateway::{
 };
 use crate::money::Kopecks;
 
+pub use fiscal::SandboxReceipt;
 pub use params::Params;
 
 /// The bank's "no attempt yet" action code.
@@ -133,6 +135,12 @@ pub struct LedgerOrder {
     pub phone: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    /// The cart register.do carried, as the bank read it.
+    #[serde(default)]
+    pub cart: Option<serde_json::Value>,
+    /// The receipts the bank's cloud fiscalisation made for it.
+    #[serde(default)]
+    pub receipts: Vec<SandboxReceipt>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +175,10 @@ struct Order {
     /// The customer's contact as register.do gave it (the installment sign-in, the receipt).
     phone: Option<String>,
     email: Option<String>,
+    /// The cart register.do carried (the order is fiscalised by the bank), and the receipts
+    /// the bank's cloud made for it.
+    cart: Option<fiscal::Cart>,
+    receipts: Vec<SandboxReceipt>,
 }
 
 impl Order {
@@ -201,6 +213,8 @@ pub struct Bank {
     /// bindingId → clientId
     bindings: HashMap<String, String>,
     ledger: Vec<LedgerEntry>,
+    /// The cloud ККТ of the bank's fiscalisation.
+    kkt: fiscal::Kkt,
 }
 
 /// What an operation did: its JSON-ready outcome and the callbacks to send.
@@ -225,11 +239,12 @@ impl Bank {
             Method::RegisterPreAuth => self.register(p, true, now, page_base),
             Method::Deposit => self.deposit(p, now),
             Method::Reverse => self.reverse(p, now),
-            Method::Refund => self.refund(p),
+            Method::Refund => self.refund(p, now),
             Method::Decline => self.decline(p),
             Method::OrderStatus => self.short_status(p),
             Method::OrderStatusExtended => self.status(p),
             Method::PaymentOrderBinding => self.pay_with_binding(p, now),
+            Method::ReceiptStatus => self.receipt_status(p),
         };
         let (order_id, order_number, amount) = self.subject(p);
         let outcome = match &result {
@@ -289,12 +304,33 @@ impl Bank {
             .and_then(|id| self.orders.get(id))
     }
 
-    fn order_mut(&mut self, p: &Params) -> Result<&mut Order, Refusal> {
-        let id = p.required("orderId", "Order ID")?;
-        self.orders.get_mut(id).ok_or(Refusal {
+    /// The next receipt the cloud ККТ makes fails with `receiptStatus` (4, 5 or 6).
+    pub fn fail_next_receipt(&mut self, status: i64, text: &str) {
+        self.kkt.fail_next = Some((status, text.to_string()));
+    }
+
+    /// getReceiptStatus: the receipts of an order (by orderId or orderNumber).
+    fn receipt_status(&mut self, p: &Params) -> Outcome<serde_json::Value> {
+        let order = match (p.value("orderId"), p.value("orderNumber")) {
+            (Some(id), _) => self.orders.get(id),
+            (None, Some(n)) => self.find_by_number(n),
+            (None, None) => return refuse(4, "orderId or orderNumber is required"),
+        }
+        .ok_or(Refusal {
             code: 6,
             message: "Order not found".into(),
-        })
+        })?;
+        let receipts: Vec<serde_json::Value> = order
+            .receipts
+            .iter()
+            .map(|r| r.json(&order.number))
+            .collect();
+        let reply = serde_json::json!({
+            "orderId": order.id,
+            "orderNumber": order.number,
+            "receipts": receipts,
+        });
+        Ok((reply, Vec::new()))
     }
 }
 
@@ -367,6 +403,8 @@ impl Bank {
                 action_code: o.action_code,
                 phone: o.phone.clone(),
                 email: o.email.clone(),
+                cart: o.cart.as_ref().map(|c| c.json.clone()),
+                receipts: o.receipts.clone(),
             })
             .collect();
         orders.sort_by(|a, b| {
@@ -379,6 +417,35 @@ impl Bank {
 
     pub fn ledger_operations(&self) -> Vec<LedgerEntry> {
         self.ledger.clone()
+    }
+}
+
+/// The order a call's `orderId` names (a free function: the caller may hold other fields of
+/// the bank, such as its ККТ, at the same time).
+fn order_in<'a>(
+    orders: &'a mut HashMap<String, Order>,
+    p: &Params,
+) -> Result<&'a mut Order, Refusal> {
+    let id = p.required("orderId", "Order ID")?;
+    orders.get_mut(id).ok_or(Refusal {
+        code: 6,
+        message: "Order not found".into(),
+    })
+}
+
+/// A receipt of the bank's cloud for a movement of an order that came with a cart (`cart` is
+/// the movement's own when it carried one).
+fn issue(
+    kkt: &mut fiscal::Kkt,
+    order: &mut Order,
+    operation: &str,
+    refund: bool,
+    amount: Kopecks,
+    now: DateTime<Utc>,
+) {
+    if let Some(cart) = &order.cart {
+        let receipt = kkt.issue(operation, refund, amount, cart.lines, now);
+        order.receipts.push(receipt);
     }
 }
 

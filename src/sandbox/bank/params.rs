@@ -10,17 +10,31 @@ use crate::gateway::Feature;
 use crate::money::{Kopecks, MAX_KOPECKS};
 use crate::moscow;
 
-/// Request parameters as received (query and form merged, first occurrence wins).
+/// Request parameters as received (query and form merged, first occurrence wins), and which
+/// host took them (the two check a cart differently).
 #[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    ecom: bool,
+}
 
 impl Params {
+    /// The legacy host's form or query.
     pub fn new(pairs: Vec<(String, String)>) -> Params {
-        Params(pairs)
+        Params { pairs, ecom: false }
+    }
+
+    /// The ecom host's JSON body, as pairs.
+    pub fn ecom(pairs: Vec<(String, String)>) -> Params {
+        Params { pairs, ecom: true }
+    }
+
+    pub fn is_ecom(&self) -> bool {
+        self.ecom
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
