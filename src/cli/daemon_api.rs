@@ -141,11 +141,15 @@ impl DaemonApi {
         .await
     }
 
-    pub async fn deposit(&self, id: &str) -> Result<OrderView, String> {
+    pub async fn deposit(
+        &self,
+        id: &str,
+        body: &chasti::http::api::types::DepositBody,
+    ) -> Result<OrderView, String> {
         self.call(
             reqwest::Method::POST,
             &format!("/api/v1/orders/{}/deposit", encode(id)),
-            None::<&()>,
+            Some(body),
         )
         .await
     }

@@ -102,7 +102,7 @@ enum Command {
         disable_help_flag = true,
         override_usage = "chasti deposit <ЗАКАЗ>"
     )]
-    Deposit(till::OrderArgs),
+    Deposit(till::DepositArgs),
     /// Отменить оплату заказа в день покупки (менеджер).
     #[command(
         help_template = russian::HELP_TEMPLATE,

@@ -119,6 +119,21 @@ pub struct OrderArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct DepositArgs {
+    /// Номер заказа с чека или id заказа.
+    #[arg(value_name = "ЗАКАЗ", display_order = 0)]
+    id: String,
+    /// Сколько списать в рублях; без неё — вся заблокированная сумма. Остаток блокировки
+    /// снимается, чек — на списанную сумму.
+    #[arg(long, value_name = "СУММА", display_order = 1)]
+    amount: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct RefundArgs {
     /// Номер заказа с чека или id заказа.
     #[arg(value_name = "ЗАКАЗ", display_order = 0)]
@@ -394,14 +409,22 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
         .max()
         .unwrap_or(24);
     let mut shown = 0usize;
+    let mut missing = 0usize;
     loop {
         for o in &list.orders {
             let created = o
                 .created_at
                 .with_timezone(&chrono_tz::Europe::Moscow)
                 .format("%d.%m %H:%M МСК");
+            // A movement whose fiscal receipt is past its deadline stands out on its line.
+            let receipt = if o.receipts.iter().any(|r| r.missing) {
+                missing += 1;
+                "  ЧЕК НЕ ПРОБИТ"
+            } else {
+                ""
+            };
             println!(
-                "  {}  {:>16}  {:<width$}  {}  {}",
+                "  {}  {:>16}  {:<width$}  {}  {}{receipt}",
                 o.order_number, o.amount_text, o.state_text, created, o.id
             );
             shown += 1;
@@ -434,6 +457,9 @@ pub async fn orders(config: &Path, args: OrdersArgs) -> Result<(), String> {
             println!("  {}: {}", d.day.format("%d.%m.%Y"), money(d));
         }
     }
+    if missing > 0 {
+        println!("Чек не пробит по заказам: {missing} (см. chasti status ЗАКАЗ)");
+    }
     println!("За период (все состояния): {}", money(&list.total));
     println!(
         "Итого оплачено (оплачено − отменено − возвращено): {}",
@@ -454,6 +480,18 @@ fn print_order(o: &OrderView) {
     }
     if let Some(url) = &o.payment_url {
         println!("  ссылка     {url}");
+    }
+    for item in &o.items {
+        println!(
+            "  позиция    {} {} × {} = {} (НДС {})",
+            item.name, item.quantity, item.price, item.amount, item.vat
+        );
+    }
+    if !o.receipt_text.is_empty() {
+        println!("  чек        {}", o.receipt_text);
+    }
+    if let Some(message) = &o.message {
+        println!("  {message}");
     }
     println!("  история:");
     for e in &o.events {
@@ -486,9 +524,12 @@ pub async fn reprint(config: &Path, args: OrderArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn deposit(config: &Path, args: OrderArgs) -> Result<(), String> {
+pub async fn deposit(config: &Path, args: DepositArgs) -> Result<(), String> {
     let api = client(config, &args.api, Role::Manager)?;
-    print_order(&api.deposit(&args.id).await?);
+    let body = chasti::http::api::types::DepositBody {
+        amount: args.amount,
+    };
+    print_order(&api.deposit(&args.id, &body).await?);
     Ok(())
 }
 

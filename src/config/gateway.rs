@@ -82,6 +82,10 @@ pub(super) struct RawGateway {
     extra_ca_dirs: Vec<PathBuf>,
     #[serde(default)]
     use_os_roots: bool,
+    #[serde(default)]
+    extra_params: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    json_params: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +120,11 @@ pub(super) fn default_sandbox_listen() -> String {
     "127.0.0.1:8907".to_string()
 }
 
-pub const LIFETIME_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+/// How long a «Плати частями» payment link may live: the customer signs in with Sber ID,
+/// chooses the plan and confirms it while at the till, which takes minutes (under 5 the link
+/// dies on customers mid-application); over an hour a link stays payable after the customer has
+/// left the shop with nothing bought. The bank's default, 20 minutes, is in between.
+pub const LIFETIME_RANGE: std::ops::RangeInclusive<u64> = 300..=3_600;
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=120;
 
 #[derive(Debug, Clone)]
@@ -132,6 +140,11 @@ pub struct GatewayConfig {
     pub order_lifetime: Duration,
     pub request_timeout: Duration,
     pub trust: TrustSettings,
+    /// Merchant-specific parameters of register.do from the bank's welcome letter, sent as
+    /// they are (the ecom host refuses names it does not know: `doctor` checks).
+    pub extra_params: std::collections::BTreeMap<String, String>,
+    /// Merchant-specific `jsonParams` of register.do, beside chasti's own `till`.
+    pub json_params: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +169,8 @@ impl GatewayConfig {
         s.request_timeout = self.request_timeout;
         s.trust = self.trust.clone();
         s.dialect = self.dialect;
+        s.extra_params = self.extra_params.clone();
+        s.json_params = self.json_params.clone();
         s
     }
 }
@@ -260,7 +275,7 @@ pub(super) fn check_gateway(
         return Err(fail(
             "gateway.order_lifetime_secs",
             format!(
-                "found {}; allowed: {} to {} seconds (the bank's default is 1200)",
+                "found {}; allowed: {} to {} seconds, the installment product's payment window at the till (the customer signs in and confirms the plan within it; the bank's default is 1200)",
                 g.order_lifetime_secs,
                 LIFETIME_RANGE.start(),
                 LIFETIME_RANGE.end()
@@ -277,6 +292,32 @@ pub(super) fn check_gateway(
                 TIMEOUT_RANGE.end()
             ),
         ));
+    }
+    for (key, table) in [
+        ("extra_params", &g.extra_params),
+        ("json_params", &g.json_params),
+    ] {
+        for name in table.keys() {
+            let plain = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !plain {
+                return Err(fail(
+                    &format!("gateway.{key}"),
+                    format!("found the name {name:?}; allowed: 1 to 64 Latin letters, digits or _"),
+                ));
+            }
+            let own = match key {
+                "extra_params" => crate::gateway::CHASTI_PARAMS.contains(&name.as_str()),
+                _ => name == "till",
+            };
+            if own {
+                return Err(fail(
+                    &format!("gateway.{key}.{name}"),
+                    "found a parameter chasti sets itself; allowed: only the merchant's own parameters from the bank's welcome letter".into(),
+                ));
+            }
+        }
     }
     for (i, file) in g.extra_ca_files.iter().enumerate() {
         if !file.is_file() {
@@ -311,6 +352,8 @@ pub(super) fn check_gateway(
             extra_ca_dirs: g.extra_ca_dirs,
             use_os_roots: g.use_os_roots,
         },
+        extra_params: g.extra_params,
+        json_params: g.json_params,
     })
 }
 

@@ -92,7 +92,27 @@ fn each_bad_config_has_its_own_message() {
         (
             format!("{GOOD}order_lifetime_secs = 5\n"),
             "gateway.order_lifetime_secs",
-            "found 5; allowed: 60 to 86400",
+            "found 5; allowed: 300 to 3600 seconds, the installment product's payment window",
+        ),
+        (
+            format!("{GOOD}order_lifetime_secs = 86400\n"),
+            "gateway.order_lifetime_secs",
+            "found 86400; allowed: 300 to 3600",
+        ),
+        (
+            format!("{GOOD}[gateway.extra_params]\namount = \"1\"\n"),
+            "gateway.extra_params.amount",
+            "a parameter chasti sets itself",
+        ),
+        (
+            format!("{GOOD}[gateway.json_params]\ntill = \"9\"\n"),
+            "gateway.json_params.till",
+            "a parameter chasti sets itself",
+        ),
+        (
+            format!("{GOOD}[gateway.extra_params]\n\"a b\" = \"1\"\n"),
+            "gateway.extra_params",
+            "1 to 64 Latin letters",
         ),
         (
             format!("{GOOD}request_timeout_secs = 0\n"),

@@ -179,7 +179,7 @@ fn bank_carts(config: &Config) -> Option<crate::engine::BankCarts> {
         },
         tax_system: config.fiscal.taxation.legacy_code(),
         tax_types: bank.tax_types.clone(),
-        with_returns: config.gateway.dialect == crate::gateway::Dialect::Ecom,
+        with_operations: config.gateway.dialect == crate::gateway::Dialect::Ecom,
     })
 }
 

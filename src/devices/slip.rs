@@ -175,11 +175,19 @@ pub fn outcome_slip(
         }
     }
     match outcome {
-        Outcome::Reversed | Outcome::Refunded(_) => {
+        Outcome::Reversed => {
             rule(&mut e, p);
             e.align(Align::Center);
             for line in wrap("Деньги вернутся на счёт покупателя в банке.", p.columns)
             {
+                e.line(&line);
+            }
+            e.feed(1).align(Align::Left).line(SIGNATURE);
+        }
+        Outcome::Refunded(_) => {
+            rule(&mut e, p);
+            e.align(Align::Center);
+            for line in wrap(crate::orders::REFUND_TAKES_DAYS, p.columns) {
                 e.line(&line);
             }
             e.feed(1).align(Align::Left).line(SIGNATURE);

@@ -278,3 +278,45 @@ pub async fn clock(config: &Config, now: DateTime<Utc>) -> Check {
         }
     }
 }
+
+/// `gateway.extra_params` on the ecom host: it refuses a field it does not know, so a name
+/// from the legacy host's letter fails every sale there.
+pub fn extra_params(config: &Config) -> Option<Check> {
+    let g = &config.gateway;
+    if g.extra_params.is_empty() {
+        return None;
+    }
+    let unknown: Vec<&str> = g
+        .extra_params
+        .keys()
+        .map(String::as_str)
+        .filter(|k| {
+            g.dialect == crate::gateway::Dialect::Ecom
+                && !crate::gateway::ECOM_REGISTER_FIELDS.contains(k)
+        })
+        .collect();
+    Some(if unknown.is_empty() {
+        check(
+            "extra-params",
+            Verdict::Ok,
+            format!(
+                "register.do also sends {}",
+                g.extra_params
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else {
+        check(
+            "extra-params",
+            Verdict::Fail,
+            format!(
+                "the ecom gateway refuses fields it does not know: {}; it takes {} (merchant-specific values go in gateway.json_params)",
+                unknown.join(", "),
+                crate::gateway::ECOM_REGISTER_FIELDS.join(", ")
+            ),
+        )
+    })
+}

@@ -7,6 +7,7 @@
 
 mod bank;
 mod callback;
+mod fiscal;
 mod host;
 mod secrets;
 
@@ -15,9 +16,11 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 
 pub use bank::{
-    certificates, clock, configured_certificates, environment, gateway, CA_WARNING_DAYS,
+    certificates, clock, configured_certificates, environment, extra_params, gateway,
+    CA_WARNING_DAYS,
 };
 pub use callback::{callback, public_url};
+pub use fiscal::fiscal;
 pub use host::{api_tokens, devices, restore_findings, runner, sms, store, store_for_owner};
 pub use secrets::secrets_file;
 
@@ -61,6 +64,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.extend(certificates(now));
     checks.extend(configured_certificates(config, now));
     checks.extend(environment(config));
+    checks.extend(extra_params(config));
     checks.extend(gateway(config, now).await);
     checks.extend(devices(config));
     checks.extend(callback(config));
@@ -69,6 +73,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.push(restore_findings(config));
     checks.push(api_tokens(config));
     checks.push(sms(config).await);
+    checks.extend(fiscal(config, go_live, now).await);
     checks.push(clock(config, now).await);
     if go_live {
         for_go_live(&mut checks);

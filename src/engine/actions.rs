@@ -16,14 +16,15 @@ impl Engine {
     pub async fn deposit(
         &self,
         id: &uuid::Uuid,
+        amount: Option<Kopecks>,
         actor: Option<&Actor>,
     ) -> Result<Order, EngineError> {
         let order = self.get(id)?;
         let _held = self.lock_order(&order).await?;
         let order = self.get(id)?;
-        order.check_deposit()?;
+        let amount = order.check_deposit(amount)?;
         let order = self
-            .transition_by(&order, Input::DepositStarted, actor)
+            .transition_by(&order, Input::DepositStarted { amount }, actor)
             .await?;
         let order = self.deposit_locked(order).await?;
         match &order.state {

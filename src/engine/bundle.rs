@@ -23,8 +23,9 @@ pub struct BankCarts {
     pub tax_system: u8,
     /// The bank's `tax.taxType` of each VAT rate.
     pub tax_types: BTreeMap<Vat, u8>,
-    /// Whether returns carry a cart (the ecom host takes one with refund.do and reverse.do).
-    pub with_returns: bool,
+    /// Whether later operations carry a cart (the ecom host takes one with deposit.do,
+    /// refund.do and reverse.do).
+    pub with_operations: bool,
 }
 
 impl BankCarts {
@@ -86,7 +87,7 @@ impl super::Engine {
         let settings = &self.inner.settings;
         let carts = settings.bank_carts.as_ref()?;
         let policy = settings.receipts.as_ref()?;
-        if kind == ReceiptKind::SellReturn && !carts.with_returns {
+        if kind == ReceiptKind::SellReturn && !carts.with_operations {
             return None;
         }
         carts.bundle(order, kind, amount, movement, policy, self.now())

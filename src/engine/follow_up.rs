@@ -107,16 +107,38 @@ impl Engine {
 
     pub(super) async fn deposit_locked(&self, mut order: Order) -> Result<Order, EngineError> {
         if matches!(order.state, State::Held(_)) {
-            order = self.transition(&order, Input::DepositStarted).await?;
+            order = self
+                .transition(&order, Input::DepositStarted { amount: None })
+                .await?;
         }
         let State::Depositing(bank) = &order.state else {
             return Ok(order);
         };
+        // Taking part of a hold: the bank's cloud receipt lists what is taken.
+        let cart = order
+            .deposit_asked
+            .and_then(|part| {
+                self.bank_cart(
+                    &order,
+                    crate::orders::ReceiptKind::Sell,
+                    part,
+                    &crate::orders::receipt::Movement::Payment,
+                )
+            })
+            .filter(|_| {
+                self.inner
+                    .settings
+                    .bank_carts
+                    .as_ref()
+                    .is_some_and(|c| c.with_operations)
+            });
         let result = self
             .journaled(
                 Method::Deposit,
                 &order.order_number,
-                self.inner.gateway.deposit(&bank.id, None),
+                self.inner
+                    .gateway
+                    .deposit_with(&bank.id, order.deposit_asked, cart.as_ref()),
             )
             .await;
         if let Err(e) = &result {

@@ -83,7 +83,75 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     pub trust: TrustSettings,
     pub dialect: Dialect,
+    /// Merchant-specific register.do parameters (`gateway.extra_params`).
+    pub extra_params: std::collections::BTreeMap<String, String>,
+    /// Merchant-specific `jsonParams` of register.do (`gateway.json_params`).
+    pub json_params: std::collections::BTreeMap<String, String>,
 }
+
+/// A merchant parameter's name as the form takes it. The names come from the config, once per
+/// process and a handful: leaking them to get `&'static str` keys keeps one parameter type for
+/// every call (interned, so repeated registers do not leak more).
+fn merchant_param(name: &str) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// The register.do parameters chasti sets itself: `gateway.extra_params` may not name them.
+pub const CHASTI_PARAMS: [&str; 21] = [
+    "userName",
+    "password",
+    "token",
+    "orderNumber",
+    "amount",
+    "currency",
+    "returnUrl",
+    "failUrl",
+    "description",
+    "language",
+    "pageView",
+    "clientId",
+    "sessionTimeoutSecs",
+    "expirationDate",
+    "features",
+    "jsonParams",
+    "orderBundle",
+    "taxSystem",
+    "email",
+    "phone",
+    "dynamicCallbackUrl",
+];
+
+/// The register.do fields the ecom host takes (it refuses any other name).
+pub const ECOM_REGISTER_FIELDS: [&str; 17] = [
+    "orderNumber",
+    "amount",
+    "currency",
+    "returnUrl",
+    "failUrl",
+    "description",
+    "language",
+    "pageView",
+    "clientId",
+    "merchantLogin",
+    "jsonParams",
+    "sessionTimeoutSecs",
+    "expirationDate",
+    "features",
+    "orderBundle",
+    "email",
+    "phone",
+];
 
 impl ClientSettings {
     /// Settings with the bank's defaults (20 min lifetime, 30 s timeout, bundled CAs only).
@@ -97,6 +165,8 @@ impl ClientSettings {
             request_timeout: Duration::from_secs(30),
             trust: TrustSettings::default(),
             dialect: Dialect::Legacy,
+            extra_params: Default::default(),
+            json_params: Default::default(),
         }
     }
 }
@@ -383,10 +453,16 @@ impl GatewayClient {
             let joined: Vec<&str> = r.features.iter().map(|f| f.as_str()).collect();
             p.push(("features", joined.join(",")));
         }
-        if !r.json_params.is_empty() {
+        // The merchant's own jsonParams first, chasti's over them (the config refuses clashes).
+        let mut json_params = s.json_params.clone();
+        json_params.extend(r.json_params.clone());
+        if !json_params.is_empty() {
             // Legacy dialect: a JSON string inside the form field.
-            let json = serde_json::to_string(&r.json_params).unwrap_or_default();
+            let json = serde_json::to_string(&json_params).unwrap_or_default();
             p.push(("jsonParams", json));
+        }
+        for (name, value) in &s.extra_params {
+            p.push((merchant_param(name), value.clone()));
         }
         self.push_bundle(&mut p, r.order_bundle.as_ref());
         p

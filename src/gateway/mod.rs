@@ -15,7 +15,7 @@ pub use bundle::{
 };
 pub use client::{
     error_chain, is_loopback, BindingPayment, ClientSettings, Credentials, Dialect, GatewayClient,
-    CURRENCY_RUB,
+    CHASTI_PARAMS, CURRENCY_RUB, ECOM_REGISTER_FIELDS,
 };
 pub use codes::{ActionCode, ErrorCode};
 pub use error::GatewayError;

@@ -58,7 +58,9 @@ impl EventKind {
     pub fn money_action(&self) -> Option<&'static str> {
         match self {
             EventKind::CancelRequested => Some("отмена продажи"),
-            EventKind::DepositRequested => Some("списание"),
+            EventKind::DepositRequested | EventKind::PartDepositRequested { .. } => {
+                Some("списание")
+            }
             EventKind::ReversalRequested => Some("отмена оплаты"),
             EventKind::RefundRequested { .. } => Some("возврат"),
             _ => None,
@@ -157,6 +159,11 @@ pub enum EventKind {
     ReceiptLate {
         kind: ReceiptKind,
         amount: Kopecks,
+    },
+    /// A manager asked to take part of a hold; the rest is released.
+    PartDepositRequested {
+        amount: Kopecks,
+        held: Kopecks,
     },
 }
 
@@ -291,6 +298,9 @@ impl EventKind {
                 "{} receipt of {amount} not issued by its deadline",
                 kind.code()
             ),
+            EventKind::PartDepositRequested { amount, held } => {
+                format!("deposit of {amount} of the {held} held requested")
+            }
         }
     }
 
@@ -350,6 +360,9 @@ impl EventKind {
             EventKind::ReceiptFailed { kind, amount, why } => {
                 format!("Не пробит {} на {amount}: {why}", kind.russian())
             }
+            EventKind::PartDepositRequested { amount, held } => format!(
+                "Запрошено списание {amount} из заблокированных {held}; остаток будет разблокирован"
+            ),
             EventKind::ReceiptLate { kind, amount } => {
                 format!(
                     "Чек не пробит: {} на {amount} не пробит в срок",

@@ -14,6 +14,11 @@ pub mod totals;
 pub mod transition;
 
 pub use balance::Balance;
+
+/// What a customer is told of a refund: through the installment service it reaches them in
+/// days, not at once (the product publishes up to 10 working days).
+pub const REFUND_TAKES_DAYS: &str =
+    "Возврат через «Плати частями» дойдёт до покупателя не сразу: в течение 10 рабочих дней.";
 pub use cart::{Cart, Item};
 pub use order::{
     ActionError, Actor, Customer, Event, FailedAttempt, Mode, NewOrder, Order, Refund, RefundStatus,

@@ -95,6 +95,8 @@ pub struct Order {
     pub customer: Customer,
     /// The fiscal receipts its money movements owe (when the shop has chasti see to them).
     pub receipts: Vec<super::receipt::Receipt>,
+    /// What a manager asked to take of a hold, when not all of it (the rest is released).
+    pub deposit_asked: Option<Kopecks>,
 }
 
 /// The customer's contact as the till gave it: the payment link by SMS, the bank's sign-in for
@@ -130,6 +132,8 @@ pub enum ActionError {
     RefundTooLarge { asked: Kopecks, available: Kopecks },
     #[error("Заказ в состоянии «{0}»: списать можно только заблокированную сумму.")]
     NotDepositable(&'static str),
+    #[error("Списать можно от 1,00 ₽ до заблокированных {held}; указано {asked}.")]
+    DepositAmount { asked: Kopecks, held: Kopecks },
     #[error("Заказ в состоянии «{0}»: отменить продажу можно, пока она не оплачена. Для оплаченной — отмена оплаты или возврат.")]
     NotCancellable(&'static str),
 }
@@ -194,6 +198,7 @@ impl Order {
             cart: n.cart,
             customer: n.customer,
             receipts: Vec::new(),
+            deposit_asked: None,
         }
     }
 
@@ -273,11 +278,26 @@ impl Order {
         Ok(amount)
     }
 
-    pub fn check_deposit(&self) -> Result<(), ActionError> {
-        match self.state {
-            State::Held(_) => Ok(()),
-            _ => Err(ActionError::NotDepositable(self.state.russian())),
+    /// May a manager take `asked` of the hold (None: all of it)? The bank takes at least
+    /// 1 ₽ and at most what it holds; the rest of the hold is released.
+    pub fn check_deposit(&self, asked: Option<Kopecks>) -> Result<Option<Kopecks>, ActionError> {
+        if !matches!(self.state, State::Held(_)) {
+            return Err(ActionError::NotDepositable(self.state.russian()));
         }
+        match asked {
+            None => Ok(None),
+            Some(a) if a == self.amount => Ok(None),
+            Some(a) if a > self.amount || a.get() < 100 => Err(ActionError::DepositAmount {
+                asked: a,
+                held: self.amount,
+            }),
+            Some(a) => Ok(Some(a)),
+        }
+    }
+
+    /// What the bank is to take: what a manager asked, else the whole amount.
+    pub fn deposit_target(&self) -> Kopecks {
+        self.deposit_asked.unwrap_or(self.amount)
     }
 
     /// Where the money is after a failed reversal or refund.

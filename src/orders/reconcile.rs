@@ -157,7 +157,8 @@ pub fn decide_reported(
     let held = Input::HoldConfirmed {
         at: report.authorized_at(),
     };
-    let wrong_amount = deposited != order.amount;
+    // A partial deposit takes what the manager asked; anything else is not what chasti asked.
+    let wrong_amount = deposited != order.deposit_target();
     match (order.state.kind(), status) {
         // The order is being registered: the engine handles it by number, not here.
         (StateKind::Registering, _) => nothing(),

@@ -22,7 +22,10 @@ pub enum Input {
     HoldConfirmed {
         at: Option<DateTime<Utc>>,
     },
-    DepositStarted,
+    /// A deposit of the hold: all of it, or `amount` (the rest released).
+    DepositStarted {
+        amount: Option<Kopecks>,
+    },
     /// The gateway confirms the money is taken (orderStatus 2); `at` is the bank's own time of
     /// the payment (depositedDate, else authDateTime), which the same-day reversal rule uses.
     PaymentConfirmed {
@@ -111,7 +114,7 @@ impl Input {
             Input::Registered { .. } => "registered",
             Input::RegistrationFailed { .. } => "registration failed",
             Input::HoldConfirmed { .. } => "hold confirmed",
-            Input::DepositStarted => "deposit started",
+            Input::DepositStarted { .. } => "deposit started",
             Input::PaymentConfirmed { .. } => "payment confirmed",
             Input::DepositFailed { .. } => "deposit failed",
             Input::Declined { .. } => "declined",
@@ -200,9 +203,16 @@ pub fn apply_by(
                 amount: order.amount,
             }
         }
-        (State::Held(bank), Input::DepositStarted) => {
+        (State::Held(bank), Input::DepositStarted { amount }) => {
             next.state = State::Depositing(bank.clone());
-            EventKind::DepositRequested
+            next.deposit_asked = *amount;
+            match amount {
+                Some(part) => EventKind::PartDepositRequested {
+                    amount: *part,
+                    held: order.amount,
+                },
+                None => EventKind::DepositRequested,
+            }
         }
         (State::Depositing(bank), Input::DepositFailed { why }) => {
             next.state = State::Held(bank.clone());
@@ -212,7 +222,7 @@ pub fn apply_by(
             State::AwaitingPayment(bank) | State::Held(bank) | State::Depositing(bank),
             Input::PaymentConfirmed { deposited, at },
         ) => {
-            if *deposited != order.amount {
+            if *deposited != order.deposit_target() {
                 return Err(refuse(
                     "the deposited amount differs from the order's amount",
                 ));

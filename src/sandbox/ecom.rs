@@ -13,25 +13,7 @@ const CREDENTIALS: [&str; 2] = ["userName", "password"];
 /// The fields a method takes on the ecom host (besides the credentials).
 fn fields(method: Method) -> &'static [&'static str] {
     match method {
-        Method::Register | Method::RegisterPreAuth => &[
-            "orderNumber",
-            "amount",
-            "currency",
-            "returnUrl",
-            "failUrl",
-            "description",
-            "language",
-            "pageView",
-            "clientId",
-            "merchantLogin",
-            "jsonParams",
-            "sessionTimeoutSecs",
-            "expirationDate",
-            "features",
-            "orderBundle",
-            "email",
-            "phone",
-        ],
+        Method::Register | Method::RegisterPreAuth => &crate::gateway::ECOM_REGISTER_FIELDS,
         Method::Deposit => &["orderId", "amount", "orderBundle"],
         Method::Reverse | Method::Refund => &["orderId", "amount", "jsonParams", "orderBundle"],
         Method::Decline => &["orderId", "orderNumber", "merchantLogin"],

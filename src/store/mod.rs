@@ -27,7 +27,7 @@ mod lock;
 mod meta;
 mod orders;
 mod queues;
-mod receipts;
+pub mod receipts;
 pub mod record;
 mod restore;
 mod schema;

@@ -119,7 +119,7 @@ async fn a_hold_is_reversed_and_a_failed_reversal_is_not_repeated() {
 
     // The bank refuses a reversal (its own state changed): reported, then never tried again.
     let paid = h.held_sale(30).await;
-    h.engine.deposit(&paid.id, None).await.unwrap();
+    h.engine.deposit(&paid.id, None, None).await.unwrap();
     h.sandbox
         .add_fault(FaultRule::new("reverse.do", Fault::HttpStatus { status: 500 }).before());
     let err = h.engine.reverse(&paid.id, None).await.unwrap_err();
@@ -236,4 +236,75 @@ async fn a_request_for_an_order_being_worked_on_is_409_not_a_hang() {
         StateKind::Reversed
     );
     assert_eq!(h.engine.lock_entries(), 0);
+}
+
+/// A manager takes part of a hold: the bank takes that much and releases the rest; the order
+/// shows what was taken, and a sum above the hold or below a rouble is refused, naming both.
+#[tokio::test]
+async fn part_of_a_hold_is_taken_and_the_rest_released() {
+    let h = Harness::new(HarnessOptions {
+        auto_deposit: false,
+        ..callbacks_only()
+    })
+    .await;
+    let held = h.held_sale(1000).await;
+    let api = crate::common::TillClient::new(h.api());
+    let path = format!("/api/v1/orders/{}/deposit", held.order_number);
+    for (asked, says) in [
+        (
+            "1000.01",
+            "до заблокированных 1 000,00 ₽; указано 1 000,01 ₽",
+        ),
+        ("0.50", "от 1,00 ₽"),
+    ] {
+        let (status, body) = api
+            .call(
+                "POST",
+                &path,
+                Some(crate::common::MANAGER),
+                Some(serde_json::json!({"amount": asked})),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (status, body) = api
+        .call(
+            "POST",
+            &path,
+            Some(crate::common::MANAGER),
+            Some(serde_json::json!({"amount": "600.00"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"]["name"], "paid", "{body}");
+    assert_eq!(
+        (body["deposited"].as_u64(), body["left"].as_u64()),
+        (Some(60_000), Some(60_000))
+    );
+    assert_eq!(body["refundable"], 60_000);
+    assert!(
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"]
+                == "Запрошено списание 600,00 ₽ из заблокированных 1 000,00 ₽; остаток будет разблокирован"),
+        "{body}"
+    );
+    let at_bank = h
+        .sandbox
+        .ledger()
+        .orders
+        .into_iter()
+        .find(|o| o.order_number == held.order_number.as_str())
+        .unwrap();
+    assert_eq!(
+        at_bank.deposited,
+        chasti::money::Kopecks::new(60_000).unwrap()
+    );
+    // Read back from the store, the order still knows what was asked.
+    let kept = h.engine.get(&held.id).unwrap();
+    assert_eq!(kept.deposit_asked, chasti::money::Kopecks::new(60_000));
+    assert_eq!(kept.state.kind(), StateKind::Paid);
 }

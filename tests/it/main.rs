@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod devices;
 mod doctor;
+mod doctor_fiscal;
 mod doctor_secrets;
 mod fiscal_atol;
 mod fiscal_bank;

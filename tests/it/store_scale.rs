@@ -164,7 +164,7 @@ async fn sums_follow_every_kind_of_change() {
     h.wait_state(&ids[0], StateKind::Paid).await;
     h.wait_state(&ids[1], StateKind::Held).await;
     h.wait_state(&ids[2], StateKind::Paid).await;
-    h.engine.deposit(&ids[1], None).await.unwrap();
+    h.engine.deposit(&ids[1], None, None).await.unwrap();
     h.engine.reverse(&ids[0], None).await.unwrap();
     let key = chasti::domain::IdempotencyKey::parse("k").unwrap();
     h.engine.refund(&ids[2], None, &key, None).await.unwrap();

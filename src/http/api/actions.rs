@@ -10,7 +10,7 @@ use axum::Json;
 use super::auth::{Cashier, Manager};
 use super::error::{ApiError, Fields};
 use super::types::{
-    CancelReply, ErrorBody, OrderView, RefundBody, Reprinted, SendLinkBody, SmsView,
+    CancelReply, DepositBody, ErrorBody, OrderView, RefundBody, Reprinted, SendLinkBody, SmsView,
 };
 use super::Api;
 use crate::domain::IdempotencyKey;
@@ -78,19 +78,23 @@ pub async fn cancel(
     }
 }
 
-/// Take a held amount now (for `orders.deposit = "manual"`).
+/// Take a held amount now (for `orders.deposit = "manual"`): all of it, or `amount` (the
+/// rest of the hold is released; the receipt is for what is taken).
 #[utoipa::path(
     post,
     path = "/api/v1/orders/{id}/deposit",
     tag = "manager",
     params(("id" = String, Path, description = "The order's id or its number")),
+    request_body(content = DepositBody, description = "Optional: an empty body takes the whole hold"),
     security(("bearer" = [])),
     responses(
         (status = 200, body = OrderView),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Not a held amount, or the order is busy", body = ErrorBody),
+        (status = 409, description = "Not a held amount, an amount above the hold, or the order is busy", body = ErrorBody),
+        (status = 422, body = ErrorBody),
         (status = 502, body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
@@ -99,11 +103,17 @@ pub async fn deposit(
     State(api): State<Api>,
     Manager(caller): Manager,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
+    let mut f = Fields::read(&body, &DepositBody::FIELDS)?;
+    let amount = f.optional("amount", ", например \"600.00\"", |s| {
+        Kopecks::parse_amount(s).map_err(|e| e.to_string())
+    });
+    let amount = f.finish(|| Some(amount))?;
     let order = api.engine.find(&id)?;
     let actor = caller.actor();
     Ok(Json(OrderView::from(
-        &api.engine.deposit(&order.id, Some(&actor)).await?,
+        &api.engine.deposit(&order.id, amount, Some(&actor)).await?,
     )))
 }
 

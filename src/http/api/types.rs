@@ -81,6 +81,20 @@ pub struct SmsView {
     pub message: String,
 }
 
+/// `POST /api/v1/orders/{id}/deposit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DepositBody {
+    /// Roubles as a string (`600.00`): take this much of the hold and release the rest; the
+    /// whole hold when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "600.00", min_length = 1, max_length = 32)]
+    pub amount: Option<String>,
+}
+
+impl DepositBody {
+    pub const FIELDS: [&'static str; 1] = ["amount"];
+}
+
 /// `POST /api/v1/orders/{id}/refund`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefundBody {
@@ -288,6 +302,10 @@ pub struct OrderView {
     /// The fiscal receipts its money movements owe (when `[fiscal] mode` is not `none`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receipts: Vec<ReceiptView>,
+    /// For an order with a refund: that the money reaches the customer in days, not at once
+    /// (up to 10 working days through the installment service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// What the «Чек» column shows: each receipt in a word (`ФД 123`, «ожидается», «чек не
     /// пробит»), empty without receipts.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -366,6 +384,7 @@ impl From<&Order> for OrderView {
             customer_email: o.customer.email.as_ref().map(|e| e.masked()),
             receipts: o.receipts.iter().map(ReceiptView::from).collect(),
             receipt_text: receipt_text(o),
+            message: (!o.refunds.is_empty()).then(|| crate::orders::REFUND_TAKES_DAYS.to_string()),
         }
     }
 }

@@ -98,7 +98,7 @@ pub(crate) fn one_in_every_state() -> Vec<Order> {
         o(1),
         registered(o(2)),
         hold(3),
-        step(hold(4), Input::DepositStarted),
+        step(hold(4), Input::DepositStarted { amount: None }),
         paid(o(5)),
         step(
             registered(o(6)),

@@ -89,7 +89,7 @@ fn two_stage_happy_path() {
     let o = step(&order(Mode::TwoStage), registered());
     let o = step(&o, Input::HoldConfirmed { at: None });
     assert_eq!(o.state.kind(), StateKind::Held);
-    let o = step(&o, Input::DepositStarted);
+    let o = step(&o, Input::DepositStarted { amount: None });
     assert_eq!(o.state.kind(), StateKind::Depositing);
     let back = step(
         &o,
@@ -189,7 +189,7 @@ fn refused_transitions_say_why() {
         ),
         (
             &one_stage_waiting,
-            Input::DepositStarted,
+            Input::DepositStarted { amount: None },
             "no such transition",
         ),
         (

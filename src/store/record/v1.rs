@@ -147,6 +147,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Order, Unreadable> {
         cart: None,
         customer: Default::default(),
         receipts: Vec::new(),
+        deposit_asked: None,
     })
 }
 

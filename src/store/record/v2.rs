@@ -81,6 +81,7 @@ struct Added {
     phone: Option<String>,
     email: Option<String>,
     receipts: Vec<ReceiptRecord>,
+    deposit_asked: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -474,6 +475,7 @@ pub(super) fn encode(o: &Order, with_history: bool) -> Result<Vec<u8>, Unreadabl
                 round: r.round,
             })
             .collect(),
+        deposit_asked: o.deposit_asked.map(Kopecks::get),
     };
     let record = RecordV3 {
         order: record,
@@ -668,6 +670,10 @@ fn order_of(r: Record<Reason, EventKind>, added: Added) -> Result<Order, Unreada
                 })
             })
             .collect::<Result<_, Unreadable>>()?,
+        deposit_asked: added
+            .deposit_asked
+            .map(|k| kopecks(k, "deposit asked"))
+            .transpose()?,
         customer: Customer {
             phone: added
                 .phone
@@ -761,7 +767,13 @@ mod tests {
         )
         .unwrap();
         let held = apply(&failed_try, Input::HoldConfirmed { at: None }, now).unwrap();
-        let depositing = apply_by(&held, Input::DepositStarted, now, Some(&by)).unwrap();
+        let depositing = apply_by(
+            &held,
+            Input::DepositStarted { amount: None },
+            now,
+            Some(&by),
+        )
+        .unwrap();
         let attention = apply(
             &held,
             Input::Attention {

@@ -147,7 +147,7 @@ fn one_order(
     };
     let mut o = if mode == Mode::TwoStage {
         let o = apply(&o, Input::HoldConfirmed { at: Some(t(40)) }, t(41)).unwrap();
-        let o = apply(&o, Input::DepositStarted, t(42)).unwrap();
+        let o = apply(&o, Input::DepositStarted { amount: None }, t(42)).unwrap();
         apply(&o, paid(&o, t(43)), t(43)).unwrap()
     } else {
         apply(&o, paid(&o, t(40)), t(41)).unwrap()
