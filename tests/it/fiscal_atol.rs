@@ -320,3 +320,61 @@ async fn a_driver_that_is_not_running_is_said_and_retried() {
         order.receipts[0]
     );
 }
+
+/// A real `chasti serve` killed (SIGKILL) while the ККТ is printing: the job's uuid was in the
+/// store before it was sent, so the next start reads the receipt back and never prints twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_reads_the_receipt_back_and_never_prints_twice() {
+    let atol = FakeAtol::start().await;
+    atol.hold(true);
+    let url = atol.url.clone();
+    // The shipped config with its [fiscal] section turned to the fake driver.
+    let d = crate::cli::start_daemon_with(move |text| {
+        format!(
+            "{}\n[fiscal.atol]\nurl = \"{url}\"\n",
+            text.replace("mode = \"none\"", "mode = \"atol\"")
+        )
+    });
+    let api = TillClient::new(d.serve.api.clone());
+    let (status, sale) = api
+        .call(
+            "POST",
+            "/api/v1/sales",
+            Some("demo-cashier-token-change-me"),
+            Some(json!({"amount": "1200.00", "idempotency_key": "crash-1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sale}");
+    let number = sale["order"]["order_number"].as_str().unwrap().to_string();
+    crate::cli::sandbox_pay(&d, sale["payment_url"].as_str().unwrap());
+    let queued = atol.clone();
+    wait_until(
+        "the ККТ has the job",
+        Duration::from_secs(20),
+        move || queued.jobs() == 1,
+    )
+    .await;
+    let (config, dir) = (d.config.clone(), d._dir);
+    d.serve.kill9();
+    atol.hold(false);
+    let serve = crate::common::ServeProcess::start(&config, &dir.path().join("serve2.log"), &[]);
+    let api = TillClient::new(serve.api.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = api
+            .call(
+                "GET",
+                &format!("/api/v1/orders/{number}"),
+                Some("demo-cashier-token-change-me"),
+                None,
+            )
+            .await;
+        if view["receipts"][0]["status"] == "issued" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((atol.jobs(), atol.printed().len()), (1, 1));
+    drop(serve);
+}

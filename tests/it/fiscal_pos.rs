@@ -103,11 +103,29 @@ async fn report(api: &TillClient, number: &str, body: Value) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back() {
+async fn legacy_each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back() {
+    each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back(
+        chasti::gateway::Dialect::Legacy,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ecom_each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back() {
+    each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back(
+        chasti::gateway::Dialect::Ecom,
+    )
+    .await;
+}
+
+async fn each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back(
+    dialect: chasti::gateway::Dialect,
+) {
     let pos = Pos::start().await;
     pos.refuse.store(2, Ordering::SeqCst);
     let h = Harness::new(HarnessOptions {
         extra_config: fiscal_config(&pos),
+        dialect,
         ..HarnessOptions::default()
     })
     .await;
