@@ -42,6 +42,7 @@ mod shop_records;
 mod sms;
 mod sms_kannel;
 mod store_scale;
+mod terminal;
 mod tls;
 mod transports;
 mod truth;

@@ -227,6 +227,34 @@ impl Fields {
         self.map.get(name)
     }
 
+    /// A whole number field (a JSON integer, or digits in a string) within `allowed`; `None`
+    /// when absent or null.
+    pub fn integer(
+        &mut self,
+        name: &str,
+        allowed: std::ops::RangeInclusive<u64>,
+        what: &str,
+    ) -> Option<u64> {
+        let value = match self.map.get(name) {
+            None | Some(serde_json::Value::Null) => return None,
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+            Some(_) => None,
+        };
+        match value.filter(|v| allowed.contains(v)) {
+            Some(v) => Some(v),
+            None => {
+                let text = format!(
+                    "{what}: целое число от {} до {}",
+                    allowed.start(),
+                    allowed.end()
+                );
+                self.problem(name, text);
+                None
+            }
+        }
+    }
+
     /// A string field; `None` when absent or null. Any other JSON type is a problem.
     pub fn string(&mut self, name: &str, hint: &str) -> Option<String> {
         match self.map.get(name) {

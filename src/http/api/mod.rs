@@ -14,6 +14,7 @@ pub mod receipts;
 pub mod sales;
 pub mod screen;
 pub mod session;
+pub mod terminal;
 pub mod types;
 
 use std::convert::Infallible;
@@ -64,6 +65,10 @@ pub struct Api {
     sessions: Arc<session::Sessions>,
     /// The session cookie is marked `Secure`: the API speaks HTTPS (`api.tls_cert`).
     secure_cookies: bool,
+    /// The shop's name on the terminal-shaped calls' slip text (`devices.shop_name`).
+    shop_name: String,
+    /// A hold is the sale's outcome at the till (`orders.deposit = "manual"`).
+    holds_are_outcomes: bool,
 }
 
 impl Api {
@@ -91,6 +96,8 @@ impl Api {
             open_reads: config.api.listen.ip().is_loopback(),
             sms,
             secure_cookies: config.api.tls.is_some(),
+            shop_name: config.devices.shop_name.clone(),
+            holds_are_outcomes: config.orders.deposit == crate::config::DepositMode::Manual,
         }
     }
 
@@ -116,6 +123,7 @@ impl Api {
         (name = "sales", description = "The till's one call"),
         (name = "orders", description = "Orders, their history and events"),
         (name = "manager", description = "Deposits, reversals and refunds (manager token)"),
+        (name = "terminal", description = "One synchronous call per operation, as a card terminal: pay, return"),
         (name = "screen", description = "The customer-facing screen"),
         (name = "service", description = "Health, metrics, this document"),
     )
@@ -151,6 +159,8 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::reprint))
         .routes(routes!(actions::send_link))
         .routes(routes!(receipts::report_receipt))
+        .routes(routes!(terminal::pay))
+        .routes(routes!(terminal::return_payment))
         .routes(routes!(screen::screen_events))
         .routes(routes!(
             session::sign_in,

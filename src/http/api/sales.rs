@@ -45,6 +45,16 @@ impl SaleRules {
 /// up to it; when the bank issues the receipts, a contact and the bank's code of each rate.
 pub fn read_sale(body: &[u8], rules: &SaleRules) -> Result<(SaleRequest, Option<Phone>), ApiError> {
     let mut f = Fields::read(body, &SaleBody::FIELDS)?;
+    let sale = read_sale_fields(&mut f, rules);
+    f.finish(|| sale)
+}
+
+/// A sale's fields out of a body another call shares (the terminal-shaped pay): its problems
+/// are noted in `f`; the sale when every field was right.
+pub(super) fn read_sale_fields(
+    f: &mut Fields,
+    rules: &SaleRules,
+) -> Option<(SaleRequest, Option<Phone>)> {
     let (min, max) = (*rules.amounts.start(), *rules.amounts.end());
     let amount = f.required(
         "amount",
@@ -126,7 +136,7 @@ pub fn read_sale(body: &[u8], rules: &SaleRules) -> Result<(SaleRequest, Option<
             );
         }
     }
-    f.finish(|| {
+    (|| {
         Some((
             SaleRequest {
                 amount: amount?,
@@ -144,7 +154,7 @@ pub fn read_sale(body: &[u8], rules: &SaleRules) -> Result<(SaleRequest, Option<
             },
             phone,
         ))
-    })
+    })()
 }
 
 /// Start a sale: register it with the bank, print its slip, show it on the display.
