@@ -179,6 +179,18 @@ impl DaemonApi {
         .await
     }
 
+    pub async fn close_day(
+        &self,
+        day: &str,
+    ) -> Result<chasti::http::api::close::DayCloseView, String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/days/{}/close", encode(day)),
+            None::<&()>,
+        )
+        .await
+    }
+
     pub async fn reverse(&self, id: &str) -> Result<OrderView, String> {
         self.call(
             reqwest::Method::POST,

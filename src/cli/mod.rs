@@ -100,7 +100,7 @@ enum Command {
         help_template = russian::HELP_TEMPLATE,
         next_help_heading = russian::HEADING,
         disable_help_flag = true,
-        override_usage = "chasti deposit <ЗАКАЗ>"
+        override_usage = "chasti deposit <ЗАКАЗ> [--amount СУММА]"
     )]
     Deposit(till::DepositArgs),
     /// Отменить оплату заказа в день покупки (менеджер).
@@ -119,6 +119,15 @@ enum Command {
         override_usage = "chasti refund <ЗАКАЗ> [СУММА]"
     )]
     Refund(till::RefundArgs),
+    /// Сверка итогов: итоги дня по кассам и магазину, сверка каждого заказа дня с банком,
+    /// чек на принтере (менеджер).
+    #[command(
+        help_template = russian::HELP_TEMPLATE,
+        next_help_heading = russian::HEADING,
+        disable_help_flag = true,
+        override_usage = "chasti close-day [--day ДЕНЬ]"
+    )]
+    CloseDay(till::CloseDayArgs),
     /// Copy every order into a new folder while chasti runs (manager; or straight from the
     /// store when it is stopped). The folder is a store `chasti serve` can open.
     Backup(records::BackupArgs),
@@ -182,6 +191,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Deposit(args) => till::deposit(&config, args).await,
         Command::Reverse(args) => till::reverse(&config, args).await,
         Command::Refund(args) => till::refund(&config, args).await,
+        Command::CloseDay(args) => till::close_day(&config, args).await,
         Command::Backup(args) => records::backup(&config, args).await,
         Command::Restore(args) => records::restore(&config, args).await,
         Command::Export(args) => records::export(&config, args).await,

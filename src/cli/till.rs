@@ -119,6 +119,17 @@ pub struct OrderArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct CloseDayArgs {
+    /// День по Москве: 06.12.2026 или 2026-12-06; по умолчанию сегодня.
+    #[arg(long, value_name = "ДЕНЬ", display_order = 0)]
+    day: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    _help: RussianHelp,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct DepositArgs {
     /// Номер заказа с чека или id заказа.
     #[arg(value_name = "ЗАКАЗ", display_order = 0)]
@@ -531,6 +542,31 @@ pub async fn deposit(config: &Path, args: DepositArgs) -> Result<(), String> {
     };
     print_order(&api.deposit(&args.id, &body).await?);
     Ok(())
+}
+
+pub async fn close_day(config: &Path, args: CloseDayArgs) -> Result<(), String> {
+    let api = client(config, &args.api, Role::Manager)?;
+    let day = args
+        .day
+        .unwrap_or_else(|| chasti::moscow::date(chrono::Utc::now()).to_string());
+    println!("Сверка итогов: сверяю заказы дня с банком…");
+    let view = api.close_day(&day).await?;
+    for line in chasti::http::api::close::report_lines(&view) {
+        if line == "-" {
+            println!("{}", "-".repeat(40));
+        } else {
+            println!("{line}");
+        }
+    }
+    println!("Чек сверки: {}", view.slip);
+    if view.disagreements.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "есть расхождения с банком: {}; проверьте их в личном кабинете банка",
+            view.disagreements.len()
+        ))
+    }
 }
 
 pub async fn send_link(config: &Path, args: SendLinkArgs) -> Result<(), String> {

@@ -183,6 +183,19 @@ impl Devices {
         }
     }
 
+    /// Prints a report (the day's close) on the till's printer; what became of it, in the
+    /// manager's words.
+    pub async fn print_report(&self, label: &str, title: &str, lines: &[String]) -> String {
+        let Some(printer) = &self.printer else {
+            return "принтер не настроен".into();
+        };
+        let bytes = slip::report_slip(&printer.profile, &self.shop_name, title, lines);
+        match printer.print(label, bytes).await {
+            Ok(()) => "напечатан".into(),
+            Err(e) => format!("не напечатан сейчас ({e}); будет напечатан, когда принтер ответит"),
+        }
+    }
+
     /// Waits, up to `limit`, for the slip being printed to finish (a stop never cuts a slip).
     /// Slips not yet started stay in the store's queue and print after the next start.
     pub async fn finish(&self, limit: Duration) -> bool {

@@ -79,6 +79,25 @@ fn rule(e: &mut Encoder, p: &PrinterProfile) {
     e.align(Align::Left).line(&"-".repeat(p.columns));
 }
 
+/// A report on paper (the day's close): the shop, a title, then its lines, each wrapped to the
+/// printer's width; a line starting with `-` is a rule.
+pub fn report_slip(p: &PrinterProfile, shop: &str, title: &str, lines: &[String]) -> Vec<u8> {
+    let mut e = Encoder::new(p);
+    header(&mut e, p, shop, title);
+    e.align(Align::Left);
+    for line in lines {
+        if line == "-" {
+            rule(&mut e, p);
+            continue;
+        }
+        for part in wrap(line, p.columns) {
+            e.line(&part);
+        }
+    }
+    e.cut();
+    e.into_bytes()
+}
+
 /// The payment slip: what to pay, how, and the QR.
 pub const INSTRUCTION: &str = "Наведите камеру телефона на QR-код и оплатите частями.";
 

@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod cart;
+pub mod day_close;
 pub mod event;
 pub mod order;
 pub mod reason;

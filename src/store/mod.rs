@@ -19,6 +19,7 @@
 
 mod backup;
 mod checkpoint;
+mod closes;
 mod days;
 mod error;
 mod journal;
@@ -50,6 +51,7 @@ pub use backup::{
     inspect, BackupError, BackupReceiver, BackupStream, BackupSummary, BACKUP_FILE,
     MAGIC as BACKUP_MAGIC,
 };
+pub use closes::KeptClose;
 pub use error::StoreError;
 pub use journal::{JournalEntry, StoredCallback};
 pub use meta::Counter;
@@ -313,6 +315,23 @@ impl Store {
 
     pub fn get(&self, id: &uuid::Uuid) -> Result<Option<Order>, StoreError> {
         self.read(|conn| orders::get(conn, id))
+    }
+
+    /// The orders with a history line on the Moscow `day` (the day's close reads them).
+    pub fn moved_on(&self, day: chrono::NaiveDate) -> Result<Vec<Order>, StoreError> {
+        self.read(|conn| closes::moved_on(conn, day))
+    }
+
+    /// Keeps a day's close (committed before it is answered).
+    pub async fn record_close(&self, close: KeptClose) -> Result<(), StoreError> {
+        self.writer()
+            .write(move |conn| closes::record(conn, &close))
+            .await
+    }
+
+    /// The closes made of a day, oldest first.
+    pub fn closes_of(&self, day: chrono::NaiveDate) -> Result<Vec<KeptClose>, StoreError> {
+        self.read(|conn| closes::of_day(conn, day))
     }
 
     pub fn by_number(&self, number: &OrderNumber) -> Result<Option<Order>, StoreError> {

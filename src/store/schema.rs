@@ -16,7 +16,20 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every step, in order: step `n` takes a store from version `n` to `n + 1`.
-pub(super) const STEPS: &[&str] = &[V1, V2, V3];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4];
+
+/// Version 4: the day's close: history lines found by their time, and each close kept.
+const V4: &str = "
+CREATE INDEX events_at ON events(at);
+CREATE TABLE day_closes (
+    id INTEGER PRIMARY KEY,
+    day TEXT NOT NULL,
+    at TEXT NOT NULL,
+    by TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX day_closes_day ON day_closes(day);
+";
 
 /// Version 3: the fiscal receipts orders owe, a row each (written from the order's record).
 const V3: &str = "

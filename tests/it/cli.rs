@@ -506,3 +506,26 @@ fn the_cashiers_commands_have_russian_help_for_every_option() {
         }
     }
 }
+
+#[test]
+fn close_day_prints_the_days_totals_checked_against_the_bank() {
+    let d = start_daemon();
+    let sale = SaleRun::start(&d, &["sale", "1499"]);
+    sandbox_pay(&d, &sale.link);
+    let (ok, rest) = sale.finish();
+    assert!(ok, "{rest}");
+    let (ok, out) = chasti(&d, &["close-day"]);
+    assert!(ok, "{out}");
+    for line in [
+        "Касса 1",
+        "Оплаты: 1 на 1 499,00 ₽",
+        "Итого: 1 499,00 ₽",
+        "Сверено с банком заказов: 1",
+        "Расхождений с банком нет",
+        "Сверку провёл: manager",
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let (ok, refused) = chasti(&d, &["close-day", "--day", "31.02.2026"]);
+    assert!(!ok && refused.contains("не понят"), "{refused}");
+}

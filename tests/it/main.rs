@@ -12,6 +12,7 @@ mod cli_words;
 mod common;
 mod crash;
 mod daemon;
+mod day_close;
 mod devices;
 mod doctor;
 mod doctor_fiscal;

@@ -53,6 +53,7 @@ pub fn may(role: Role) -> &'static [&'static str] {
             "reverse",
             "refund",
             "backup",
+            "close_day",
         ],
         Role::Cashier => &["list", "csv", "cancel", "send_link", "reprint"],
         Role::Screen => &[],

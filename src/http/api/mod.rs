@@ -5,6 +5,7 @@
 mod actions;
 pub mod auth;
 pub mod cart;
+pub mod close;
 mod csv;
 pub mod error;
 mod export;
@@ -159,6 +160,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::reprint))
         .routes(routes!(actions::send_link))
         .routes(routes!(receipts::report_receipt))
+        .routes(routes!(close::close_day))
         .routes(routes!(terminal::pay))
         .routes(routes!(terminal::return_payment))
         .routes(routes!(screen::screen_events))
