@@ -286,3 +286,51 @@ fn unpacked_the_binary_runs_the_packaged_config_and_the_unit_verifies() {
         eprintln!("systemd-analyze is not installed: the unit's verification is skipped");
     }
 }
+
+#[test]
+fn the_1c_add_in_ships_as_its_library_and_as_the_zip_a_configuration_attaches() {
+    let Some(deb) = package_or_skip() else { return };
+    let root = tempfile::tempdir().unwrap();
+    run(Command::new("dpkg").arg("-x").arg(&deb).arg(root.path()));
+    let library = root.path().join("usr/lib/chasti/libchasti_onec.so");
+    let elf = fs::read(&library).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF", "{}", library.display());
+    for export in [
+        "GetClassNames",
+        "GetClassObject",
+        "DestroyObject",
+        "SetPlatformCapabilities",
+        "GetAttachType",
+    ] {
+        assert!(
+            elf.windows(export.len() + 1)
+                .any(|w| &w[..export.len()] == export.as_bytes() && w[export.len()] == 0),
+            "{export} is not in the library's symbols"
+        );
+    }
+    let zip = root.path().join("usr/share/chasti/onec/chasti-onec.zip");
+    let listing = stdout(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-l"])
+            .arg(&zip),
+    );
+    assert!(listing.contains("MANIFEST.XML"), "{listing}");
+    assert!(listing.contains("libchasti_onec.so"), "{listing}");
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&zip)
+        .arg(out.path()));
+    let manifest = fs::read_to_string(out.path().join("MANIFEST.XML")).unwrap();
+    assert!(
+        manifest.contains(
+            r#"<component os="Linux" arch="x86_64" path="libchasti_onec.so" type="native"/>"#
+        ),
+        "{manifest}"
+    );
+    assert_eq!(
+        fs::read(out.path().join("libchasti_onec.so")).unwrap(),
+        elf,
+        "the zipped library is the packaged one"
+    );
+}

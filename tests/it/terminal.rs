@@ -3,7 +3,10 @@
 //! second sale), a cancel while it waits ends it «cancelled», and `POST /api/v1/return`
 //! reverses the same day or refunds after, once per key, saying which.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use chasti::engine::ManualClock;
 
 use serde_json::{json, Value};
 
@@ -198,4 +201,81 @@ async fn a_return_reverses_the_same_day_and_refunds_a_part_once_per_key() {
         .await
         .unwrap();
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_return_may_ask_for_a_reversal_only_and_is_refused_when_one_cannot_be() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let h = Harness::new(HarnessOptions {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let order = h.paid_sale(2000, chasti::orders::Mode::OneStage).await;
+    let ask = |amount: Option<&str>, operation: &str, key: &str| {
+        let mut body = json!({"order": order.order_number.as_str(), "idempotency_key": key,
+            "operation": operation});
+        if let Some(a) = amount {
+            body["amount"] = json!(a);
+        }
+        body
+    };
+    // A cancel of part of a payment: refused, nothing sent to the bank.
+    let (status, refused) = post(
+        &h,
+        "/api/v1/return",
+        MANAGER,
+        ask(Some("100.00"), "reversal", "cancel-1"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("только всю оплату"));
+    let (status, bad) = post(
+        &h,
+        "/api/v1/return",
+        MANAGER,
+        ask(None, "void", "cancel-2"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["field"], "operation", "{bad}");
+    // The next Moscow day a reversal cannot be: refused in the manager's words.
+    clock.advance(chrono::Duration::days(1));
+    let (status, late) = post(
+        &h,
+        "/api/v1/return",
+        MANAGER,
+        ask(None, "reversal", "cancel-3"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 409, "{late}");
+    let ops = h.sandbox.ledger().operations;
+    assert!(!ops
+        .iter()
+        .any(|o| o.operation == "reverse.do" || o.operation == "refund.do"));
+    assert_eq!(
+        h.engine.get(&order.id).unwrap().state.kind(),
+        chasti::orders::StateKind::Paid
+    );
+    // Asked for a refund, it refunds.
+    let (status, refunded) = post(
+        &h,
+        "/api/v1/return",
+        MANAGER,
+        ask(None, "refund", "ret-3"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{refunded}");
+    assert_eq!(refunded["operation"], "refund");
 }

@@ -46,6 +46,8 @@ pub struct DayCloseView {
     pub unchecked: Vec<Disagreement>,
     /// What became of the slip on the till's printer.
     pub slip: String,
+    /// The report as text lines (what the slip says), for a POS to print on its own.
+    pub report_text: String,
     pub closed_at: DateTime<Utc>,
     pub closed_by: String,
     /// Earlier closes of the same day (a day may be closed again: later changes show on the
@@ -107,7 +109,7 @@ pub fn report_lines(view: &DayCloseView) -> Vec<String> {
     post,
     path = "/api/v1/days/{day}/close",
     tag = "manager",
-    params(("day" = String, Path, description = "The Moscow day: 2026-12-06 or 06.12.2026")),
+    params(("day" = String, Path, description = "The Moscow day: 2026-12-06, 06.12.2026 or `today`")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = DayCloseView),
@@ -120,15 +122,24 @@ pub fn report_lines(view: &DayCloseView) -> Vec<String> {
 pub async fn close_day(
     State(api): State<Api>,
     Manager(caller): Manager,
-    Path(day): Path<String>,
+    Path(raw): Path<String>,
 ) -> Result<Json<DayCloseView>, ApiError> {
-    let Some(day) = parse_day(&day) else {
+    let day = match raw.as_str() {
+        "today" => Some(
+            api.engine
+                .now()
+                .with_timezone(&chrono_tz::Europe::Moscow)
+                .date_naive(),
+        ),
+        day => parse_day(day),
+    };
+    let Some(day) = day else {
         return Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
             format!(
-                "День «{}» не понят: ожидается ГГГГ-ММ-ДД или ДД.ММ.ГГГГ (2020–2100).",
-                day.chars().take(20).collect::<String>()
+                "День «{}» не понят: ожидается ГГГГ-ММ-ДД, ДД.ММ.ГГГГ (2020–2100) или today.",
+                raw.chars().take(20).collect::<String>()
             ),
         ));
     };
@@ -169,10 +180,20 @@ pub async fn close_day(
             })
             .collect(),
         slip: String::new(),
+        report_text: String::new(),
         closed_at: api.engine.now(),
         closed_by: caller.actor().to_string(),
         closed_before,
     };
+    view.report_text = report_lines(&view)
+        .iter()
+        .map(|line| match line.as_str() {
+            "-" => "-".repeat(32),
+            line => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     view.slip = match &api.devices {
         Some(devices) => {
             devices

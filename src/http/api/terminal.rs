@@ -52,6 +52,12 @@ pub struct ReturnBody {
     pub idempotency_key: IdempotencyKey,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slip_width: Option<u8>,
+    /// `reversal`: only a reversal will do (a POS's «cancel payment»: refused after the
+    /// payment's Moscow day, or for part of it); `refund`: a refund even the same day.
+    /// chasti chooses when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(reversal|refund)$")]
+    pub operation: Option<String>,
 }
 
 /// What a terminal-shaped call did.
@@ -263,6 +269,12 @@ impl Api {
     }
 }
 
+/// What a return asked for, when it says.
+enum Asked {
+    Reversal,
+    Refund,
+}
+
 /// Return: the same Moscow day, all of a payment is reversed; otherwise (or part of it) refunded.
 #[utoipa::path(
     post,
@@ -287,7 +299,16 @@ pub async fn return_payment(
     Manager(caller): Manager,
     body: Bytes,
 ) -> Result<Json<TerminalReply>, ApiError> {
-    let mut f = Fields::read(&body, &["order", "amount", "idempotency_key", "slip_width"])?;
+    let mut f = Fields::read(
+        &body,
+        &[
+            "order",
+            "amount",
+            "idempotency_key",
+            "slip_width",
+            "operation",
+        ],
+    )?;
     let reference = f.required(
         "order",
         "номер заказа с чека или его id",
@@ -304,20 +325,42 @@ pub async fn return_payment(
         |s| IdempotencyKey::parse(s).map_err(|e| e.ru),
     );
     let width = width_of(&mut f);
+    let asked = f.optional("operation", ": reversal или refund", |s| match s {
+        "reversal" => Ok(Asked::Reversal),
+        "refund" => Ok(Asked::Refund),
+        _ => Err("ожидается reversal (отмена) или refund (возврат)".to_string()),
+    });
     let (reference, amount, key, width) = f.finish(|| Some((reference?, amount, key?, width)))?;
     let order = api.engine.find(&reference)?;
     let actor = caller.actor();
     let whole = amount.is_none_or(|a| a == order.deposited);
     // A repeat of a return already made answers as it was (its key, or the reversal).
     let repeated_refund = order.refunds.iter().any(|r| r.key == key);
-    let reversal = !repeated_refund
-        && whole
-        && order.refunds.is_empty()
-        && (order.check_reversal(api.engine.now()).is_ok()
-            || matches!(
-                order.state.kind(),
-                StateKind::Reversing | StateKind::Reversed
-            ));
+    let reversed = matches!(
+        order.state.kind(),
+        StateKind::Reversing | StateKind::Reversed
+    );
+    let reversal = match asked {
+        Some(Asked::Refund) => false,
+        Some(Asked::Reversal) if !whole => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "Отменить можно только всю оплату ({}); часть возвращают возвратом.",
+                    order.deposited
+                ),
+            ))
+        }
+        // The engine refuses a reversal after the day with the manager's words.
+        Some(Asked::Reversal) => true,
+        None => {
+            !repeated_refund
+                && whole
+                && order.refunds.is_empty()
+                && (order.check_reversal(api.engine.now()).is_ok() || reversed)
+        }
+    };
     let (operation, order) = if reversal {
         let order = match order.state.kind() {
             StateKind::Reversing | StateKind::Reversed => order,
