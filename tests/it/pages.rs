@@ -456,3 +456,52 @@ async fn the_managers_page_fits_800_px_and_forgets_old_messages() {
     }
     browser.close().await;
 }
+
+/// «Сверка итогов» on the manager's page: asks first, checks the day with the bank, shows the
+/// report (the day's payments and reversals for the till and the store) and what the bank said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_close_day_button_shows_the_days_report_checked_with_the_bank() {
+    require_browser();
+    let h = Harness::new(HarnessOptions::default()).await;
+    h.paid_sale(700, Mode::OneStage).await;
+    let back = h.paid_sale(300, Mode::OneStage).await;
+    h.engine.reverse(&back.id, None).await.unwrap();
+
+    let browser = Browser::start().await;
+    browser.manager_page(&h.api()).await;
+    browser.click("close-day").await;
+    let question = browser
+        .script("return document.getElementById('question').textContent")
+        .await;
+    assert!(
+        question.as_str().unwrap().contains("Сверка итогов"),
+        "{question}"
+    );
+    browser.click("yes").await;
+    let report = browser
+        .wait_for(
+            "return document.getElementById('day-close').textContent",
+            "Магазин:",
+        )
+        .await;
+    let report = report.as_str().unwrap();
+    assert!(
+        report.contains("оплаты 2 на 1\u{a0}000,00\u{a0}₽")
+            && report.contains("отмены 1 на 300,00\u{a0}₽")
+            && report.contains("итого 700,00\u{a0}₽"),
+        "{report}"
+    );
+    assert!(report.contains("Сверено с банком заказов: 2"), "{report}");
+    let done = browser
+        .wait_for(
+            "return document.getElementById('done').textContent",
+            "расхождений с банком нет",
+        )
+        .await;
+    assert!(
+        done.as_str().unwrap().starts_with("Сверка итогов"),
+        "{done}"
+    );
+    browser.close().await;
+}
