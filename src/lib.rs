@@ -17,6 +17,7 @@
 
 pub mod callbacks;
 pub mod config;
+pub mod csv;
 pub mod daemon;
 pub mod devices;
 pub mod doctor;
@@ -31,6 +32,7 @@ pub mod money;
 pub mod moscow;
 pub mod orders;
 pub mod passwords;
+pub mod replicate;
 pub mod sandbox;
 pub mod secret;
 pub mod server;

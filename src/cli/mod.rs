@@ -1,6 +1,7 @@
 //! The command line: one module a group of commands. Each returns a message for the operator
 //! on failure (the binary prints it and exits 1).
 
+mod chain;
 mod daemon_api;
 mod demo;
 mod hardware;
@@ -155,6 +156,11 @@ enum Command {
     },
     /// Write a sample slip's bytes, or draw it as a PNG, without a printer.
     Render(hardware::RenderArgs),
+    /// The head office's PostgreSQL (`[replicate]`): `--init` creates or migrates chasti's
+    /// tables and views there; without it, says what the head office has.
+    Replicate(chain::ReplicateArgs),
+    /// The head office's side: `chasti hq report --from … [--to …] [--what …]`.
+    Hq(chain::HqArgs),
     /// Hash a manager page password for `[[api.people]]` (asked for twice on a terminal, or
     /// one line on standard input); prints the `password_hash = "…"` line.
     HashPassword,
@@ -202,6 +208,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::PrintTest { printer } => hardware::print_test(&config, &printer).await,
         Command::Render(args) => hardware::render(&config, args),
         Command::HashPassword => setup::hash_password(),
+        Command::Replicate(args) => chain::replicate(&config, args).await,
+        Command::Hq(args) => chain::hq(&config, args).await,
     }
 }
 

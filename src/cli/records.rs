@@ -115,6 +115,7 @@ async fn copy_into(
                 &config.store.path,
                 StoreOptions {
                     cache_bytes: config.store.cache_bytes,
+                    ..Default::default()
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -160,6 +161,7 @@ pub async fn restore(config_path: &Path, args: RestoreArgs) -> Result<(), String
     let (source, temp) = backup_database(&args.dir, &live)?;
     let options = StoreOptions {
         cache_bytes: config.store.cache_bytes,
+        ..Default::default()
     };
     let restored = Store::restore(&source, &config.store.path, options, chrono::Utc::now()).await;
     if let Some(temp) = temp {

@@ -10,6 +10,7 @@ pub mod env_file;
 mod fiscal;
 mod gateway;
 mod orders;
+mod replicate;
 mod sms;
 mod store;
 #[cfg(test)]
@@ -28,6 +29,9 @@ pub use gateway::{
     PRODUCTION_BASE_URL, TEST_BASE_URL, TIMEOUT_RANGE,
 };
 pub use orders::{DepositMode, OrdersConfig};
+pub use replicate::{
+    connection as postgres_connection, PgTls, ReplicateConfig, ENV_REPLICATE_PASSWORD,
+};
 pub use sms::{SmsConfig, SmsProviderConfig, ENV_SMS_API_ID, ENV_SMS_PASSWORD, ENV_SMS_TOKEN};
 pub use store::StoreConfig;
 
@@ -44,6 +48,7 @@ use devices::{check_devices, RawDevices, RawPort};
 use fiscal::{check_fiscal, RawFiscal};
 use gateway::{check_gateway, check_sandbox, RawGateway, RawSandbox};
 use orders::{check_orders, RawOrders};
+use replicate::{check_replicate, RawReplicate};
 use sms::{check_sms, RawSms};
 use store::{check_store, RawStore};
 
@@ -92,6 +97,8 @@ struct RawConfig {
     sms: Option<RawSms>,
     #[serde(default)]
     fiscal: RawFiscal,
+    #[serde(default)]
+    replicate: RawReplicate,
 }
 
 /// The checked configuration.
@@ -110,6 +117,8 @@ pub struct Config {
     pub sms: Option<SmsConfig>,
     /// `[fiscal]`: who issues the receipts (54-ФЗ).
     pub fiscal: FiscalConfig,
+    /// `[replicate]`: the head office's PostgreSQL; None = not set up.
+    pub replicate: Option<ReplicateConfig>,
 }
 
 /// Where the config is looked for when neither `--config` nor `CHASTI_CONFIG` names it.
@@ -174,7 +183,9 @@ impl Config {
         let daemon = check_daemon(raw.daemon, &fail)?;
         let sms = check_sms(raw.sms, &env, &fail)?;
         let fiscal = check_fiscal(raw.fiscal, &env, &fail)?;
+        let replicate = check_replicate(raw.replicate, &env, &fail)?;
         Ok(Config {
+            replicate,
             sms,
             fiscal,
             api,

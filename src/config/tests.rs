@@ -314,3 +314,68 @@ fn a_screen_token_may_name_its_till() {
     assert_eq!(token.role, Role::Screen);
     assert_eq!(token.till.as_ref().map(|t| t.as_str()), Some("2"));
 }
+
+#[test]
+fn replication_takes_its_password_from_the_environment_and_names_each_mistake() {
+    let section = |body: &str| format!("{GOOD}\n[replicate]\n{body}");
+    let ok = section(
+        "postgres_url = \"postgres://store@hq.example:5432/chain?sslmode=verify-full\"\nstore_id = \"msk-001\"",
+    );
+    let c = Config::parse(Path::new("chasti.toml"), &ok, |name| {
+        (name == ENV_REPLICATE_PASSWORD).then(|| "from-the-env".to_string())
+    })
+    .unwrap();
+    let r = c.replicate.unwrap();
+    assert_eq!(r.tls, PgTls::Require);
+    assert_eq!(r.postgres.get_password(), Some(&b"from-the-env"[..]));
+    assert_eq!((r.outbox_max, r.batch), (1_000_000, 500));
+    assert!(parse(GOOD).unwrap().replicate.is_none());
+    // A password in the URL never shows where people read.
+    let inline = parse(&section(
+        "postgres_url = \"postgres://store:s3cret@hq.example/chain\"\nstore_id = \"a\"",
+    ))
+    .unwrap();
+    assert!(!inline.replicate.unwrap().url_shown.contains("s3cret"));
+    for (body, key, says) in [
+        ("store_id = \"a\"", "replicate.postgres_url", "missing"),
+        (
+            "postgres_url = \"mysql://x@h/db\"\nstore_id = \"a\"",
+            "replicate.postgres_url",
+            "postgres://",
+        ),
+        (
+            "postgres_url = \"postgres://h/db\"\nstore_id = \"a\"",
+            "replicate.postgres_url",
+            "no user",
+        ),
+        (
+            "postgres_url = \"postgres://u@h/db?sslmode=maybe\"\nstore_id = \"a\"",
+            "replicate.postgres_url",
+            "sslmode=maybe",
+        ),
+        (
+            "postgres_url = \"postgres://u@h/db\"",
+            "replicate.store_id",
+            "missing",
+        ),
+        (
+            "postgres_url = \"postgres://u@h/db\"\nstore_id = \"моя лавка\"",
+            "replicate.store_id",
+            "A-Z",
+        ),
+        (
+            "postgres_url = \"postgres://u@h/db\"\nstore_id = \"a\"\noutbox_max = 5",
+            "replicate.outbox_max",
+            "1000",
+        ),
+        (
+            "postgres_url = \"postgres://u@h/db\"\nstore_id = \"a\"\nbatch = 0",
+            "replicate.batch",
+            "1..10000",
+        ),
+    ] {
+        let e = error(&section(body));
+        assert_eq!(e.key, key, "{body}: {e}");
+        assert!(e.problem.contains(says), "{body}: {e}");
+    }
+}

@@ -106,6 +106,8 @@ pub struct Daemon {
     devices_task: Option<JoinHandle<()>>,
     /// Sees to the fiscal receipts (`[fiscal] mode` other than `none`).
     fiscal_task: Option<JoinHandle<()>>,
+    /// Ships order changes to the head office (`[replicate]`).
+    replicate_task: Option<JoinHandle<()>>,
 }
 
 /// What a running daemon exposes: its addresses and its engine.
@@ -263,7 +265,16 @@ impl Daemon {
             // What a stop or a crash left requested goes now, beside recovery.
             tokio::spawn(async move { courier.resume().await });
         }
-        let api = Api::new(&config, engine.clone(), devices.clone(), courier);
+        let replicator = config.replicate.clone().map(|r| {
+            crate::replicate::Replicator::new(r, engine.store().clone(), engine.subscribe())
+        });
+        let mut api = Api::new(&config, engine.clone(), devices.clone(), courier);
+        if let (Some(r), Some(c)) = (&replicator, &config.replicate) {
+            api = api.with_replication(crate::replicate::Watch {
+                store_id: c.store_id.clone(),
+                status: r.status(),
+            });
+        }
         let api_listener = bind("the till API", config.api.listen, parts.api_listener).await?;
         let api_addr = local_addr(&api_listener, config.api.listen);
         let api_tls = match &config.api.tls {
@@ -280,6 +291,10 @@ impl Daemon {
         let fiscal_task = crate::fiscal::FiscalWorker::new(&config, engine.clone())
             .map_err(DaemonError::Fiscal)?
             .map(|worker| tokio::spawn(worker.run()));
+        let replicate_task = replicator.map(|r| {
+            let engine = engine.clone();
+            tokio::spawn(async move { r.run(async move { engine.stopping().await }).await })
+        });
         let engine_task = tokio::spawn(engine.clone().run());
         let handle = DaemonHandle {
             #[cfg(any(test, feature = "test-hooks"))]
@@ -302,6 +317,7 @@ impl Daemon {
             engine_task,
             devices_task,
             fiscal_task,
+            replicate_task,
         })
     }
 
@@ -382,6 +398,12 @@ impl Daemon {
                 task.abort();
             }
         }
+        // The shipper stops at its next turn; what it had not shipped stays in the outbox.
+        if let Some(task) = self.replicate_task.as_mut() {
+            if tokio::time::timeout(left(), &mut *task).await.is_err() {
+                task.abort();
+            }
+        }
         let printer = match &self.handle.devices {
             Some(d) => d.finish(left()).await,
             None => true,
@@ -434,6 +456,12 @@ fn open_store(config: &Config) -> Result<Store, DaemonError> {
     }
     let options = crate::store::StoreOptions {
         cache_bytes: config.store.cache_bytes,
+        replication: match &config.replicate {
+            Some(r) => crate::store::Replication::On {
+                outbox_max: r.outbox_max,
+            },
+            None => crate::store::Replication::Off,
+        },
     };
     Store::open_with(path, options).map_err(|source| {
         // The store's file errors carry the io error behind an Arc (shared by waiting writers).

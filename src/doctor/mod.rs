@@ -9,6 +9,7 @@ mod bank;
 mod callback;
 mod fiscal;
 mod host;
+mod replicate;
 mod secrets;
 
 use chrono::{DateTime, Utc};
@@ -74,6 +75,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.push(api_tokens(config));
     checks.push(sms(config).await);
     checks.extend(fiscal(config, go_live, now).await);
+    checks.extend(replicate::replicate(config, now).await);
     checks.push(clock(config, now).await);
     if go_live {
         for_go_live(&mut checks);

@@ -61,28 +61,79 @@ pub struct DayClose {
     pub store: Movements,
 }
 
+/// What kind of money movement a history line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveKind {
+    /// The bank took a payment.
+    Sale,
+    /// A payment given back by a same-day reversal.
+    Reversal,
+    /// A refund.
+    Refund,
+}
+
+impl MoveKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveKind::Sale => "sale",
+            MoveKind::Reversal => "reversal",
+            MoveKind::Refund => "refund",
+        }
+    }
+}
+
+/// One money movement of an order: its history line, when, what, how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// The history line's index in `order.history`.
+    pub line: usize,
+    pub at: DateTime<Utc>,
+    pub kind: MoveKind,
+    pub amount: Kopecks,
+}
+
+/// The money movements in an order's history, in order: the one rule the day's close, the
+/// head office's tables and their totals share.
+pub fn moves(order: &Order) -> impl Iterator<Item = Move> + '_ {
+    order
+        .history
+        .iter()
+        .enumerate()
+        .filter_map(|(line, event)| {
+            let (kind, amount) = match &event.kind {
+                EventKind::Paid { amount } => (MoveKind::Sale, *amount),
+                // A reversal gives back all that was taken.
+                EventKind::Reversed | EventKind::ReversalLearned => {
+                    (MoveKind::Reversal, order.deposited)
+                }
+                EventKind::RefundDone { amount, .. } | EventKind::RefundLearned { amount } => {
+                    (MoveKind::Refund, *amount)
+                }
+                _ => return None,
+            };
+            Some(Move {
+                line,
+                at: event.at,
+                kind,
+                amount,
+            })
+        })
+}
+
 /// The movements of `day` (Moscow) in these orders' histories.
 pub fn movements(day: NaiveDate, orders: &[Order]) -> DayClose {
     let on_day = |at: DateTime<Utc>| crate::moscow::date(at) == day;
     let mut close = DayClose::default();
     for order in orders {
         let till = close.tills.entry(order.till.clone()).or_default();
-        for event in order.history.iter().filter(|e| on_day(e.at)) {
-            match &event.kind {
-                EventKind::Paid { amount } => {
-                    till.sales.add(*amount);
-                    close.store.sales.add(*amount);
-                }
-                EventKind::Reversed | EventKind::ReversalLearned => {
-                    till.reversals.add(order.deposited);
-                    close.store.reversals.add(order.deposited);
-                }
-                EventKind::RefundDone { amount, .. } | EventKind::RefundLearned { amount } => {
-                    till.refunds.add(*amount);
-                    close.store.refunds.add(*amount);
-                }
-                _ => {}
-            }
+        for m in moves(order).filter(|m| on_day(m.at)) {
+            let (mine, store) = match m.kind {
+                MoveKind::Sale => (&mut till.sales, &mut close.store.sales),
+                MoveKind::Reversal => (&mut till.reversals, &mut close.store.reversals),
+                MoveKind::Refund => (&mut till.refunds, &mut close.store.refunds),
+            };
+            mine.add(m.amount);
+            store.add(m.amount);
         }
         let missing = order
             .receipts

@@ -27,6 +27,7 @@ mod keys;
 mod lock;
 mod meta;
 mod orders;
+mod outbox;
 mod queues;
 pub mod receipts;
 pub mod record;
@@ -55,6 +56,7 @@ pub use closes::KeptClose;
 pub use error::StoreError;
 pub use journal::{JournalEntry, StoredCallback};
 pub use meta::Counter;
+pub use outbox::{OutboxStatus, Pending, Replication};
 pub use restore::{restore_findings, BankOnly, RestoreCheck, Restored};
 pub use sled_import::{import_folder, is_sled_store, ImportSummary};
 
@@ -74,12 +76,16 @@ pub struct StoreOptions {
     /// The writer connection's page cache, in bytes (`store.cache_mb`); each reader gets a
     /// quarter of it.
     pub cache_bytes: u64,
+    /// Whether changes are noted for the head office (`[replicate]`); `Keep` leaves the
+    /// store as the daemon last set it.
+    pub replication: Replication,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_bytes: 4 << 20,
+            replication: Replication::Keep,
         }
     }
 }
@@ -161,6 +167,7 @@ impl Store {
         sled_import::import_if_found(path, &database)?;
         let mut conn = schema::connect(&database, schema::Role::Writer, options.writer_kib())?;
         schema::migrate(&mut conn, &database)?;
+        outbox::configure(&conn, options.replication)?;
         // The database and its WAL exist now; their names must survive a power cut too.
         sync_dir(&database)?;
         backup::remove_leftovers(&database);
@@ -452,6 +459,39 @@ impl Store {
     /// Every order. For tests and tools only: it reads the whole store.
     pub fn all(&self) -> Result<Vec<Order>, StoreError> {
         self.everything().collect()
+    }
+
+    /// Every order, read a page at a time (a resync of the head office walks it).
+    pub fn every_order(&self) -> impl Iterator<Item = Result<Order, StoreError>> {
+        self.everything()
+    }
+
+    /// The next `limit` orders the head office has yet to get, oldest change first.
+    pub fn outbox_next(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        self.read(|conn| outbox::next(conn, limit))
+    }
+
+    /// Forgets what the head office has taken (a row whose order changed again stays).
+    pub async fn outbox_ack(&self, shipped: Vec<Pending>) -> Result<(), StoreError> {
+        self.writer()
+            .write(move |conn| outbox::ack(conn, &shipped))
+            .await
+    }
+
+    pub fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
+        self.read(outbox::status)
+    }
+
+    /// Ends resync `generation`: every order was shipped again.
+    pub async fn resync_done(&self, generation: u64) -> Result<(), StoreError> {
+        self.writer()
+            .write(move |conn| outbox::resync_done(conn, generation))
+            .await
+    }
+
+    /// The outbox's size on disk, in bytes.
+    pub fn outbox_bytes(&self) -> Result<u64, StoreError> {
+        self.read(outbox::bytes)
     }
 
     fn everything(&self) -> Pages {

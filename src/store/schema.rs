@@ -16,7 +16,17 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every step, in order: step `n` takes a store from version `n` to `n + 1`.
-pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5];
+
+/// Version 5: the replication outbox, one row per order the head office has yet to get.
+const V5: &str = "
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id BLOB NOT NULL UNIQUE CHECK (length(order_id) = 16),
+    version INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+";
 
 /// Version 4: the day's close: history lines found by their time, and each close kept.
 const V4: &str = "

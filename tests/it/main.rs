@@ -34,6 +34,8 @@ mod pages;
 mod power_cut;
 mod proxy;
 mod records;
+mod replicate;
+mod replicate_crash;
 mod sandbox;
 mod screens;
 mod serve_start;

@@ -54,6 +54,7 @@ pub fn may(role: Role) -> &'static [&'static str] {
             "refund",
             "backup",
             "close_day",
+            "replication",
         ],
         Role::Cashier => &["list", "csv", "cancel", "send_link", "reprint"],
         Role::Screen => &[],

@@ -2,6 +2,7 @@
 //! amounts as `1499,50`, times in Moscow time, free text that never starts a formula. The money
 //! columns are the order's [`crate::orders::Balance`], as the API and the manager page show it.
 
+use crate::csv::{quoted, text_cell};
 use crate::orders::Order;
 
 pub(super) const CSV_HEADER: &str = "Дата (МСК);Время (МСК);Заказ;Касса;Способ;Сумма;Оплачено;Отменено;Возвращено;Осталось;Можно вернуть;Состояние;Кто продал;Описание;Позиции;Чек\r\n";
@@ -63,24 +64,6 @@ pub(super) fn csv_row(out: &mut String, o: &Order, with_history: bool) {
     }
     out.push_str(&row.join(";"));
     out.push_str("\r\n");
-}
-
-/// Free text never starts a formula in a spreadsheet (`=`, `+`, `-`, `@`).
-fn text_cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// A field quoted when it holds the separator, a quote or a line break (RFC 4180).
-fn quoted(field: &str) -> String {
-    if field.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod export;
 pub mod lists;
 mod orders;
 pub mod receipts;
+pub mod replication;
 pub mod sales;
 pub mod screen;
 pub mod session;
@@ -70,6 +71,8 @@ pub struct Api {
     shop_name: String,
     /// A hold is the sale's outcome at the till (`orders.deposit = "manual"`).
     holds_are_outcomes: bool,
+    /// Shipping to the head office (`[replicate]`); None when not set up.
+    replication: Option<crate::replicate::Watch>,
 }
 
 impl Api {
@@ -99,7 +102,14 @@ impl Api {
             secure_cookies: config.api.tls.is_some(),
             shop_name: config.devices.shop_name.clone(),
             holds_are_outcomes: config.orders.deposit == crate::config::DepositMode::Manual,
+            replication: None,
         }
+    }
+
+    /// Reports on shipping to the head office (`GET /api/v1/replication`, `/metrics`).
+    pub fn with_replication(mut self, watch: crate::replicate::Watch) -> Api {
+        self.replication = Some(watch);
+        self
     }
 
     /// Health turns `engine_stopped` (the daemon says so when the engine's task has ended).
@@ -161,6 +171,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::send_link))
         .routes(routes!(receipts::report_receipt))
         .routes(routes!(close::close_day))
+        .routes(routes!(replication::replication))
         .routes(routes!(terminal::pay))
         .routes(routes!(terminal::return_payment))
         .routes(routes!(screen::screen_events))
@@ -286,7 +297,7 @@ pub async fn health(State(api): State<Api>) -> (StatusCode, Json<Health>) {
 pub async fn metrics(State(api): State<Api>, _viewer: auth::Viewer) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        api.engine.metrics().render(),
+        api.engine.metrics().render() + &api.replication_metrics(),
     )
         .into_response()
 }

@@ -1,0 +1,166 @@
+//! What a head office reads from the central database (`chasti hq report`): the views chasti
+//! creates, as CSV for Excel (Russian headers, amounts as `1499,50`, Moscow times).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio_postgres::Client;
+
+use super::ReplicateError;
+use crate::csv::{row, text_cell};
+
+/// Which view to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `store_day_totals`: each store's days in the range.
+    Totals,
+    /// `orders_needing_attention`.
+    Attention,
+    /// `receipts_missing`.
+    Receipts,
+}
+
+impl Report {
+    pub fn parse(text: &str) -> Option<Report> {
+        match text {
+            "totals" => Some(Report::Totals),
+            "attention" => Some(Report::Attention),
+            "receipts" => Some(Report::Receipts),
+            _ => None,
+        }
+    }
+}
+
+fn money(kopecks: i64) -> String {
+    let k = kopecks.unsigned_abs();
+    let sign = if kopecks < 0 { "-" } else { "" };
+    format!("{sign}{},{:02}", k / 100, k % 100)
+}
+
+fn moscow(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M")
+        .to_string()
+}
+
+/// The report as CSV (with a BOM, so Excel reads UTF-8).
+pub async fn csv(
+    client: &Client,
+    report: Report,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String, ReplicateError> {
+    let failed = ReplicateError::query("reading a report");
+    let mut out = String::from("\u{feff}");
+    match report {
+        Report::Totals => {
+            out.push_str(&row(&[
+                "Магазин".into(),
+                "День (МСК)".into(),
+                "Оплат".into(),
+                "Оплачено".into(),
+                "Отмен".into(),
+                "Отменено".into(),
+                "Возвратов".into(),
+                "Возвращено".into(),
+                "Итого".into(),
+            ]));
+            let rows = client
+                .query(
+                    "SELECT store_id, day, sales, sales_kopecks, reversals, reversals_kopecks,
+                        refunds, refunds_kopecks, net_kopecks
+                     FROM store_day_totals WHERE day BETWEEN $1 AND $2
+                     ORDER BY day, store_id",
+                    &[&from, &to],
+                )
+                .await
+                .map_err(failed)?;
+            for r in rows {
+                let day: NaiveDate = r.get(1);
+                out.push_str(&row(&[
+                    text_cell(r.get::<_, &str>(0)),
+                    day.format("%d.%m.%Y").to_string(),
+                    r.get::<_, i64>(2).to_string(),
+                    money(r.get(3)),
+                    r.get::<_, i64>(4).to_string(),
+                    money(r.get(5)),
+                    r.get::<_, i64>(6).to_string(),
+                    money(r.get(7)),
+                    money(r.get(8)),
+                ]));
+            }
+        }
+        Report::Attention => {
+            out.push_str(&row(&[
+                "Магазин".into(),
+                "Заказ".into(),
+                "Касса".into(),
+                "Сумма".into(),
+                "Оплачено".into(),
+                "Почему".into(),
+                "Изменён (МСК)".into(),
+            ]));
+            let rows = client
+                .query(
+                    "SELECT store_id, order_number, till, amount_kopecks, paid_kopecks, why,
+                        updated_at
+                     FROM orders_needing_attention
+                     WHERE updated_at::date BETWEEN $1 AND $2
+                     ORDER BY store_id, updated_at",
+                    &[&from, &to],
+                )
+                .await
+                .map_err(failed)?;
+            for r in rows {
+                out.push_str(&row(&[
+                    text_cell(r.get::<_, &str>(0)),
+                    r.get::<_, String>(1),
+                    text_cell(r.get::<_, &str>(2)),
+                    money(r.get(3)),
+                    money(r.get(4)),
+                    text_cell(r.get::<_, Option<&str>>(5).unwrap_or("")),
+                    moscow(r.get(6)),
+                ]));
+            }
+        }
+        Report::Receipts => {
+            out.push_str(&row(&[
+                "Магазин".into(),
+                "Заказ".into(),
+                "Касса".into(),
+                "Чек".into(),
+                "Сумма".into(),
+                "Состояние".into(),
+                "Должен быть к (МСК)".into(),
+                "Причина".into(),
+            ]));
+            let rows = client
+                .query(
+                    "SELECT store_id, order_number, till, kind, amount_kopecks, status, due_by,
+                        problem
+                     FROM receipts_missing
+                     WHERE owed_at::date BETWEEN $1 AND $2
+                     ORDER BY store_id, due_by",
+                    &[&from, &to],
+                )
+                .await
+                .map_err(failed)?;
+            for r in rows {
+                let kind = match r.get::<_, &str>(3) {
+                    "sell" => "приход",
+                    "sell_return" => "возврат прихода",
+                    other => other,
+                };
+                out.push_str(&row(&[
+                    text_cell(r.get::<_, &str>(0)),
+                    r.get::<_, String>(1),
+                    text_cell(r.get::<_, &str>(2)),
+                    kind.to_string(),
+                    money(r.get(4)),
+                    r.get::<_, String>(5),
+                    moscow(r.get(6)),
+                    text_cell(r.get::<_, Option<&str>>(7).unwrap_or("")),
+                ]));
+            }
+        }
+    }
+    Ok(out)
+}
