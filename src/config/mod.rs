@@ -30,7 +30,8 @@ pub use gateway::{
 };
 pub use orders::{DepositMode, OrdersConfig};
 pub use replicate::{
-    connection as postgres_connection, PgTls, ReplicateConfig, ENV_REPLICATE_PASSWORD,
+    connection as postgres_connection, PgTls, PostgresUrlError, ReplicateConfig,
+    ENV_REPLICATE_PASSWORD,
 };
 pub use sms::{SmsConfig, SmsProviderConfig, ENV_SMS_API_ID, ENV_SMS_PASSWORD, ENV_SMS_TOKEN};
 pub use store::StoreConfig;

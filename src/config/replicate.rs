@@ -67,19 +67,36 @@ fn store_id_ok(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// What is wrong with a `postgres://` URL: each says what is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresUrlError {
+    #[error("found a value that is not a postgres://user@host:port/database URL")]
+    NotAUrl,
+    #[error("{url}: {source}")]
+    Unreadable {
+        url: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{url}: no user; allowed: postgres://USER@host/database")]
+    NoUser { url: String },
+    #[error("{url}: no database; allowed: postgres://user@host/DATABASE")]
+    NoDatabase { url: String },
+    #[error("sslmode={found}; allowed: disable, prefer, require, verify-ca, verify-full")]
+    SslMode { found: String },
+}
+
 /// The connection a `postgres://` URL describes, its password from
 /// `CHASTI_REPLICATE_PASSWORD` when set there: for the daemon and for `chasti hq` (a head
 /// office with no till config). The error says what is wrong with the URL.
 pub fn connection(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, tokio_postgres::Config, PgTls), String> {
+) -> Result<(String, tokio_postgres::Config, PgTls), PostgresUrlError> {
     let url = url::Url::parse(text)
         .ok()
         .filter(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.host_str().is_some())
-        .ok_or_else(|| {
-            "found a value that is not a postgres://user@host:port/database URL".to_string()
-        })?;
+        .ok_or(PostgresUrlError::NotAUrl)?;
     let url_shown = shown(&url);
     // `sslmode` is read here (tokio-postgres refuses verify-ca and verify-full): the rest of
     // the URL is tokio-postgres's to read.
@@ -93,19 +110,18 @@ pub fn connection(
     if !kept.is_empty() {
         rest.query_pairs_mut().extend_pairs(kept);
     }
-    let mut postgres: tokio_postgres::Config = rest
-        .as_str()
-        .parse()
-        .map_err(|e| format!("{url_shown}: {e}"))?;
+    let mut postgres: tokio_postgres::Config =
+        rest.as_str()
+            .parse()
+            .map_err(|source| PostgresUrlError::Unreadable {
+                url: url_shown.clone(),
+                source,
+            })?;
     if postgres.get_user().is_none() {
-        return Err(format!(
-            "{url_shown}: no user; allowed: postgres://USER@host/database"
-        ));
+        return Err(PostgresUrlError::NoUser { url: url_shown });
     }
     if postgres.get_dbname().is_none() {
-        return Err(format!(
-            "{url_shown}: no database; allowed: postgres://user@host/DATABASE"
-        ));
+        return Err(PostgresUrlError::NoDatabase { url: url_shown });
     }
     if let Some(password) = env(ENV_REPLICATE_PASSWORD).filter(|p| !p.is_empty()) {
         postgres.password(password.as_bytes());
@@ -119,9 +135,9 @@ pub fn connection(
         Some("prefer") | Some("allow") => PgTls::Prefer,
         Some("require") | Some("verify-ca") | Some("verify-full") => PgTls::Require,
         Some(other) => {
-            return Err(format!(
-                "sslmode={other}; allowed: disable, prefer, require, verify-ca, verify-full"
-            ))
+            return Err(PostgresUrlError::SslMode {
+                found: other.to_string(),
+            })
         }
     };
     // tokio-postgres knows disable/prefer/require only; the verification is chasti's.
@@ -151,8 +167,8 @@ pub(super) fn check_replicate(
         }
         return Ok(None);
     };
-    let (url_shown, postgres, tls) =
-        connection(&text, env).map_err(|problem| fail("replicate.postgres_url", problem))?;
+    let (url_shown, postgres, tls) = connection(&text, env)
+        .map_err(|problem| fail("replicate.postgres_url", problem.to_string()))?;
     let store_id = r.store_id.ok_or_else(|| {
         fail(
             "replicate.store_id",

@@ -23,6 +23,7 @@ pub use bank::{
 pub use callback::{callback, public_url};
 pub use fiscal::fiscal;
 pub use host::{api_tokens, devices, restore_findings, runner, sms, store, store_for_owner};
+pub use replicate::replicate;
 pub use secrets::secrets_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ pub async fn run(config: &Config, go_live: bool, now: DateTime<Utc>) -> Vec<Chec
     checks.push(api_tokens(config));
     checks.push(sms(config).await);
     checks.extend(fiscal(config, go_live, now).await);
-    checks.extend(replicate::replicate(config, now).await);
+    checks.extend(replicate(config, now).await);
     checks.push(clock(config, now).await);
     if go_live {
         for_go_live(&mut checks);

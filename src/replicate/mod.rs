@@ -138,6 +138,22 @@ pub fn notice(
     Some(format!("{what}, {last}"))
 }
 
+/// How long the shipper lets changes gather after one wakes it.
+const LINGER: Duration = Duration::from_secs(1);
+/// How often it looks at the outbox when nothing wakes it (changes a tool made to a stopped
+/// store, a resync asked for).
+const IDLE: Duration = Duration::from_secs(2);
+
+/// What a turn did.
+enum Turn {
+    /// Shipped a whole batch (or a resync): more may be waiting.
+    Full,
+    /// Shipped what there was.
+    Some,
+    /// Found nothing to ship.
+    Nothing,
+}
+
 /// How long to wait after a failure: 1 s doubling to a minute.
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60))
@@ -177,13 +193,13 @@ impl Replicator {
         let mut failures = 0u32;
         loop {
             let pause = match self.turn(&mut client).await {
-                Ok(true) => {
+                Ok(Turn::Full) => {
                     failures = 0;
                     Duration::ZERO
                 }
-                Ok(false) => {
+                Ok(Turn::Some | Turn::Nothing) => {
                     failures = 0;
-                    Duration::from_secs(2)
+                    IDLE
                 }
                 Err(e) => {
                     client = None;
@@ -200,26 +216,35 @@ impl Replicator {
                 }
             };
             if pause.is_zero() {
-                // More is waiting: go on, unless told to stop.
+                // A backlog: the next batch at once, unless told to stop.
                 if futures_now(&mut stop) {
                     break;
                 }
                 continue;
             }
-            tokio::select! {
+            let woken = tokio::select! {
                 _ = &mut stop => break,
-                _ = tokio::time::sleep(pause) => {}
-                // A change woke us (failures wait their backoff out).
-                _ = self.wake.recv(), if failures == 0 => {}
+                _ = tokio::time::sleep(pause) => false,
+                // A change (failures wait their backoff out).
+                _ = self.wake.recv(), if failures == 0 => true,
+            };
+            if woken {
+                // Let the changes of the next moment gather: one batch and one acknowledgement
+                // for them all, rather than a write to the store after every sale.
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(LINGER) => {}
+                }
+                while self.wake.try_recv().is_ok() {}
             }
         }
     }
 
-    /// One step: ships the next batch (or a page of a resync). True when there may be more.
+    /// One step: ships the next batch (or a resync).
     async fn turn(
         &mut self,
         client: &mut Option<tokio_postgres::Client>,
-    ) -> Result<bool, ReplicateError> {
+    ) -> Result<Turn, ReplicateError> {
         if client.as_ref().is_none_or(|c| c.is_closed()) {
             let fresh = central::connect(&self.config).await?;
             let found = central::version(&fresh).await?;
@@ -239,38 +264,48 @@ impl Replicator {
             *client = Some(fresh);
         }
         let Some(pg) = client.as_mut() else {
-            return Ok(false);
+            return Ok(Turn::Nothing);
         };
         let pending = self.store.outbox_next(self.config.batch)?;
         if pending.is_empty() {
             let status = self.store.outbox_status()?;
             if let Some(generation) = status.resync {
                 self.resync(pg, generation).await?;
-                return Ok(true);
+                return Ok(Turn::Full);
             }
             self.status.update(|p| {
                 p.last_ok = Some(Utc::now());
                 p.last_error = None;
             });
-            return Ok(false);
+            return Ok(Turn::Nothing);
         }
+        // Each order once, as it is now: later changes of it in the run add nothing.
+        let mut named = std::collections::HashSet::with_capacity(pending.len());
         let mut batch = rows::Batch::default();
-        for p in &pending {
+        for change in &pending {
+            if !named.insert(change.id) {
+                continue;
+            }
             // An order the store no longer has (a restore took it back) has nothing to send.
-            if let Some(order) = self.store.get(&p.id)? {
+            if let Some(order) = self.store.get(&change.id)? {
                 batch.add(&order);
             }
         }
         central::ship(pg, &self.config.store_id, &batch).await?;
         crash_point();
-        let shipped = pending.len() as u64;
-        self.store.outbox_ack(pending).await?;
+        let shipped = pending.len();
+        let through = pending.last().map_or(0, |c| c.seq);
+        self.store.outbox_ack(through).await?;
         self.status.update(|p| {
             p.last_ok = Some(Utc::now());
             p.last_error = None;
-            p.shipped_total += shipped;
+            p.shipped_total += shipped as u64;
         });
-        Ok(true)
+        Ok(if shipped >= self.config.batch {
+            Turn::Full
+        } else {
+            Turn::Some
+        })
     }
 
     /// Ships every order again (replication switched on for a store with history, or the

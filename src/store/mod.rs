@@ -56,7 +56,7 @@ pub use closes::KeptClose;
 pub use error::StoreError;
 pub use journal::{JournalEntry, StoredCallback};
 pub use meta::Counter;
-pub use outbox::{OutboxStatus, Pending, Replication};
+pub use outbox::{Change, OutboxStatus, Replication};
 pub use restore::{restore_findings, BankOnly, RestoreCheck, Restored};
 pub use sled_import::{import_folder, is_sled_store, ImportSummary};
 
@@ -466,15 +466,15 @@ impl Store {
         self.everything()
     }
 
-    /// The next `limit` orders the head office has yet to get, oldest change first.
-    pub fn outbox_next(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+    /// The next `limit` changes the head office has yet to get, oldest first.
+    pub fn outbox_next(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
         self.read(|conn| outbox::next(conn, limit))
     }
 
-    /// Forgets what the head office has taken (a row whose order changed again stays).
-    pub async fn outbox_ack(&self, shipped: Vec<Pending>) -> Result<(), StoreError> {
+    /// Forgets the changes the head office has taken: every one up to row `through`.
+    pub async fn outbox_ack(&self, through: i64) -> Result<(), StoreError> {
         self.writer()
-            .write(move |conn| outbox::ack(conn, &shipped))
+            .write(move |conn| outbox::ack(conn, through))
             .await
     }
 

@@ -69,7 +69,7 @@ pub(super) fn insert(conn: &Connection, order: &Order, with_key: bool) -> Result
     }
     append_events(conn, &id, order, 0)?;
     super::receipts::sync(conn, &id, order)?;
-    super::outbox::note(conn, &id, order.version)?;
+    super::outbox::note(conn, &id)?;
     days::change(conn, day, None, share(order))
 }
 
@@ -137,7 +137,7 @@ pub(super) fn replace(conn: &Connection, next: &Order) -> Result<(), StoreError>
         .map_err(StoreError::sqlite("counting an order's history"))?;
     append_events(conn, &id, next, stored as usize)?;
     super::receipts::sync(conn, &id, next)?;
-    super::outbox::note(conn, &id, next.version)?;
+    super::outbox::note(conn, &id)?;
     days::change(
         conn,
         moscow::date(next.created_at),

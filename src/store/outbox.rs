@@ -1,8 +1,13 @@
 //! The replication outbox (`[replicate]`): which orders changed since the head office last
 //! took them. A change notes its order here in the same transaction that stores it, so nothing
-//! committed is ever missed and nothing is noted that was not committed. One row per order (a
-//! second change of an order not shipped yet raises the row's version), so the outbox holds at
-//! most the orders waiting, never their every step; what is shipped is the order as it is then.
+//! committed is ever missed and nothing is noted that was not committed.
+//!
+//! Append-only, one row a change, on the table's own rowid: a note is one row at the end of
+//! one B-tree, the least a committed change can add to the page writes its transaction makes
+//! (a row kept per order needed a unique index and a second B-tree, and cost a sale more). The
+//! shipper takes a run of rows from the front, sends each order named once, as it is then, and
+//! deletes the run. Rows are only ever removed from the front, so their numbers are contiguous
+//! and how many wait is the span of the first and last.
 //!
 //! Bounded: past `[replicate] outbox_max` rows a change is not noted; the store is marked for
 //! a resync instead, and the shipper sends every order once the outbox is empty (the head
@@ -10,7 +15,7 @@
 //! switched on for a store that already has orders, the same resync sends its history.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::meta::{get_meta, set_meta};
 use super::{keys, StoreError};
@@ -27,18 +32,17 @@ pub enum Replication {
     /// As the store says (a command-line tool opening a stopped store changes nothing).
     #[default]
     Keep,
-    /// Note changes, at most this many orders waiting.
+    /// Note changes, at most this many waiting.
     On { outbox_max: u64 },
     /// Note nothing.
     Off,
 }
 
-/// An order waiting to be shipped: its row, and the version noted.
+/// A change waiting to be shipped: its row, and the order it changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
+pub struct Change {
     pub seq: i64,
     pub id: uuid::Uuid,
-    pub version: u64,
 }
 
 /// What the outbox holds now.
@@ -46,7 +50,7 @@ pub struct Pending {
 pub struct OutboxStatus {
     /// Whether changes are noted at all.
     pub on: bool,
-    /// Orders waiting to be shipped.
+    /// Changes waiting to be shipped.
     pub pending: u64,
     /// When the oldest of them changed.
     pub oldest: Option<DateTime<Utc>>,
@@ -71,7 +75,8 @@ pub(super) fn configure(conn: &Connection, replication: Replication) -> Result<(
             Ok(())
         }
         Replication::On { outbox_max } => {
-            if read_u64(conn, MAX_KEY)?.is_none() {
+            // Only history needs a resync: a new store's first orders come by the outbox.
+            if read_u64(conn, MAX_KEY)?.is_none() && has_orders(conn)? {
                 request_resync(conn)?;
             }
             set_meta(conn, MAX_KEY, &outbox_max.to_be_bytes())
@@ -79,84 +84,74 @@ pub(super) fn configure(conn: &Connection, replication: Replication) -> Result<(
     }
 }
 
+fn has_orders(conn: &Connection) -> Result<bool, StoreError> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM orders)", [], |r| r.get(0))
+        .map_err(StoreError::sqlite("reading the orders"))
+}
+
 fn request_resync(conn: &Connection) -> Result<(), StoreError> {
     let generation = read_u64(conn, RESYNC_KEY)?.unwrap_or(0) + 1;
     set_meta(conn, RESYNC_KEY, &generation.to_be_bytes())
 }
 
-/// Notes that order `id` is now at `version` (inside the change that stored it).
-pub(super) fn note(conn: &Connection, id: &[u8; 16], version: u64) -> Result<(), StoreError> {
-    let Some(max) = read_u64(conn, MAX_KEY)? else {
-        return Ok(());
-    };
-    // Rows are taken from the front: the span of their numbers bounds how many there are
-    // without counting them at every change. Two subqueries: SQLite finds a lone min() or
-    // max() from the index's ends, but scans the table for both in one.
+/// The first and last rows waiting, if any.
+fn ends(conn: &Connection) -> Result<Option<(i64, i64)>, StoreError> {
+    // Two subqueries: SQLite finds a lone min() or max() from the B-tree's ends, but scans the
+    // table for both in one.
     let (low, high): (Option<i64>, Option<i64>) = conn
         .prepare_cached("SELECT (SELECT min(seq) FROM outbox), (SELECT max(seq) FROM outbox)")
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(StoreError::sqlite("measuring the outbox"))?;
-    let waiting = match (low, high) {
-        (Some(low), Some(high)) => (high - low + 1) as u64,
-        _ => 0,
+    Ok(low.zip(high))
+}
+
+/// Notes a change of order `id` (inside the transaction that stored it).
+pub(super) fn note(conn: &Connection, id: &[u8; 16]) -> Result<(), StoreError> {
+    let Some(max) = read_u64(conn, MAX_KEY)? else {
+        return Ok(());
     };
+    let waiting = ends(conn)?.map_or(0, |(low, high)| (high - low + 1) as u64);
     if waiting >= max {
-        let already: bool = conn
-            .prepare_cached("SELECT 1 FROM outbox WHERE order_id = ?1")
-            .and_then(|mut s| s.query_row([&id[..]], |_| Ok(true)).optional())
-            .map_err(StoreError::sqlite("reading the outbox"))?
-            .unwrap_or(false);
-        if !already {
-            if read_u64(conn, RESYNC_KEY)?.is_none() {
-                tracing::warn!(
-                    outbox_max = max,
-                    "the replication outbox is full: every order is shipped again once the head office is reachable"
-                );
-            }
-            return request_resync(conn);
+        if read_u64(conn, RESYNC_KEY)?.is_none() {
+            tracing::warn!(
+                outbox_max = max,
+                "the replication outbox is full: every order is shipped again once the head office is reachable"
+            );
         }
+        // A new generation even when one is due: a resync already walking the orders may
+        // have passed this one.
+        return request_resync(conn);
     }
-    conn.prepare_cached(
-        "INSERT INTO outbox (order_id, version, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (order_id) DO UPDATE SET version = excluded.version",
-    )
-    .and_then(|mut s| s.execute(params![&id[..], version, Utc::now().timestamp_micros()]))
-    .map_err(StoreError::sqlite("noting a change in the outbox"))?;
+    conn.prepare_cached("INSERT INTO outbox (order_id, at) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![&id[..], Utc::now().timestamp_micros()]))
+        .map_err(StoreError::sqlite("noting a change in the outbox"))?;
     Ok(())
 }
 
-/// The next `limit` orders waiting, oldest first.
-pub(super) fn next(conn: &Connection, limit: usize) -> Result<Vec<Pending>, StoreError> {
+/// The next `limit` changes waiting, oldest first.
+pub(super) fn next(conn: &Connection, limit: usize) -> Result<Vec<Change>, StoreError> {
     let mut s = conn
-        .prepare_cached("SELECT seq, order_id, version FROM outbox ORDER BY seq LIMIT ?1")
+        .prepare_cached("SELECT seq, order_id FROM outbox ORDER BY seq LIMIT ?1")
         .map_err(StoreError::sqlite("reading the outbox"))?;
     let rows = s
         .query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, u64>(2)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
         })
         .map_err(StoreError::sqlite("reading the outbox"))?;
     rows.map(|row| {
-        let (seq, id, version) = row.map_err(StoreError::sqlite("reading the outbox"))?;
+        let (seq, id) = row.map_err(StoreError::sqlite("reading the outbox"))?;
         let id = keys::id_of(&id).ok_or_else(|| StoreError::corrupt("outbox", "an order id"))?;
-        Ok(Pending { seq, id, version })
+        Ok(Change { seq, id })
     })
     .collect()
 }
 
-/// Removes the rows shipped: each only if its order has not changed again since (a newer
-/// version waits for the next batch).
-pub(super) fn ack(conn: &Connection, shipped: &[Pending]) -> Result<(), StoreError> {
-    let mut s = conn
-        .prepare_cached("DELETE FROM outbox WHERE seq = ?1 AND version <= ?2")
+/// Removes the changes shipped: every row up to `through`. A change made after they were
+/// read has a later row and waits for the next batch.
+pub(super) fn ack(conn: &Connection, through: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")
+        .and_then(|mut s| s.execute([through]))
         .map_err(StoreError::sqlite("clearing the outbox"))?;
-    for p in shipped {
-        s.execute(params![p.seq, p.version])
-            .map_err(StoreError::sqlite("clearing the outbox"))?;
-    }
     Ok(())
 }
 
@@ -170,22 +165,28 @@ pub(super) fn resync_done(conn: &Connection, generation: u64) -> Result<(), Stor
 }
 
 pub(super) fn status(conn: &Connection) -> Result<OutboxStatus, StoreError> {
-    let (pending, oldest): (u64, Option<i64>) = conn
-        .prepare_cached("SELECT count(*), min(at) FROM outbox")
-        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(StoreError::sqlite("reading the outbox"))?;
+    let (pending, oldest) = match ends(conn)? {
+        Some((low, high)) => {
+            let at: i64 = conn
+                .prepare_cached("SELECT at FROM outbox WHERE seq = ?1")
+                .and_then(|mut s| s.query_row([low], |r| r.get(0)))
+                .map_err(StoreError::sqlite("reading the outbox"))?;
+            ((high - low + 1) as u64, DateTime::from_timestamp_micros(at))
+        }
+        None => (0, None),
+    };
     Ok(OutboxStatus {
         on: read_u64(conn, MAX_KEY)?.is_some(),
         pending,
-        oldest: oldest.and_then(DateTime::from_timestamp_micros),
+        oldest,
         resync: read_u64(conn, RESYNC_KEY)?,
     })
 }
 
-/// Bytes the outbox takes on disk (its table and index pages), for the bench.
+/// Bytes the outbox takes on disk, for the bench.
 pub(super) fn bytes(conn: &Connection) -> Result<u64, StoreError> {
     conn.query_row(
-        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('outbox', 'sqlite_autoindex_outbox_1')",
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = 'outbox'",
         [],
         |r| r.get(0),
     )
@@ -210,7 +211,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_change_is_noted_once_per_order_and_a_full_outbox_asks_for_a_resync() {
+    async fn each_change_is_noted_in_order_and_a_full_outbox_asks_for_a_resync() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("orders.db");
         let orders = one_in_every_state();
@@ -219,8 +220,7 @@ mod tests {
         store.insert(&orders[0]).await.unwrap();
         assert_eq!(store.outbox_status().unwrap(), OutboxStatus::default());
         drop(store);
-        // On: the order there before comes by a resync; new changes by the outbox, one row an
-        // order however often it changes.
+        // On: the order there before comes by a resync; new changes by the outbox, a row each.
         let store = open(&path, Replication::On { outbox_max: 3 });
         let first = store.outbox_status().unwrap();
         assert_eq!((first.on, first.pending, first.resync), (true, 0, Some(1)));
@@ -230,18 +230,25 @@ mod tests {
         next.version += 1;
         store.replace(&next).await.unwrap();
         let waiting = store.outbox_next(10).unwrap();
-        assert_eq!(waiting.len(), 1);
-        assert_eq!((waiting[0].id, waiting[0].version), (next.id, next.version));
-        // An acknowledgement of an older version leaves the newer change waiting.
-        let stale = Pending {
-            version: next.version - 1,
-            ..waiting[0]
-        };
-        store.outbox_ack(vec![stale]).await.unwrap();
-        assert_eq!(store.outbox_status().unwrap().pending, 1);
-        store.outbox_ack(waiting).await.unwrap();
+        assert_eq!(
+            waiting.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [next.id, next.id]
+        );
+        assert!(waiting[0].seq < waiting[1].seq);
+        // A change made after the batch was read stays for the next one.
+        let mut later = next.clone();
+        later.version += 1;
+        store.replace(&later).await.unwrap();
+        store.outbox_ack(waiting[1].seq).await.unwrap();
+        let status = store.outbox_status().unwrap();
+        assert_eq!(status.pending, 1);
+        assert!(status.oldest.is_some());
+        let last = store.outbox_next(10).unwrap();
+        assert!(last[0].seq > waiting[1].seq);
+        store.outbox_ack(last[0].seq).await.unwrap();
         assert_eq!(store.outbox_status().unwrap().pending, 0);
-        // Full: the order past the bound is not noted; a resync is asked for instead.
+        // Full: changes past the bound are not noted; a resync is asked for instead, a new
+        // generation at each.
         for o in &orders[2..7] {
             store.insert(o).await.unwrap();
         }
@@ -257,5 +264,15 @@ mod tests {
         // A tool opening the store keeps what the daemon set.
         let store = open(&path, Replication::Keep);
         assert!(store.outbox_status().unwrap().on);
+    }
+
+    #[tokio::test]
+    async fn a_new_store_needs_no_resync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(
+            &dir.path().join("orders.db"),
+            Replication::On { outbox_max: 10 },
+        );
+        assert_eq!(store.outbox_status().unwrap().resync, None);
     }
 }

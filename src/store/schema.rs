@@ -18,12 +18,12 @@ use super::StoreError;
 /// Every step, in order: step `n` takes a store from version `n` to `n + 1`.
 pub(super) const STEPS: &[&str] = &[V1, V2, V3, V4, V5];
 
-/// Version 5: the replication outbox, one row per order the head office has yet to get.
+/// Version 5: the replication outbox, a row for each change the head office has yet to get
+/// (append-only on the rowid: see `outbox.rs`).
 const V5: &str = "
 CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id BLOB NOT NULL UNIQUE CHECK (length(order_id) = 16),
-    version INTEGER NOT NULL,
+    seq INTEGER PRIMARY KEY,
+    order_id BLOB NOT NULL CHECK (length(order_id) = 16),
     at INTEGER NOT NULL
 );
 ";

@@ -505,3 +505,49 @@ async fn the_managers_close_day_button_shows_the_days_report_checked_with_the_ba
     );
     browser.close().await;
 }
+
+/// A chain's store whose head office cannot be reached: the manager page says how many changes
+/// wait and that there has been no contact yet; the sale itself went through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(chasti_no_browser, ignore = "Chromium is not installed here")]
+async fn the_managers_page_says_when_the_head_office_is_behind() {
+    require_browser();
+    let nowhere = format!(
+        "postgres://hq:x@127.0.0.1:{}/chain",
+        crate::common::free_port()
+    );
+    let h = Harness::new(HarnessOptions {
+        extra_config: crate::common::postgres::replicate_section(&nowhere, "msk-001"),
+        ..Default::default()
+    })
+    .await;
+    h.paid_sale(700, Mode::OneStage).await;
+    let view = crate::common::postgres::wait_for(
+        "the daemon has tried the head office",
+        Duration::from_secs(30),
+        async || {
+            crate::common::get_json(
+                format!("{}/api/v1/replication", h.api()),
+                crate::common::MANAGER,
+            )
+            .await
+        },
+        |v| v["last_error"].is_string() && v["pending"].as_u64().unwrap_or(0) > 0,
+    )
+    .await;
+    let waiting = view["pending"].as_u64().unwrap();
+
+    let browser = Browser::start().await;
+    browser.manager_page(&h.api()).await;
+    let notice = browser
+        .wait_for(
+            "const b = document.getElementById('replication'); return b.hidden ? '' : b.textContent",
+            "связи ещё не было",
+        )
+        .await;
+    assert_eq!(
+        notice.as_str().unwrap(),
+        format!("В центральную базу не отправлено изменений: {waiting}, связи ещё не было.")
+    );
+    browser.close().await;
+}

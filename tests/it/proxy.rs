@@ -105,7 +105,7 @@ async fn the_banks_callback_reaches_chasti_through_nginx_and_strangers_do_not() 
         return;
     }
     let pki = tempfile::tempdir().unwrap();
-    crate::tls::make_pki(pki.path());
+    crate::common::pki::make_pki(pki.path());
     let ca: PathBuf = pki.path().join("ca/ca.pem");
     let sandbox = Arc::new(
         crate::common::sandbox_with(SandboxSettings {

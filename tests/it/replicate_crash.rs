@@ -9,7 +9,11 @@ use std::time::Duration;
 use crate::common::postgres::{replicate_section, wait_for, Postgres};
 use crate::common::{self, ServeProcess, CALLBACK_KEY, CASHIER, MANAGER};
 
-fn write_config(dir: &Path, sandbox: &chasti::sandbox::Sandbox, url: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(
+    dir: &Path,
+    sandbox: &chasti::sandbox::Sandbox,
+    url: &str,
+) -> std::path::PathBuf {
     let text = format!(
         r#"[gateway]
 environment = "test"

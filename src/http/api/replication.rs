@@ -19,7 +19,7 @@ pub struct ReplicationView {
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
-    /// Orders changed and not yet in the head office's database.
+    /// Order changes not yet in the head office's database.
     pub pending: u64,
     /// When the oldest of them changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

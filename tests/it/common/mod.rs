@@ -7,6 +7,7 @@ pub mod browser;
 mod device;
 mod harness;
 pub mod history;
+pub mod pki;
 pub mod postgres;
 pub mod power_cuts;
 mod process;

@@ -161,7 +161,7 @@ impl Postgres {
     /// the CA's file.
     pub fn restart_with_tls(&self) -> PathBuf {
         let tls = self.dir.path().join("tls");
-        crate::tls::make_pki(&tls);
+        super::pki::make_pki(&tls);
         for file in ["server.pem", "server.key", "ca", "ca/ca.pem", ""] {
             let path = tls.join(file);
             if let Some((uid, gid)) = self.owner {
