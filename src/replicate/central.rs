@@ -83,6 +83,7 @@ CREATE TABLE receipts (
     fn_number text,
     issued_at timestamptz,
     problem text,
+    late boolean NOT NULL,
     PRIMARY KEY (store_id, receipt_id)
 );
 CREATE INDEX receipts_open ON receipts (status) WHERE status <> 'issued';
@@ -109,12 +110,13 @@ CREATE VIEW orders_needing_attention AS
 SELECT store_id, order_number, till, amount_kopecks, paid_kopecks, why, updated_at
 FROM orders WHERE state = 'needs_attention';
 
--- Money movements whose 54-FZ receipt is not issued and is past its deadline.
+-- Money movements whose 54-FZ receipt is not issued: failed, marked late by the store, or
+-- past its deadline by the head office's clock (a store that went quiet cannot say).
 CREATE VIEW receipts_missing AS
 SELECT r.store_id, o.order_number, o.till, r.kind, r.amount_kopecks, r.status, r.owed_at,
     r.due_by, r.problem
 FROM receipts r JOIN orders o USING (store_id, order_id)
-WHERE r.status <> 'issued' AND r.due_by < now();
+WHERE r.status <> 'issued' AND (r.status = 'failed' OR r.late OR r.due_by < now());
 ";
 
 /// The schema version this chasti writes.
@@ -276,15 +278,16 @@ ON CONFLICT DO NOTHING";
 
 const UPSERT_RECEIPTS: &str = "
 INSERT INTO receipts (store_id, receipt_id, order_id, order_version, kind, amount_kopecks,
-    status, owed_at, due_by, fiscal_document_number, fiscal_sign, fn_number, issued_at, problem)
+    status, owed_at, due_by, fiscal_document_number, fiscal_sign, fn_number, issued_at, problem,
+    late)
 SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::bigint[],
     $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::text[], $12::text[],
-    $13::timestamptz[], $14::text[])
+    $13::timestamptz[], $14::text[], $15::boolean[])
 ON CONFLICT (store_id, receipt_id) DO UPDATE SET
     order_version = excluded.order_version, status = excluded.status,
     due_by = excluded.due_by, fiscal_document_number = excluded.fiscal_document_number,
     fiscal_sign = excluded.fiscal_sign, fn_number = excluded.fn_number,
-    issued_at = excluded.issued_at, problem = excluded.problem
+    issued_at = excluded.issued_at, problem = excluded.problem, late = excluded.late
 WHERE receipts.order_version < excluded.order_version";
 
 /// Ships a batch in one transaction; returns how many order rows it changed (older or equal
@@ -344,7 +347,7 @@ pub async fn ship(
     .await
     .map_err(failed("shipping money movements"))?;
     let r = &batch.receipts;
-    let params: [&(dyn ToSql + Sync); 14] = [
+    let params: [&(dyn ToSql + Sync); 15] = [
         &store_id,
         &r.id,
         &r.order,
@@ -359,6 +362,7 @@ pub async fn ship(
         &r.fn_number,
         &r.issued_at,
         &r.problem,
+        &r.late,
     ];
     tx.execute(UPSERT_RECEIPTS, &params)
         .await

@@ -41,6 +41,17 @@ fn moscow(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A receipt's state as the head office reads it (the central table keeps chasti's codes).
+fn status_text(status: &str) -> &str {
+    match status {
+        "owed" => "не передан на кассу",
+        "sent" => "передан, ответа нет",
+        "failed" => "ошибка кассы",
+        "issued" => "пробит",
+        other => other,
+    }
+}
+
 /// The report as CSV (with a BOM, so Excel reads UTF-8).
 pub async fn csv(
     client: &Client,
@@ -103,7 +114,7 @@ pub async fn csv(
                     "SELECT store_id, order_number, till, amount_kopecks, paid_kopecks, why,
                         updated_at
                      FROM orders_needing_attention
-                     WHERE updated_at::date BETWEEN $1 AND $2
+                     WHERE (updated_at AT TIME ZONE 'Europe/Moscow')::date BETWEEN $1 AND $2
                      ORDER BY store_id, updated_at",
                     &[&from, &to],
                 )
@@ -137,7 +148,7 @@ pub async fn csv(
                     "SELECT store_id, order_number, till, kind, amount_kopecks, status, due_by,
                         problem
                      FROM receipts_missing
-                     WHERE owed_at::date BETWEEN $1 AND $2
+                     WHERE (owed_at AT TIME ZONE 'Europe/Moscow')::date BETWEEN $1 AND $2
                      ORDER BY store_id, due_by",
                     &[&from, &to],
                 )
@@ -155,7 +166,7 @@ pub async fn csv(
                     text_cell(r.get::<_, &str>(2)),
                     kind.to_string(),
                     money(r.get(4)),
-                    r.get::<_, String>(5),
+                    status_text(r.get::<_, &str>(5)).to_string(),
                     moscow(r.get(6)),
                     text_cell(r.get::<_, Option<&str>>(7).unwrap_or("")),
                 ]));

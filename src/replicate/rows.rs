@@ -75,6 +75,8 @@ pub struct ReceiptRows {
     pub fn_number: Vec<Option<String>>,
     pub issued_at: Vec<Option<DateTime<Utc>>>,
     pub problem: Vec<Option<String>>,
+    /// The store found it past its deadline unissued («чек не пробит»).
+    pub late: Vec<bool>,
 }
 
 /// A batch of orders, as columns.
@@ -169,6 +171,7 @@ impl Batch {
             r.fn_number.push(fiscal.map(|f| f.fn_number.clone()));
             r.issued_at.push(fiscal.map(|f| f.at));
             r.problem.push(problem);
+            r.late.push(receipt.late);
         }
     }
 }
