@@ -9,7 +9,36 @@ use super::{check, risk, Check, Verdict};
 use crate::config::Config;
 use crate::replicate::central;
 
+/// What waits in this store's outbox, for the end of the line: "" when nothing does.
+fn waiting_here(config: &Config) -> String {
+    let database = crate::store::database_file(&config.store.path);
+    match crate::store::outbox_in_file(&database) {
+        Ok(Some(outbox)) if outbox.resync.is_some() => {
+            "; here: every order is to be sent again (a resync)".into()
+        }
+        Ok(Some(outbox)) if outbox.pending > 0 => format!(
+            "; here: {} changes wait, the oldest from {}",
+            outbox.pending,
+            outbox
+                .oldest
+                .map(|at| at
+                    .with_timezone(&chrono_tz::Europe::Moscow)
+                    .format("%d.%m.%Y %H:%M МСК")
+                    .to_string())
+                .unwrap_or_default()
+        ),
+        Ok(_) => String::new(),
+        Err(e) => format!("; the store's outbox could not be read: {e}"),
+    }
+}
+
 pub async fn replicate(config: &Config, now: DateTime<Utc>) -> Option<Check> {
+    let mut found = replicate_link(config, now).await?;
+    found.detail.push_str(&waiting_here(config));
+    Some(found)
+}
+
+async fn replicate_link(config: &Config, now: DateTime<Utc>) -> Option<Check> {
     let r = config.replicate.as_ref()?;
     let client = match central::connect(r).await {
         Ok(c) => c,

@@ -56,7 +56,7 @@ pub use closes::KeptClose;
 pub use error::StoreError;
 pub use journal::{JournalEntry, StoredCallback};
 pub use meta::Counter;
-pub use outbox::{Change, OutboxStatus, Replication};
+pub use outbox::{status_in_file as outbox_in_file, Change, OutboxStatus, Replication};
 pub use restore::{restore_findings, BankOnly, RestoreCheck, Restored};
 pub use sled_import::{import_folder, is_sled_store, ImportSummary};
 

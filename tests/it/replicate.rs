@@ -328,6 +328,77 @@ async fn a_backlog_of_a_hundred_thousand_changes_is_caught_up() {
     .await;
 }
 
+/// A store that sold before it was part of a chain, then noted more changes than its outbox
+/// holds while its daemon was stopped: when the daemon starts, the outbox is shipped, then
+/// every order again (a resync), and the head office has each order once, at its version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_an_overflowing_outbox_are_resynced_whole() {
+    let Some(pg) = Postgres::start("resync") else {
+        return;
+    };
+    let central = pg.chain_database("chain").await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let path = dir.path().join("orders");
+    let today = chasti::moscow::date(chrono::Utc::now());
+    let open = |replication| {
+        chasti::store::Store::open_with(
+            &path,
+            chasti::store::StoreOptions {
+                replication,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    {
+        let store = open(chasti::store::Replication::Off);
+        let before =
+            crate::common::history::day_of_orders(today - chrono::Duration::days(3), 300, "1", 0);
+        store.insert_many(&before).await.unwrap();
+        store.flush().await.unwrap();
+    }
+    {
+        let store = open(chasti::store::Replication::On { outbox_max: 1_000 });
+        assert_eq!(
+            store.outbox_status().unwrap().resync,
+            Some(1),
+            "history asks for a resync"
+        );
+        let more =
+            crate::common::history::day_of_orders(today - chrono::Duration::days(1), 1_500, "2", 0);
+        store.insert_many(&more).await.unwrap();
+        let status = store.outbox_status().unwrap();
+        assert_eq!(status.pending, 1_000, "the outbox stops at its bound");
+        assert!(status.resync > Some(1), "and asks for a newer resync");
+        store.flush().await.unwrap();
+    }
+    let h = Harness::new(HarnessOptions {
+        extra_config: format!(
+            "{}outbox_max = 1000\n",
+            replicate_section(&pg.url("chain"), "msk-001")
+        ),
+        dir: Some(dir.clone()),
+        run: false,
+        ..Default::default()
+    })
+    .await;
+    caught_up(&h, &central, "msk-001").await;
+    assert_eq!(count(&central, "SELECT count(*) FROM orders").await, 1_800);
+    let metrics = crate::common::http()
+        .get(format!("{}/api/v1/metrics", h.api()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("chasti_replicate_resync_due 0")
+            && metrics.contains("chasti_replicate_pending 0"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_is_used_when_the_url_asks_and_the_certificate_is_checked() {
     let Some(pg) = Postgres::start("replicate_tls") else {
@@ -436,6 +507,32 @@ async fn the_schema_is_made_by_replicate_init_and_doctor_says_how_shipping_goes(
         after.detail.contains("has sent nothing yet"),
         "{}",
         after.detail
+    );
+    // Changes waiting in this store's outbox (the daemon stopped): doctor counts them.
+    {
+        let loaded = chasti::config::Config::load(&config).unwrap();
+        let store = chasti::store::Store::open_with(
+            &loaded.store.path,
+            chasti::store::StoreOptions {
+                replication: chasti::store::Replication::On { outbox_max: 1_000 },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let day = chasti::moscow::date(chrono::Utc::now());
+        store
+            .insert_many(&crate::common::history::day_of_orders(day, 3, "1", 0))
+            .await
+            .unwrap();
+    }
+    let waiting = checks(&config).await;
+    assert!(
+        waiting
+            .detail
+            .contains("here: 3 changes wait, the oldest from")
+            && waiting.detail.contains("МСК"),
+        "{}",
+        waiting.detail
     );
     // A store that shipped: the head office's view of it.
     let central = pg.client("chain").await;

@@ -94,11 +94,14 @@ impl Api {
              # HELP chasti_replicate_errors_total Failed attempts to ship to the head office.\n\
              # TYPE chasti_replicate_errors_total counter\nchasti_replicate_errors_total {}\n\
              # HELP chasti_replicate_last_ok_timestamp_seconds When the head office last took a batch.\n\
-             # TYPE chasti_replicate_last_ok_timestamp_seconds gauge\nchasti_replicate_last_ok_timestamp_seconds {}\n",
+             # TYPE chasti_replicate_last_ok_timestamp_seconds gauge\nchasti_replicate_last_ok_timestamp_seconds {}\n\
+             # HELP chasti_replicate_resync_due 1 while every order is to be sent again (the outbox overflowed, or replication was switched on).\n\
+             # TYPE chasti_replicate_resync_due gauge\nchasti_replicate_resync_due {}\n",
             view.pending,
             progress.shipped_total,
             progress.errors_total,
             progress.last_ok.map(|t| t.timestamp()).unwrap_or(0),
+            u8::from(view.resync),
         )
     }
 }
