@@ -36,6 +36,7 @@ mod proxy;
 mod records;
 mod replicate;
 mod replicate_crash;
+mod replicate_hq;
 mod sandbox;
 mod screens;
 mod serve_start;
