@@ -13,35 +13,20 @@ use url::Url;
 use super::bundle::{OrderBundle, ReceiptStatusReport};
 use super::codes::ErrorCode;
 use super::error::{excerpt, GatewayError};
-use super::tls::{client_config, TrustSettings};
+use super::tls::client_config;
 use super::types::{
     ErrorFields, Method, OrderRef, OrderStatusReport, RegisterRequest, Registered, ShortStatus,
 };
 use crate::domain::GatewayOrderId;
 use crate::money::Kopecks;
-use crate::secret::Secret;
+
+mod settings;
+
+use settings::merchant_param;
+pub use settings::{ClientSettings, Credentials, Dialect, CHASTI_PARAMS, ECOM_REGISTER_FIELDS};
 
 /// RUB, ISO 4217 numeric.
 pub const CURRENCY_RUB: &str = "643";
-
-/// How the client proves who it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
-    Password { user_name: String, password: Secret },
-    Token(Secret),
-}
-
-/// Which of the bank's two gateways the client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// The legacy REST host (`/payment/rest/`): form POST, JSON reply.
-    #[default]
-    Legacy,
-    /// The newer ecom host (`/ecomm/gw/partner/api/v1/`): strict JSON both ways, `errorCode`
-    /// always present, no token login.
-    Ecom,
-}
 
 /// The ecom host's typed fields; every other parameter is a string there.
 const ECOM_INTEGERS: [&str; 2] = ["amount", "sessionTimeoutSecs"];
@@ -69,106 +54,6 @@ fn ecom_body(params: &[(&'static str, String)]) -> serde_json::Value {
         body.insert((*name).to_string(), typed);
     }
     serde_json::Value::Object(body)
-}
-
-/// Everything the client needs; built from the config, or directly by tests.
-#[derive(Debug, Clone)]
-pub struct ClientSettings {
-    /// Where `<method>.do` lives, e.g. `https://3dsec.sberbank.ru/payment/rest/`.
-    pub base_url: Url,
-    pub credentials: Credentials,
-    pub return_url: String,
-    pub fail_url: Option<String>,
-    pub order_lifetime: Duration,
-    pub request_timeout: Duration,
-    pub trust: TrustSettings,
-    pub dialect: Dialect,
-    /// Merchant-specific register.do parameters (`gateway.extra_params`).
-    pub extra_params: std::collections::BTreeMap<String, String>,
-    /// Merchant-specific `jsonParams` of register.do (`gateway.json_params`).
-    pub json_params: std::collections::BTreeMap<String, String>,
-}
-
-/// A merchant parameter's name as the form takes it. The names come from the config, once per
-/// process and a handful: leaking them to get `&'static str` keys keeps one parameter type for
-/// every call (interned, so repeated registers do not leak more).
-fn merchant_param(name: &str) -> &'static str {
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(known) = names.iter().find(|n| **n == name) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
-    names.push(leaked);
-    leaked
-}
-
-/// The register.do parameters chasti sets itself: `gateway.extra_params` may not name them.
-pub const CHASTI_PARAMS: [&str; 21] = [
-    "userName",
-    "password",
-    "token",
-    "orderNumber",
-    "amount",
-    "currency",
-    "returnUrl",
-    "failUrl",
-    "description",
-    "language",
-    "pageView",
-    "clientId",
-    "sessionTimeoutSecs",
-    "expirationDate",
-    "features",
-    "jsonParams",
-    "orderBundle",
-    "taxSystem",
-    "email",
-    "phone",
-    "dynamicCallbackUrl",
-];
-
-/// The register.do fields the ecom host takes (it refuses any other name).
-pub const ECOM_REGISTER_FIELDS: [&str; 17] = [
-    "orderNumber",
-    "amount",
-    "currency",
-    "returnUrl",
-    "failUrl",
-    "description",
-    "language",
-    "pageView",
-    "clientId",
-    "merchantLogin",
-    "jsonParams",
-    "sessionTimeoutSecs",
-    "expirationDate",
-    "features",
-    "orderBundle",
-    "email",
-    "phone",
-];
-
-impl ClientSettings {
-    /// Settings with the bank's defaults (20 min lifetime, 30 s timeout, bundled CAs only).
-    pub fn new(base_url: Url, credentials: Credentials, return_url: impl Into<String>) -> Self {
-        ClientSettings {
-            base_url,
-            credentials,
-            return_url: return_url.into(),
-            fail_url: None,
-            order_lifetime: Duration::from_secs(1200),
-            request_timeout: Duration::from_secs(30),
-            trust: TrustSettings::default(),
-            dialect: Dialect::Legacy,
-            extra_params: Default::default(),
-            json_params: Default::default(),
-        }
-    }
 }
 
 /// The result of paymentOrderBinding.do.
@@ -643,71 +528,4 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gateway::ErrorCode;
-
-    #[test]
-    fn plain_http_only_to_loopback() {
-        let creds = Credentials::Token(Secret::new("t"));
-        for ok in [
-            "http://127.0.0.1:1/payment/rest/",
-            "http://localhost:1/",
-            "http://[::1]:1/",
-        ] {
-            let s = ClientSettings::new(Url::parse(ok).unwrap(), creds.clone(), "https://x/");
-            assert!(GatewayClient::new(s).is_ok(), "{ok}");
-        }
-        let s = ClientSettings::new(
-            Url::parse("http://securepayments.sberbank.ru/payment/rest/").unwrap(),
-            creds,
-            "https://x/",
-        );
-        let err = GatewayClient::new(s).unwrap_err().to_string();
-        assert!(err.contains("must be reached over https"), "{err}");
-    }
-
-    #[test]
-    fn replies_with_error_code_string_number_and_missing() {
-        let refused: Result<Registered, _> = parse_reply(
-            Method::Register,
-            r#"{"errorCode":"5","errorMessage":"Access denied"}"#,
-        );
-        assert_eq!(
-            refused.unwrap_err().code(),
-            Some(ErrorCode::WrongValueOrAccessDenied)
-        );
-        let refused: Result<Registered, _> = parse_reply(
-            Method::Register,
-            r#"{"errorCode":5,"errorMessage":"Access denied"}"#,
-        );
-        assert_eq!(
-            refused.unwrap_err().code(),
-            Some(ErrorCode::WrongValueOrAccessDenied)
-        );
-        let ok: Registered = parse_reply(
-            Method::Register,
-            r#"{"orderId":"a","formUrl":"https://p/"}"#,
-        )
-        .unwrap();
-        assert_eq!(ok.order_id.as_str(), "a");
-        let ok: Registered = parse_reply(
-            Method::Register,
-            r#"{"errorCode":"0","orderId":"a","formUrl":"https://p/"}"#,
-        )
-        .unwrap();
-        assert_eq!(ok.form_url.as_str(), "https://p/");
-    }
-
-    #[test]
-    fn garbage_is_unreadable_with_an_excerpt() {
-        let err =
-            parse_reply::<Registered>(Method::Register, "<html>Bad Gateway</html>").unwrap_err();
-        match err {
-            GatewayError::UnreadableReply { excerpt, .. } => {
-                assert!(excerpt.contains("Bad Gateway"))
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-}
+mod tests;
