@@ -74,11 +74,7 @@ pub(super) fn remove_leftovers(database: &Path) {
 /// Counts and decodes every order of the database at `file` (read only): a copy whose every
 /// record and history line reads back.
 pub fn inspect(file: &Path) -> Result<BackupSummary, StoreError> {
-    let conn = Connection::open_with_flags(
-        file,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(StoreError::sqlite("opening the copy"))?;
+    let conn = schema::open_read_only(file, "opening the copy")?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(StoreError::sqlite("reading the copy's schema version"))?;

@@ -209,11 +209,7 @@ impl Store {
                 database.display()
             ));
         }
-        let conn = Connection::open_with_flags(
-            &database,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(StoreError::sqlite("opening the database"))?;
+        let conn = schema::open_read_only(&database, "opening the database")?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(StoreError::sqlite("reading the schema version"))?;

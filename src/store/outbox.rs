@@ -186,25 +186,10 @@ pub(super) fn status(conn: &Connection) -> Result<OutboxStatus, StoreError> {
 /// The outbox read from the database file while a daemon may be serving it (`doctor`): read
 /// only; None when the store is not there or has no outbox yet.
 pub fn status_in_file(database: &std::path::Path) -> Result<Option<OutboxStatus>, StoreError> {
-    if !database.exists() {
-        return Ok(None);
+    match super::schema::peek(database, "outbox")? {
+        Some(conn) => status(&conn).map(Some),
+        None => Ok(None),
     }
-    let conn = Connection::open_with_flags(
-        database,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(StoreError::sqlite("opening the database"))?;
-    let has_table: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(StoreError::sqlite("reading the schema"))?;
-    if !has_table {
-        return Ok(None);
-    }
-    status(&conn).map(Some)
 }
 
 /// Bytes the outbox takes on disk, for the bench.

@@ -88,24 +88,8 @@ pub fn late_in_file(
     database: &std::path::Path,
     before: chrono::DateTime<chrono::Utc>,
 ) -> Result<(u64, u64), StoreError> {
-    if !database.exists() {
-        return Ok((0, 0));
+    match super::schema::peek(database, "receipts")? {
+        Some(conn) => late(&conn, before),
+        None => Ok((0, 0)),
     }
-    let conn = Connection::open_with_flags(
-        database,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(StoreError::sqlite("opening the database"))?;
-    let has_table: bool = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'receipts'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .map_err(StoreError::sqlite("reading the schema"))?;
-    if !has_table {
-        return Ok((0, 0));
-    }
-    late(&conn, before)
 }

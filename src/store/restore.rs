@@ -311,25 +311,9 @@ fn read_bank_only(conn: &rusqlite::Connection) -> Result<Vec<BankOnly>, StoreErr
 /// `chasti doctor` can say it while the daemon runs): the orders only the bank has, and
 /// whether the check against the bank is still under way.
 pub fn restore_findings(database: &Path) -> Result<(Vec<BankOnly>, bool), StoreError> {
-    if !database.exists() {
+    let Some(conn) = super::schema::peek(database, "bank_only")? else {
         return Ok((Vec::new(), false));
-    }
-    let conn = rusqlite::Connection::open_with_flags(
-        database,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(StoreError::sqlite("opening the database"))?;
-    let has_table: bool = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bank_only'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .map_err(StoreError::sqlite("reading the schema"))?;
-    if !has_table {
-        return Ok((Vec::new(), false));
-    }
+    };
     let checking = get_meta(&conn, RESTORED_AT)?.is_some();
     Ok((read_bank_only(&conn)?, checking))
 }

@@ -9,6 +9,7 @@
 //! in `events.kind`. The readable columns are written from the record in the same statement and
 //! are never read back into an order.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -171,6 +172,37 @@ pub(super) enum Role {
 }
 
 /// Opens a connection with the store's settings. `cache_kib` bounds its page cache.
+/// The database file opened read only, beside a daemon that may be serving it (WAL lets a
+/// reader in without the store's lock).
+pub(super) fn open_read_only(
+    database: &Path,
+    during: &'static str,
+) -> Result<Connection, StoreError> {
+    Connection::open_with_flags(
+        database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::sqlite(during))
+}
+
+/// For `doctor` and other readers of a store a daemon may hold: the database read only when it
+/// exists and already has `table` (a store from before that table's version has nothing to
+/// say of it); None otherwise.
+pub(super) fn peek(database: &Path, table: &str) -> Result<Option<Connection>, StoreError> {
+    if !database.exists() {
+        return Ok(None);
+    }
+    let conn = open_read_only(database, "opening the database")?;
+    let has_table: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sqlite("reading the schema"))?;
+    Ok(has_table.then_some(conn))
+}
+
 pub(super) fn connect(
     path: &std::path::Path,
     role: Role,

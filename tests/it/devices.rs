@@ -479,14 +479,7 @@ async fn paper_near_its_end_prints_and_warns_the_till() {
     let printer = sale["devices"]["printer"].as_str().unwrap();
     assert!(printer.starts_with("чек напечатан"), "{printer}");
     assert!(printer.contains("бумага заканчивается"), "{printer}");
-    let metrics = crate::common::http()
-        .get(format!("{}/api/v1/metrics", h.api()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains("chasti_device_warnings_total{warning=\"paper_near_end\"} 1"),
         "{metrics}"

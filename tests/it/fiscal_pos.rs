@@ -284,15 +284,7 @@ async fn each_movement_reaches_the_pos_once_signed_and_its_receipt_comes_back(
         csv.contains("приход 1 504,99 ₽: ФД 1234; возврат 500,00 ₽: ожидается"),
         "{csv}"
     );
-    let metrics = crate::common::http()
-        .get(format!("{}/api/v1/metrics", h.api()))
-        .bearer_auth(MANAGER)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains("chasti_fiscal_receipts_total{outcome=\"issued\"} 1"),
         "{metrics}"

@@ -189,14 +189,7 @@ async fn postgres_down_for_a_while_loses_nothing_and_doubles_nothing() {
             && notice.contains("последняя связь"),
         "{behind}"
     );
-    let metrics = crate::common::http()
-        .get(format!("{}/api/v1/metrics", h.api()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains(&format!("chasti_replicate_pending {waiting}")),
         "{metrics}"
@@ -384,14 +377,7 @@ async fn history_and_an_overflowing_outbox_are_resynced_whole() {
     .await;
     caught_up(&h, &central, "msk-001").await;
     assert_eq!(count(&central, "SELECT count(*) FROM orders").await, 1_800);
-    let metrics = crate::common::http()
-        .get(format!("{}/api/v1/metrics", h.api()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains("chasti_replicate_resync_due 0")
             && metrics.contains("chasti_replicate_pending 0"),

@@ -229,6 +229,18 @@ impl Harness {
         self.daemon.api_url()
     }
 
+    /// The daemon's `/metrics` text (open on loopback).
+    pub async fn metrics(&self) -> String {
+        crate::common::http()
+            .get(format!("{}/api/v1/metrics", self.api()))
+            .send()
+            .await
+            .expect("the metrics answer")
+            .text()
+            .await
+            .expect("the metrics are text")
+    }
+
     /// Stops the daemon as SIGTERM would, and waits for it to finish.
     pub async fn stop(&mut self) -> Result<(), chasti::daemon::DaemonError> {
         if let Some(stop) = self.stop.take() {
