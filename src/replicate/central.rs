@@ -22,6 +22,7 @@ CREATE TABLE stores (
 CREATE TABLE orders (
     store_id text NOT NULL,
     order_id uuid NOT NULL,
+    epoch bigint NOT NULL,
     version bigint NOT NULL,
     order_number text NOT NULL,
     till text NOT NULL,
@@ -248,21 +249,45 @@ pub async fn stores(
 }
 
 const UPSERT_ORDERS: &str = "
-INSERT INTO orders (store_id, order_id, version, order_number, till, mode, state, state_text,
-    why, amount_kopecks, paid_kopecks, reversed_kopecks, refunded_kopecks, left_kopecks,
-    description, cashier, created_at, updated_at, paid_at)
-SELECT $1, * FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+INSERT INTO orders (store_id, epoch, order_id, version, order_number, till, mode, state,
+    state_text, why, amount_kopecks, paid_kopecks, reversed_kopecks, refunded_kopecks,
+    left_kopecks, description, cashier, created_at, updated_at, paid_at)
+SELECT $1, $20, * FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[],
     $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::timestamptz[],
     $18::timestamptz[], $19::timestamptz[])
 ON CONFLICT (store_id, order_id) DO UPDATE SET
-    version = excluded.version, state = excluded.state, state_text = excluded.state_text,
+    epoch = excluded.epoch, version = excluded.version, state = excluded.state,
+    state_text = excluded.state_text,
     why = excluded.why, paid_kopecks = excluded.paid_kopecks,
     reversed_kopecks = excluded.reversed_kopecks, refunded_kopecks = excluded.refunded_kopecks,
     left_kopecks = excluded.left_kopecks, description = excluded.description,
     cashier = excluded.cashier, updated_at = excluded.updated_at, paid_at = excluded.paid_at,
     shipped_at = now()
-WHERE orders.version < excluded.version";
+WHERE (orders.epoch, orders.version) < (excluded.epoch, excluded.version)";
+
+/// After a restore (a newer epoch) an order's history, movements and receipts in the head
+/// office may hold lines the restored store never had: they go, and the order's own come in.
+const FORGET_STALE: [(&str, &str); 3] = [
+    (
+        "forgetting history lines from before a restore",
+        "DELETE FROM order_events t USING orders o
+         WHERE o.store_id = $1 AND o.order_id = ANY($2) AND o.epoch < $3
+             AND t.store_id = o.store_id AND t.order_id = o.order_id",
+    ),
+    (
+        "forgetting money movements from before a restore",
+        "DELETE FROM movements t USING orders o
+         WHERE o.store_id = $1 AND o.order_id = ANY($2) AND o.epoch < $3
+             AND t.store_id = o.store_id AND t.order_id = o.order_id",
+    ),
+    (
+        "forgetting receipts from before a restore",
+        "DELETE FROM receipts t USING orders o
+         WHERE o.store_id = $1 AND o.order_id = ANY($2) AND o.epoch < $3
+             AND t.store_id = o.store_id AND t.order_id = o.order_id",
+    ),
+];
 
 const INSERT_EVENTS: &str = "
 INSERT INTO order_events (store_id, order_id, line, at, from_state, to_state, what, text, actor)
@@ -290,11 +315,12 @@ ON CONFLICT (store_id, receipt_id) DO UPDATE SET
     issued_at = excluded.issued_at, problem = excluded.problem, late = excluded.late
 WHERE receipts.order_version < excluded.order_version";
 
-/// Ships a batch in one transaction; returns how many order rows it changed (older or equal
-/// versions are left as they are).
+/// Ships a batch in one transaction, under the store's `epoch` (see `FORGET_STALE`); returns
+/// how many order rows it changed (older or equal versions are left as they are).
 pub async fn ship(
     client: &mut Client,
     store_id: &str,
+    epoch: i64,
     batch: &Batch,
 ) -> Result<u64, ReplicateError> {
     let failed = ReplicateError::query;
@@ -303,7 +329,15 @@ pub async fn ship(
         .await
         .map_err(failed("starting a batch"))?;
     let o = &batch.orders;
-    let params: [&(dyn ToSql + Sync); 19] = [
+    // A store never restored has epoch 0: nothing in the head office is older.
+    if epoch > 0 {
+        for (during, sql) in FORGET_STALE {
+            tx.execute(sql, &[&store_id, &o.id, &epoch])
+                .await
+                .map_err(failed(during))?;
+        }
+    }
+    let params: [&(dyn ToSql + Sync); 20] = [
         &store_id,
         &o.id,
         &o.version,
@@ -323,6 +357,7 @@ pub async fn ship(
         &o.created_at,
         &o.updated_at,
         &o.paid_at,
+        &epoch,
     ];
     let changed = tx
         .execute(UPSERT_ORDERS, &params)

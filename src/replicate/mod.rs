@@ -163,6 +163,8 @@ fn backoff(failures: u32) -> Duration {
 pub struct Replicator {
     config: ReplicateConfig,
     store: Store,
+    /// The store's epoch (changed only by a restore, which the daemon never runs beside).
+    epoch: i64,
     status: Status,
     wake: tokio::sync::broadcast::Receiver<crate::orders::order::Order>,
 }
@@ -176,6 +178,7 @@ impl Replicator {
         Replicator {
             config,
             store,
+            epoch: 0,
             status: Status::default(),
             wake,
         }
@@ -261,6 +264,7 @@ impl Replicator {
                     }
                 });
             }
+            self.epoch = self.store.outbox_status()?.epoch;
             *client = Some(fresh);
         }
         let Some(pg) = client.as_mut() else {
@@ -291,7 +295,7 @@ impl Replicator {
                 batch.add(&order);
             }
         }
-        central::ship(pg, &self.config.store_id, &batch).await?;
+        central::ship(pg, &self.config.store_id, self.epoch, &batch).await?;
         crash_point();
         let shipped = pending.len();
         let through = pending.last().map_or(0, |c| c.seq);
@@ -324,13 +328,13 @@ impl Replicator {
         for order in self.store.every_order() {
             batch.add(&order?);
             if batch.len() >= self.config.batch {
-                central::ship(pg, &self.config.store_id, &batch).await?;
+                central::ship(pg, &self.config.store_id, self.epoch, &batch).await?;
                 sent += batch.len() as u64;
                 batch = rows::Batch::default();
             }
         }
         if !batch.is_empty() {
-            central::ship(pg, &self.config.store_id, &batch).await?;
+            central::ship(pg, &self.config.store_id, self.epoch, &batch).await?;
             sent += batch.len() as u64;
         }
         self.store.resync_done(generation).await?;

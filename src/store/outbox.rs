@@ -26,6 +26,11 @@ const MAX_KEY: &str = "outbox_max";
 /// so a resync that ends does not clear a newer request.
 const RESYNC_KEY: &str = "outbox_resync";
 
+/// `meta` key: the store's epoch, the time (µs) of its last restore from a backup; absent = 0.
+/// A restore takes orders back to older versions, so the head office orders what it is sent
+/// by (epoch, version), and replaces an order's history when the epoch is newer.
+const EPOCH_KEY: &str = "outbox_epoch";
+
 /// Whether the store notes changes for the head office, set when the daemon opens it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Replication {
@@ -56,6 +61,8 @@ pub struct OutboxStatus {
     pub oldest: Option<DateTime<Utc>>,
     /// A resync is due (its generation): every order is shipped again.
     pub resync: Option<u64>,
+    /// The store's epoch: 0, or when it was last restored from a backup (µs since 1970).
+    pub epoch: i64,
 }
 
 fn read_u64(conn: &Connection, key: &str) -> Result<Option<u64>, StoreError> {
@@ -87,6 +94,13 @@ pub(super) fn configure(conn: &Connection, replication: Replication) -> Result<(
 fn has_orders(conn: &Connection) -> Result<bool, StoreError> {
     conn.query_row("SELECT EXISTS (SELECT 1 FROM orders)", [], |r| r.get(0))
         .map_err(StoreError::sqlite("reading the orders"))
+}
+
+/// A restore from a backup put older versions of the orders in place: a new epoch, and every
+/// order shipped again under it.
+pub(super) fn restored(conn: &Connection, at: DateTime<Utc>) -> Result<(), StoreError> {
+    set_meta(conn, EPOCH_KEY, &at.timestamp_micros().to_be_bytes())?;
+    request_resync(conn)
 }
 
 fn request_resync(conn: &Connection) -> Result<(), StoreError> {
@@ -180,6 +194,7 @@ pub(super) fn status(conn: &Connection) -> Result<OutboxStatus, StoreError> {
         pending,
         oldest,
         resync: read_u64(conn, RESYNC_KEY)?,
+        epoch: read_u64(conn, EPOCH_KEY)?.map_or(0, |e| e as i64),
     })
 }
 

@@ -133,6 +133,7 @@ impl Store {
         self.writer()
             .write(move |conn| {
                 set_meta(conn, RESTORED_AT, keys::time(at).as_bytes())?;
+                super::outbox::restored(conn, at)?;
                 conn.execute("DELETE FROM meta WHERE key = ?1", [CHECKED_UP_TO])
                     .map_err(StoreError::sqlite("starting the restore check"))?;
                 for c in &from {

@@ -434,3 +434,96 @@ async fn tls_is_used_when_the_url_asks_and_the_certificate_is_checked() {
         "{view}"
     );
 }
+
+/// A store restored from a backup is sent again under a new epoch: the head office replaces
+/// what it had of the orders (their versions went back, their history after the backup was
+/// learned again from the bank), and a refund it had before the restore is not counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_store_replaces_what_the_head_office_had_of_it() {
+    let Some(pg) = Postgres::start("restore") else {
+        return;
+    };
+    let central = pg.chain_database("chain").await;
+    let sandbox = std::sync::Arc::new(crate::common::sandbox().await);
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let options = || HarnessOptions {
+        dir: Some(dir.clone()),
+        extra_config: replicate_section(&pg.url("chain"), "msk-001"),
+        ..HarnessOptions::default()
+    };
+    let mut h = Harness::with_sandbox(sandbox.clone(), options()).await;
+    let sale = h.sell(700, Mode::OneStage).await;
+    sandbox.pay(Harness::gateway_id(&sale)).unwrap();
+    h.wait_state(&sale.id, StateKind::Paid).await;
+    let backup = dir.path().join("backup.db");
+    h.engine.store().backup_to(&backup).unwrap();
+    // After the backup: a refund, shipped.
+    let key = chasti::domain::IdempotencyKey::parse("after-backup").unwrap();
+    h.engine.refund(&sale.id, None, &key, None).await.unwrap();
+    caught_up(&h, &central, "msk-001").await;
+    let refunds = "SELECT count(*) FROM movements WHERE kind = 'refund'";
+    assert_eq!(count(&central, refunds).await, 1);
+    h.stop().await.unwrap();
+    drop(h);
+
+    for suffix in ["orders.db", "orders.db-wal", "orders.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(suffix));
+    }
+    chasti::store::Store::restore(
+        &backup,
+        &dir.path().join("orders"),
+        chasti::store::StoreOptions::default(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let h = Harness::with_sandbox(sandbox.clone(), options()).await;
+    let refunded = h.wait_state(&sale.id, StateKind::Refunded).await;
+    crate::common::wait_until(
+        "the restored store is checked against the bank",
+        Duration::from_secs(30),
+        || h.engine.store().restore_check().unwrap().is_none(),
+    )
+    .await;
+    caught_up(&h, &central, "msk-001").await;
+    let refunded = h.engine.get(&refunded.id).unwrap();
+    // The head office holds the order as the restored store does: its epoch, its history
+    // line for line, and one refund.
+    let row = central
+        .query_one(
+            "SELECT epoch, version FROM orders WHERE order_id = $1",
+            &[&sale.id],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) > 0, "a restored store's epoch");
+    assert_eq!(row.get::<_, i64>(1), refunded.version as i64);
+    let lines: Vec<String> = central
+        .query(
+            "SELECT text FROM order_events WHERE order_id = $1 ORDER BY line",
+            &[&sale.id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let store_lines: Vec<String> = refunded.history.iter().map(|e| e.text()).collect();
+    assert_eq!(lines, store_lines);
+    assert!(
+        lines.iter().any(|l| l.contains("после восстановления")),
+        "{lines:#?}"
+    );
+    assert_eq!(count(&central, refunds).await, 1, "the refund counted once");
+    let totals = central
+        .query_one(
+            "SELECT sum(refunds_kopecks)::bigint, sum(net_kopecks)::bigint FROM store_day_totals",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (totals.get::<_, i64>(0), totals.get::<_, i64>(1)),
+        (70_000, 0)
+    );
+}
