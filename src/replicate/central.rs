@@ -120,6 +120,16 @@ FROM receipts r JOIN orders o USING (store_id, order_id)
 WHERE r.status <> 'issued' AND (r.status = 'failed' OR r.late OR r.due_by < now());
 ";
 
+/// Column `i` of a row the head office sent, or an error saying what was being read: a
+/// database someone altered by hand must not stop chasti with a panic.
+pub(super) fn cell<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    during: &'static str,
+) -> Result<T, ReplicateError> {
+    row.try_get(i).map_err(ReplicateError::query(during))
+}
+
 /// The schema version this chasti writes.
 pub fn latest() -> i64 {
     STEPS.len() as i64
@@ -178,10 +188,13 @@ pub async fn version(client: &Client) -> Result<i64, ReplicateError> {
         return Ok(0);
     }
     let row = client
-        .query_opt("SELECT version FROM chasti_schema", &[])
+        .query_opt("SELECT version::bigint FROM chasti_schema", &[])
         .await
         .map_err(ReplicateError::query("reading the schema version"))?;
-    Ok(row.map(|r| r.get::<_, i32>(0) as i64).unwrap_or(0))
+    match row {
+        Some(r) => cell(&r, 0, "reading the schema version"),
+        None => Ok(0),
+    }
 }
 
 /// Creates or migrates chasti's tables and views (each step in its own transaction, under an
@@ -199,19 +212,24 @@ pub async fn migrate(client: &mut Client) -> Result<(i64, i64), ReplicateError> 
     tx.batch_execute("CREATE TABLE IF NOT EXISTS chasti_schema (version integer NOT NULL)")
         .await
         .map_err(ReplicateError::query("creating chasti_schema"))?;
-    let found: i64 = tx
-        .query_opt("SELECT version FROM chasti_schema", &[])
+    let found: i64 = match tx
+        .query_opt("SELECT version::bigint FROM chasti_schema", &[])
         .await
         .map_err(ReplicateError::query("reading the schema version"))?
-        .map(|r| r.get::<_, i32>(0) as i64)
-        .unwrap_or(0);
+    {
+        Some(r) => cell(&r, 0, "reading the schema version")?,
+        None => 0,
+    };
     if found > latest() {
         return Err(ReplicateError::NewerSchema {
             found,
             known: latest(),
         });
     }
-    for step in &STEPS[found as usize..] {
+    let Ok(done) = usize::try_from(found) else {
+        return Err(ReplicateError::BadSchemaVersion { found });
+    };
+    for step in &STEPS[done..] {
         tx.batch_execute(step)
             .await
             .map_err(ReplicateError::query("migrating the schema"))?;
@@ -242,10 +260,16 @@ pub async fn stores(
         )
         .await
         .map_err(ReplicateError::query("reading the stores"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
+    let during = "reading the stores";
+    rows.iter()
+        .map(|r| {
+            Ok((
+                cell(r, 0, during)?,
+                cell(r, 1, during)?,
+                cell(r, 2, during)?,
+            ))
+        })
+        .collect()
 }
 
 const UPSERT_ORDERS: &str = "

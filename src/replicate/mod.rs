@@ -45,6 +45,8 @@ pub enum ReplicateError {
     NewerSchema { found: i64, known: i64 },
     #[error("the head office's schema is version {found}, this chasti needs {needed}: run `chasti replicate --init` once")]
     OldSchema { found: i64, needed: i64 },
+    #[error("the head office's chasti_schema says version {found}, which no chasti writes: put the right version there or drop chasti's tables and run `chasti replicate --init`")]
+    BadSchemaVersion { found: i64 },
     #[error("the order store: {0}")]
     Store(#[from] StoreError),
 }

@@ -41,6 +41,14 @@ fn moscow(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A column of a report's row (an error, not a panic, if the view was altered).
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+) -> Result<T, ReplicateError> {
+    super::central::cell(row, i, "reading a report")
+}
+
 /// A receipt's state as the head office reads it (the central table keeps chasti's codes).
 fn status_text(status: &str) -> &str {
     match status {
@@ -85,17 +93,17 @@ pub async fn csv(
                 .await
                 .map_err(failed)?;
             for r in rows {
-                let day: NaiveDate = r.get(1);
+                let day: NaiveDate = get(&r, 1)?;
                 out.push_str(&row(&[
-                    text_cell(r.get::<_, &str>(0)),
+                    text_cell(get::<&str>(&r, 0)?),
                     day.format("%d.%m.%Y").to_string(),
-                    r.get::<_, i64>(2).to_string(),
-                    money(r.get(3)),
-                    r.get::<_, i64>(4).to_string(),
-                    money(r.get(5)),
-                    r.get::<_, i64>(6).to_string(),
-                    money(r.get(7)),
-                    money(r.get(8)),
+                    get::<i64>(&r, 2)?.to_string(),
+                    money(get(&r, 3)?),
+                    get::<i64>(&r, 4)?.to_string(),
+                    money(get(&r, 5)?),
+                    get::<i64>(&r, 6)?.to_string(),
+                    money(get(&r, 7)?),
+                    money(get(&r, 8)?),
                 ]));
             }
         }
@@ -122,13 +130,13 @@ pub async fn csv(
                 .map_err(failed)?;
             for r in rows {
                 out.push_str(&row(&[
-                    text_cell(r.get::<_, &str>(0)),
-                    r.get::<_, String>(1),
-                    text_cell(r.get::<_, &str>(2)),
-                    money(r.get(3)),
-                    money(r.get(4)),
-                    text_cell(r.get::<_, Option<&str>>(5).unwrap_or("")),
-                    moscow(r.get(6)),
+                    text_cell(get::<&str>(&r, 0)?),
+                    text_cell(get::<&str>(&r, 1)?),
+                    text_cell(get::<&str>(&r, 2)?),
+                    money(get(&r, 3)?),
+                    money(get(&r, 4)?),
+                    text_cell(get::<Option<&str>>(&r, 5)?.unwrap_or("")),
+                    moscow(get(&r, 6)?),
                 ]));
             }
         }
@@ -155,20 +163,20 @@ pub async fn csv(
                 .await
                 .map_err(failed)?;
             for r in rows {
-                let kind = match r.get::<_, &str>(3) {
+                let kind = match get::<&str>(&r, 3)? {
                     "sell" => "приход",
                     "sell_return" => "возврат прихода",
                     other => other,
                 };
                 out.push_str(&row(&[
-                    text_cell(r.get::<_, &str>(0)),
-                    r.get::<_, String>(1),
-                    text_cell(r.get::<_, &str>(2)),
+                    text_cell(get::<&str>(&r, 0)?),
+                    text_cell(get::<&str>(&r, 1)?),
+                    text_cell(get::<&str>(&r, 2)?),
                     kind.to_string(),
-                    money(r.get(4)),
-                    status_text(r.get::<_, &str>(5)).to_string(),
-                    moscow(r.get(6)),
-                    text_cell(r.get::<_, Option<&str>>(7).unwrap_or("")),
+                    money(get(&r, 4)?),
+                    status_text(get::<&str>(&r, 5)?).to_string(),
+                    moscow(get(&r, 6)?),
+                    text_cell(get::<Option<&str>>(&r, 7)?.unwrap_or("")),
                 ]));
             }
         }

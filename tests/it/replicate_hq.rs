@@ -122,6 +122,38 @@ async fn the_schema_is_made_by_replicate_init_and_doctor_says_how_shipping_goes(
         ok && said.contains("msk-001") && said.contains("(this store)"),
         "{said}"
     );
+
+    // A head office's database altered by hand: errors that say what they read, no panic.
+    central
+        .batch_execute(
+            "ALTER TABLE stores ALTER COLUMN last_shipped_at TYPE text;
+             UPDATE chasti_schema SET version = -1;",
+        )
+        .await
+        .unwrap();
+    let (ok, said) = chasti(&["replicate", "--init"]);
+    assert!(
+        !ok && said.contains("version -1, which no chasti writes") && !said.contains("panicked"),
+        "{said}"
+    );
+    let broken = checks(&config).await;
+    assert_eq!(broken.verdict, chasti::doctor::Verdict::Fail);
+    central
+        .batch_execute("UPDATE chasti_schema SET version = 1")
+        .await
+        .unwrap();
+    let (ok, said) = chasti(&["replicate"]);
+    assert!(
+        !ok && said.contains("reading the stores") && !said.contains("panicked"),
+        "{said}"
+    );
+    let broken = checks(&config).await;
+    assert!(
+        broken.verdict == chasti::doctor::Verdict::Fail
+            && broken.detail.contains("reading the stores"),
+        "{}",
+        broken.detail
+    );
 }
 
 /// What a head office reads besides the totals: an order a manager must decide about (a hold
