@@ -392,8 +392,10 @@ impl Driver {
     }
 
     /// `doctor`: the server answers, and the ККТ reports its shift (a job of `getShiftStatus`).
-    pub async fn check(config: &AtolFiscal) -> Result<String, String> {
-        let driver = Driver::new(config, Taxation::Osn).map_err(|e| e.to_string())?;
+    /// Ok: how the ККТ's shift stands.
+    pub async fn check(config: &AtolFiscal) -> Result<String, AtolCheckError> {
+        let driver = Driver::new(config, Taxation::Osn)?;
+        let url = || config.url.to_string();
         let uuid = uuid::Uuid::new_v4().to_string();
         let job = serde_json::json!({"uuid": uuid, "request": [{"type": "getShiftStatus"}]});
         let queued = driver
@@ -402,20 +404,17 @@ impl Driver {
             .json(&job)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "the ATOL driver's web server at {} does not answer: {}; start the driver's service",
-                    config.url,
-                    crate::gateway::error_chain(&e)
-                )
+            .map_err(|e| AtolCheckError::Unreachable {
+                url: url(),
+                detail: crate::gateway::error_chain(&e),
             })?;
         if !queued.status().is_success() {
-            return Err(format!(
-                "the ATOL driver's web server at {} refused a status job: HTTP {}",
-                config.url,
-                queued.status().as_u16()
-            ));
+            return Err(AtolCheckError::Refused {
+                url: url(),
+                status: queued.status().as_u16(),
+            });
         }
+        let reading = |source| AtolCheckError::Reading { url: url(), source };
         for _ in 0..20 {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             let body: Value = driver
@@ -423,20 +422,19 @@ impl Driver {
                 .get(driver.url(&format!("requests/{uuid}")))
                 .send()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(reading)?
                 .json()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(reading)?;
             let result = &body["results"][0];
             match result["status"].as_str() {
                 Some("ready") => {
                     let shift = &result["result"]["shiftStatus"];
                     let state = shift["state"].as_str().unwrap_or("unknown");
                     return match state {
-                        "expired" => Err(format!(
-                            "the ККТ's shift {} is open more than 24 h: close it (Z-report) and open a new one",
-                            shift["number"]
-                        )),
+                        "expired" => Err(AtolCheckError::ShiftExpired {
+                            number: shift["number"].to_string(),
+                        }),
                         _ => Ok(format!("the ККТ answers; its shift is {state}")),
                     };
                 }
@@ -445,13 +443,40 @@ impl Driver {
                         result["error"]["code"].as_i64().unwrap_or(0),
                         result["error"]["description"].as_str().unwrap_or(""),
                     );
-                    return Err(format!("the ККТ does not answer: {why}"));
+                    return Err(AtolCheckError::Kkt {
+                        why: why.to_string(),
+                    });
                 }
                 _ => continue,
             }
         }
-        Err("the ККТ did not answer a status job within 5 s".into())
+        Err(AtolCheckError::Timeout)
     }
+}
+
+/// Why `doctor`'s check of the ATOL driver failed, with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AtolCheckError {
+    #[error(transparent)]
+    Setup(#[from] FiscalSetupError),
+    #[error("the ATOL driver's web server at {url} does not answer: {detail}; start the driver's service")]
+    Unreachable { url: String, detail: String },
+    #[error("the ATOL driver's web server at {url} refused a status job: HTTP {status}")]
+    Refused { url: String, status: u16 },
+    #[error("the ATOL driver's web server at {url}: reading the status job: {source}")]
+    Reading {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "the ККТ's shift {number} is open more than 24 h: close it (Z-report) and open a new one"
+    )]
+    ShiftExpired { number: String },
+    #[error("the ККТ does not answer: {why}")]
+    Kkt { why: String },
+    #[error("the ККТ did not answer a status job within 5 s")]
+    Timeout,
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub fn apply_by(
     };
     let mut next = order.clone();
     if let Some(step) = receipt_step(&mut next, &input, now) {
-        let kind = step.map_err(|reason| refuse(&reason))?;
+        let kind = step.map_err(refuse)?;
         next.version = order.version + 1;
         next.updated_at = now;
         if let Some(kind) = kind {
@@ -385,7 +385,7 @@ fn receipt_step(
     next: &mut Order,
     input: &Input,
     now: DateTime<Utc>,
-) -> Option<Result<Option<EventKind>, String>> {
+) -> Option<Result<Option<EventKind>, &'static str>> {
     let id = match input {
         Input::ReceiptSent { id }
         | Input::ReceiptIssued { id, .. }
@@ -394,10 +394,10 @@ fn receipt_step(
         _ => return None,
     };
     let Some(receipt) = next.receipts.iter_mut().find(|r| r.id == id) else {
-        return Some(Err("no such receipt".into()));
+        return Some(Err("no such receipt"));
     };
     if matches!(receipt.status, ReceiptStatus::Issued(_)) {
-        return Some(Err("the receipt is issued already".into()));
+        return Some(Err("the receipt is issued already"));
     }
     Some(Ok(match input {
         Input::ReceiptSent { .. } => {

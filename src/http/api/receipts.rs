@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Cashier;
-use super::error::{ApiError, Fields};
+use super::error::{ApiError, Fields, Problem};
 use super::types::{ErrorBody, OrderView};
 use super::Api;
 use crate::money::Kopecks;
@@ -47,13 +47,13 @@ impl ReceiptReport {
     ];
 }
 
-fn digits(what: &str, max: usize) -> impl Fn(&str) -> Result<String, String> + '_ {
+fn digits(what: &str, max: usize) -> impl Fn(&str) -> Result<String, Problem> + '_ {
     move |s: &str| {
         let s = s.trim();
         if !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(s.to_string())
         } else {
-            Err(format!("{what}: от 1 до {max} цифр"))
+            Err(Problem(format!("{what}: от 1 до {max} цифр")))
         }
     }
 }
@@ -95,7 +95,10 @@ pub async fn report_receipt(
         |s| Kopecks::parse_amount(s).map_err(|e| e.to_string()),
     );
     let number = f.required("fiscal_document_number", "номер ФД", "", |s| {
-        digits("номер ФД", 10)(s).and_then(|n| n.parse::<u64>().map_err(|e| e.to_string()))
+        digits("номер ФД", 10)(s).and_then(|n| {
+            n.parse::<u64>()
+                .map_err(|_| Problem::from("номер ФД: от 1 до 10 цифр"))
+        })
     });
     let sign = f.required("fiscal_sign", "ФП (ФПД)", "", digits("ФП", 10));
     let fn_number = f.required("fn_number", "номер ФН", "", digits("номер ФН", 16));
