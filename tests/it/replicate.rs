@@ -74,7 +74,8 @@ async fn two_stores_ship_into_one_database_and_the_views_add_them_up() {
     let central = pg.chain_database("chain").await;
     let url = pg.url("chain");
     let a = store(&url, "msk-001").await;
-    let b = store(&url, "spb-002").await;
+    // The second store as the role docs/chain.md grants the stores.
+    let b = store(&pg.store_role_url("chain").await, "spb-002").await;
     a.paid_sale(1000, Mode::OneStage).await;
     let back = a.paid_sale(300, Mode::OneStage).await;
     a.engine.reverse(&back.id, None).await.unwrap();
@@ -444,11 +445,13 @@ async fn a_restored_store_replaces_what_the_head_office_had_of_it() {
         return;
     };
     let central = pg.chain_database("chain").await;
+    // As the role the documentation grants (a restore needs its DELETE).
+    let url = pg.store_role_url("chain").await;
     let sandbox = std::sync::Arc::new(crate::common::sandbox().await);
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let options = || HarnessOptions {
         dir: Some(dir.clone()),
-        extra_config: replicate_section(&pg.url("chain"), "msk-001"),
+        extra_config: replicate_section(&url, "msk-001"),
         ..HarnessOptions::default()
     };
     let mut h = Harness::with_sandbox(sandbox.clone(), options()).await;

@@ -11,6 +11,8 @@ use std::time::Duration;
 /// The cluster's superuser and its password.
 pub const ADMIN: &str = "hq";
 pub const ADMIN_PASSWORD: &str = "hq-password-0123";
+/// The password of the stores' role (`store_role_url`).
+pub const STORE_PASSWORD: &str = "store-password-0123";
 
 pub struct Postgres {
     bin: PathBuf,
@@ -219,6 +221,38 @@ impl Postgres {
                 .unwrap_or_else(|e| panic!("connecting to {database}: {e}"));
         tokio::spawn(connection);
         client
+    }
+
+    /// A URL for `database` as the role docs/chain.md tells a chain to give its stores, made
+    /// with that document's own `GRANT … TO chasti_store` lines: the grants it prints are the
+    /// ones tested.
+    pub async fn store_role_url(&self, database: &str) -> String {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/chain.md"))
+            .expect("docs/chain.md");
+        let client = self.client(database).await;
+        client
+            .batch_execute(&format!(
+                "CREATE ROLE chasti_store LOGIN PASSWORD '{STORE_PASSWORD}'"
+            ))
+            .await
+            .unwrap();
+        let grants: Vec<&str> = docs
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("GRANT") && l.contains("TO chasti_store"))
+            .map(|l| l.split("--").next().unwrap_or(l))
+            .collect();
+        assert!(grants.len() >= 3, "docs/chain.md's grants: {grants:?}");
+        for grant in grants {
+            client
+                .batch_execute(grant)
+                .await
+                .unwrap_or_else(|e| panic!("{grant}: {e}"));
+        }
+        format!(
+            "postgres://chasti_store:{STORE_PASSWORD}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     /// A new database, with chasti's schema created in it as `chasti replicate --init` does.
