@@ -218,11 +218,24 @@ async fn the_head_office_reads_orders_needing_attention_and_missing_receipts() {
             .format("%d.%m.%Y")
             .to_string()
     };
+    // Read as a role that may only read the views, as docs/chain.md says.
+    central
+        .batch_execute(
+            "CREATE ROLE hq_reader LOGIN PASSWORD 'reader-password-0123';
+             GRANT SELECT ON chasti_schema, store_day_totals, orders_needing_attention, receipts_missing TO hq_reader;",
+        )
+        .await
+        .unwrap();
+    let reader = url.replace(
+        &format!("hq:{}@", crate::common::postgres::ADMIN_PASSWORD),
+        "hq_reader:reader-password-0123@",
+    );
+    assert_ne!(reader, url);
     let report = |what: &str| {
         crate::common::run_output(
             std::process::Command::new(crate::common::BIN)
                 .args(["hq", "report", "--from", &around(-1), "--to", &around(1)])
-                .args(["--what", what, "--postgres-url", &url])
+                .args(["--what", what, "--postgres-url", &reader])
                 .env_remove("CHASTI_HQ_URL"),
         )
     };
