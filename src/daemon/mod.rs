@@ -519,12 +519,7 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {
-    let payload = e.into_panic();
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
+    crate::replicate::panic_text(&*e.into_panic())
 }
 
 /// SIGTERM (systemd's stop) or Ctrl-C.

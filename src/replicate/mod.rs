@@ -47,6 +47,8 @@ pub enum ReplicateError {
     OldSchema { found: i64, needed: i64 },
     #[error("the head office's chasti_schema says version {found}, which no chasti writes: put the right version there or drop chasti's tables and run `chasti replicate --init`")]
     BadSchemaVersion { found: i64 },
+    #[error("chasti's shipper failed unexpectedly ({0}); it tries again")]
+    Panicked(String),
     #[error("the order store: {0}")]
     Store(#[from] StoreError),
 }
@@ -197,7 +199,15 @@ impl Replicator {
         let mut client: Option<tokio_postgres::Client> = None;
         let mut failures = 0u32;
         loop {
-            let pause = match self.turn(&mut client).await {
+            // A panic in a turn (a bug, or a row no one foresaw) is a failed turn: the outbox
+            // keeps the changes, and shipping goes on after the backoff rather than dying
+            // unseen with its task.
+            let turn = std::panic::AssertUnwindSafe(self.turn(&mut client));
+            let outcome = match futures_util::FutureExt::catch_unwind(turn).await {
+                Ok(outcome) => outcome,
+                Err(panic) => Err(ReplicateError::Panicked(panic_text(&*panic))),
+            };
+            let pause = match outcome {
                 Ok(Turn::Full) => {
                     failures = 0;
                     Duration::ZERO
@@ -297,6 +307,7 @@ impl Replicator {
                 batch.add(&order);
             }
         }
+        panic_point();
         central::ship(pg, &self.config.store_id, self.epoch, &batch).await?;
         crash_point();
         let shipped = pending.len();
@@ -350,11 +361,31 @@ impl Replicator {
     }
 }
 
+/// What a caught panic said (its message, when it has one).
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 /// Whether `stop` has resolved, without waiting.
 fn futures_now(stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> bool {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     stop.as_mut().poll(&mut cx).is_ready()
+}
+
+/// Tests only: panics before the first batch is shipped (`CHASTI_TEST_PANIC_IN_SHIP=1`), once.
+fn panic_point() {
+    #[cfg(any(test, feature = "test-hooks"))]
+    if std::env::var_os("CHASTI_TEST_PANIC_IN_SHIP").is_some() {
+        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("CHASTI_TEST_PANIC_IN_SHIP");
+        }
+    }
 }
 
 /// Tests only: dies between shipping a batch and recording that it was shipped, as a power

@@ -137,3 +137,40 @@ async fn killed_between_shipping_and_acknowledging_ships_again_harmlessly() {
     .await;
     serve.terminate();
 }
+
+/// A panic while shipping (a bug, or a row no one foresaw) does not end shipping: the turn
+/// counts as failed, the change waits in the outbox, and the next turn ships it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_shipping_is_a_failed_turn_and_shipping_goes_on() {
+    let Some(pg) = Postgres::start("replicate_panic") else {
+        return;
+    };
+    let central = pg.chain_database("chain").await;
+    let sandbox = common::sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sandbox, &pg.url("chain"));
+    let log = dir.path().join("serve.log");
+    let serve = ServeProcess::start(&config, &log, &[("CHASTI_TEST_PANIC_IN_SHIP", "1")]);
+    common::post_json(
+        format!("{}/api/v1/sales", serve.api),
+        Some(CASHIER),
+        &serde_json::json!({"amount": "1499.00", "idempotency_key": "panic-1"}),
+    )
+    .await;
+    let api = serve.api.clone();
+    let view = wait_for(
+        "the change is shipped after the panic",
+        Duration::from_secs(30),
+        async || common::get_json(format!("{api}/api/v1/replication"), MANAGER).await,
+        |v| v["pending"] == 0 && v["shipped_total"].as_u64().unwrap_or(0) > 0,
+    )
+    .await;
+    assert!(view["last_error"].is_null(), "{view}");
+    assert_eq!(rows(&central).await.0, 1);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("shipper failed unexpectedly (CHASTI_TEST_PANIC_IN_SHIP)"),
+        "{said}"
+    );
+    serve.terminate();
+}
