@@ -57,14 +57,10 @@ pub async fn public_url(config: &Config) -> Check {
     probe.query_pairs_mut().append_pair(PROBE_PARAM, &nonce);
     let mut trust = config.gateway.trust.clone();
     trust.use_os_roots = true;
-    let client = crate::gateway::tls::client_config(&trust)
+    let client = crate::gateway::tls::http_client(&trust, Duration::from_secs(10))
         .map_err(|e| e.to_string())
-        .and_then(|tls| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
+        .and_then(|b| {
+            b.redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| e.to_string())
         });

@@ -48,20 +48,10 @@ async fn pos(config: &Config) -> Check {
     let Some(pos) = &config.fiscal.pos else {
         return check("fiscal", Verdict::Fail, "pos without [fiscal.pos]");
     };
-    let trust = crate::gateway::tls::TrustSettings {
-        use_os_roots: true,
-        ..Default::default()
-    };
-    let client = crate::gateway::tls::client_config(&trust)
-        .map_err(|e| e.to_string())
-        .and_then(|tls| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .timeout(pos.timeout)
-                .no_proxy()
-                .build()
-                .map_err(|e| e.to_string())
-        });
+    let client =
+        crate::gateway::tls::http_client(&crate::gateway::tls::public_trust(), pos.timeout)
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.build().map_err(|e| e.to_string()));
     let client = match client {
         Ok(c) => c,
         Err(e) => return check("fiscal", Verdict::Fail, format!("pos: {e}")),

@@ -312,21 +312,13 @@ pub async fn sms(config: &Config) -> Check {
     if matches!(sms.provider, SmsProviderConfig::Kannel { .. }) && sms.sender.is_none() {
         return check("sms", Verdict::Warn, "kannel without sms.sender: Kannel refuses such messages unless its own global-sender is set");
     }
-    let trust = crate::gateway::tls::TrustSettings {
-        use_os_roots: true,
-        ..Default::default()
-    };
-    let client = crate::gateway::tls::client_config(&trust)
-        .map_err(|e| e.to_string())
-        .and_then(|tls| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .timeout(Duration::from_secs(5))
-                .no_proxy()
-                .build()
-                .map_err(|e| e.to_string())
-        });
-    let Ok(client) = client else {
+    let client = crate::gateway::tls::http_client(
+        &crate::gateway::tls::public_trust(),
+        Duration::from_secs(5),
+    )
+    .ok()
+    .and_then(|b| b.build().ok());
+    let Some(client) = client else {
         return check(
             "sms",
             Verdict::Warn,

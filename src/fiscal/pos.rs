@@ -124,18 +124,10 @@ impl Webhook {
     pub(super) fn new(config: &PosFiscal) -> Result<Webhook, FiscalSetupError> {
         // The POS may be on the till host (http) or the shop's own network with a public or
         // bundled CA: the OS store as well as the bundled CAs.
-        let trust = crate::gateway::tls::TrustSettings {
-            use_os_roots: true,
-            ..Default::default()
-        };
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(
-                crate::gateway::tls::client_config(&trust).map_err(FiscalSetupError::Tls)?,
-            )
-            .timeout(config.timeout)
+        let trust = crate::gateway::tls::public_trust();
+        let http = crate::gateway::tls::http_client(&trust, config.timeout)
+            .map_err(FiscalSetupError::Tls)?
             .connect_timeout(config.timeout.min(std::time::Duration::from_secs(5)))
-            .user_agent(concat!("chasti/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
             .build()
             .map_err(FiscalSetupError::Client)?;
         Ok(Webhook {

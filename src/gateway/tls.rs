@@ -195,6 +195,29 @@ pub fn client_config(settings: &TrustSettings) -> Result<rustls::ClientConfig, T
     Ok(config)
 }
 
+/// The start of an HTTP client to a peer that is not the bank (a POS, the ATOL driver, an SMS
+/// provider, the addresses `doctor` probes): TLS with `trust`, `timeout` for a whole request,
+/// chasti's user agent, and no proxy from the environment. The caller adds what is its own
+/// (a connect timeout, a redirect policy) and builds it.
+pub fn http_client(
+    trust: &TrustSettings,
+    timeout: std::time::Duration,
+) -> Result<reqwest::ClientBuilder, TlsError> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(client_config(trust)?)
+        .timeout(timeout)
+        .user_agent(concat!("chasti/", env!("CARGO_PKG_VERSION")))
+        .no_proxy())
+}
+
+/// Trust for peers with public certificates as well as chasti's bundled CAs.
+pub fn public_trust() -> TrustSettings {
+    TrustSettings {
+        use_os_roots: true,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

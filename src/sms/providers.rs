@@ -41,16 +41,9 @@ pub struct Provider {
 impl Provider {
     pub fn new(config: &SmsConfig) -> Result<Provider, super::SmsSetupError> {
         // Providers' HTTPS certificates are public ones: the OS store as well as the bundled CAs.
-        let trust = crate::gateway::tls::TrustSettings {
-            use_os_roots: true,
-            ..Default::default()
-        };
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::gateway::tls::client_config(&trust)?)
-            .timeout(config.timeout)
+        let trust = crate::gateway::tls::public_trust();
+        let http = crate::gateway::tls::http_client(&trust, config.timeout)?
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("chasti/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
             .build()
             .map_err(super::SmsSetupError::Client)?;
         Ok(Provider {
