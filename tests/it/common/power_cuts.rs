@@ -19,7 +19,8 @@ use chasti::secret::Secret;
 use serde_json::{json, Value};
 
 const CASHIER: &str = "power-cut-cashier-0123456789";
-const MANAGER: &str = "power-cut-manager-0123456789";
+/// The manager's token of the daemon under cuts (for a caller's last check).
+pub const MANAGER: &str = "power-cut-manager-0123456789";
 const CALLBACK_KEY: &str = "power-cut-callback-key";
 
 /// LazyFS's control script beside the project's own checkout (never in a user's clone).
@@ -168,7 +169,12 @@ impl Drop for Lazy {
     }
 }
 
-fn write_config(dir: &Path, store: &Path, sandbox: &chasti::sandbox::Sandbox) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    store: &Path,
+    sandbox: &chasti::sandbox::Sandbox,
+    extra: &str,
+) -> PathBuf {
     let text = format!(
         r#"[gateway]
 environment = "test"
@@ -202,7 +208,7 @@ token = "{CASHIER}"
 name = "boss"
 role = "manager"
 token = "{MANAGER}"
-"#,
+{extra}"#,
         gateway = sandbox.gateway_url(),
         pay = sandbox.url(),
         store = store.display(),
@@ -420,6 +426,18 @@ pub struct PowerCuts {
 
 /// `cuts` power cuts of `chasti serve` (`bin`) under load, with LazyFS (`ctl`).
 pub async fn run(bin: &Path, ctl: PathBuf, cuts: usize) -> PowerCuts {
+    run_with(bin, ctl, cuts, "", async |_| {}).await
+}
+
+/// The same, with `extra` appended to the daemon's config, and `last` called with the till
+/// API's address after the last restart, before the daemon is stopped.
+pub async fn run_with(
+    bin: &Path,
+    ctl: PathBuf,
+    cuts: usize,
+    extra: &str,
+    last: impl AsyncFnOnce(String),
+) -> PowerCuts {
     let lazy = Lazy::mount(ctl);
     let dir = tempfile::tempdir().unwrap();
     let sandbox = chasti::sandbox::Sandbox::start(
@@ -431,7 +449,7 @@ pub async fn run(bin: &Path, ctl: PathBuf, cuts: usize) -> PowerCuts {
     let sandbox = Arc::new(sandbox);
     sandbox.set_callback_key(Some(Secret::new(CALLBACK_KEY)));
     sandbox.set_callback_retry_delays(vec![Duration::from_millis(200); 3]);
-    let config = write_config(dir.path(), &lazy.mnt.join("orders.db"), &sandbox);
+    let config = write_config(dir.path(), &lazy.mnt.join("orders.db"), &sandbox, extra);
     let log = dir.path().join("serve.log");
     let acks: Acks = Arc::default();
     let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
@@ -503,6 +521,7 @@ pub async fn run(bin: &Path, ctl: PathBuf, cuts: usize) -> PowerCuts {
         .iter()
         .filter(|o| o.operation.starts_with("register") && o.outcome.starts_with("errorCode 1"))
         .count();
+    last(serve.api.clone()).await;
     report.clean_stop = serve.terminate();
     report
 }
